@@ -1,0 +1,74 @@
+"""The `campaignd` command: global options, error handling and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from campaignd import __version__
+from campaignd.cli.campaigns import campaigns
+from campaignd.cli.common import AppContext
+from campaignd.cli.db import db
+from campaignd.cli.importing import import_cmd
+from campaignd.cli.lists import lists
+from campaignd.cli.messengers import messengers
+from campaignd.cli.run import run_cmd
+from campaignd.cli.subscribers import subscribers
+from campaignd.cli.templates import templates
+from campaignd.errors import CampaigndError, ConfigError
+
+EX_CONFIG = 78  # sysexits.h: configuration error; systemd does not restart on it
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="CAMPAIGND_CONFIG",
+    help="Settings file (TOML). Default: none; environment CAMPAIGND_CONFIG.",
+)
+@click.version_option(__version__, prog_name="campaignd")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """campaignd: send newsletters and campaigns through your SMTP providers."""
+    ctx.obj = AppContext(config_path=config_path)
+
+
+cli.add_command(db)
+cli.add_command(lists)
+subscribers.add_command(import_cmd, "import")
+cli.add_command(subscribers)
+cli.add_command(templates)
+cli.add_command(campaigns)
+cli.add_command(messengers)
+cli.add_command(run_cmd, "run")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every campaignd error becomes one line on stderr and an exit code."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        cli.main(args=argv, prog_name="campaignd", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EX_CONFIG)
+    except CampaigndError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""One frozen settings tree: defaults < settings.toml < CAMPAIGND_SECTION__KEY environment variables."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from campaignd.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "CAMPAIGND_"
+DEFAULT_POOL = "email"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string such as "10ms", "15s", "1h"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15s, 10ms or 1h")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError("expected a duration such as 15s, 10ms or 1h")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class TlsType(StrEnum):
+    STARTTLS = "STARTTLS"
+    TLS = "TLS"
+    NONE = "none"
+
+
+class AuthProtocol(StrEnum):
+    PLAIN = "plain"
+    LOGIN = "login"
+    CRAM = "cram"
+    NONE = "none"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class Header(_Frozen):
+    name: str
+    value: str
+
+
+def _case_insensitive(enum: type[StrEnum]) -> Any:
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            for member in enum:
+                if member.value.lower() == value.strip().lower():
+                    return member
+        return value
+
+    return BeforeValidator(convert)
+
+
+class SmtpSettings(_Frozen):
+    """One SMTP server (listmonk's settings plus password_file, timeout, max_rate, in_pool)."""
+
+    enabled: bool = True
+    name: str = ""
+    in_pool: bool = False
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    auth_protocol: Annotated[AuthProtocol, _case_insensitive(AuthProtocol)] = AuthProtocol.CRAM
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    password_file: Path | None = None
+    tls_type: Annotated[TlsType, _case_insensitive(TlsType)] = TlsType.STARTTLS
+    tls_skip_verify: bool = False
+    hello_hostname: str = ""
+    max_conns: int = Field(default=10, ge=1, le=1000)
+    idle_timeout: Duration = 15.0
+    wait_timeout: Duration = 5.0
+    timeout: Duration = 30.0
+    max_msg_retries: int = Field(default=2, ge=0, le=100)
+    msg_retry_delay: Duration = 0.01
+    max_rate: float = Field(default=0.0, ge=0)
+    email_headers: tuple[Header, ...] = ()
+
+    @field_validator("email_headers", mode="before")
+    @classmethod
+    def _headers(cls, value: Any) -> Any:
+        # Accept [{name=..., value=...}] (listmonk) and {Name = "value"} tables.
+        if isinstance(value, Mapping):
+            return [{"name": k, "value": v} for k, v in value.items()]
+        return value
+
+    @model_validator(mode="after")
+    def _password_file(self) -> SmtpSettings:
+        if self.password_file is not None and not self.password.get_secret_value():
+            try:
+                secret = self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"password_file cannot be read: {exc.strerror}") from exc
+            object.__setattr__(self, "password", SecretStr(secret))
+        return self
+
+    @property
+    def label(self) -> str:
+        """A name for logs and the ledger: the server name, else host:port."""
+        return self.name or f"{self.host}:{self.port}"
+
+
+class AppSettings(_Frozen):
+    root_url: str = "http://localhost:9000"
+    from_email: str = "campaignd <noreply@localhost>"
+    concurrency: int = Field(default=10, ge=1, le=10000)
+    message_rate: float = Field(default=10.0, ge=0)
+    batch_size: int = Field(default=1000, ge=1, le=100000)
+    max_send_errors: int = Field(default=1000, ge=0)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_backoff: Duration = 60.0
+    sliding_window: bool = False
+    sliding_window_duration: Duration = 3600.0
+    sliding_window_rate: int = Field(default=10000, ge=1)
+    schedule_max_lag: Duration = 86400.0
+    poll_interval: Duration = 1.0
+    shutdown_grace: Duration = 30.0
+    instance_id: str = ""
+    unsubscribe_mailto: str = ""
+    message_id_domain: str = ""
+    workers: int = Field(default=1, ge=1, le=64)
+    template_max_output: int = Field(default=2_000_000, ge=1024)
+    template_timeout: Duration = 2.0
+
+    @field_validator("root_url")
+    @classmethod
+    def _root_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class DbSettings(_Frozen):
+    url: str = "sqlite:///campaignd.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+
+class SecuritySettings(_Frozen):
+    secret: SecretStr = SecretStr("")
+    secret_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _secret_file(self) -> SecuritySettings:
+        if self.secret_file is not None and not self.secret.get_secret_value():
+            try:
+                secret = self.secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"secret_file cannot be read: {exc.strerror}") from exc
+            object.__setattr__(self, "secret", SecretStr(secret))
+        value = self.secret.get_secret_value()
+        if value and len(value) < 16:
+            raise ValueError("secret must be at least 16 characters")
+        return self
+
+
+class LogSettings(_Frozen):
+    level: str = "INFO"
+    format: Annotated[LogFormat, _case_insensitive(LogFormat)] = LogFormat.TEXT
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return upper
+
+
+class HttpSettings(_Frozen):
+    listen: str = "127.0.0.1:9000"
+    enabled: bool = False
+
+
+class Settings(_Frozen):
+    app: AppSettings = AppSettings()
+    db: DbSettings = DbSettings()
+    security: SecuritySettings = SecuritySettings()
+    log: LogSettings = LogSettings()
+    http: HttpSettings = HttpSettings()
+    smtp: tuple[SmtpSettings, ...] = ()
+
+    def require_secret(self) -> str:
+        secret = self.security.secret.get_secret_value()
+        if not secret:
+            raise ConfigError(
+                "security.secret",
+                "is not set; it signs unsubscribe links (set it in settings.toml, "
+                "security.secret_file, or CAMPAIGND_SECURITY__SECRET)",
+            )
+        return secret
+
+    def messengers(self) -> dict[str, tuple[SmtpSettings, ...]]:
+        """Messenger name -> its servers: the unnamed (and in_pool) servers form `email`."""
+        out: dict[str, list[SmtpSettings]] = {}
+        for server in self.smtp:
+            if not server.enabled:
+                continue
+            if not server.name or server.in_pool:
+                out.setdefault(DEFAULT_POOL, []).append(server)
+            if server.name:
+                out.setdefault(server.name, []).append(server)
+        return {k: tuple(v) for k, v in out.items()}
+
+
+def _key_of(loc: tuple[int | str, ...]) -> str:
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += ("." if key else "") + part
+    return key or "settings"
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:
+    node = tree
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+_SMTP_ENV = ("HOST", "PORT", "USERNAME", "PASSWORD", "TLS_TYPE", "AUTH_PROTOCOL", "NAME")
+
+
+def _apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> None:
+    smtp_env = {
+        k.lower(): env[f"{ENV_PREFIX}SMTP_{k}"] for k in _SMTP_ENV if f"{ENV_PREFIX}SMTP_{k}" in env
+    }
+    if "host" in smtp_env:
+        tree["smtp"] = [smtp_env]
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        if path[0] == "smtp":
+            continue  # smtp servers come from the file or CAMPAIGND_SMTP_HOST etc.
+        _set_path(tree, path, value)
+
+
+def _warn_if_readable(path: Path, tree: Mapping[str, Any]) -> None:
+    has_secret = bool(tree.get("security", {}).get("secret")) or any(
+        isinstance(s, Mapping) and s.get("password") for s in tree.get("smtp", [])
+    )
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if has_secret and mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning(
+            "settings file %s holds secrets and is readable by other users; chmod 600 it",
+            path,
+            extra={"action": "config.permissions"},
+        )
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings; raise ConfigError naming the first bad key."""
+    env = os.environ if env is None else env
+    tree: dict[str, Any] = {}
+    if path is None and env.get(f"{ENV_PREFIX}CONFIG"):
+        path = Path(env[f"{ENV_PREFIX}CONFIG"])
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                tree = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError("config", f"cannot read {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
+        _warn_if_readable(path, tree)
+    _apply_env(tree, env)
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        key = _key_of(tuple(first["loc"]))
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = "is not a known setting"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        raise ConfigError(key, msg) from None

@@ -1,0 +1,252 @@
+"""Domain values shared by every layer: frozen dataclasses and string enums, no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class SubscriberStatus(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    BLOCKLISTED = "blocklisted"
+
+
+class OptIn(StrEnum):
+    SINGLE = "single"
+    DOUBLE = "double"
+
+
+class SubscriptionStatus(StrEnum):
+    UNCONFIRMED = "unconfirmed"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+
+class ContentType(StrEnum):
+    HTML = "html"
+    MARKDOWN = "markdown"
+    PLAIN = "plain"
+
+
+class DeliveryStatus(StrEnum):
+    """The state of one ledger row (one campaign x one subscriber)."""
+
+    PENDING = "pending"  # not yet attempted, or released back after a graceful stop
+    CLAIMED = "claimed"  # taken by a sender; may be in flight
+    DEFERRED = "deferred"  # transient failure; retried at next_attempt_at
+    SENT = "sent"  # the server accepted it (2xx after the final ".")
+    FAILED = "failed"  # permanent failure, or transient failures exhausted
+    UNKNOWN = "unknown"  # no reply after the final ".": may have been delivered; never re-sent
+    SKIPPED = "skipped"  # no longer eligible when its turn came (unsubscribed, blocklisted)
+
+
+#: Ledger states that still need work.
+OPEN_DELIVERY = frozenset({DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED})
+
+
+class ImportMode(StrEnum):
+    SUBSCRIBE = "subscribe"
+    BLOCKLIST = "blocklist"
+
+
+class OutcomeKind(StrEnum):
+    """What one SMTP send attempt came to."""
+
+    SENT = "sent"
+    TRANSIENT = "transient"  # 4xx, connection failure before the final ".": retry later
+    PERMANENT = "permanent"  # 5xx: do not retry
+    UNKNOWN = "unknown"  # no reply after the final ".": do not retry (would duplicate)
+
+
+@dataclass(frozen=True, slots=True)
+class MailingList:
+    id: int
+    name: str
+    optin: OptIn
+    description: str
+    created_at: dt.datetime
+    subscriber_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    list_id: int
+    list_name: str
+    status: SubscriptionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    uuid: uuid.UUID
+    email: str
+    name: str
+    attributes: Mapping[str, Any]
+    status: SubscriberStatus
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    subscriptions: tuple[Subscription, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubscriber:
+    """A subscriber as given by an operator or a CSV row, already validated and normalised."""
+
+    email: str
+    name: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    id: int
+    name: str
+    body: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewCampaign:
+    name: str
+    subject: str
+    from_email: str
+    body: str
+    lists: tuple[str, ...]
+    alt_body: str | None = None
+    content_type: ContentType = ContentType.HTML
+    template: str | None = None
+    messenger: str = "email"
+    headers: tuple[tuple[str, str], ...] = ()
+    tags: tuple[str, ...] = ()
+    send_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    id: int
+    uuid: uuid.UUID
+    name: str
+    subject: str
+    from_email: str
+    body: str
+    alt_body: str | None
+    content_type: ContentType
+    template_id: int | None
+    messenger: str
+    headers: tuple[tuple[str, str], ...]
+    tags: tuple[str, ...]
+    status: CampaignStatus
+    send_at: dt.datetime | None
+    list_ids: tuple[int, ...]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    pause_reason: str | None = None
+    send_errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCounts:
+    """Exact per-status counts from the ledger."""
+
+    to_send: int = 0
+    pending: int = 0
+    claimed: int = 0
+    deferred: int = 0
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    skipped: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.pending + self.claimed + self.deferred
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One claimed ledger row with what rendering needs."""
+
+    ledger_id: int
+    campaign_id: int
+    subscriber_id: int
+    uuid: uuid.UUID
+    email: str
+    name: str
+    attributes: Mapping[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """The result of handing one message to a messenger."""
+
+    kind: OutcomeKind
+    server: str | None = None
+    code: int | None = None
+    enhanced: str | None = None  # RFC 3463 code such as "5.1.1"
+    text: str = ""
+    attempts: int = 1
+    connection_error: bool = False  # failed before any reply to this message (connect, TLS, auth)
+    auth_failed: bool = False  # the server refused our credentials: a configuration problem
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """What the dispatcher writes back to the ledger for one recipient."""
+
+    ledger_id: int
+    status: DeliveryStatus
+    attempts: int
+    code: int | None
+    enhanced: str | None
+    text: str
+    server: str | None
+    message_id: str
+    next_attempt_at: dt.datetime | None = None
+    sender_fault: bool = False  # counts towards app.max_send_errors
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    email: str
+    status: DeliveryStatus
+    attempts: int
+    code: int | None
+    enhanced: str | None
+    text: str
+    server: str | None
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0
+
+    def __add__(self, other: ImportCounts) -> ImportCounts:
+        return ImportCounts(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.skipped + other.skipped,
+        )
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

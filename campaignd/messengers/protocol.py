@@ -1,0 +1,34 @@
+"""The messenger seam: hand a finished message to a transport and get an outcome back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from campaignd.domain import SendOutcome
+
+
+class Messenger(Protocol):
+    """A named way out: the `email` pool or one named SMTP server.
+
+    `send` never raises for delivery problems: every failure is an outcome (transient,
+    permanent or unknown) with the server, reply code, enhanced code and text. Transient
+    failures before the final "." are retried silently (another connection, and in a pool
+    another server) up to the server's max_msg_retries; `attempts` says how many were made.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def servers(self) -> Sequence[str]:
+        """Labels of the servers behind this messenger."""
+        ...
+
+    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
+        """Deliver `message` (complete RFC 5322 bytes, CRLF line ends)."""
+        ...
+
+    async def close(self) -> None:
+        """Close every connection; later sends fail as transient."""
+        ...

@@ -1,0 +1,192 @@
+"""The storage seam: everything the use cases ask of the database, as one protocol.
+
+Two implementations pass the same contract suite (tests/integration/test_store_contract.py):
+``SqlStore`` (SQLite or PostgreSQL through SQLAlchemy) and ``MemoryStore`` (the in-memory twin).
+
+Ledger life cycle (one row per campaign x eligible subscriber):
+
+    populate_ledger          -> pending
+    claim_batch              pending | deferred(due) -> claimed   (owner = instance id)
+    record_deliveries        claimed -> sent | failed | deferred | unknown
+    claim_batch (ineligible) -> skipped   (unsubscribed/blocklisted since the campaign started)
+    release_claims           claimed -> pending   (graceful stop: nothing was in flight)
+    recover_claims           claimed by a dead owner -> pending   (after a crash; may duplicate
+                             at most the messages that were in flight, bounded by concurrency)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from campaignd.domain import (
+    Campaign,
+    CampaignCounts,
+    CampaignStatus,
+    DeliveryRecord,
+    Failure,
+    ImportCounts,
+    ImportMode,
+    MailingList,
+    NewCampaign,
+    NewSubscriber,
+    OptIn,
+    Recipient,
+    Subscriber,
+    SubscriberStatus,
+    SubscriptionStatus,
+    Template,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    mode: ImportMode = ImportMode.SUBSCRIBE
+    list_ids: tuple[int, ...] = ()
+    status: SubscriptionStatus = SubscriptionStatus.UNCONFIRMED
+    overwrite_info: bool = False  # replace name/attributes of existing subscribers
+    overwrite_status: bool = False  # replace subscription status of existing subscriptions
+
+
+class Store(Protocol):
+    # -- schema and lifecycle ------------------------------------------------------------
+    async def check_schema(self) -> None:
+        """Raise SchemaOutOfDate unless the schema is at the newest migration."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # -- lists ---------------------------------------------------------------------------
+    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
+        """Raise Conflict if the name exists."""
+        ...
+
+    async def get_list(self, name: str) -> MailingList:
+        """Raise NotFound."""
+        ...
+
+    async def lists(self) -> list[MailingList]:
+        """All lists with subscriber_count = subscriptions not unsubscribed."""
+        ...
+
+    # -- subscribers ---------------------------------------------------------------------
+    async def add_subscriber(
+        self,
+        subscriber: NewSubscriber,
+        list_ids: Sequence[int],
+        status: SubscriptionStatus,
+    ) -> Subscriber:
+        """Raise Conflict if the address exists (case-insensitively)."""
+        ...
+
+    async def get_subscriber(self, email: str) -> Subscriber:
+        """By address, case-insensitively, with subscriptions. Raise NotFound."""
+        ...
+
+    async def set_subscriber_status(self, email: str, status: SubscriberStatus) -> Subscriber:
+        """Blocklisting also unsubscribes from every list. Raise NotFound."""
+        ...
+
+    async def unsubscribe(self, subscriber_id: int, list_ids: Sequence[int] | None) -> int:
+        """Mark subscriptions unsubscribed (all lists when None); return how many changed."""
+        ...
+
+    async def import_batch(
+        self, rows: Sequence[NewSubscriber], options: ImportOptions
+    ) -> ImportCounts:
+        """Upsert one batch in one transaction. Rows are validated and unique by email.
+
+        inserted: new subscribers; updated: existing ones whose info, status or subscriptions
+        changed; skipped: existing ones left as they were. Idempotent.
+        """
+        ...
+
+    # -- templates -----------------------------------------------------------------------
+    async def add_template(self, name: str, body: str) -> Template:
+        """Raise Conflict if the name exists."""
+        ...
+
+    async def get_template(self, name: str) -> Template: ...
+
+    async def get_template_by_id(self, template_id: int) -> Template: ...
+
+    async def templates(self) -> list[Template]: ...
+
+    # -- campaigns -----------------------------------------------------------------------
+    async def create_campaign(self, campaign: NewCampaign, template_id: int | None) -> Campaign:
+        """Lists are named in campaign.lists; raise NotFound for an unknown one."""
+        ...
+
+    async def get_campaign(self, campaign_id: int) -> Campaign: ...
+
+    async def campaigns(self) -> list[Campaign]: ...
+
+    async def transition(
+        self,
+        campaign_id: int,
+        expected: frozenset[CampaignStatus],
+        to: CampaignStatus,
+        *,
+        now: dt.datetime,
+        send_at: dt.datetime | None = None,
+        reason: str | None = None,
+    ) -> Campaign:
+        """Compare-and-set the status. Raise TransitionRefused if the current status is not in
+        `expected`. Sets started_at on the first move to running, finished_at on finished or
+        cancelled, pause_reason on paused (cleared otherwise), send_at when given."""
+        ...
+
+    async def due_campaigns(self, now: dt.datetime) -> list[Campaign]:
+        """Scheduled campaigns whose send_at <= now."""
+        ...
+
+    async def running_campaigns(self) -> list[Campaign]: ...
+
+    async def add_send_errors(self, campaign_id: int, count: int) -> int:
+        """Add to the campaign's sender-side error counter; return the new total."""
+        ...
+
+    # -- ledger --------------------------------------------------------------------------
+    async def populate_ledger(self, campaign_id: int, now: dt.datetime) -> int:
+        """Insert a pending row for every eligible subscriber not yet in the ledger; return the
+        number inserted. Eligible: subscriber enabled; on one of the campaign's lists with a
+        subscription that is confirmed (double opt-in) or not unsubscribed (single opt-in).
+        A subscriber on several lists gets one row. Idempotent."""
+        ...
+
+    async def claim_batch(
+        self, campaign_id: int, owner: str, limit: int, now: dt.datetime
+    ) -> list[Recipient]:
+        """Claim up to `limit` rows that are pending or deferred and due, in id order. Rows
+        whose subscriber is no longer eligible become skipped instead of being returned.
+        Safe for several daemons on PostgreSQL (FOR UPDATE SKIP LOCKED)."""
+        ...
+
+    async def record_deliveries(self, records: Sequence[DeliveryRecord], now: dt.datetime) -> None:
+        """Write outcomes in one transaction (attempts, code, text, server, message id)."""
+        ...
+
+    async def release_claims(self, owner: str, campaign_id: int | None = None) -> int:
+        """Claimed rows of this owner back to pending; return the count."""
+        ...
+
+    async def recover_claims(self, owner: str, stale_before: dt.datetime) -> int:
+        """Claimed rows of `owner` (a restart of the same instance), or of any owner claimed
+        before `stale_before`, back to pending; return the count."""
+        ...
+
+    async def reset_failed(self, campaign_id: int) -> int:
+        """Failed rows back to pending with attempts kept; return the count."""
+        ...
+
+    async def counts(self, campaign_id: int) -> CampaignCounts: ...
+
+    async def failures(self, campaign_id: int) -> list[Failure]:
+        """Rows that failed, are deferred or unknown, in address order."""
+        ...
+
+    async def next_retry_at(self, campaign_id: int) -> dt.datetime | None:
+        """The earliest next_attempt_at among deferred rows."""
+        ...
