@@ -50,6 +50,7 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+OptionalPath = Annotated[Path | None, BeforeValidator(lambda v: None if v == "" else v)]
 
 
 class _Frozen(BaseModel):
@@ -101,7 +102,7 @@ class SmtpSettings(_Frozen):
     auth_protocol: Annotated[AuthProtocol, _case_insensitive(AuthProtocol)] = AuthProtocol.CRAM
     username: str = ""
     password: SecretStr = SecretStr("")
-    password_file: Path | None = None
+    password_file: OptionalPath = None
     tls_type: Annotated[TlsType, _case_insensitive(TlsType)] = TlsType.STARTTLS
     tls_skip_verify: bool = False
     hello_hostname: str = ""
@@ -181,7 +182,7 @@ class DbSettings(_Frozen):
 
 class SecuritySettings(_Frozen):
     secret: SecretStr = SecretStr("")
-    secret_file: Path | None = None
+    secret_file: OptionalPath = None
 
     @model_validator(mode="after")
     def _secret_file(self) -> SecuritySettings:

@@ -1,10 +1,317 @@
-"""`campaignd campaigns` commands."""
+"""`campaignd campaigns` commands: create, list, show, state changes, failures, test and preview."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import datetime as dt
+import sys
+from pathlib import Path
+
 import click
+
+from campaignd.campaigns import apply_action, create_campaign, summarize
+from campaignd.cli.common import AppContext, async_command, open_store, pass_app, print_json
+from campaignd.cli.common import print_table
+from campaignd.config import DEFAULT_POOL
+from campaignd.domain import CampaignStatus, ContentType, NewCampaign, Recipient, utcnow
+from campaignd.errors import InvalidInput, NotFound
+from campaignd.store.protocol import Store
+
+FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _read(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+
+
+def _parse_when(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"--send-at {value!r} is not an ISO-8601 time") from exc
+    if when.tzinfo is None:
+        raise InvalidInput(
+            f"--send-at {value!r} has no time zone; add one, e.g. 2026-12-01T09:00:00+01:00 or Z"
+        )
+    return when.astimezone(dt.UTC)
+
+
+def _parse_header(value: str) -> tuple[str, str]:
+    name, sep, rest = value.partition(":")
+    if not sep or not name.strip():
+        raise InvalidInput(f"--header {value!r} must look like 'Name: value'")
+    return name.strip(), rest.strip()
 
 
 @click.group()
 def campaigns() -> None:
-    """campaigns commands."""
+    """Create, schedule, start, pause, resume, cancel and inspect campaigns."""
+
+
+@campaigns.command("create")
+@click.option("--name", required=True, help="Internal name of the campaign.")
+@click.option("--subject", required=True, help="Subject line (a template).")
+@click.option("--from", "from_email", help="From address; default app.from_email.")
+@click.option("--list", "lists", multiple=True, required=True, help="A list to send to.")
+@click.option("--body-file", required=True, type=FILE, help="The body (a template).")
+@click.option("--alt-body-file", type=FILE, help="Plain-text alternative; default: derived.")
+@click.option(
+    "--content-type",
+    type=click.Choice([c.value for c in ContentType]),
+    default=ContentType.HTML.value,
+    show_default=True,
+)
+@click.option("--template", help="A layout (see `templates add`) that wraps the body.")
+@click.option("--messenger", default=DEFAULT_POOL, show_default=True)
+@click.option("--header", "headers", multiple=True, help="'Name: value' (value is a template).")
+@click.option("--tag", "tags", multiple=True)
+@click.option("--send-at", help="ISO-8601 time with zone, used by `campaigns schedule`.")
+@click.option("--json", "as_json", is_flag=True, help="Print the campaign as JSON.")
+@pass_app
+@async_command
+async def create(
+    app: AppContext,
+    name: str,
+    subject: str,
+    from_email: str | None,
+    lists: tuple[str, ...],
+    body_file: Path,
+    alt_body_file: Path | None,
+    content_type: str,
+    template: str | None,
+    messenger: str,
+    headers: tuple[str, ...],
+    tags: tuple[str, ...],
+    send_at: str | None,
+    as_json: bool,
+) -> None:
+    """Create a draft campaign; print its id."""
+    from campaignd.messengers.registry import messenger_names
+
+    settings = app.settings
+    new = NewCampaign(
+        name=name,
+        subject=subject,
+        from_email=from_email or settings.app.from_email,
+        body=_read(body_file) or "",
+        alt_body=_read(alt_body_file),
+        lists=tuple(dict.fromkeys(lists)),
+        content_type=ContentType(content_type),
+        template=template,
+        messenger=messenger,
+        headers=tuple(_parse_header(h) for h in headers),
+        tags=tuple(dict.fromkeys(tags)),
+        send_at=_parse_when(send_at),
+    )
+    async with open_store(settings) as store:
+        campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
+        if as_json:
+            print_json(summarize(campaign, await store.counts(campaign.id)))
+        else:
+            click.echo(campaign.id)
+
+
+@campaigns.command("ls")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@async_command
+async def ls(app: AppContext, as_json: bool) -> None:
+    """List campaigns with their progress."""
+    async with open_store(app.settings) as store:
+        rows = [summarize(c, await store.counts(c.id)) for c in await store.campaigns()]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ["id", "name", "status", "to_send", "sent", "failed", "send_at"],
+        [(r.id, r.name, r.status, r.to_send, r.sent, r.failed, r.send_at) for r in rows],
+    )
+
+
+@campaigns.command("show")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@async_command
+async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
+    """Show a campaign and its exact delivery counts."""
+    async with open_store(app.settings) as store:
+        summary = summarize(
+            await store.get_campaign(campaign_id), await store.counts(campaign_id)
+        )
+    if as_json:
+        print_json(summary)
+        return
+    for field in dataclasses.fields(summary):
+        shown = getattr(summary, field.name)
+        click.echo(f"{field.name:>13}: {'-' if shown in (None, (), '') else shown}")
+
+
+def _action(action: str, doc: str) -> click.Command:
+    @click.command(action, help=doc)
+    @click.argument("campaign_id", type=int)
+    @pass_app
+    @async_command
+    async def command(app: AppContext, campaign_id: int, **kwargs: str | None) -> None:
+        when = _parse_when(kwargs.get("send_at"))
+        async with open_store(app.settings) as store:
+            campaign = await apply_action(store, campaign_id, action, utcnow(), when)
+        extra = f" for {campaign.send_at.isoformat()}" if action == "schedule" else ""
+        click.echo(f"campaign {campaign.id} is {campaign.status.value}{extra}")
+
+    if action == "schedule":
+        command = click.option("--send-at", help="ISO-8601 time with zone (default: as created)")(
+            command
+        )
+    return command
+
+
+for _name, _doc in (
+    ("schedule", "Schedule a draft or paused campaign for its send time."),
+    ("start", "Start a draft, scheduled or paused campaign now."),
+    ("pause", "Pause a running campaign (in-flight messages finish; nothing is re-sent)."),
+    ("resume", "Resume a paused campaign where it stopped."),
+    ("cancel", "Cancel a running, paused or scheduled campaign."),
+    ("unschedule", "Turn a scheduled campaign back into a draft."),
+):
+    campaigns.add_command(_action(_name, _doc))
+
+
+@campaigns.command("failures")
+@click.argument("campaign_id", type=int)
+@click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@async_command
+async def failures(app: AppContext, campaign_id: int, as_csv: bool, as_json: bool) -> None:
+    """Recipients that failed, are waiting for a retry, or whose outcome is unknown."""
+    async with open_store(app.settings) as store:
+        await store.get_campaign(campaign_id)
+        rows = await store.failures(campaign_id)
+    if as_json:
+        print_json(rows)
+    elif as_csv:
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(["email", "status", "attempts", "code", "enhanced", "reason", "server"])
+        for f in rows:
+            out.writerow(
+                [f.email, f.status.value, f.attempts, f.code or "", f.enhanced or "", f.text]
+                + [f.server or ""]
+            )
+    else:
+        print_table(
+            ["email", "status", "attempts", "code", "reason", "server"],
+            [(f.email, f.status, f.attempts, f.code, f.text[:60], f.server) for f in rows],
+        )
+
+
+@campaigns.command("retry-failed")
+@click.argument("campaign_id", type=int)
+@pass_app
+@async_command
+async def retry_failed(app: AppContext, campaign_id: int) -> None:
+    """Send again to the recipients that failed permanently (e.g. after fixing a setting)."""
+    async with open_store(app.settings) as store:
+        campaign = await store.get_campaign(campaign_id)
+        if campaign.status is CampaignStatus.CANCELLED:
+            raise InvalidInput(f"campaign {campaign_id} is cancelled")
+        count = await store.reset_failed(campaign_id)
+        if count and campaign.status is CampaignStatus.FINISHED:
+            await store.transition(
+                campaign_id,
+                frozenset({CampaignStatus.FINISHED}),
+                CampaignStatus.RUNNING,
+                now=utcnow(),
+            )
+    click.echo(f"{count} failed recipients queued again for campaign {campaign_id}")
+
+
+async def _recipient_for(store: Store, email: str, campaign_id: int) -> Recipient:
+    from campaignd.compose import sample_recipient
+
+    try:
+        sub = await store.get_subscriber(email)
+    except NotFound:
+        return sample_recipient(email, campaign_id)
+    return Recipient(
+        ledger_id=0,
+        campaign_id=campaign_id,
+        subscriber_id=sub.id,
+        uuid=sub.uuid,
+        email=sub.email,
+        name=sub.name,
+        attributes=sub.attributes,
+        attempts=0,
+    )
+
+
+@campaigns.command("preview")
+@click.argument("campaign_id", type=int)
+@click.option("--subscriber", "email", help="Render for this subscriber (default: sample data).")
+@pass_app
+@async_command
+async def preview(app: AppContext, campaign_id: int, email: str | None) -> None:
+    """Print the message a subscriber would get, headers and all."""
+    from campaignd.compose import CampaignMailer, sample_recipient
+
+    settings = app.settings
+    async with open_store(settings) as store:
+        campaign = await store.get_campaign(campaign_id)
+        layout = (
+            await store.get_template_by_id(campaign.template_id) if campaign.template_id else None
+        )
+        recipient = (
+            await _recipient_for(store, email, campaign_id)
+            if email
+            else sample_recipient(campaign_id=campaign_id)
+        )
+    mailer = CampaignMailer.prepare(campaign, layout, settings.app, settings.require_secret())
+    _, data = mailer.build(recipient, utcnow())
+    click.echo(data.decode("utf-8", errors="replace").replace("\r\n", "\n"))
+
+
+@campaigns.command("test")
+@click.argument("campaign_id", type=int)
+@click.option("--to", "to", multiple=True, required=True, help="Address to send a test to.")
+@pass_app
+@async_command
+async def test(app: AppContext, campaign_id: int, to: tuple[str, ...]) -> None:
+    """Send the campaign to test addresses now (real data for known subscribers, else sample
+    data); nothing is written to the ledger."""
+    from campaignd.compose import CampaignMailer
+    from campaignd.messengers.registry import build_messengers
+
+    settings = app.settings
+    async with open_store(settings) as store:
+        campaign = await store.get_campaign(campaign_id)
+        layout = (
+            await store.get_template_by_id(campaign.template_id) if campaign.template_id else None
+        )
+        recipients = [await _recipient_for(store, addr, campaign_id) for addr in to]
+    mailer = CampaignMailer.prepare(campaign, layout, settings.app, settings.require_secret())
+    messengers = build_messengers(settings)
+    if campaign.messenger not in messengers:
+        raise InvalidInput(f"messenger {campaign.messenger!r} is not configured")
+    failed = 0
+    try:
+        for recipient in recipients:
+            _, data = mailer.build(recipient, utcnow())
+            outcome = await messengers[campaign.messenger].send(
+                mailer.envelope_from, [recipient.email], data
+            )
+            reply = f"{outcome.code or ''} {outcome.text}".strip()
+            click.echo(f"{recipient.email}: {outcome.kind.value} via {outcome.server} ({reply})")
+            failed += outcome.kind.value != "sent"
+    finally:
+        for m in {id(m): m for m in messengers.values()}.values():
+            await m.close()
+    if failed:
+        sys.exit(1)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from campaignd.config import Settings, load_settings
+from campaignd.store.protocol import Store
 
 T = TypeVar("T")
 
@@ -48,7 +49,7 @@ def run(coro: Awaitable[T]) -> T:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings, *, check_schema: bool = True) -> AsyncIterator[Any]:
+async def open_store(settings: Settings, *, check_schema: bool = True) -> AsyncIterator[Store]:
     """The SQL store for the configured database; refuses an out-of-date schema."""
     from campaignd.store.sql import SqlStore
 

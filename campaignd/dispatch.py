@@ -1,0 +1,347 @@
+"""The sending engine: claim ledger rows, render, pace, send, record, for each running campaign.
+
+One ``Engine`` per daemon holds what campaigns share: the in-flight slots (``concurrency``),
+the daemon-wide rate limit and sliding window, and the ledger recorder. One ``CampaignRunner``
+per running campaign claims its rows in batches and sends each through the campaign's
+messenger. Runners wait for slots in FIFO order, so running campaigns share capacity fairly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from campaignd.compose import CampaignMailer
+from campaignd.config import AppSettings
+from campaignd.domain import (
+    Campaign,
+    CampaignStatus,
+    DeliveryRecord,
+    DeliveryStatus,
+    OutcomeKind,
+    Recipient,
+    SendOutcome,
+)
+from campaignd.errors import CampaigndError, StoreError, TemplateError, TransitionRefused
+from campaignd.messengers.protocol import Messenger
+from campaignd.policy import RetryPolicy, decide, render_failure
+from campaignd.ratelimit import RateLimiter, SlidingWindow
+from campaignd.recorder import Recorder
+from campaignd.store.protocol import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass
+class Tally:
+    """Outcomes of one runner (or the whole daemon), for progress lines and the final tally."""
+
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    unknown: int = 0
+
+    def add(self, records: Sequence[DeliveryRecord]) -> None:
+        for r in records:
+            if r.status is DeliveryStatus.SENT:
+                self.sent += 1
+            elif r.status is DeliveryStatus.FAILED:
+                self.failed += 1
+            elif r.status is DeliveryStatus.DEFERRED:
+                self.deferred += 1
+            elif r.status is DeliveryStatus.UNKNOWN:
+                self.unknown += 1
+
+
+@dataclass
+class Engine:
+    """What every campaign runner of one daemon shares."""
+
+    store: Store
+    app: AppSettings
+    secret: str
+    owner: str
+    messengers: dict[str, Messenger]
+    clock: Clock
+    rng: random.Random = field(default_factory=random.Random)
+    slots: asyncio.Semaphore = field(init=False)
+    rate: RateLimiter = field(init=False)
+    window: SlidingWindow | None = field(init=False)
+    recorder: Recorder = field(init=False)
+    tally: Tally = field(default_factory=Tally)
+    in_flight: int = 0
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.app.concurrency)
+        self.recorder = Recorder(self.store, self.slots, self.clock)
+        self.apply_rates(self.app)
+
+    def apply_rates(self, app: AppSettings) -> None:
+        """(Re)build the daemon-wide limits, e.g. after a settings reload."""
+        self.app = app
+        self.rate = RateLimiter(app.message_rate)
+        self.window = (
+            SlidingWindow(app.sliding_window_rate, app.sliding_window_duration)
+            if app.sliding_window
+            else None
+        )
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.app.max_attempts, self.app.retry_backoff)
+
+    def claim_size(self) -> int:
+        """Rows per claim: a batch, but no more than ~10 s of sending at the configured rate,
+        so claims stay short-lived when several daemons share a database."""
+        size = self.app.batch_size
+        if self.app.message_rate:
+            size = min(size, max(self.app.concurrency * 2, int(self.app.message_rate * 10)))
+        return max(1, size)
+
+
+class CampaignRunner:
+    """Sends one running campaign until it is finished, paused, cancelled or the daemon stops."""
+
+    def __init__(self, engine: Engine, campaign_id: int, stopping: asyncio.Event) -> None:
+        self.engine = engine
+        self.campaign_id = campaign_id
+        self.daemon_stopping = stopping
+        self.stop = asyncio.Event()
+        self.tally = Tally()
+        self.inflight = 0
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.total = 0
+        self.pause_reason: str | None = None
+        self.started = asyncio.get_running_loop().time()
+        self.last_error = ""
+        self.messenger_name = ""
+
+    # -- the loop ------------------------------------------------------------------------
+    async def run(self) -> None:
+        engine, store = self.engine, self.engine.store
+        campaign = await store.get_campaign(self.campaign_id)
+        if campaign.status is not CampaignStatus.RUNNING:
+            return
+        self.messenger_name = campaign.messenger
+        mailer = await self._prepare(campaign)
+        if mailer is None:
+            return
+        if campaign.messenger not in engine.messengers:
+            await self._pause(f"messenger {campaign.messenger!r} is not configured")
+            return
+        added = await store.populate_ledger(self.campaign_id, engine.clock())
+        counts = await store.counts(self.campaign_id)
+        self.total = counts.to_send
+        log.info(
+            "campaign %d %r: sending to %d recipients (%d new in ledger, %d already done)",
+            campaign.id,
+            campaign.name,
+            counts.remaining,
+            added,
+            counts.to_send - counts.remaining,
+            extra={"action": "campaign.sending", "campaign_id": campaign.id},
+        )
+        engine.recorder.listen(self.campaign_id, self._committed)
+        watcher = asyncio.create_task(self._watch(), name=f"watch-{self.campaign_id}")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                await self._loop(tg, mailer)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await self._wait_drained()
+            engine.recorder.unlisten(self.campaign_id)
+            released = await store.release_claims(engine.owner, self.campaign_id)
+            if released:
+                log.debug("released %d unsent claims", released, extra={"action": "ledger.release"})
+        if self.pause_reason is not None:
+            await self._pause(self.pause_reason)
+
+    async def _loop(self, tg: asyncio.TaskGroup, mailer: CampaignMailer) -> None:
+        engine, store = self.engine, self.engine.store
+        while not self._stopped():
+            batch = await store.claim_batch(
+                self.campaign_id, engine.owner, engine.claim_size(), engine.clock()
+            )
+            if not batch:
+                if await self._finish_or_wait():
+                    return
+                continue
+            for i, recipient in enumerate(batch):
+                await engine.slots.acquire()
+                if self._stopped():
+                    engine.slots.release()
+                    log.debug("stopping with %d claimed rows unsent", len(batch) - i)
+                    return
+                await engine.rate.acquire()
+                if engine.window is not None:
+                    await engine.window.acquire()
+                self.inflight += 1
+                engine.in_flight += 1
+                self.drained.clear()
+                tg.create_task(self._send(mailer, recipient))
+
+    async def _send(self, mailer: CampaignMailer, recipient: Recipient) -> None:
+        engine = self.engine
+        record: DeliveryRecord
+        message_id = ""
+        try:
+            message_id, data = mailer.build(recipient, engine.clock())
+        except (TemplateError, CampaigndError) as exc:
+            record = render_failure(recipient, message_id or mailer.message_id(recipient), str(exc))
+        else:
+            messenger = engine.messengers.get(self.messenger_name)
+            if messenger is None:
+                outcome = SendOutcome(
+                    OutcomeKind.TRANSIENT, text="messenger not configured", connection_error=True
+                )
+            else:
+                try:
+                    outcome = await messenger.send(mailer.envelope_from, [recipient.email], data)
+                except Exception as exc:  # a messenger must not raise; never lose the recipient
+                    log.exception("messenger raised", extra={"action": "send.bug"})
+                    outcome = SendOutcome(OutcomeKind.TRANSIENT, text=f"internal error: {exc}")
+            if outcome.auth_failed and self.pause_reason is None:
+                self.pause_reason = (
+                    f"authentication failed on {outcome.server}: {outcome.code} {outcome.text}"
+                )
+                self.stop.set()
+            record = decide(
+                recipient, outcome, message_id, engine.retry_policy, engine.clock(), engine.rng
+            )
+            if record.status is not DeliveryStatus.SENT:
+                self.last_error = f"{outcome.code or ''} {outcome.text}".strip()
+                log.debug(
+                    "send to %s: %s %s",
+                    recipient.email,
+                    record.status.value,
+                    self.last_error,
+                    extra={"action": "send.failed", "campaign_id": self.campaign_id},
+                )
+        engine.recorder.submit(self.campaign_id, record)
+
+    def _committed(self, campaign_id: int, records: Sequence[DeliveryRecord], errors: int) -> None:
+        self.tally.add(records)
+        self.engine.tally.add(records)
+        self.inflight -= len(records)
+        self.engine.in_flight -= len(records)
+        if self.inflight <= 0:
+            self.drained.set()
+        limit = self.engine.app.max_send_errors
+        if limit and errors >= limit and self.pause_reason is None:
+            self.pause_reason = f"{errors} send errors (max_send_errors={limit}); last: " + (
+                self.last_error or "unknown"
+            )
+            self.stop.set()
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _stopped(self) -> bool:
+        return self.stop.is_set() or self.daemon_stopping.is_set()
+
+    async def _prepare(self, campaign: Campaign) -> CampaignMailer | None:
+        store = self.engine.store
+        try:
+            layout = (
+                await store.get_template_by_id(campaign.template_id)
+                if campaign.template_id is not None
+                else None
+            )
+            return CampaignMailer.prepare(campaign, layout, self.engine.app, self.engine.secret)
+        except CampaigndError as exc:
+            await self._pause(f"campaign cannot be prepared: {exc}")
+            return None
+
+    async def _finish_or_wait(self) -> bool:
+        """Nothing claimable: finish if nothing is left, else wait. True when done."""
+        store = self.engine.store
+        if self.inflight:
+            await self._wait_drained()
+            return False
+        counts = await store.counts(self.campaign_id)
+        if counts.remaining == 0:
+            try:
+                await store.transition(
+                    self.campaign_id,
+                    frozenset({CampaignStatus.RUNNING}),
+                    CampaignStatus.FINISHED,
+                    now=self.engine.clock(),
+                )
+            except TransitionRefused:
+                return True  # paused or cancelled meanwhile
+            log.info(
+                "campaign %d finished: %d sent, %d failed, %d unknown, %d skipped",
+                self.campaign_id,
+                counts.sent,
+                counts.failed,
+                counts.unknown,
+                counts.skipped,
+                extra={"action": "campaign.finished", "campaign_id": self.campaign_id},
+            )
+            return True
+        next_at = await store.next_retry_at(self.campaign_id)
+        delay = self.engine.app.poll_interval
+        if next_at is not None:
+            delay = min(delay, max(0.0, (next_at - self.engine.clock()).total_seconds()))
+        await self._sleep(max(delay, 0.01))
+        return False
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _wait_drained(self) -> None:
+        await self.drained.wait()
+
+    async def _watch(self) -> None:
+        """Stop when the campaign leaves `running` (paused or cancelled by the CLI) or the
+        daemon stops."""
+        while not self.stop.is_set():
+            if self.daemon_stopping.is_set():
+                self.stop.set()
+                return
+            try:
+                campaign = await self.engine.store.get_campaign(self.campaign_id)
+            except StoreError as exc:
+                log.warning("cannot read campaign state: %s", exc, extra={"action": "db.error"})
+            else:
+                if campaign.status is not CampaignStatus.RUNNING:
+                    log.info(
+                        "campaign %d is now %s: stopping its sends",
+                        self.campaign_id,
+                        campaign.status.value,
+                        extra={"action": "campaign.stopping", "campaign_id": self.campaign_id},
+                    )
+                    self.stop.set()
+                    return
+            stop_wait = asyncio.ensure_future(self.daemon_stopping.wait())
+            try:
+                await asyncio.wait({stop_wait}, timeout=self.engine.app.poll_interval)
+            finally:
+                stop_wait.cancel()
+
+    async def _pause(self, reason: str) -> None:
+        try:
+            await self.engine.store.transition(
+                self.campaign_id,
+                frozenset({CampaignStatus.RUNNING}),
+                CampaignStatus.PAUSED,
+                now=self.engine.clock(),
+                reason=reason,
+            )
+        except TransitionRefused:
+            return
+        log.error(
+            "campaign %d paused: %s",
+            self.campaign_id,
+            reason,
+            extra={"action": "campaign.paused", "campaign_id": self.campaign_id},
+        )

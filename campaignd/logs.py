@@ -1,0 +1,57 @@
+"""Logging set-up for journald: text or JSON lines on stderr, each with a stable `action`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+from campaignd.config import LogFormat, LogSettings
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class _ActionDefault(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "action"):
+            record.action = record.name.rsplit(".", 1)[-1]
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, action, message and any extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value if isinstance(value, int | float | str | bool) else str(value)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(levelname)-7s %(action)s: %(message)s")
+
+
+def setup_logging(settings: LogSettings, stream: Any = None) -> None:
+    """Replace the root handlers with one stderr handler (journald adds timestamps)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(_ActionDefault())
+    handler.setFormatter(JsonFormatter() if settings.format is LogFormat.JSON else TextFormatter())
+    handler.formatter.converter = __import__("time").gmtime  # type: ignore[union-attr]
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.level)
+    for noisy in ("aiosqlite", "apscheduler", "asyncio", "mail.log", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,124 @@
+"""Pure decisions: campaign state transitions and what a send outcome means for the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+from campaignd.domain import (
+    CampaignStatus,
+    DeliveryRecord,
+    DeliveryStatus,
+    OutcomeKind,
+    Recipient,
+    SendOutcome,
+)
+from campaignd.errors import TransitionRefused
+
+S = CampaignStatus
+
+#: Operator actions -> (statuses they may start from, status they lead to). listmonk's rules,
+#: plus cancelling a scheduled campaign (operators expect to call off a future send).
+ACTIONS: dict[str, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
+    "schedule": (frozenset({S.DRAFT, S.PAUSED}), S.SCHEDULED),
+    "start": (frozenset({S.DRAFT, S.SCHEDULED, S.PAUSED}), S.RUNNING),
+    "pause": (frozenset({S.RUNNING}), S.PAUSED),
+    "resume": (frozenset({S.PAUSED}), S.RUNNING),
+    "cancel": (frozenset({S.RUNNING, S.PAUSED, S.SCHEDULED}), S.CANCELLED),
+    "unschedule": (frozenset({S.SCHEDULED}), S.DRAFT),
+}
+
+
+def check_action(
+    action: str, current: CampaignStatus, send_at: dt.datetime | None
+) -> tuple[frozenset[CampaignStatus], CampaignStatus]:
+    """Return (expected, target) for an operator action, or raise TransitionRefused saying why."""
+    expected, target = ACTIONS[action]
+    if current not in expected:
+        allowed = ", ".join(sorted(s.value for s in expected))
+        raise TransitionRefused(
+            f"cannot {action} a {current.value} campaign (only from: {allowed})"
+        )
+    if action == "schedule" and send_at is None:
+        raise TransitionRefused("cannot schedule a campaign without a send time (--send-at)")
+    return expected, target
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff: float  # seconds before the first retry; doubles each attempt
+    max_backoff: float = 3600.0
+    connection_retry: float = 5.0  # seconds before retrying when no server could be reached
+
+    def delay(self, attempts: int, rng: random.Random) -> float:
+        base = min(self.max_backoff, self.backoff * (2 ** max(0, attempts - 1)))
+        return base * (0.8 + 0.4 * rng.random())  # +-20% jitter spreads retries out
+
+
+def _is_sender_fault(outcome: SendOutcome) -> bool:
+    """Failures that say our side is wrong (connection, auth, policy), not the recipient."""
+    if outcome.kind in (OutcomeKind.SENT, OutcomeKind.UNKNOWN):
+        return False
+    if outcome.connection_error or outcome.auth_failed:
+        return True
+    from campaignd.replies import classify
+
+    return classify(outcome.code, outcome.text).sender_fault
+
+
+def decide(
+    recipient: Recipient,
+    outcome: SendOutcome,
+    message_id: str,
+    policy: RetryPolicy,
+    now: dt.datetime,
+    rng: random.Random,
+) -> DeliveryRecord:
+    """The ledger row for one outcome: sent, failed, unknown or deferred to a retry time."""
+    fault = _is_sender_fault(outcome)
+    # A connection-level failure never reached the recipient: it does not use up attempts.
+    attempts = recipient.attempts + (0 if outcome.connection_error else 1)
+    status: DeliveryStatus
+    next_at: dt.datetime | None = None
+    if outcome.kind is OutcomeKind.SENT:
+        status = DeliveryStatus.SENT
+    elif outcome.kind is OutcomeKind.UNKNOWN:
+        status = DeliveryStatus.UNKNOWN
+    elif outcome.kind is OutcomeKind.PERMANENT:
+        status = DeliveryStatus.FAILED
+    elif outcome.connection_error:
+        status = DeliveryStatus.DEFERRED
+        next_at = now + dt.timedelta(seconds=policy.connection_retry)
+    elif attempts >= policy.max_attempts:
+        status = DeliveryStatus.FAILED
+    else:
+        status = DeliveryStatus.DEFERRED
+        next_at = now + dt.timedelta(seconds=policy.delay(attempts, rng))
+    return DeliveryRecord(
+        ledger_id=recipient.ledger_id,
+        status=status,
+        attempts=attempts,
+        code=outcome.code,
+        enhanced=outcome.enhanced,
+        text=outcome.text[:1000],
+        server=outcome.server,
+        message_id=message_id,
+        next_attempt_at=next_at,
+        sender_fault=fault,
+    )
+
+
+def render_failure(recipient: Recipient, message_id: str, reason: str) -> DeliveryRecord:
+    """A recipient whose message could not be built (e.g. a template error for their data)."""
+    return DeliveryRecord(
+        ledger_id=recipient.ledger_id,
+        status=DeliveryStatus.FAILED,
+        attempts=recipient.attempts,
+        code=None,
+        enhanced=None,
+        text=f"message not built: {reason}"[:1000],
+        server=None,
+        message_id=message_id,
+    )

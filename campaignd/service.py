@@ -1,0 +1,335 @@
+"""The daemon: builds store, messengers and engine on one exit stack, runs, and drains on stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import socket
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from campaignd import signals
+from campaignd.config import Settings, load_settings
+from campaignd.dispatch import CampaignRunner, Engine
+from campaignd.domain import CampaignStatus, utcnow
+from campaignd.errors import CampaigndError, StoreError, TransitionRefused
+from campaignd.messengers.protocol import Messenger
+from campaignd.scheduler import Ticker
+from campaignd.sdnotify import Notifier
+from campaignd.store.protocol import Store
+
+log = logging.getLogger(__name__)
+
+#: Claims older than this whose owner is another daemon are taken to be from a dead one.
+CLAIM_LEASE = dt.timedelta(minutes=10)
+PROGRESS_EVERY = 10.0
+
+MessengerFactory = Callable[[Settings], Mapping[str, Messenger]]
+
+
+async def _open_sql_store(settings: Settings) -> Store:
+    from campaignd.store.sql import SqlStore
+
+    return await SqlStore.open(settings.db.url)
+
+
+def _build_messengers(settings: Settings) -> Mapping[str, Messenger]:
+    from campaignd.messengers.registry import build_messengers
+
+    return build_messengers(settings)
+
+
+class Daemon:
+    """`campaignd run`: sends due and running campaigns until stopped (or idle)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        config_path: Path | None = None,
+        until_idle: bool = False,
+        clock: Callable[[], dt.datetime] = utcnow,
+        store: Store | None = None,
+        messengers: MessengerFactory = _build_messengers,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.until_idle = until_idle
+        self.clock = clock
+        self._given_store = store
+        self._messenger_factory = messengers
+        self.notifier = notifier or Notifier()
+        self.stopping = asyncio.Event()
+        self.forced = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.runners: dict[int, tuple[CampaignRunner, asyncio.Task[None]]] = {}
+        self._side: set[asyncio.Task[None]] = set()
+        self._lag_warned: set[int] = set()
+        self.engine: Engine | None = None
+
+    # -- run -------------------------------------------------------------------------------
+    async def run(self) -> int:
+        """Run until stopped; return the exit code (0 after a graceful stop)."""
+        settings = self.settings
+        secret = settings.require_secret()
+        owner = settings.app.instance_id or socket.gethostname()
+        async with AsyncExitStack() as stack:
+            store = self._given_store or await _open_sql_store(settings)
+            if self._given_store is None:
+                stack.push_async_callback(store.close)
+            await store.check_schema()
+            messengers = dict(self._messenger_factory(settings))
+            self.engine = engine = Engine(
+                store=store,
+                app=settings.app,
+                secret=secret,
+                owner=owner,
+                messengers=messengers,
+                clock=self.clock,
+            )
+            recovered = await store.recover_claims(owner, self.clock() - CLAIM_LEASE)
+            if recovered:
+                log.warning(
+                    "recovered %d recipients claimed before an unclean stop; they are sent again "
+                    "(at most %d of them may have been delivered already)",
+                    recovered,
+                    settings.app.concurrency,
+                    extra={"action": "daemon.recovered"},
+                )
+            stack.push_async_callback(self._close_current_messengers)
+            recorder = asyncio.create_task(engine.recorder.run(), name="recorder")
+            ticker = Ticker(self.tick, settings.app.poll_interval)
+            loop = asyncio.get_running_loop()
+            with signals.install(
+                loop, on_stop=self.stopping.set, on_force=self.forced.set, on_reload=self.reload
+            ):
+                ticker.start()
+                self._spawn(self._progress(), "progress")
+                self.notifier.ready(f"ready as {owner}")
+                log.info(
+                    "campaignd running as %s (concurrency %d, rate %s/s, messengers: %s)",
+                    owner,
+                    settings.app.concurrency,
+                    settings.app.message_rate or "unlimited",
+                    ", ".join(sorted(messengers)) or "none",
+                    extra={"action": "daemon.started"},
+                )
+                await self._wait_any(self.stopping, self.idle, self.forced)
+                self.stopping.set()
+                self.notifier.stopping()
+                ticker.shutdown()
+                code = await self._drain(recorder)
+            for task in self._side:
+                task.cancel()
+            await asyncio.gather(*self._side, return_exceptions=True)
+            t = engine.tally
+            log.info(
+                "stopped: sent %d ◆ failed %d ◆ retried %d ◆ unknown %d ◆ in flight %d",
+                t.sent,
+                t.failed,
+                t.deferred,
+                t.unknown,
+                engine.in_flight,
+                extra={"action": "daemon.stopped"},
+            )
+            return code
+
+    async def _drain(self, recorder: asyncio.Task[None]) -> int:
+        """Let in-flight sends finish within the grace period, record them, then stop."""
+        assert self.engine is not None
+        tasks = [task for _, task in self.runners.values()]
+        grace = self.settings.app.shutdown_grace
+        code = 0
+        if tasks:
+            log.info(
+                "waiting up to %.0fs for %d messages in flight",
+                grace,
+                self.engine.in_flight,
+                extra={"action": "daemon.draining"},
+            )
+            forced = asyncio.ensure_future(self.forced.wait())
+            done, _ = await asyncio.wait(
+                [*tasks, forced], timeout=grace, return_when=asyncio.FIRST_COMPLETED
+            )
+            while not forced.done() and not all(t.done() for t in tasks) and done:
+                done, _ = await asyncio.wait(
+                    [*[t for t in tasks if not t.done()], forced],
+                    timeout=grace,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            forced.cancel()
+            if not all(t.done() for t in tasks):
+                log.warning(
+                    "stopping with %d messages in flight; their recipients are recovered at the "
+                    "next start",
+                    self.engine.in_flight,
+                    extra={"action": "daemon.forced"},
+                )
+                code = 1
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        self.engine.recorder.close()
+        if code == 0:
+            await recorder
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(recorder, 5)
+        return code
+
+    # -- the tick --------------------------------------------------------------------------
+    async def tick(self) -> None:
+        """Start due scheduled campaigns and a runner for every running campaign."""
+        if self.stopping.is_set() or self.engine is None:
+            return
+        store = self.engine.store
+        now = self.clock()
+        max_lag = dt.timedelta(seconds=self.settings.app.schedule_max_lag)
+        try:
+            for campaign in await store.due_campaigns(now):
+                assert campaign.send_at is not None
+                if now - campaign.send_at > max_lag:
+                    if campaign.id not in self._lag_warned:
+                        self._lag_warned.add(campaign.id)
+                        log.warning(
+                            "campaign %d was due at %s, more than schedule_max_lag ago; it stays "
+                            "scheduled: start it with `campaignd campaigns start %d`",
+                            campaign.id,
+                            campaign.send_at.isoformat(),
+                            campaign.id,
+                            extra={"action": "campaign.too_late", "campaign_id": campaign.id},
+                        )
+                    continue
+                try:
+                    await store.transition(
+                        campaign.id,
+                        frozenset({CampaignStatus.SCHEDULED}),
+                        CampaignStatus.RUNNING,
+                        now=now,
+                    )
+                except TransitionRefused:
+                    continue  # another daemon took it, or the operator changed it
+                log.info(
+                    "campaign %d started (scheduled for %s)",
+                    campaign.id,
+                    campaign.send_at.isoformat(),
+                    extra={"action": "campaign.started", "campaign_id": campaign.id},
+                )
+            running = await store.running_campaigns()
+        except StoreError as exc:
+            log.error("database unavailable: %s", exc, extra={"action": "db.error"})
+            return
+        for campaign in running:
+            if campaign.id not in self.runners and not self.stopping.is_set():
+                self._start_runner(campaign.id)
+        if self.until_idle and not self.runners and not running:
+            self.idle.set()
+
+    def _start_runner(self, campaign_id: int) -> None:
+        assert self.engine is not None
+        runner = CampaignRunner(self.engine, campaign_id, self.stopping)
+        task = asyncio.create_task(runner.run(), name=f"campaign-{campaign_id}")
+        self.runners[campaign_id] = (runner, task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self.runners.pop(campaign_id, None)
+            if not t.cancelled() and (exc := t.exception()) is not None:
+                log.error(
+                    "campaign %d runner failed, it restarts at the next tick: %s",
+                    campaign_id,
+                    exc,
+                    exc_info=exc if not isinstance(exc, CampaigndError) else None,
+                    extra={"action": "campaign.runner_failed", "campaign_id": campaign_id},
+                )
+
+        task.add_done_callback(done)
+
+    # -- side tasks ------------------------------------------------------------------------
+    def _spawn(self, coro: object, name: str) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        task.set_name(name)
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
+
+    async def _progress(self) -> None:
+        """Periodic progress lines, systemd STATUS and WATCHDOG pings."""
+        assert self.engine is not None
+        interval = PROGRESS_EVERY
+        if self.notifier.watchdog_interval:
+            interval = min(interval, self.notifier.watchdog_interval)
+        last_log = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            self.notifier.watchdog()
+            if loop.time() - last_log < PROGRESS_EVERY:
+                continue
+            last_log = loop.time()
+            parts = []
+            for campaign_id, (runner, _) in sorted(self.runners.items()):
+                elapsed = max(1e-9, loop.time() - runner.started)
+                done = runner.tally.sent + runner.tally.failed + runner.tally.unknown
+                rate = done / elapsed
+                left = max(0, runner.total - done)
+                eta = f"{left / rate:.0f}s" if rate > 0 else "?"
+                parts.append(f"#{campaign_id} {done}/{runner.total} ({rate:.0f}/s, eta {eta})")
+                log.info(
+                    "campaign %d: sent %d, failed %d, deferred %d of %d; %.1f msg/s, ETA %s",
+                    campaign_id,
+                    runner.tally.sent,
+                    runner.tally.failed,
+                    runner.tally.deferred,
+                    runner.total,
+                    rate,
+                    eta,
+                    extra={"action": "campaign.progress", "campaign_id": campaign_id},
+                )
+            self.notifier.status("sending " + "; ".join(parts) if parts else "idle")
+
+    def reload(self) -> None:
+        """SIGHUP: re-read settings; swap messengers and rates; in-flight sends are kept."""
+        assert self.engine is not None
+        self.notifier.reloading()
+        try:
+            fresh = load_settings(self.config_path)
+            messengers = dict(self._messenger_factory(fresh))
+        except CampaigndError as exc:
+            log.error("reload refused, keeping the old settings: %s", exc, extra={"action": "reload"})
+            self.notifier.ready("reload refused")
+            return
+        old = self.engine.messengers
+        self.engine.messengers = messengers
+        self.engine.apply_rates(fresh.app)
+        if fresh.app.concurrency != self.settings.app.concurrency:
+            log.warning("concurrency changes take effect at the next restart", extra={"action": "reload"})
+        self.settings = fresh
+        self._spawn(self._close_later(old), "close-old-messengers")
+        log.info("settings reloaded", extra={"action": "reload"})
+        self.notifier.ready("reloaded")
+
+    async def _close_later(self, messengers: Mapping[str, Messenger]) -> None:
+        await asyncio.sleep(max(5.0, self.settings.app.shutdown_grace))
+        await self._close_messengers(messengers)
+
+    async def _close_current_messengers(self) -> None:
+        if self.engine is not None:
+            await self._close_messengers(self.engine.messengers)
+
+    @staticmethod
+    async def _close_messengers(messengers: Mapping[str, Messenger]) -> None:
+        for messenger in {id(m): m for m in messengers.values()}.values():
+            with contextlib.suppress(Exception):
+                await messenger.close()
+
+    @staticmethod
+    async def _wait_any(*events: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
