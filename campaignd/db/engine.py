@@ -1,0 +1,129 @@
+"""The async engine: URL mapping to async drivers, SQLite pragmas, transient-error detection."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from campaignd.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+#: How long SQLite waits for another writer before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: Execution option naming a transaction that will write (SQLite takes the write lock up front).
+WRITE_OPTION = "campaignd_write"
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+def async_url(url: str) -> str:
+    """Map an operator's URL to the async driver: sqlite+aiosqlite or postgresql+asyncpg."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise StoreError(
+            f"database URL must look like sqlite:///path or postgresql://...: {scheme}"
+        )
+    scheme = scheme.lower()
+    if scheme in {"sqlite", "sqlite+aiosqlite"}:
+        return f"sqlite+aiosqlite://{rest}"
+    if scheme in {"postgresql", "postgres", "postgresql+asyncpg"}:
+        return f"postgresql+asyncpg://{rest}"
+    raise StoreError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for PostgreSQL or an in-memory database)."""
+    try:
+        parsed = make_url(async_url(url))
+    except ArgumentError as exc:
+        raise StoreError(f"invalid database URL: {exc}") from exc
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in {"", ":memory:"} or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Transactions are begun by _sqlite_begin, not by the driver's implicit BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A writing transaction takes the write lock first, so it waits (busy_timeout) instead of
+    # failing when another writer committed after its first read.
+    immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `sqlite:///path` or `postgresql://...` (driver chosen here)."""
+    target = async_url(url)
+    try:
+        if target.startswith("sqlite"):
+            engine = create_async_engine(target, pool_size=5, max_overflow=5)
+            event.listen(engine.sync_engine, "connect", _sqlite_connect)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        else:
+            engine = create_async_engine(target, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    except (ArgumentError, ImportError) as exc:
+        raise StoreError(f"invalid database URL: {exc}") from exc
+    return engine
+
+
+_PG_CONNECTION_LOST = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "CannotConnectNowError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "TooManyConnectionsError",
+    }
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Only errors worth retrying: SQLite lock contention and a lost PostgreSQL connection."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: BaseException | None = exc.orig if isinstance(exc, DBAPIError) else exc
+    for _ in range(4):  # the driver error, and what it wraps
+        if seen is None:
+            break
+        text = str(seen).lower()
+        if "database is locked" in text or "database table is locked" in text:
+            return True
+        if type(seen).__name__ in _PG_CONNECTION_LOST or isinstance(seen, ConnectionError):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(async_url(url)).render_as_string(hide_password=True)
+    except (ArgumentError, StoreError):
+        return "<invalid database URL>"

@@ -1,0 +1,289 @@
+"""The delivery ledger's SQL: populate, claim, record, release, recover, counts (set-based)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaignd.db import tables as T
+from campaignd.db.types import sqlite_text
+from campaignd.domain import (
+    CampaignCounts,
+    DeliveryRecord,
+    DeliveryStatus,
+    Failure,
+    Recipient,
+)
+
+_FAILURES = (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
+
+# Eligible to receive: subscriber enabled and on one of the campaign's lists, confirmed for a
+# double opt-in list or not unsubscribed for a single opt-in one. `d` is the ledger row.
+_ELIGIBLE = """
+    EXISTS (SELECT 1 FROM subscribers s WHERE s.id = {d}.subscriber_id AND s.status = 'enabled')
+    AND EXISTS (
+        SELECT 1 FROM campaign_lists cl
+        JOIN lists l ON l.id = cl.list_id
+        JOIN subscriptions sl ON sl.list_id = cl.list_id
+        WHERE cl.campaign_id = {d}.campaign_id AND sl.subscriber_id = {d}.subscriber_id
+          AND (sl.status = 'confirmed' OR (l.optin = 'single' AND sl.status <> 'unsubscribed'))
+    )
+"""
+
+_POPULATE = """
+INSERT INTO deliveries
+    (campaign_id, subscriber_id, status, attempts, text, message_id, created_at, updated_at)
+SELECT :cid, e.subscriber_id, 'pending', 0, '', '', {now}, {now}
+FROM (
+    SELECT DISTINCT sl.subscriber_id
+    FROM campaign_lists cl
+    JOIN lists l ON l.id = cl.list_id
+    JOIN subscriptions sl ON sl.list_id = cl.list_id
+    JOIN subscribers s ON s.id = sl.subscriber_id
+    WHERE cl.campaign_id = :cid AND s.status = 'enabled'
+      AND (sl.status = 'confirmed' OR (l.optin = 'single' AND sl.status <> 'unsubscribed'))
+) e
+WHERE true
+ORDER BY e.subscriber_id
+ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
+"""
+
+# Due deferred rows and pending rows each come in id order from the claim index; the first
+# `n` of both, in id order, are claimed. Ineligible ones become skipped in the same statement.
+_CLAIM_SET = """
+SET status = CASE WHEN {eligible} THEN 'claimed' ELSE 'skipped' END,
+    claimed_by = :owner, claimed_at = {now}, updated_at = {now}
+"""
+
+_CLAIM_SQLITE = (
+    "UPDATE deliveries "
+    + _CLAIM_SET
+    + """
+WHERE id IN (
+    SELECT id FROM (
+        SELECT id FROM deliveries
+        WHERE campaign_id = :cid AND status = 'deferred' AND next_attempt_at <= {now}
+        ORDER BY id LIMIT :n
+    )
+    UNION ALL
+    SELECT id FROM (
+        SELECT id FROM deliveries WHERE campaign_id = :cid AND status = 'pending'
+        ORDER BY id LIMIT :n
+    )
+    ORDER BY id LIMIT :n
+)
+RETURNING id, subscriber_id, attempts, status
+"""
+)
+
+_CLAIM_POSTGRES = (
+    """
+WITH due AS (
+    SELECT id FROM deliveries
+    WHERE campaign_id = :cid AND status = 'deferred' AND next_attempt_at <= {now}
+    ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED
+), fresh AS (
+    SELECT id FROM deliveries WHERE campaign_id = :cid AND status = 'pending'
+    ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries """
+    + _CLAIM_SET
+    + """
+WHERE id IN (
+    SELECT id FROM (SELECT id FROM due UNION ALL SELECT id FROM fresh) c ORDER BY id LIMIT :n
+)
+RETURNING id, subscriber_id, attempts, status
+"""
+)
+
+
+class Ledger:
+    """Ledger statements for one dialect ("sqlite" or "postgresql")."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        now = "CAST(:now AS TIMESTAMP WITH TIME ZONE)" if dialect == "postgresql" else ":now"
+        eligible = _ELIGIBLE.format(d="deliveries")
+        claim = _CLAIM_POSTGRES if dialect == "postgresql" else _CLAIM_SQLITE
+        self._populate = text(_POPULATE.format(now=now))
+        self._claim = text(claim.format(now=now, eligible=eligible))
+        self._record = (
+            update(T.deliveries)
+            .where(T.deliveries.c.id == bindparam("_id"))
+            .values(
+                status=bindparam("_status"),
+                attempts=bindparam("_attempts"),
+                code=bindparam("_code"),
+                enhanced=bindparam("_enhanced"),
+                text=bindparam("_text"),
+                server=bindparam("_server"),
+                message_id=bindparam("_message_id"),
+                next_attempt_at=bindparam("_next", type_=T.deliveries.c.next_attempt_at.type),
+                claimed_by=None,
+                updated_at=bindparam("_now", type_=T.deliveries.c.updated_at.type),
+            )
+        )
+
+    def _t(self, value: dt.datetime) -> Any:
+        """A datetime as a parameter of the raw statements above."""
+        return sqlite_text(value) if self.dialect == "sqlite" else value.astimezone(dt.UTC)
+
+    async def populate(self, conn: AsyncConnection, campaign_id: int, now: dt.datetime) -> int:
+        result = await conn.execute(self._populate, {"cid": campaign_id, "now": self._t(now)})
+        return max(result.rowcount, 0)
+
+    async def claim(
+        self, conn: AsyncConnection, campaign_id: int, owner: str, limit: int, now: dt.datetime
+    ) -> list[Recipient]:
+        if limit <= 0:
+            return []
+        params = {"cid": campaign_id, "owner": owner, "n": limit, "now": self._t(now)}
+        claimed = [
+            (row[0], row[1], row[2])
+            for row in (await conn.execute(self._claim, params)).all()
+            if row[3] == DeliveryStatus.CLAIMED
+        ]
+        if not claimed:
+            return []
+        s = T.subscribers.c
+        people = {
+            row.id: row
+            for row in await conn.execute(
+                select(s.id, s.uuid, s.email, s.name, s.attributes).where(
+                    s.id.in_([c[1] for c in claimed])
+                )
+            )
+        }
+        out = []
+        for ledger_id, subscriber_id, attempts in sorted(claimed):
+            p = people[subscriber_id]
+            out.append(
+                Recipient(
+                    ledger_id=ledger_id,
+                    campaign_id=campaign_id,
+                    subscriber_id=subscriber_id,
+                    uuid=p.uuid,
+                    email=p.email,
+                    name=p.name,
+                    attributes=p.attributes,
+                    attempts=attempts,
+                )
+            )
+        return out
+
+    async def record(
+        self, conn: AsyncConnection, records: Sequence[DeliveryRecord], now: dt.datetime
+    ) -> None:
+        if not records:
+            return
+        params = [
+            {
+                "_id": r.ledger_id,
+                "_status": r.status.value,
+                "_attempts": r.attempts,
+                "_code": r.code,
+                "_enhanced": r.enhanced,
+                "_text": r.text,
+                "_server": r.server,
+                "_message_id": r.message_id,
+                # Only deferred rows wait for a time; others keep the claim index lean.
+                "_next": r.next_attempt_at if r.status == DeliveryStatus.DEFERRED else None,
+                "_now": now,
+            }
+            for r in records
+        ]
+        await conn.execute(self._record, params)
+
+    async def release(
+        self, conn: AsyncConnection, owner: str, campaign_id: int | None, now: dt.datetime
+    ) -> int:
+        d = T.deliveries.c
+        stmt = update(T.deliveries).where(
+            d.status == DeliveryStatus.CLAIMED.value, d.claimed_by == owner
+        )
+        if campaign_id is not None:
+            stmt = stmt.where(d.campaign_id == campaign_id)
+        result = await conn.execute(stmt.values(_unclaimed(now)))
+        return result.rowcount
+
+    async def recover(
+        self, conn: AsyncConnection, owner: str, stale_before: dt.datetime, now: dt.datetime
+    ) -> int:
+        d = T.deliveries.c
+        stmt = (
+            update(T.deliveries)
+            .where(
+                d.status == DeliveryStatus.CLAIMED.value,
+                (d.claimed_by == owner) | (d.claimed_at < stale_before),
+            )
+            .values(_unclaimed(now))
+        )
+        return (await conn.execute(stmt)).rowcount
+
+    async def reset_failed(self, conn: AsyncConnection, campaign_id: int, now: dt.datetime) -> int:
+        d = T.deliveries.c
+        stmt = (
+            update(T.deliveries)
+            .where(d.campaign_id == campaign_id, d.status == DeliveryStatus.FAILED.value)
+            .values(_unclaimed(now))
+        )
+        return (await conn.execute(stmt)).rowcount
+
+    async def counts(self, conn: AsyncConnection, campaign_id: int) -> CampaignCounts:
+        d = T.deliveries.c
+        rows = await conn.execute(
+            select(d.status, func.count()).where(d.campaign_id == campaign_id).group_by(d.status)
+        )
+        by_status = {str(status): int(n) for status, n in rows}
+        known = {s.value for s in DeliveryStatus}
+        return CampaignCounts(
+            to_send=sum(by_status.values()),
+            **{k: v for k, v in by_status.items() if k in known},
+        )
+
+    async def failures(self, conn: AsyncConnection, campaign_id: int) -> list[Failure]:
+        d, s = T.deliveries.c, T.subscribers.c
+        rows = await conn.execute(
+            select(
+                s.email, d.status, d.attempts, d.code, d.enhanced, d.text, d.server, d.updated_at
+            )
+            .join_from(T.deliveries, T.subscribers, s.id == d.subscriber_id)
+            .where(d.campaign_id == campaign_id, d.status.in_([x.value for x in _FAILURES]))
+            .order_by(s.email_key, d.id)
+        )
+        return [
+            Failure(
+                email=r.email,
+                status=DeliveryStatus(r.status),
+                attempts=r.attempts,
+                code=r.code,
+                enhanced=r.enhanced,
+                text=r.text,
+                server=r.server,
+                updated_at=r.updated_at,
+            )
+            for r in rows
+        ]
+
+    async def next_retry_at(self, conn: AsyncConnection, campaign_id: int) -> dt.datetime | None:
+        d = T.deliveries.c
+        value = await conn.scalar(
+            select(func.min(d.next_attempt_at)).where(
+                d.campaign_id == campaign_id, d.status == DeliveryStatus.DEFERRED.value
+            )
+        )
+        return value if isinstance(value, dt.datetime) else None
+
+
+def _unclaimed(now: dt.datetime) -> dict[str, Any]:
+    return {
+        "status": DeliveryStatus.PENDING.value,
+        "claimed_by": None,
+        "claimed_at": None,
+        "next_attempt_at": None,
+        "updated_at": now,
+    }

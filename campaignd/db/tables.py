@@ -1,0 +1,177 @@
+"""The SQLModel tables: subscribers, lists, subscriptions, templates, campaigns, the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlmodel import Field, SQLModel
+
+from campaignd.db.types import UtcDateTime
+
+# Named constraints keep SQLite batch migrations and PostgreSQL in step.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata: MetaData = SQLModel.metadata
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Field(sa_column=Column(UtcDateTime(), nullable=nullable))
+
+
+def _fk(target: str) -> Any:
+    return Field(
+        sa_column=Column(Integer, ForeignKey(target, ondelete="CASCADE"), primary_key=True)
+    )
+
+
+class SubscriberRow(SQLModel, table=True):
+    __tablename__ = "subscribers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uuid: UUID = Field(sa_column=Column(Uuid, nullable=False, unique=True))
+    email: str = Field(sa_column=Column(String(320), nullable=False))
+    # The address lowercased: uniqueness and look-ups are case-insensitive.
+    email_key: str = Field(sa_column=Column(String(320), nullable=False, unique=True))
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    attributes: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+
+
+class ListRow(SQLModel, table=True):
+    __tablename__ = "lists"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    optin: str = Field(sa_column=Column(String(16), nullable=False))
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+
+
+class SubscriptionRow(SQLModel, table=True):
+    __tablename__ = "subscriptions"
+    __table_args__ = (Index(None, "list_id", "status"),)
+
+    subscriber_id: int = _fk("subscribers.id")
+    list_id: int = _fk("lists.id")
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+
+
+class TemplateRow(SQLModel, table=True):
+    __tablename__ = "templates"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+
+
+class CampaignRow(SQLModel, table=True):
+    __tablename__ = "campaigns"
+    __table_args__ = (Index(None, "status", "send_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    uuid: UUID = Field(sa_column=Column(Uuid, nullable=False, unique=True))
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    from_email: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    alt_body: str | None = Field(sa_column=Column(Text, nullable=True))
+    content_type: str = Field(sa_column=Column(String(16), nullable=False))
+    template_id: int | None = Field(
+        sa_column=Column(Integer, ForeignKey("templates.id", ondelete="SET NULL"), nullable=True)
+    )
+    messenger: str = Field(sa_column=Column(String(200), nullable=False))
+    headers: list[list[str]] = Field(sa_column=Column(JSON, nullable=False))  # [[name, value]]
+    tags: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    send_at: dt.datetime | None = _ts(nullable=True)
+    started_at: dt.datetime | None = _ts(nullable=True)
+    finished_at: dt.datetime | None = _ts(nullable=True)
+    pause_reason: str | None = Field(sa_column=Column(Text, nullable=True))
+    send_errors: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+
+
+class CampaignListRow(SQLModel, table=True):
+    __tablename__ = "campaign_lists"
+
+    campaign_id: int = _fk("campaigns.id")
+    list_id: int = _fk("lists.id")
+
+
+class DeliveryRow(SQLModel, table=True):
+    """The ledger: one row per campaign x subscriber, status per campaignd.domain.DeliveryStatus."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "subscriber_id"),
+        # Claims: pending in id order; due deferred rows filtered inside the same index.
+        Index(None, "campaign_id", "status", "id", "next_attempt_at"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    campaign_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False)
+    )
+    subscriber_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False)
+    )
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    attempts: int = Field(sa_column=Column(Integer, nullable=False))
+    code: int | None = Field(sa_column=Column(Integer, nullable=True))
+    enhanced: str | None = Field(sa_column=Column(String(16), nullable=True))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    message_id: str = Field(sa_column=Column(String(300), nullable=False))
+    server: str | None = Field(sa_column=Column(String(300), nullable=True))
+    claimed_by: str | None = Field(sa_column=Column(String(200), nullable=True))
+    claimed_at: dt.datetime | None = _ts(nullable=True)
+    next_attempt_at: dt.datetime | None = _ts(nullable=True)
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+subscribers = _table(SubscriberRow)
+lists = _table(ListRow)
+subscriptions = _table(SubscriptionRow)
+templates = _table(TemplateRow)
+campaigns = _table(CampaignRow)
+campaign_lists = _table(CampaignListRow)
+deliveries = _table(DeliveryRow)

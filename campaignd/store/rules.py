@@ -1,0 +1,40 @@
+"""Store rules shared by the SQL store and its in-memory twin (pure, no I/O)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from campaignd.domain import Campaign, CampaignStatus
+from campaignd.errors import TransitionRefused
+
+
+def refusal(
+    campaign_id: int,
+    current: CampaignStatus,
+    to: CampaignStatus,
+    expected: frozenset[CampaignStatus],
+) -> TransitionRefused:
+    allowed = ", ".join(sorted(s.value for s in expected)) or "nothing"
+    return TransitionRefused(
+        f"campaign {campaign_id} is {current.value}; it can become {to.value} only from: {allowed}"
+    )
+
+
+def transition_values(
+    current: Campaign,
+    to: CampaignStatus,
+    now: dt.datetime,
+    send_at: dt.datetime | None,
+    reason: str | None,
+) -> dict[str, Any]:
+    """The fields a transition sets."""
+    values: dict[str, Any] = {"status": to, "updated_at": now}
+    if to is CampaignStatus.RUNNING and current.started_at is None:
+        values["started_at"] = now
+    if to in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
+        values["finished_at"] = now
+    values["pause_reason"] = reason if to is CampaignStatus.PAUSED else None
+    if send_at is not None:
+        values["send_at"] = send_at
+    return values
