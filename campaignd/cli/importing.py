@@ -1,10 +1,203 @@
-"""`campaignd subscribers import`: CSV import."""
+"""`campaignd subscribers import`: CSV import with a summary, an errors file and a progress bar."""
 
 from __future__ import annotations
 
+import csv
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
 import click
+
+from campaignd.cli.common import AppContext, open_store, pass_app, print_json, run
+from campaignd.csvfile import parse_delimiter
+from campaignd.csvrows import RowError, neutralise
+from campaignd.domain import ImportMode, SubscriptionStatus
+from campaignd.errors import InvalidInput
+from campaignd.importer import ImportReport, ImportRequest, run_import
+
+
+class ErrorsFile:
+    """A CSV of line,error,raw for the skipped rows; cells made inert for spreadsheets."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._fh: IO[str] = path.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise InvalidInput(f"cannot write the errors file {path}: {exc.strerror}") from exc
+        self._writer = csv.writer(self._fh)
+        self._writer.writerow(["line", "error", "raw"])
+        self._lock = threading.Lock()
+
+    def write(self, errors: Sequence[RowError]) -> None:
+        with self._lock:
+            self._writer.writerows(
+                [str(e.line), neutralise(e.error), neutralise(e.raw)] for e in errors
+            )
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class Progress:
+    """A progress bar by bytes on stderr, only when stderr is a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._bar: Any = None
+        self._shown = 0
+
+    def update(self, position: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(length=max(total, 1), label=self._label, file=sys.stderr)
+            self._bar.__enter__()
+        self._bar.update(max(position - self._shown, 0))
+        self._shown = max(position, self._shown)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def _summary(path: Path, report: ImportReport, errors_file: Path | None) -> None:
+    click.echo(f"{path}: {report.rows} rows")
+    click.echo(f"  inserted   {report.inserted}")
+    click.echo(f"  updated    {report.updated}")
+    click.echo(f"  unchanged  {report.skipped}")
+    dup = f" ({report.duplicates} duplicate addresses)" if report.duplicates else ""
+    click.echo(f"  errors     {report.errors}{dup}")
+    if report.failed:
+        click.echo(f"  failed     {report.failed} (in batches the database refused)")
+    for sample in report.error_samples:
+        click.echo(f"line {sample.line}: {sample.error}", err=True)
+    if report.errors > len(report.error_samples):
+        more = report.errors - len(report.error_samples)
+        where = f"; all are in {errors_file}" if errors_file else "; use --errors-file PATH"
+        click.echo(f"... and {more} more bad rows{where}", err=True)
+    for failure in report.batch_failures:
+        click.echo(
+            f"lines {failure.first_line}-{failure.last_line}: {failure.rows} rows not imported: "
+            f"{failure.error}",
+            err=True,
+        )
+    if report.aborted:
+        click.echo(f"error: the import stopped early: {report.aborted}", err=True)
+
+
+def _json(report: ImportReport) -> dict[str, Any]:
+    return {
+        "rows": report.rows,
+        "inserted": report.inserted,
+        "updated": report.updated,
+        "skipped": report.skipped,
+        "errors": report.errors,
+        "duplicates": report.duplicates,
+        "failed": report.failed,
+        "error_samples": report.error_samples,
+        "batch_failures": report.batch_failures,
+        "aborted": report.aborted,
+    }
+
+
+def _delimiter(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return parse_delimiter(value)
+    except InvalidInput as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
-def import_cmd() -> None:
-    """Import subscribers from a CSV file."""
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--list", "lists", multiple=True, metavar="NAME", help="Subscribe to this list.")
+@click.option(
+    "--mode",
+    type=click.Choice([m.value for m in ImportMode]),
+    default=ImportMode.SUBSCRIBE.value,
+    show_default=True,
+    help="subscribe to the lists, or blocklist every address.",
+)
+@click.option(
+    "--status",
+    type=click.Choice([SubscriptionStatus.UNCONFIRMED.value, SubscriptionStatus.CONFIRMED.value]),
+    default=SubscriptionStatus.UNCONFIRMED.value,
+    show_default=True,
+    help="Subscription status for new subscriptions.",
+)
+@click.option(
+    "--overwrite-info", is_flag=True, help="Replace name and attributes of existing subscribers."
+)
+@click.option(
+    "--overwrite-status", is_flag=True, help="Replace the status of existing subscriptions."
+)
+@click.option(
+    "--delimiter",
+    default=",",
+    show_default=True,
+    callback=_delimiter,
+    help="One character; \\t for tab.",
+)
+@click.option(
+    "--errors-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the skipped rows as CSV (line,error,raw).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_app
+def import_cmd(
+    app: AppContext,
+    file: Path,
+    lists: tuple[str, ...],
+    mode: str,
+    status: str,
+    overwrite_info: bool,
+    overwrite_status: bool,
+    delimiter: str,
+    errors_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Import subscribers from FILE (.csv, .csv.gz or .zip).
+
+    Columns: email (required), name, attributes (a JSON object), in any order; others are
+    ignored. Bad rows are skipped and reported with their line numbers; every good row is
+    imported. Exit 0 when the file was imported (bad rows included), 1 when it could not be
+    read, or a batch was refused by the database.
+    """
+    request = ImportRequest(
+        path=file,
+        lists=lists,
+        mode=ImportMode(mode),
+        status=SubscriptionStatus(status),
+        overwrite_info=overwrite_info,
+        overwrite_status=overwrite_status,
+        delimiter=delimiter,
+        batch_size=app.settings.app.batch_size,
+    )
+    sink = ErrorsFile(errors_file) if errors_file is not None else None
+    progress = Progress(f"importing {file.name}") if sys.stderr.isatty() and not as_json else None
+
+    async def go() -> ImportReport:
+        async with open_store(app.settings) as store:
+            return await run_import(
+                store,
+                request,
+                on_errors=sink.write if sink is not None else None,
+                on_progress=progress.update if progress is not None else None,
+            )
+
+    try:
+        report = run(go())
+    finally:
+        if progress is not None:
+            progress.close()
+        if sink is not None:
+            sink.close()
+    if as_json:
+        print_json(_json(report))
+        if report.aborted:
+            click.echo(f"error: the import stopped early: {report.aborted}", err=True)
+    else:
+        _summary(file, report, errors_file)
+    if not report.complete:
+        sys.exit(1)

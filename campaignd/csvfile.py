@@ -1,0 +1,206 @@
+"""Reading an import file as CSV rows: .csv, .csv.gz or .zip, UTF-8 (or UTF-16 with a BOM).
+
+Streams: a physical line is read at most MAX_LINE characters at a time, so memory stays flat
+whatever the file holds. Bytes that are not valid in the encoding are kept as lone surrogates
+(``surrogateescape``) and the row that holds them is reported by csvrows, not here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import gzip
+import io
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from campaignd.csvrows import Columns, RowError, parse_header
+from campaignd.errors import InvalidInput
+
+MAX_LINE = 1024 * 1024  # characters in one physical line; longer lines are reported
+MAX_RECORD = 4 * MAX_LINE  # characters in one record (quoted fields may span lines)
+_OVERSIZE = "\x00\n"  # stands in for a discarded line; csvrows rejects NUL
+# A record only continues past a line inside a quoted field, so this always ends it.
+_END_QUOTED_RECORD = '"\n'
+_READ_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, UnicodeError)
+
+
+def parse_delimiter(value: str) -> str:
+    """One character; `\\t` and `tab` mean a tab. Raise InvalidInput."""
+    if value in ("\\t", "tab", "TAB"):
+        return "\t"
+    if len(value) != 1 or value in ('"', "\r", "\n", "\x00"):
+        raise InvalidInput(f"--delimiter must be one character other than a quote, got {value!r}")
+    return value
+
+
+class CsvFile:
+    """An open import file: its header columns, then numbered rows; knows how far it has read."""
+
+    def __init__(self, path: Path, delimiter: str = ",") -> None:
+        self.path = path
+        self.delimiter = delimiter
+        self.size = 0  # the total that position() counts towards
+        self._disk: IO[bytes] | None = None
+        self._member: IO[bytes] | gzip.GzipFile | None = None
+        self._text: io.TextIOWrapper | None = None
+        self._line = 0  # physical lines read so far
+        self._record_chars = 0  # characters read for the record being parsed
+        self._reader: Iterator[list[str]] = iter(())
+        self._oversize: set[int] = set()
+        self.columns: Columns | None = None
+
+    def open(self) -> CsvFile:
+        """Open the file and read its header. Raise InvalidInput for a file-level problem."""
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __enter__(self) -> CsvFile:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for fh in (self._text, self._member, self._disk):
+            if fh is not None:
+                with contextlib.suppress(*_READ_ERRORS):
+                    fh.close()
+        self._text = self._member = self._disk = None
+
+    def _fail(self, problem: str) -> InvalidInput:
+        return InvalidInput(f"cannot import {self.path}: {problem}")
+
+    def _open(self) -> None:
+        try:
+            disk = self._disk = self.path.open("rb")
+            self.size = self.path.stat().st_size
+            magic = disk.read(4)
+            disk.seek(0)
+            stream: IO[bytes] | gzip.GzipFile
+            if magic.startswith(b"\x1f\x8b"):
+                stream = self._member = gzip.GzipFile(fileobj=disk, mode="rb")
+            elif magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
+                archive = zipfile.ZipFile(disk)
+                members = [
+                    i
+                    for i in archive.infolist()
+                    if not i.is_dir() and i.filename.lower().endswith(".csv")
+                ]
+                if not members:
+                    names = ", ".join(i.filename for i in archive.infolist()[:10]) or "nothing"
+                    raise self._fail(f"the zip file holds no .csv file (it holds {names})")
+                self.size = members[0].file_size
+                stream = self._member = archive.open(members[0])
+            else:
+                stream = disk
+            encoding = self._encoding(stream)
+            self._text = io.TextIOWrapper(
+                stream, encoding=encoding, errors="surrogateescape", newline=""
+            )
+            self._reader = csv.reader(self._lines(), delimiter=self.delimiter, strict=False)
+            header = self._next_row()
+        except InvalidInput:
+            raise
+        except _READ_ERRORS as exc:
+            raise self._fail(_describe(exc)) from exc
+        if header is None:
+            raise self._fail("the file is empty (a header row with an 'email' column is needed)")
+        if isinstance(header, RowError):
+            raise self._fail(f"the header row cannot be read: {header.error}")
+        self.columns = parse_header(header[1])
+
+    @staticmethod
+    def _encoding(stream: IO[bytes] | gzip.GzipFile) -> str:
+        peek = getattr(stream, "peek", None)
+        head = peek(4)[:4] if peek is not None else b""
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        return "utf-8-sig"
+
+    def position(self) -> int:
+        """Bytes consumed towards `size` (compressed bytes for .gz, the member's for .zip)."""
+        try:
+            if isinstance(self._member, zipfile.ZipExtFile):
+                return min(self._member.tell(), self.size)
+            if self._disk is not None:
+                return min(self._disk.tell(), self.size)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def _lines(self) -> Iterator[str]:
+        assert self._text is not None
+        readline = self._text.readline
+        while True:
+            line = readline(MAX_LINE)
+            if not line:
+                return
+            self._line += 1
+            self._record_chars += len(line)
+            if self._record_chars > MAX_RECORD:
+                self._oversize.add(self._line)
+                self._record_chars = 0
+                yield _END_QUOTED_RECORD
+                continue
+            if len(line) == MAX_LINE and line[-1] not in "\r\n":
+                while True:  # drop the rest of this physical line, in bounded pieces
+                    more = readline(MAX_LINE)
+                    if len(more) < MAX_LINE or more[-1] in "\r\n":
+                        break
+                self._oversize.add(self._line)
+                yield _OVERSIZE
+                continue
+            yield line
+
+    def _next_row(self) -> tuple[int, list[str]] | RowError | None:
+        """The next non-blank record with the line it starts on; None at the end."""
+        while True:
+            start = self._line + 1
+            self._record_chars = 0
+            try:
+                cells = next(self._reader)
+            except StopIteration:
+                return None
+            except csv.Error as exc:
+                return RowError(start, f"the row is not valid CSV: {exc}", "")
+            if self._oversize and any(n in self._oversize for n in range(start, self._line + 1)):
+                return RowError(start, f"the row is longer than {MAX_LINE} characters", "")
+            if cells:
+                return start, cells
+
+    def rows(self) -> Iterator[tuple[int, list[str]] | RowError]:
+        """Data rows after the header: (line, cells), or a RowError for an unreadable record.
+
+        Raise InvalidInput when the file itself cannot be read any further.
+        """
+        while True:
+            try:
+                row = self._next_row()
+            except _READ_ERRORS as exc:
+                raise self._fail(
+                    f"reading stopped after line {self._line}: {_describe(exc)}"
+                ) from exc
+            if row is None:
+                return
+            yield row
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,182 @@
+"""Pure CSV row handling for the import: header columns, row validation, safe error output."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from campaignd.addresses import (
+    MAX_ADDRESS_LENGTH,
+    MAX_NAME_LENGTH,
+    InvalidAddress,
+    name_from_email,
+    normalize_email,
+)
+from campaignd.domain import NewSubscriber
+from campaignd.errors import InvalidInput
+
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+MAX_RAW_REPORT = 1000  # characters of a bad row kept for the report
+
+# Lone surrogates in decoded text stand for bytes that were not UTF-8 (surrogateescape).
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+_BOM = "\ufeff"
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Where the known columns are in each row; found lists the header as read."""
+
+    email: int
+    width: int
+    found: tuple[str, ...]
+    name: int | None = None
+    attributes: int | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A row that was not imported: its first line in the file, why, and its text."""
+
+    line: int
+    error: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRow:
+    line: int
+    subscriber: NewSubscriber
+    blocklisted: bool = False  # a listmonk export row with status=blocklisted
+
+
+def parse_header(cells: Sequence[str]) -> Columns:
+    """Find the columns, ignoring case, surrounding spaces, a BOM and unknown names.
+
+    Raise InvalidInput naming the columns found when there is no `email` column.
+    """
+    names = tuple(c.replace(_BOM, "").strip().lower() for c in cells)
+    positions: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in ("email", "name", "attributes", "status"):
+            if name in positions:
+                raise InvalidInput(f"the header names the column {name!r} twice")
+            positions[name] = index
+    if "email" not in positions:
+        shown = ", ".join(repr(n) for n in names[:20]) or "none"
+        raise InvalidInput(f"the header has no 'email' column; columns found: {shown}")
+    return Columns(
+        email=positions["email"],
+        width=len(names),
+        found=names,
+        name=positions.get("name"),
+        attributes=positions.get("attributes"),
+        status=positions.get("status"),
+    )
+
+
+def raw_text(cells: Sequence[str], delimiter: str = ",") -> str:
+    """The row as text for a report: bad bytes shown as U+FFFD, NUL as \\0, length capped."""
+    text = delimiter.join(cells)
+    if len(text) > MAX_RAW_REPORT:
+        text = text[:MAX_RAW_REPORT] + "…"
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text.replace("\x00", "\\0")
+
+
+def neutralise(cell: str) -> str:
+    """Make a cell inert in a spreadsheet: a leading = + - @ tab or CR gets a quote prefix."""
+    return "'" + cell if cell.startswith(_FORMULA_LEAD) else cell
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def parse_attributes(cell: str) -> dict[str, Any]:
+    """A JSON object from one cell; empty means {}. Raise InvalidInput with the reason."""
+    cell = cell.strip()
+    if not cell:
+        return {}
+    if len(cell) > MAX_ATTRIBUTES_BYTES // 4 and len(cell.encode("utf-8")) > MAX_ATTRIBUTES_BYTES:
+        raise InvalidInput(f"attributes are larger than {MAX_ATTRIBUTES_BYTES // 1024} KB")
+    try:
+        value = json.loads(cell, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise InvalidInput("attributes are nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, our constant/float checks, huge integers
+        raise InvalidInput(f"attributes are not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"attributes must be a JSON object, not {type(value).__name__}")
+    if "\\u" in cell:
+        # An escape may produce a lone surrogate or NUL that no database accepts as text.
+        try:
+            dumped = json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("attributes contain an invalid \\u escape") from None
+        if b"\\u0000" in dumped or b"\x00" in dumped:
+            raise InvalidInput("attributes contain a NUL character")
+    return value
+
+
+def parse_row(
+    cells: list[str], columns: Columns, line: int, delimiter: str = ","
+) -> ParsedRow | RowError:
+    """Validate one data row: a subscriber to import, or the reason it is skipped."""
+    if len(cells) != columns.width:
+        return RowError(
+            line,
+            f"expected {columns.width} columns, found {len(cells)}",
+            raw_text(cells, delimiter),
+        )
+    joined = "".join(cells)
+    if not joined.isascii() and _UNDECODABLE.search(joined):
+        return RowError(line, "the row is not valid UTF-8", raw_text(cells, delimiter))
+    if "\x00" in joined:
+        return RowError(line, "the row contains a NUL byte", raw_text(cells, delimiter))
+    blocklisted = False
+    if columns.status is not None:
+        status = cells[columns.status].strip().lower()
+        if status == "blocklisted":
+            blocklisted = True
+        elif status == "disabled":
+            return RowError(
+                line,
+                "status 'disabled' is not imported (it would make the address mailable again)",
+                raw_text(cells, delimiter),
+            )
+    email_cell = cells[columns.email]
+    try:
+        email = normalize_email(email_cell)
+        name = cells[columns.name].strip() if columns.name is not None else ""
+        if len(name) > MAX_NAME_LENGTH:
+            raise InvalidInput(f"the name is longer than {MAX_NAME_LENGTH} characters")
+        attributes = (
+            parse_attributes(cells[columns.attributes]) if columns.attributes is not None else {}
+        )
+    except InvalidAddress as exc:
+        message = str(exc)
+        if len(email_cell.strip()) > MAX_ADDRESS_LENGTH:
+            message = f"the address is longer than {MAX_ADDRESS_LENGTH} characters"
+        return RowError(line, message, raw_text(cells, delimiter))
+    except InvalidInput as exc:
+        return RowError(line, str(exc), raw_text(cells, delimiter))
+    return ParsedRow(
+        line,
+        NewSubscriber(email=email, name=name or name_from_email(email), attributes=attributes),
+        blocklisted,
+    )

@@ -1,0 +1,310 @@
+"""The CSV import use case: parse in a thread, upsert batch by batch, report every skipped row.
+
+Counting (``ImportReport``): every data row is exactly one of inserted, updated, skipped (already
+there, unchanged), errors (a bad row or a later duplicate, reported with its line) or failed (a
+good row in a batch the database refused): ``rows == inserted + updated + skipped + errors +
+failed``. One batch is one ``Store.import_batch`` transaction; a refused batch is reported and the
+import goes on with the next one.
+
+listmonk exports carry a ``status`` column: ``blocklisted`` rows are imported as blocklisted
+(whatever the mode), ``disabled`` rows are reported and not imported (importing them would make
+the address mailable again), other values are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from campaignd.addresses import address_key
+from campaignd.csvfile import CsvFile
+from campaignd.csvrows import ParsedRow, RowError, parse_row, raw_text
+from campaignd.domain import ImportCounts, ImportMode, SubscriptionStatus
+from campaignd.errors import CampaigndError, InvalidInput, NotFound
+from campaignd.store.protocol import ImportOptions, Store
+
+log = logging.getLogger(__name__)
+
+MAX_SAMPLES = 10
+MAX_CONSECUTIVE_FAILURES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRequest:
+    path: Path
+    lists: tuple[str, ...] = ()
+    mode: ImportMode = ImportMode.SUBSCRIBE
+    status: SubscriptionStatus = SubscriptionStatus.UNCONFIRMED
+    overwrite_info: bool = False
+    overwrite_status: bool = False
+    delimiter: str = ","
+    batch_size: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFailure:
+    first_line: int
+    last_line: int
+    rows: int
+    error: str
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: int = 0  # bad rows, duplicates included
+    duplicates: int = 0
+    failed: int = 0  # good rows lost with a refused batch
+    error_samples: list[RowError] = field(default_factory=list)
+    batch_failures: list[BatchFailure] = field(default_factory=list)
+    aborted: str | None = None  # why the import stopped before the end of the file
+
+    @property
+    def complete(self) -> bool:
+        return self.aborted is None and self.failed == 0
+
+    def add_errors(self, errors: Sequence[RowError]) -> None:
+        self.errors += len(errors)
+        room = MAX_SAMPLES - len(self.error_samples)
+        if room > 0:
+            self.error_samples.extend(errors[:room])
+
+
+@dataclass
+class _Batch:
+    """One batch of parsed rows, in file order, plus the rows it rejected."""
+
+    subscribe: list[ParsedRow] = field(default_factory=list)
+    blocklist: list[ParsedRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    duplicates: int = 0
+    rows: int = 0
+
+
+class SeenAddresses:
+    """Addresses met so far in the file, as 64-bit hashes (about 70 bytes each)."""
+
+    def __init__(self) -> None:
+        self._hashes: set[int] = set()
+
+    def add(self, email: str) -> bool:
+        """True the first time an address is met (case-insensitively)."""
+        h = hash(address_key(email))
+        if h in self._hashes:
+            return False
+        self._hashes.add(h)
+        return True
+
+
+def _batches(
+    source: CsvFile,
+    request: ImportRequest,
+    progress: Callable[[int], None] | None,
+) -> Iterator[_Batch]:
+    """Parse the file into batches of at most batch_size good rows (runs in a worker thread)."""
+    columns = source.columns
+    assert columns is not None
+    seen = SeenAddresses()
+    blocklist_all = request.mode is ImportMode.BLOCKLIST
+    delimiter = source.delimiter
+    size = request.batch_size
+    batch = _Batch()
+    good = 0
+    for item in source.rows():
+        batch.rows += 1
+        if isinstance(item, RowError):
+            batch.errors.append(item)
+            continue
+        line, cells = item
+        parsed = parse_row(cells, columns, line, delimiter)
+        if isinstance(parsed, RowError):
+            batch.errors.append(parsed)
+            continue
+        if not seen.add(parsed.subscriber.email):
+            batch.errors.append(
+                RowError(
+                    line, "duplicate address: an earlier row has it", raw_text(cells, delimiter)
+                )
+            )
+            batch.duplicates += 1
+            continue
+        if blocklist_all or parsed.blocklisted:
+            batch.blocklist.append(parsed)
+        else:
+            batch.subscribe.append(parsed)
+        good += 1
+        if good >= size:
+            if progress is not None:
+                progress(source.position())
+            yield batch
+            batch, good = _Batch(), 0
+    if progress is not None:
+        progress(source.size)
+    if batch.rows:
+        yield batch
+
+
+async def resolve_lists(store: Store, names: Sequence[str]) -> tuple[int, ...]:
+    """List ids by name; raise InvalidInput naming the unknown list before anything is written."""
+    ids: list[int] = []
+    for name in dict.fromkeys(names):
+        try:
+            ids.append((await store.get_list(name)).id)
+        except NotFound:
+            raise InvalidInput(
+                f"no list named {name!r}; create it with `campaignd lists create {name}`"
+            ) from None
+    return tuple(ids)
+
+
+def _lost_rows(rows: Sequence[ParsedRow], error: str) -> list[RowError]:
+    return [
+        RowError(
+            r.line,
+            f"not imported, the database refused its batch: {error}",
+            ",".join([r.subscriber.email, r.subscriber.name]),
+        )
+        for r in rows
+    ]
+
+
+async def _import_part(
+    store: Store, rows: list[ParsedRow], options: ImportOptions, report: ImportReport
+) -> list[RowError]:
+    """One import_batch transaction; on a refusal, the lost rows as errors for the errors file."""
+    if not rows:
+        return []
+    try:
+        counts: ImportCounts = await store.import_batch([r.subscriber for r in rows], options)
+    except CampaigndError as exc:
+        first, last = rows[0].line, rows[-1].line
+        report.failed += len(rows)
+        report.batch_failures.append(BatchFailure(first, last, len(rows), str(exc)))
+        log.error(
+            "import batch of lines %d-%d refused: %s",
+            first,
+            last,
+            exc,
+            extra={"action": "import.batch_failed"},
+        )
+        return _lost_rows(rows, str(exc))
+    report.inserted += counts.inserted
+    report.updated += counts.updated
+    report.skipped += counts.skipped
+    return []
+
+
+async def run_import(
+    store: Store,
+    request: ImportRequest,
+    *,
+    on_errors: Callable[[Sequence[RowError]], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import a CSV file into the store and return what happened to every row.
+
+    Raise InvalidInput before writing anything when the file cannot be opened, has no `email`
+    column, or a list is unknown. `on_errors` (errors file) and `on_progress` (bytes read,
+    total) are called from worker threads.
+    """
+    source = await asyncio.to_thread(CsvFile(request.path, request.delimiter).open)
+    try:
+        list_ids = await resolve_lists(store, request.lists)
+        if request.mode is ImportMode.BLOCKLIST:
+            list_ids = ()
+        subscribe = ImportOptions(
+            mode=request.mode,
+            list_ids=list_ids,
+            status=request.status,
+            overwrite_info=request.overwrite_info,
+            overwrite_status=request.overwrite_status,
+        )
+        blocklist = ImportOptions(
+            mode=ImportMode.BLOCKLIST,
+            overwrite_info=request.overwrite_info,
+            overwrite_status=request.overwrite_status,
+        )
+        progress = None
+        if on_progress is not None:
+            total = source.size
+
+            def progress(position: int) -> None:
+                on_progress(position, total)
+
+        report = ImportReport()
+        batches = _batches(source, request, progress)
+        log.info("importing %s", request.path, extra={"action": "import.start"})
+        await _pump(store, batches, subscribe, blocklist, report, on_errors)
+    finally:
+        await asyncio.to_thread(source.close)
+    log.info(
+        "import of %s: %d rows, %d inserted, %d updated, %d unchanged, %d errors, %d failed",
+        request.path,
+        report.rows,
+        report.inserted,
+        report.updated,
+        report.skipped,
+        report.errors,
+        report.failed,
+        extra={"action": "import.done"},
+    )
+    return report
+
+
+def _next_batch(batches: Iterator[_Batch]) -> _Batch | None:
+    return next(batches, None)
+
+
+async def _pump(
+    store: Store,
+    batches: Iterator[_Batch],
+    subscribe: ImportOptions,
+    blocklist: ImportOptions,
+    report: ImportReport,
+    on_errors: Callable[[Sequence[RowError]], None] | None,
+) -> None:
+    """Store batch k while batch k+1 is parsed in a thread; stop on a file error."""
+    pending: asyncio.Future[_Batch | None] = asyncio.ensure_future(
+        asyncio.to_thread(_next_batch, batches)
+    )
+    consecutive_failures = 0
+    try:
+        while True:
+            try:
+                batch = await pending
+            except InvalidInput as exc:  # the file could not be read any further
+                report.aborted = str(exc)
+                return
+            if batch is None:
+                return
+            pending = asyncio.ensure_future(asyncio.to_thread(_next_batch, batches))
+            report.rows += batch.rows
+            report.duplicates += batch.duplicates
+            report.add_errors(batch.errors)
+            failed_before = report.failed
+            lost = await _import_part(store, batch.subscribe, subscribe, report)
+            lost += await _import_part(store, batch.blocklist, blocklist, report)
+            errors = batch.errors + lost
+            if errors and on_errors is not None:
+                await asyncio.to_thread(on_errors, sorted(errors, key=lambda e: e.line))
+            if report.failed > failed_before:
+                consecutive_failures += 1
+                if consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+                    report.aborted = (
+                        f"the database refused {consecutive_failures} batches in a row; "
+                        f"stopped after line {max(e.line for e in errors)}"
+                    )
+                    return
+            else:
+                consecutive_failures = 0
+    finally:
+        # The prefetch owns the parser thread: let it finish before the file closes.
+        with contextlib.suppress(CampaigndError):
+            await pending
