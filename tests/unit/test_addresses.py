@@ -1,0 +1,144 @@
+"""Address validation and normalisation; the fast path agrees with email-validator."""
+
+from __future__ import annotations
+
+import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from campaignd.addresses import (
+    InvalidAddress,
+    _fast,
+    address_key,
+    ascii_domain,
+    name_from_email,
+    normalize_email,
+)
+from campaignd.errors import InvalidInput
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("jane@example.com", "jane@example.com"),
+        ("Jane.Doe@Example.COM", "Jane.Doe@example.com"),  # local part kept, domain lowercased
+        ("  jane@example.com\t", "jane@example.com"),
+        ("Info@Example.com", "info@example.com"),  # RFC 2142 names are case-insensitive
+        ("a@xn--bcher-kva.de", "a@bücher.de"),  # IDNA decoded: one form per address
+        ("a@BÜCHER.de", "a@bücher.de"),
+        ("jose+news@sub.example.co.uk", "jose+news@sub.example.co.uk"),
+        ("josé@example.com", "josé@example.com"),  # SMTPUTF8 local part
+        ("o'brien@example.ie", "o'brien@example.ie"),
+    ],
+)
+def test_normalises(raw: str, normal: str) -> None:
+    assert normalize_email(raw) == normal
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "jane",
+        "jane@",
+        "@example.com",
+        "jane@localhost",
+        "jane@example.test",
+        "jane@example.invalid",
+        "ja..ne@example.com",
+        ".jane@example.com",
+        "jane.@example.com",
+        "jane@-example.com",
+        "jane@exa_mple.com",
+        "jane@ab--cd.com",
+        "jane@example.123",
+        "jane doe@example.com",
+        '"quoted"@example.com',
+        "jane@[127.0.0.1]",
+        "a" * 250 + "@example.com",
+        "=1+2@example.com;",
+    ],
+)
+def test_rejects(raw: str) -> None:
+    with pytest.raises(InvalidAddress) as info:
+        normalize_email(raw)
+    assert isinstance(info.value, InvalidInput)
+    assert str(info.value)
+
+
+def test_key_is_case_insensitive() -> None:
+    assert address_key(normalize_email("JANE@Example.com")) == address_key("jane@example.com")
+
+
+def test_ascii_domain() -> None:
+    assert ascii_domain("olaf@bücher.de") == "olaf@xn--bcher-kva.de"
+    assert ascii_domain("jane@example.com") == "jane@example.com"
+
+
+@pytest.mark.parametrize(
+    ("address", "name"),
+    [
+        ("jane.doe@example.com", "Jane Doe"),
+        ("jane_doe-smith@example.com", "Jane Doe Smith"),
+        ("jane.doe+news@example.com", "Jane Doe"),
+        ("j@example.com", "J"),
+        ("...@example.com", "..."),
+        ("josé.garcía@example.com", "José García"),
+        ("42@example.com", "42"),
+    ],
+)
+def test_name_from_email(address: str, name: str) -> None:
+    assert name_from_email(address) == name
+
+
+def _library(address: str) -> str | None:
+    try:
+        return str(validate_email(address, check_deliverability=False).normalized)
+    except EmailNotValidError:
+        return None
+
+
+# Strings that look like addresses often enough to exercise both paths and every edge the
+# fast path must leave to the library: case, dots, dashes, digits, reserved TLDs, xn--.
+_LOCAL = st.text(alphabet="abcXYZ019._-+!'=~", min_size=0, max_size=12)
+_LABEL = st.one_of(
+    st.text(alphabet="abcxnXN019-_", min_size=0, max_size=8),
+    st.sampled_from(["xn--bcher-kva", "ab--cd", "test", "local", "localhost", "arpa", "c0m"]),
+)
+_DOMAIN = st.lists(_LABEL, min_size=1, max_size=4).map(".".join)
+_PLAUSIBLE_DOMAIN = st.builds(
+    lambda labels, tld: ".".join([*labels, tld]),
+    st.lists(st.text(alphabet="abcXY09-", min_size=1, max_size=6), min_size=1, max_size=3),
+    st.sampled_from(["com", "ORG", "io", "c", "x1y", "test", "xn--p1ai", "co-op"]),
+)
+_ADDRESS = st.one_of(
+    st.builds(lambda lo, d: f"{lo}@{d}", _LOCAL, _PLAUSIBLE_DOMAIN),
+    st.builds(lambda lo, d: f"{lo}@{d}", _LOCAL, _DOMAIN),
+    st.builds(
+        lambda lo, d: f"{lo}@{d}", st.sampled_from(["Info", "POSTMASTER", "x" * 64]), _DOMAIN
+    ),
+    st.text(alphabet="ab.@-", max_size=12),
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ADDRESS)
+def test_fast_path_agrees_with_email_validator(address: str) -> None:
+    expected = _library(address)
+    fast = _fast(address)
+    if fast is not None:
+        assert fast == expected
+    try:
+        got: str | None = normalize_email(address)
+    except InvalidAddress:
+        got = None
+    if address == address.strip():
+        assert got == expected
+
+
+def test_fast_path_takes_the_common_case() -> None:
+    # The speed of the import depends on this: ordinary addresses never reach the library.
+    for address in ["jane.doe@example.com", "J_Smith+x@mail.example.co.uk", "a1@b2.io"]:
+        assert _fast(address) == _library(address)
