@@ -1,0 +1,78 @@
+"""The SMTP envelope of one send, and the message bytes as they go on the wire after DATA."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+
+from campaignd.errors import InvalidInput
+
+# Anything that cannot appear in a bare envelope address.
+_BAD = re.compile(r"[\x00-\x20\x7f<>]")
+_BARE_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class InvalidAddress(InvalidInput):
+    """An envelope address that cannot be used."""
+
+
+def _bare(address: str) -> str:
+    if "<" in address:
+        address = parseaddr(address)[1]
+    return address.strip()
+
+
+def _ascii_domain(address: str) -> tuple[str, bool]:
+    """The address with an IDNA domain; and whether the local part still needs SMTPUTF8."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address, not address.isascii()
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise InvalidAddress(f"the domain of {address!r} is not a valid name") from exc
+    return f"{local}@{domain}", not local.isascii()
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    mail_from: bytes  # b"FROM:<a@example.org>"
+    rcpt_to: tuple[bytes, ...]  # b"TO:<b@example.org>", one per recipient
+    smtputf8: bool = False
+    eightbit: bool = False
+
+    @classmethod
+    def build(cls, sender: str, recipients: Sequence[str], message: bytes) -> Envelope:
+        """Bare addresses from `sender` and `recipients`; raise InvalidAddress if unusable."""
+        if not recipients:
+            raise InvalidAddress("no recipients")
+        utf8 = False
+        addresses: list[bytes] = []
+        for role, raw in [("sender", sender), *(("recipient", r) for r in recipients)]:
+            address = _bare(raw)
+            if _BAD.search(address) or (role == "recipient" and "@" not in address):
+                raise InvalidAddress(f"the {role} address {raw!r} is not a usable address")
+            address, needs = _ascii_domain(address)
+            utf8 = utf8 or needs
+            addresses.append(address.encode("utf-8"))
+        return cls(
+            mail_from=b"FROM:<" + addresses[0] + b">",
+            rcpt_to=tuple(b"TO:<" + a + b">" for a in addresses[1:]),
+            smtputf8=utf8,
+            eightbit=not message.isascii(),
+        )
+
+
+def wire_payload(message: bytes) -> bytes:
+    """CRLF line ends, a final CRLF and leading dots doubled, ready for DATA (without the ".")."""
+    if b"\n" in message and _BARE_LF.search(message):
+        message = _BARE_LF.sub(b"\r\n", message)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    if message.startswith(b".") or b"\n." in message:
+        message = _LEADING_DOT.sub(b"..", message)
+    return message

@@ -1,0 +1,152 @@
+"""An SMTP messenger: round robin over its servers, fail-over, silent retries of transient ones."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from campaignd.domain import OutcomeKind, SendOutcome
+from campaignd.messengers.envelope import Envelope, InvalidAddress
+from campaignd.messengers.server import SmtpServer
+
+log = logging.getLogger(__name__)
+
+
+class SmtpMessenger:
+    """The `email` pool or one named server; satisfies campaignd.messengers.protocol.Messenger.
+
+    Each send starts on the next server in turn. A transient failure before the final "." is
+    retried (after the failing server's msg_retry_delay, at most its max_msg_retries times) on
+    another connection, preferring a server this send has not tried yet. Servers that fail at
+    connection level are set aside by their own back-off; when none is left the send fails at
+    once as transient with connection_error=True.
+    """
+
+    def __init__(self, name: str, servers: Sequence[SmtpServer]) -> None:
+        if not servers:
+            raise ValueError("a messenger needs at least one server")
+        self._name = name
+        self._servers = tuple(servers)
+        self._labels = tuple(s.label for s in servers)
+        self._next = 0
+        self._all_down = False
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def servers(self) -> Sequence[str]:
+        return self._labels
+
+    @property
+    def smtp_servers(self) -> tuple[SmtpServer, ...]:
+        return self._servers
+
+    def _pick(self, tried: set[SmtpServer]) -> SmtpServer | None:
+        """The next admissible server in turn, one not yet tried by this send if possible."""
+        servers = self._servers
+        n = len(servers)
+        start = self._next
+        fallback: int | None = None
+        for step in range(n):
+            i = (start + step) % n
+            server = servers[i]
+            if server in tried:
+                if fallback is None:
+                    fallback = i
+                continue
+            if server.admit():
+                self._next = (i + 1) % n
+                return server
+        if fallback is not None and servers[fallback].admit():
+            self._next = (fallback + 1) % n
+            return servers[fallback]
+        return None
+
+    def _none_left(self, attempts: int, last: SendOutcome | None) -> SendOutcome:
+        reasons = "; ".join(
+            f"{s.label}: {s.health.reason}" for s in self._servers if s.health.reason
+        )
+        if not self._all_down:
+            self._all_down = True
+            log.warning(
+                "every server of messenger %s is down (%s); sends fail at once until one is back",
+                self._name,
+                reasons or "closed",
+                extra={"action": "smtp.all_down"},
+            )
+        return SendOutcome(
+            OutcomeKind.TRANSIENT,
+            server=last.server if last else None,
+            code=last.code if last else None,
+            enhanced=last.enhanced if last else None,
+            text=f"no server of messenger {self._name} is available"
+            + (f" ({reasons})" if reasons else ""),
+            attempts=attempts,
+            connection_error=True,
+            auth_failed=bool(last and last.auth_failed),
+        )
+
+    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
+        if self._closed:
+            return SendOutcome(OutcomeKind.TRANSIENT, text="messenger closed", attempts=0)
+        try:
+            env = Envelope.build(sender, recipients, message)
+        except InvalidAddress as exc:
+            return SendOutcome(OutcomeKind.PERMANENT, text=str(exc), attempts=0)
+        tried: set[SmtpServer] = set()
+        payloads: dict[SmtpServer, bytes] = {}
+        attempts = 0
+        last: SendOutcome | None = None
+        while True:
+            server = self._pick(tried)
+            if server is None:
+                return self._none_left(attempts, last)
+            if self._all_down:
+                self._all_down = False
+                log.info(
+                    "messenger %s has a server again (%s)",
+                    self._name,
+                    server.label,
+                    extra={"action": "smtp.all_up"},
+                )
+            tried.add(server)
+            payload = payloads.get(server)
+            if payload is None:
+                payload = payloads[server] = server.prepare(message)
+            attempts += 1
+            outcome = await server.attempt(env, payload)
+            if outcome.kind is not OutcomeKind.TRANSIENT or self._closed:
+                break
+            last = outcome
+            settings = server.settings
+            if attempts > settings.max_msg_retries:
+                break
+            log.debug(
+                "transient failure on %s (%s); retrying",
+                server.label,
+                outcome.text,
+                extra={"action": "smtp.retry"},
+            )
+            if settings.msg_retry_delay:
+                await asyncio.sleep(settings.msg_retry_delay)
+        if attempts == 1:
+            return outcome
+        return SendOutcome(
+            outcome.kind,
+            server=outcome.server,
+            code=outcome.code,
+            enhanced=outcome.enhanced,
+            text=outcome.text,
+            attempts=attempts,
+            connection_error=outcome.connection_error,
+            auth_failed=outcome.auth_failed,
+        )
+
+    async def close(self) -> None:
+        """Close this messenger's servers (shared servers close for every messenger using them)."""
+        self._closed = True
+        await asyncio.gather(*(s.close() for s in self._servers))
