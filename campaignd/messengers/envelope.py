@@ -11,6 +11,7 @@ from campaignd.errors import InvalidInput
 
 # Anything that cannot appear in a bare envelope address.
 _BAD = re.compile(r"[\x00-\x20\x7f<>]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BARE_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
@@ -20,6 +21,8 @@ class InvalidAddress(InvalidInput):
 
 
 def _bare(address: str) -> str:
+    if _CONTROL.search(address):
+        return "\n"  # refused by the caller; never parse around a line break
     if "<" in address:
         address = parseaddr(address)[1]
     return address.strip()
