@@ -1,17 +1,14 @@
-"""Bulk subscriber import: one batch upserted with a handful of set-based statements."""
+"""Bulk subscriber import: one batch upserted with a handful of set-based driver statements."""
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaignd.db import tables as T
+from campaignd.db.raw import Raw
 from campaignd.domain import (
     ImportCounts,
     ImportMode,
@@ -25,46 +22,59 @@ _ENABLED = SubscriberStatus.ENABLED.value
 _BLOCKLISTED = SubscriberStatus.BLOCKLISTED.value
 _UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED.value
 
-
-def upsert(dialect: str, table: Any) -> Any:
-    """INSERT for `dialect` that supports ON CONFLICT."""
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+_INSERT_SUBSCRIBER = """
+INSERT INTO subscribers (uuid, email, email_key, name, attributes, status, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (email_key) DO NOTHING
+"""
+_UPDATE_INFO = (
+    "UPDATE subscribers SET name = ?, attributes = ?, status = ?, updated_at = ? WHERE id = ?"
+)
+_UPDATE_STATUS = "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?"
+_UPDATE_SUBSCRIPTION = (
+    "UPDATE subscriptions SET status = ?, updated_at = ? WHERE subscriber_id = ? AND list_id = ?"
+)
 
 
 class Importer:
-    """Prepared statements for import_batch on one dialect."""
+    """import_batch for one dialect."""
 
     def __init__(self, dialect: str) -> None:
-        s, sl = T.subscribers.c, T.subscriptions.c
-        self._insert_subscribers = upsert(dialect, T.subscribers).on_conflict_do_nothing(
-            index_elements=[s.email_key]
+        self.raw = r = Raw(dialect)
+        self._select_existing = (
+            "SELECT id, email_key, status, name, attributes FROM subscribers WHERE "
+            + r.in_("email_key")
         )
-        self._insert_subscriptions = upsert(dialect, T.subscriptions).on_conflict_do_nothing(
-            index_elements=[sl.subscriber_id, sl.list_id]
+        # New subscribers join the lists set-based: no ids travel back to Python.
+        self._subscribe_new = (
+            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at) "
+            f"SELECT s.id, l.id, ?, {r.cast_ts()}, {r.cast_ts()} "
+            "FROM subscribers s JOIN lists l ON "
+            + r.in_("l.id", "integer")
+            + " WHERE "
+            + r.in_("s.email_key")
+            + f" AND s.status <> '{_BLOCKLISTED}'"
+            " ON CONFLICT (subscriber_id, list_id) DO NOTHING"
         )
-        self._update_info = (
-            update(T.subscribers)
-            .where(s.id == bindparam("_id"))
-            .values(
-                name=bindparam("_name"),
-                attributes=bindparam("_attributes", type_=s.attributes.type),
-                status=bindparam("_status"),
-                updated_at=bindparam("_now", type_=s.updated_at.type),
-            )
+        self._select_subscriptions = (
+            "SELECT subscriber_id, list_id, status FROM subscriptions WHERE "
+            + r.in_("subscriber_id", "integer")
+            + " AND "
+            + r.in_("list_id", "integer")
         )
-        self._update_status = (
-            update(T.subscribers)
-            .where(s.id == bindparam("_id"))
-            .values(
-                status=bindparam("_status"), updated_at=bindparam("_now", type_=s.updated_at.type)
-            )
+        self._insert_subscription = (
+            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (subscriber_id, list_id) DO NOTHING"
         )
-        self._update_subscription = (
-            update(T.subscriptions)
-            .where(sl.subscriber_id == bindparam("_sid"), sl.list_id == bindparam("_lid"))
-            .values(
-                status=bindparam("_status"), updated_at=bindparam("_now", type_=sl.updated_at.type)
-            )
+        self._open_subscriptions = (
+            "SELECT DISTINCT subscriber_id FROM subscriptions WHERE "
+            + r.in_("subscriber_id", "integer")
+            + f" AND status <> '{_UNSUBSCRIBED}'"
+        )
+        self._unsubscribe_all = (
+            f"UPDATE subscriptions SET status = '{_UNSUBSCRIBED}', updated_at = ? WHERE "
+            + r.in_("subscriber_id", "integer")
+            + f" AND status <> '{_UNSUBSCRIBED}'"
         )
 
     async def run(
@@ -74,141 +84,99 @@ class Importer:
         options: ImportOptions,
         now: dt.datetime,
     ) -> ImportCounts:
-        s, sl = T.subscribers.c, T.subscriptions.c
+        r = self.raw
+        ts = r.ts(now)
         blocklist = options.mode is ImportMode.BLOCKLIST
         batch: dict[str, NewSubscriber] = {}
         for row in rows:
             batch.setdefault(row.email.lower(), row)
         duplicates = len(rows) - len(batch)
 
-        cols = [s.id, s.email_key, s.status]
-        if options.overwrite_info:
-            cols += [s.name, s.attributes]
-        existing = {
-            r.email_key: r
-            for r in await conn.execute(select(*cols).where(s.email_key.in_(list(batch))))
-        }
+        result = await r.run(conn, self._select_existing, (r.array(list(batch)),))
+        existing = {e[1]: e for e in result.all()}  # key -> (id, key, status, name, attributes)
 
-        new: list[dict[str, Any]] = []
-        info: list[dict[str, Any]] = []  # name/attributes (and status) replaced
-        status_only: list[dict[str, Any]] = []
+        new: list[tuple[Any, ...]] = []
+        info: list[tuple[Any, ...]] = []  # name/attributes (and status) replaced
+        status_only: list[tuple[Any, ...]] = []
+        new_status = _BLOCKLISTED if blocklist else _ENABLED
+        uuids = r.new_uuids(len(batch) - len(existing))
         for key, row in batch.items():
             old = existing.get(key)
             if old is None:
                 new.append(
-                    {
-                        "uuid": uuid.uuid4(),
-                        "email": row.email,
-                        "email_key": key,
-                        "name": row.name,
-                        "attributes": dict(row.attributes),
-                        "status": _BLOCKLISTED if blocklist else _ENABLED,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
+                    (
+                        uuids[len(new)],
+                        row.email,
+                        key,
+                        row.name,
+                        r.json(dict(row.attributes)) if row.attributes else "{}",
+                        new_status,
+                        ts,
+                        ts,
+                    )
                 )
                 continue
-            status = _BLOCKLISTED if blocklist else old.status
-            attributes = dict(row.attributes)
-            if options.overwrite_info and (old.name != row.name or old.attributes != attributes):
-                info.append(
-                    {
-                        "_id": old.id,
-                        "_name": row.name,
-                        "_attributes": attributes,
-                        "_status": status,
-                        "_now": now,
-                    }
-                )
-            elif status != old.status:
-                status_only.append({"_id": old.id, "_status": status, "_now": now})
-        changed: set[int] = {c["_id"] for c in info + status_only}
+            sid, _key, old_status, old_name, old_attributes = old
+            status = _BLOCKLISTED if blocklist else old_status
+            if options.overwrite_info and (
+                old_name != row.name or r.to_json(old_attributes) != dict(row.attributes)
+            ):
+                info.append((row.name, r.json(dict(row.attributes)), status, ts, sid))
+            elif status != old_status:
+                status_only.append((status, ts, sid))
+        changed: set[int] = {c[-1] for c in info + status_only}
         if info:
-            await conn.execute(self._update_info, info)
+            await r.run(conn, _UPDATE_INFO, info)
         if status_only:
-            await conn.execute(self._update_status, status_only)
+            await r.run(conn, _UPDATE_STATUS, status_only)
         if new:
-            await conn.execute(self._insert_subscribers, new)
+            await r.run(conn, _INSERT_SUBSCRIBER, new)
 
-        if blocklist:
-            ids = [r.id for r in existing.values()]
-            if ids:
-                open_subs = select(sl.subscriber_id).where(
-                    sl.subscriber_id.in_(ids), sl.status != _UNSUBSCRIBED
-                )
-                changed.update((await conn.scalars(open_subs.distinct())).all())
-                await conn.execute(
-                    update(T.subscriptions)
-                    .where(sl.subscriber_id.in_(ids), sl.status != _UNSUBSCRIBED)
-                    .values(status=_UNSUBSCRIBED, updated_at=now)
-                )
-        elif options.list_ids:
-            changed |= await self._subscribe(conn, batch, existing, new, options, now)
+        old_ids = [e[0] for e in existing.values()]
+        if blocklist and old_ids:
+            ids = r.array(old_ids)
+            touched = await r.run(conn, self._open_subscriptions, (ids,))
+            changed.update(t[0] for t in touched.all())
+            await r.run(conn, self._unsubscribe_all, (ts, ids))
+        elif not blocklist and options.list_ids:
+            status = options.status.value
+            lists = r.array(list(dict.fromkeys(options.list_ids)))
+            if new:
+                keys = r.array([n[2] for n in new])
+                await r.run(conn, self._subscribe_new, (status, ts, ts, lists, keys))
+            # Blocklisted subscribers are not put back on lists.
+            eligible = [e[0] for e in existing.values() if e[2] != _BLOCKLISTED]
+            if eligible:
+                changed |= await self._subscribe_existing(conn, eligible, options, ts)
 
         updated = len(changed)
         return ImportCounts(
             inserted=len(new), updated=updated, skipped=len(existing) - updated + duplicates
         )
 
-    async def _subscribe(
-        self,
-        conn: AsyncConnection,
-        batch: dict[str, NewSubscriber],
-        existing: dict[str, Any],
-        new: list[dict[str, Any]],
-        options: ImportOptions,
-        now: dt.datetime,
+    async def _subscribe_existing(
+        self, conn: AsyncConnection, ids: list[int], options: ImportOptions, ts: Any
     ) -> set[int]:
-        """Subscribe the batch to the chosen lists; return the existing subscribers changed."""
-        s, sl = T.subscribers.c, T.subscriptions.c
+        """Subscribe existing subscribers to the chosen lists; return those changed."""
+        r = self.raw
         status = options.status.value
-        # Blocklisted subscribers are not put back on lists.
-        old_ids = [r.id for r in existing.values() if r.status != _BLOCKLISTED]
-        new_ids: list[int] = []
-        if new:
-            keys = [n["email_key"] for n in new]
-            new_ids = list(
-                (
-                    await conn.scalars(
-                        select(s.id).where(s.email_key.in_(keys), s.status != _BLOCKLISTED)
-                    )
-                ).all()
-            )
-        current: dict[tuple[int, int], str] = {}
-        if old_ids:
-            rows = await conn.execute(
-                select(sl.subscriber_id, sl.list_id, sl.status).where(
-                    sl.subscriber_id.in_(old_ids), sl.list_id.in_(options.list_ids)
-                )
-            )
-            current = {(r.subscriber_id, r.list_id): r.status for r in rows}
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
+        list_ids = list(dict.fromkeys(options.list_ids))
+        result = await r.run(conn, self._select_subscriptions, (r.array(ids), r.array(list_ids)))
+        current = {(c[0], c[1]): c[2] for c in result.all()}
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
         changed: set[int] = set()
-        for sid in old_ids:
-            for lid in options.list_ids:
+        for sid in ids:
+            for lid in list_ids:
                 was = current.get((sid, lid))
                 if was is None:
-                    inserts.append(_subscription(sid, lid, status, now))
+                    inserts.append((sid, lid, status, ts, ts))
                     changed.add(sid)
                 elif options.overwrite_status and was != status:
-                    updates.append({"_sid": sid, "_lid": lid, "_status": status, "_now": now})
+                    updates.append((status, ts, sid, lid))
                     changed.add(sid)
-        inserts += [
-            _subscription(sid, lid, status, now) for sid in new_ids for lid in options.list_ids
-        ]
         if inserts:
-            await conn.execute(self._insert_subscriptions, inserts)
+            await r.run(conn, self._insert_subscription, inserts)
         if updates:
-            await conn.execute(self._update_subscription, updates)
+            await r.run(conn, _UPDATE_SUBSCRIPTION, updates)
         return changed
-
-
-def _subscription(sid: int, lid: int, status: str, now: dt.datetime) -> dict[str, Any]:
-    return {
-        "subscriber_id": sid,
-        "list_id": lid,
-        "status": status,
-        "created_at": now,
-        "updated_at": now,
-    }

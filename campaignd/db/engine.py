@@ -27,6 +27,7 @@ _SQLITE_PRAGMAS = (
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
     "PRAGMA foreign_keys=ON",
     "PRAGMA synchronous=NORMAL",
+    "PRAGMA cache_size=-32768",  # 32 MiB: index pages of a large import stay in memory
 )
 
 

@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import tables as T
+from campaignd.db.raw import Raw
 from campaignd.db.types import sqlite_text
 from campaignd.domain import (
     CampaignCounts,
@@ -111,21 +112,15 @@ class Ledger:
         claim = _CLAIM_POSTGRES if dialect == "postgresql" else _CLAIM_SQLITE
         self._populate = text(_POPULATE.format(now=now))
         self._claim = text(claim.format(now=now, eligible=eligible))
-        self._record = (
-            update(T.deliveries)
-            .where(T.deliveries.c.id == bindparam("_id"))
-            .values(
-                status=bindparam("_status"),
-                attempts=bindparam("_attempts"),
-                code=bindparam("_code"),
-                enhanced=bindparam("_enhanced"),
-                text=bindparam("_text"),
-                server=bindparam("_server"),
-                message_id=bindparam("_message_id"),
-                next_attempt_at=bindparam("_next", type_=T.deliveries.c.next_attempt_at.type),
-                claimed_by=None,
-                updated_at=bindparam("_now", type_=T.deliveries.c.updated_at.type),
-            )
+        self._raw = r = Raw(dialect)
+        self._record = r.sql(
+            "UPDATE deliveries SET status = ?, attempts = ?, code = ?, enhanced = ?, text = ?,"
+            " server = ?, message_id = ?, next_attempt_at = ?, claimed_by = NULL, updated_at = ?"
+            " WHERE id = ?"
+        )
+        self._recipients = r.sql(
+            "SELECT id, uuid, email, name, attributes FROM subscribers WHERE "
+            + r.in_("id", "integer")
         )
 
     def _t(self, value: dt.datetime) -> Any:
@@ -149,15 +144,9 @@ class Ledger:
         ]
         if not claimed:
             return []
-        s = T.subscribers.c
-        people = {
-            row.id: row
-            for row in await conn.execute(
-                select(s.id, s.uuid, s.email, s.name, s.attributes).where(
-                    s.id.in_([c[1] for c in claimed])
-                )
-            )
-        }
+        r = self._raw
+        result = await r.run(conn, self._recipients, (r.array([c[1] for c in claimed]),))
+        people = {p[0]: p for p in result.all()}
         out = []
         for ledger_id, subscriber_id, attempts in sorted(claimed):
             p = people[subscriber_id]
@@ -166,10 +155,10 @@ class Ledger:
                     ledger_id=ledger_id,
                     campaign_id=campaign_id,
                     subscriber_id=subscriber_id,
-                    uuid=p.uuid,
-                    email=p.email,
-                    name=p.name,
-                    attributes=p.attributes,
+                    uuid=r.to_uuid(p[1]),
+                    email=p[2],
+                    name=p[3],
+                    attributes=r.to_json(p[4]),
                     attempts=attempts,
                 )
             )
@@ -180,23 +169,24 @@ class Ledger:
     ) -> None:
         if not records:
             return
+        ts = self._raw.ts
         params = [
-            {
-                "_id": r.ledger_id,
-                "_status": r.status.value,
-                "_attempts": r.attempts,
-                "_code": r.code,
-                "_enhanced": r.enhanced,
-                "_text": r.text,
-                "_server": r.server,
-                "_message_id": r.message_id,
-                # Only deferred rows wait for a time; others keep the claim index lean.
-                "_next": r.next_attempt_at if r.status == DeliveryStatus.DEFERRED else None,
-                "_now": now,
-            }
+            (
+                r.status.value,
+                r.attempts,
+                r.code,
+                r.enhanced,
+                r.text,
+                r.server,
+                r.message_id,
+                # Only deferred rows wait for a time.
+                ts(r.next_attempt_at) if r.status == DeliveryStatus.DEFERRED else None,
+                ts(now),
+                r.ledger_id,
+            )
             for r in records
         ]
-        await conn.execute(self._record, params)
+        await self._raw.run(conn, self._record, params)
 
     async def release(
         self, conn: AsyncConnection, owner: str, campaign_id: int | None, now: dt.datetime
