@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db.types import sqlite_text, to_utc
@@ -45,18 +44,15 @@ class Raw:
 
     async def run(
         self, conn: AsyncConnection, query: str, params: tuple[Any, ...] | Sequence[tuple[Any, ...]]
-    ) -> CursorResult[Any]:
-        """Execute once (a tuple) or for many rows (a list of tuples)."""
-        return await conn.exec_driver_sql(self.sql(query), params)  # type: ignore[arg-type]
+    ) -> Any:
+        """Execute once (a tuple) or for many rows (a list of tuples); the cursor result."""
+        return await conn.exec_driver_sql(self.sql(query), params)
 
     # -- values in ----------------------------------------------------------------------
     def ts(self, value: dt.datetime | None) -> Any:
         if value is None:
             return None
         return value.astimezone(dt.UTC) if self.pg else sqlite_text(value)
-
-    def uuid(self, value: uuid.UUID) -> Any:
-        return value if self.pg else value.hex
 
     def new_uuids(self, count: int) -> list[Any]:
         """`count` fresh random UUIDs (version 7: time-ordered, so the unique index grows at its
