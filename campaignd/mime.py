@@ -1,0 +1,224 @@
+"""Fast MIME building blocks: header lines (RFC 5322/2047, folded, injection-proof) and bodies.
+
+Everything returns ``str`` header lines ending in CRLF or ``bytes`` bodies with CRLF line ends;
+compose joins them. Rules:
+
+- Data-derived text (subject, names, rendered header values) goes through ``sanitize``: every
+  control character (C0, DEL, C1), line/paragraph separator and lone surrogate becomes a space,
+  so no data can start a new header line or the body.
+- Operator-given header names must be field names (printable ASCII without ":"); operator-given
+  values with CR, LF, NUL or another control character are refused with HeaderInjection.
+- Non-ASCII text, and ASCII text that looks like an encoded word ("=?"), is sent as RFC 2047
+  base64 encoded words of at most 75 characters, split between characters, never inside one.
+  Lines are folded at 78 characters where there is whitespace; a line that cannot be kept under
+  998 octets is refused.
+- Bodies are quoted-printable when mostly ASCII, else base64; both give lines of at most 76.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from email.utils import parseaddr
+
+from campaignd.errors import HeaderInjection, TemplateError
+
+SOFT_LIMIT = 78
+HARD_LIMIT = 998
+
+_CONTROL = dict.fromkeys((*range(32), *range(127, 160), 8232, 8233), " ")
+_CONTROL.update(dict.fromkeys(range(55296, 57344), "�"))
+_FIELD_NAME = re.compile(r"^[!-9;-~]{1,76}$")
+_ATOM_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
+_ADDRESS = re.compile(r"^[^\s<>()\[\],;:\"\\@]+@[^\s<>()\[\],;:\"\\@]+$")
+
+
+def sanitize(text: str) -> str:
+    """Data for a header: control characters and line breaks become spaces."""
+    return text if text.isprintable() else text.translate(_CONTROL)
+
+
+def check_header_name(name: str) -> None:
+    if not _FIELD_NAME.match(name):
+        raise HeaderInjection(
+            f"header {name!r}: a header name is 1-76 printable ASCII characters without ':'"
+        )
+
+
+def check_header_value(name: str, value: str) -> None:
+    """Refuse an operator-given value that would add a header line or body."""
+    spaced = value.replace("\t", " ")
+    if sanitize(spaced) != spaced:
+        raise HeaderInjection(
+            f"header {name}: the value contains a line break or another control character"
+        )
+
+
+def _needs_encoding(text: str) -> bool:
+    return not text.isascii() or "=?" in text
+
+
+def encoded_words(text: str, first_room: int) -> list[str]:
+    """RFC 2047 base64 words for `text`; the first fits in `first_room` characters."""
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    limit = max(3, (first_room - 12) // 4 * 3)
+    for ch in text:
+        n = 1 if ch < "\x80" else 2 if ch < "\u0800" else 3 if ch < "\U00010000" else 4
+        if size + n > limit and chunk:
+            words.append(_word("".join(chunk)))
+            chunk, size, limit = [], 0, 45
+        chunk.append(ch)
+        size += n
+    if chunk or not words:
+        words.append(_word("".join(chunk)))
+    return words
+
+
+def _word(text: str) -> str:
+    data = binascii.b2a_base64(text.encode("utf-8", "replace"), newline=False)
+    return f"=?utf-8?b?{data.decode('ascii')}?="
+
+
+def fold(name: str, value: str) -> str:
+    """``Name: value`` CRLF, folded at spaces to 78 characters where possible."""
+    line = f"{name}: {value}\r\n"
+    if len(line) <= SOFT_LIMIT + 2:
+        return line
+    out: list[str] = []
+    rest = f"{name}: {value}"
+    while len(rest) > SOFT_LIMIT:
+        cut = rest.rfind(" ", 1, SOFT_LIMIT + 1)
+        while cut > 0 and not rest[:cut].strip(" "):
+            cut = -1
+        if cut <= len(name) + 1:
+            cut = rest.find(" ", SOFT_LIMIT + 1)
+            if cut < 0 or not rest[:cut].strip(" "):
+                break
+        out.append(rest[:cut])
+        rest = rest[cut:]
+    out.append(rest)
+    if any(len(part) > HARD_LIMIT for part in out):
+        raise TemplateError(f"header {name}: a word is too long for a header line")
+    return "\r\n".join(out) + "\r\n"
+
+
+def _fold_words(name: str, words: list[str], tail: str = "") -> str:
+    return f"{name}: " + "\r\n ".join(words) + tail + "\r\n"
+
+
+def unstructured(name: str, value: str) -> str:
+    """A header line for free text (Subject, X-...), sanitized and encoded when needed."""
+    value = sanitize(value)
+    if _needs_encoding(value) or (len(value) > HARD_LIMIT - 100 and " " not in value):
+        return _fold_words(name, encoded_words(value, SOFT_LIMIT - len(name) - 2))
+    return fold(name, value)
+
+
+def ascii_address(address: str) -> str:
+    """The address with an internationalized domain in IDNA form (a UTF-8 local part stays)."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
+
+
+def check_address(address: str, what: str) -> str:
+    """A bare address fit for a header and the envelope, or TemplateError saying why not."""
+    if not address or not _ADDRESS.match(address) or not address.isprintable():
+        raise TemplateError(f"{what}: {address!r} is not a usable email address")
+    return ascii_address(address)
+
+
+def address(name: str, display: str, addr: str) -> str:
+    """``Name: Display <addr>`` CRLF with the display name quoted or encoded as needed."""
+    display = " ".join(sanitize(display).split())
+    if not display:
+        return f"{name}: {addr}\r\n"
+    if _needs_encoding(display) or len(display) > 60:
+        words = encoded_words(display, SOFT_LIMIT - len(name) - 2)
+        return _fold_words(name, words, f"\r\n <{addr}>")
+    if not _ATOM_PHRASE.match(display):
+        display = '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return fold(name, f"{display} <{addr}>")
+
+
+def parse_mailbox(value: str, what: str) -> tuple[str, str]:
+    """(display name, bare address) of an operator-given mailbox such as ``News <n@x.org>``."""
+    if not value.isprintable():
+        raise HeaderInjection(f"{what}: contains a line break or another control character")
+    display, addr = parseaddr(value)
+    return display, check_address(addr, what)
+
+
+def address_list(name: str, value: str) -> str:
+    """A rendered address-list header (Reply-To...) with display names encoded as needed."""
+    value = sanitize(value)
+    if not _needs_encoding(value):
+        return fold(name, value)
+    from email.utils import getaddresses
+
+    parts = []
+    for display, addr in getaddresses([value]):
+        addr = check_address(addr, f"header {name}")
+        parts.append(address("X", display, addr)[3:-2])
+    return f"{name}: " + ",\r\n ".join(parts) + "\r\n"
+
+
+# -- bodies
+
+_QP_ESCAPE = re.compile(rb"[^\t\r\n\x20-\x3c\x3e-\x7e]+")
+_QP_TRAILING = re.compile(rb"[ \t](?=\r\n|$)")
+_LONG_LINE = re.compile(rb"[^\r\n]{77,}")
+
+
+def _escape_run(m: re.Match[bytes]) -> bytes:
+    return b"=" + binascii.hexlify(m[0], "=").upper()
+
+
+def _escape_trailing(m: re.Match[bytes]) -> bytes:
+    return b"=20" if m[0] == b" " else b"=09"
+
+
+def _soft_wrap(m: re.Match[bytes]) -> bytes:
+    line, out = m[0], []
+    while len(line) > 76:
+        cut = 75
+        if line[cut - 1] == 0x3D:
+            cut -= 1
+        elif line[cut - 2] == 0x3D:
+            cut -= 2
+        out.append(line[:cut] + b"=")
+        line = line[cut:]
+    out.append(line)
+    return b"\r\n".join(out)
+
+
+def quoted_printable(data: bytes) -> bytes:
+    """RFC 2045 quoted-printable of CRLF-terminated text, lines of at most 76 characters."""
+    data = _QP_ESCAPE.sub(_escape_run, data)
+    data = _QP_TRAILING.sub(_escape_trailing, data)
+    return _LONG_LINE.sub(_soft_wrap, data)
+
+
+def base64_lines(data: bytes) -> bytes:
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+
+
+def encode_body(text: str) -> tuple[str, bytes]:
+    """(Content-Transfer-Encoding, encoded body ending in CRLF) for a text/* part."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    raw = text.encode("utf-8", "replace")
+    extra = len(raw) - len(text)  # bytes beyond one per character: roughly the non-ASCII share
+    data = raw.replace(b"\n", b"\r\n")
+    if extra * 6 <= len(raw):
+        return "quoted-printable", quoted_printable(data)
+    return "base64", base64_lines(data) + b"\r\n"

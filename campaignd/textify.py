@@ -1,0 +1,170 @@
+"""HTML to readable plain text for the text/plain alternative (stdlib html.parser only).
+
+Paragraph-like elements become blank-line separated blocks, ``<br>`` a line break, list items
+``- item`` (``1. item`` in ordered lists), links ``text (url)``; scripts, styles and the document
+head are dropped, entities decoded, whitespace collapsed (kept inside ``<pre>``). ``tidy`` is the
+final clean-up (trailing spaces, indentation, runs of blank lines); compose applies it also to
+text produced from a pre-converted text template, so both paths give the same shape.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+_PARAGRAPH = frozenset(
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table", "pre", "hr", "ul", "ol"}
+)
+_BLOCK = frozenset(
+    {
+        "div", "tr", "td", "th", "section", "article", "header", "footer", "nav", "aside",
+        "main", "form", "fieldset", "figure", "figcaption", "address", "dl", "dt", "dd",
+        "center", "tbody", "thead", "tfoot", "caption", "li", "body", "html",
+    }
+)  # fmt: skip
+_SKIP = frozenset({"script", "style", "head", "title", "template", "noscript"})
+_WS = re.compile(r"[ \t\n\r\f\v\u00a0]+")
+_BLANKS = re.compile(r"\n{3,}")
+_PRE_MARK = "\x00"  # protects a <pre> line's indentation from tidy()
+
+
+class _Textifier(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.breaks = 0  # newlines owed before the next text
+        self.at_line_start = True
+        self.skip = 0
+        self.pre = 0
+        self.lists: list[list[int]] = []  # [ordered, counter]
+        self.links: list[tuple[str, int]] = []
+
+    # -- output helpers
+    def _owe(self, n: int) -> None:
+        if self.parts:
+            self.breaks = max(self.breaks, n)
+
+    def _emit(self, text: str) -> None:
+        if self.breaks:
+            self.parts.append("\n" * self.breaks)
+            self.breaks = 0
+            self.at_line_start = True
+        if self.at_line_start:
+            text = text.lstrip(" ")
+            if not text:
+                return
+        self.parts.append(text)
+        self.at_line_start = text.endswith("\n")
+
+    # -- parser callbacks
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self.skip += 1
+            return
+        if self.skip:
+            return
+        if tag == "br":
+            self.parts.append("\n")
+            self.at_line_start = True
+        elif tag in ("ul", "ol"):
+            self._owe(1 if self.lists else 2)
+            self.lists.append([tag == "ol", 0])
+        elif tag in _PARAGRAPH:
+            self._owe(2)
+            if tag == "pre":
+                self.pre += 1
+        elif tag == "li":
+            self._owe(1)
+            if self.lists:
+                self.lists[-1][1] += 1
+                ordered, count = self.lists[-1]
+                self._emit(f"{count}. " if ordered else "- ")
+            else:
+                self._emit("- ")
+        elif tag in _BLOCK:
+            self._owe(1)
+        elif tag == "a":
+            self.links.append((_attr(attrs, "href"), len(self.parts)))
+        elif tag == "img":
+            alt = _attr(attrs, "alt").strip()
+            if alt:
+                self.handle_data(alt)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            return
+        self.handle_starttag(tag, attrs)
+        if tag not in ("br", "img", "hr", "li", "a"):
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self.skip = max(0, self.skip - 1)
+            return
+        if self.skip:
+            return
+        if tag in ("ul", "ol"):
+            if self.lists:
+                self.lists.pop()
+            self._owe(1 if self.lists else 2)
+        elif tag in _PARAGRAPH:
+            self._owe(2)
+            if tag == "pre":
+                self.pre = max(0, self.pre - 1)
+        elif tag in _BLOCK:
+            self._owe(1)
+        elif tag == "a" and self.links:
+            href, start = self.links.pop()
+            self._close_link(href.strip(), "".join(self.parts[start:]).strip())
+
+    def _close_link(self, href: str, text: str) -> None:
+        if not href or href.startswith(("#", "javascript:")):
+            return
+        shown = href[7:] if href.startswith("mailto:") else href
+        if text in (href, shown):
+            return
+        self._emit(f" ({shown})" if text else shown)
+
+    def handle_data(self, data: str) -> None:
+        if self.skip or not data:
+            return
+        if self.pre:
+            data = data.replace("\r\n", "\n").replace("\r", "\n")
+            if self.breaks or self.at_line_start:
+                data = _PRE_MARK + data
+            self._emit_raw(data.replace("\n", "\n" + _PRE_MARK))
+            return
+        self._emit(_WS.sub(" ", data))
+
+    def _emit_raw(self, text: str) -> None:
+        if self.breaks:
+            self.parts.append("\n" * self.breaks)
+            self.breaks = 0
+        self.parts.append(text)
+        self.at_line_start = text.endswith("\n")
+
+
+def _attr(attrs: list[tuple[str, str | None]], name: str) -> str:
+    for key, value in attrs:
+        if key == name:
+            return value or ""
+    return ""
+
+
+def tidy(text: str) -> str:
+    """Strip each line, keep at most one blank line in a row, end without blank lines."""
+    lines = []
+    for line in text.split("\n"):
+        if line.startswith(_PRE_MARK):
+            lines.append(line[1:].rstrip().replace(_PRE_MARK, ""))
+        else:
+            lines.append(line.strip(" \t").replace(_PRE_MARK, ""))
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+def textify(html: str) -> str:
+    """Readable plain text for an HTML document or fragment."""
+    parser = _Textifier()
+    parser.feed(html)
+    parser.close()
+    return tidy("".join(parser.parts))

@@ -1,0 +1,122 @@
+"""Compact signed tokens for unsubscribe and opt-in links (HMAC-SHA256, URL-safe, no expiry).
+
+A token is the URL-safe base64 (no padding) of::
+
+    kind (1 byte) | subscriber uuid (16) | campaign uuid (16, only when kind == 2) | tag (16)
+
+where ``tag`` is HMAC-SHA256 over the preceding bytes, truncated to 128 bits, keyed with a key
+derived from the configured secret *per purpose* (an unsubscribe token is not an opt-in token).
+Verification is constant-time and accepts only the canonical encoding of exactly one of the
+two layouts, so there is nothing to pad, trim or re-order. Tokens carry no secret and do not
+expire: an unsubscribe link must keep working for as long as the mail sits in an inbox.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from campaignd.errors import InvalidInput
+
+PURPOSES = frozenset({"unsub", "optin"})
+
+_KIND_SUBSCRIBER = 1
+_KIND_CAMPAIGN = 2
+_TAG_LEN = 16
+_LEN = {_KIND_SUBSCRIBER: 1 + 16 + _TAG_LEN, _KIND_CAMPAIGN: 1 + 32 + _TAG_LEN}
+_ALPHABET = re.compile(r"^[A-Za-z0-9_-]{40,80}$")
+
+
+class InvalidToken(InvalidInput):
+    """The link is invalid or has been tampered with."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenData:
+    purpose: str
+    subscriber_uuid: uuid.UUID
+    campaign_uuid: uuid.UUID | None
+
+
+class Signer:
+    """Signs and verifies tokens of one purpose; build once, call per message."""
+
+    __slots__ = ("_mac", "purpose")
+
+    def __init__(self, secret: str, purpose: str) -> None:
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown token purpose {purpose!r}")
+        if not secret:
+            raise InvalidInput("a signing secret is required")
+        self.purpose = purpose
+        key = hmac.new(
+            secret.encode("utf-8"), b"campaignd token v1 " + purpose.encode(), hashlib.sha256
+        ).digest()
+        self._mac: Any = hmac.new(key, digestmod=hashlib.sha256)
+
+    def _tag(self, payload: bytes) -> bytes:
+        mac = self._mac.copy()
+        mac.update(payload)
+        digest: bytes = mac.digest()
+        return digest[:_TAG_LEN]
+
+    def sign(self, subscriber_uuid: uuid.UUID, campaign_uuid: uuid.UUID | None = None) -> str:
+        if campaign_uuid is None:
+            payload = bytes((_KIND_SUBSCRIBER,)) + subscriber_uuid.bytes
+        else:
+            payload = bytes((_KIND_CAMPAIGN,)) + subscriber_uuid.bytes + campaign_uuid.bytes
+        return _encode(payload + self._tag(payload))
+
+    def verify(self, token: str) -> TokenData:
+        if not isinstance(token, str) or not _ALPHABET.match(token):
+            raise InvalidToken()
+        text = token.encode("ascii").translate(_FROM_URLSAFE)
+        try:
+            raw = binascii.a2b_base64(text + b"=" * (-len(text) % 4), strict_mode=True)
+        except (binascii.Error, ValueError):
+            raise InvalidToken() from None
+        kind = raw[0] if raw else 0
+        if _LEN.get(kind) != len(raw):
+            raise InvalidToken()
+        payload, tag = raw[:-_TAG_LEN], raw[-_TAG_LEN:]
+        if not hmac.compare_digest(tag, self._tag(payload)):
+            raise InvalidToken()
+        if _encode(raw) != token:  # a non-canonical spelling (stray bits in the last character)
+            raise InvalidToken()
+        return TokenData(self.purpose, uuid.UUID(bytes=payload[1:17]), _campaign(payload))
+
+
+def _encode(raw: bytes) -> str:
+    text = binascii.b2a_base64(raw, newline=False).rstrip(b"=")
+    return text.translate(_TO_URLSAFE).decode("ascii")
+
+
+def _campaign(payload: bytes) -> uuid.UUID | None:
+    return uuid.UUID(bytes=payload[17:33]) if payload[0] == _KIND_CAMPAIGN else None
+
+
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+@lru_cache(maxsize=16)
+def _signer(secret: str, purpose: str) -> Signer:
+    return Signer(secret, purpose)
+
+
+def sign(
+    secret: str, purpose: str, subscriber_uuid: uuid.UUID, campaign_uuid: uuid.UUID | None = None
+) -> str:
+    """A token for `purpose` ("unsub" or "optin") naming the subscriber and maybe a campaign."""
+    return _signer(secret, purpose).sign(subscriber_uuid, campaign_uuid)
+
+
+def verify(secret: str, purpose: str, token: str) -> TokenData:
+    """The data in `token`; raise InvalidToken if it was not signed by us for `purpose`."""
+    return _signer(secret, purpose).verify(token)
