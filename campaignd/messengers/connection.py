@@ -391,3 +391,14 @@ async def deliver(
         text = f"{response.message} (refused: {refused.code} {refused.message})"
         outcome = SendOutcome(OutcomeKind.SENT, server=server, code=response.code, text=text)
     return Delivery(outcome)
+
+
+async def say_goodbye(client: aiosmtplib.SMTP) -> None:
+    """QUIT politely (briefly), then close whatever happens."""
+    try:
+        if client.is_connected:
+            await client.quit(timeout=2.0)
+    except (SMTPException, OSError):
+        pass
+    finally:
+        client.close()

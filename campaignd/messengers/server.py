@@ -16,7 +16,13 @@ import aiosmtplib
 from campaignd.config import SmtpSettings, TlsType
 from campaignd.domain import OutcomeKind, SendOutcome
 from campaignd.errors import ConfigError
-from campaignd.messengers.connection import ConnectFailure, StepHook, deliver, open_connection
+from campaignd.messengers.connection import (
+    ConnectFailure,
+    StepHook,
+    deliver,
+    open_connection,
+    say_goodbye,
+)
 from campaignd.messengers.envelope import Envelope, wire_payload
 from campaignd.messengers.headers import build_headers, merge_headers
 from campaignd.messengers.health import Health
@@ -135,7 +141,7 @@ class SmtpServer:
                 continue
             self._idle = [(used, c) for used, c in self._idle if used > cutoff]
             self.open_connections -= len(stale)
-            await asyncio.gather(*(_quit(c) for c in stale))
+            await asyncio.gather(*(say_goodbye(c) for c in stale))
             log.debug(
                 "closed %d idle connections to %s",
                 len(stale),
@@ -255,13 +261,4 @@ class SmtpServer:
             self._reaper = None
         idle, self._idle = self._idle, []
         self.open_connections -= len(idle)
-        await asyncio.gather(*(_quit(c) for _, c in idle))
-
-
-async def _quit(client: aiosmtplib.SMTP) -> None:
-    try:
-        await client.quit(timeout=2.0)
-    except (aiosmtplib.SMTPException, OSError):
-        pass
-    finally:
-        client.close()
+        await asyncio.gather(*(say_goodbye(c) for _, c in idle))
