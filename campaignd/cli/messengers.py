@@ -57,7 +57,7 @@ def messengers() -> None:
 def ls_cmd(app: AppContext, as_json: bool) -> None:
     """Messengers, their servers and settings (passwords are shown only as set/unset)."""
     settings = app.settings
-    listing = [
+    listing: list[dict[str, Any]] = [
         {
             "messenger": name,
             "servers": [server_view(_index(settings, s), s) for s in servers],
