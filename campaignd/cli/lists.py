@@ -1,10 +1,71 @@
-"""`campaignd lists` commands."""
+"""`campaignd lists`: create mailing lists and show them with their subscriber counts."""
 
 from __future__ import annotations
 
 import click
 
+from campaignd.cli.common import (
+    AppContext,
+    async_command,
+    fail,
+    open_store,
+    pass_app,
+    print_json,
+    print_table,
+)
+from campaignd.domain import OptIn
+
+MAX_LIST_NAME = 200
+
 
 @click.group()
 def lists() -> None:
-    """lists commands."""
+    """Create and show mailing lists."""
+
+
+@lists.command("create")
+@click.argument("name")
+@click.option(
+    "--optin",
+    type=click.Choice([o.value for o in OptIn]),
+    default=OptIn.SINGLE.value,
+    show_default=True,
+    help="double: only confirmed subscriptions receive campaigns.",
+)
+@click.option("--description", default="", help="What the list is for.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new list as JSON.")
+@pass_app
+@async_command
+async def create(app: AppContext, name: str, optin: str, description: str, as_json: bool) -> None:
+    """Create the list NAME."""
+    name = name.strip()
+    if not name:
+        fail("the list name is empty")
+    if len(name) > MAX_LIST_NAME:
+        fail(f"the list name is longer than {MAX_LIST_NAME} characters")
+    async with open_store(app.settings) as store:
+        created = await store.create_list(name, OptIn(optin), description.strip())
+    if as_json:
+        print_json(created)
+    else:
+        click.echo(f"created list {created.name!r} (id {created.id}, {created.optin} opt-in)")
+
+
+@lists.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print the lists as a JSON array.")
+@pass_app
+@async_command
+async def ls(app: AppContext, as_json: bool) -> None:
+    """Show every list with its number of subscribers (not unsubscribed)."""
+    async with open_store(app.settings) as store:
+        found = await store.lists()
+    if as_json:
+        print_json(found)
+        return
+    print_table(
+        ["id", "name", "optin", "subscribers", "description", "created"],
+        [
+            (m.id, m.name, m.optin, m.subscriber_count, m.description or None, m.created_at)
+            for m in found
+        ],
+    )

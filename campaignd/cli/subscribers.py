@@ -1,10 +1,143 @@
-"""`campaignd subscribers` commands."""
+"""`campaignd subscribers`: add, show, blocklist and unsubscribe one subscriber."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import click
+
+from campaignd.addresses import MAX_NAME_LENGTH, name_from_email, normalize_email
+from campaignd.cli.common import (
+    AppContext,
+    async_command,
+    fail,
+    open_store,
+    pass_app,
+    print_json,
+    print_table,
+)
+from campaignd.domain import NewSubscriber, SubscriberStatus, SubscriptionStatus
+from campaignd.store.protocol import Store
+
+MAX_ATTRIBUTES = 64 * 1024  # bytes of JSON
 
 
 @click.group()
 def subscribers() -> None:
-    """subscribers commands."""
+    """Add, import, show, blocklist and unsubscribe subscribers."""
+
+
+def _attributes(value: str | None) -> Mapping[str, Any]:
+    if value is None or not value.strip():
+        return {}
+    if len(value.encode("utf-8")) > MAX_ATTRIBUTES:
+        fail(f"--attributes is larger than {MAX_ATTRIBUTES} bytes")
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        fail(f"--attributes is not valid JSON: {exc}")
+    if not isinstance(parsed, dict):
+        fail('--attributes must be a JSON object, such as {"city": "Oslo"}')
+    return parsed  # type: ignore[no-any-return]
+
+
+async def _list_ids(store: Store, names: Sequence[str]) -> list[int]:
+    """The ids of the named lists; NotFound for an unknown one (before anything is written)."""
+    return [(await store.get_list(name)).id for name in dict.fromkeys(names)]
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", help="Display name; default: derived from the address.")
+@click.option("--attributes", help='A JSON object, e.g. \'{"city": "Oslo"}\'.')
+@click.option("--list", "list_names", multiple=True, help="A list to subscribe to (repeatable).")
+@click.option(
+    "--status",
+    type=click.Choice([SubscriptionStatus.UNCONFIRMED.value, SubscriptionStatus.CONFIRMED.value]),
+    default=SubscriptionStatus.UNCONFIRMED.value,
+    show_default=True,
+    help="Subscription status on the given lists.",
+)
+@pass_app
+@async_command
+async def add(
+    app: AppContext,
+    email: str,
+    name: str | None,
+    attributes: str | None,
+    list_names: tuple[str, ...],
+    status: str,
+) -> None:
+    """Add the subscriber EMAIL, optionally to lists."""
+    address = normalize_email(email)  # InvalidAddress: one line, exit 1
+    display = (name or "").strip() or name_from_email(address)
+    if len(display) > MAX_NAME_LENGTH:
+        fail(f"--name is longer than {MAX_NAME_LENGTH} characters")
+    attrs = _attributes(attributes)
+    async with open_store(app.settings) as store:
+        list_ids = await _list_ids(store, list_names)
+        added = await store.add_subscriber(
+            NewSubscriber(address, display, attrs), list_ids, SubscriptionStatus(status)
+        )
+    on = f" on {', '.join(s.list_name for s in added.subscriptions)}" if list_ids else ""
+    click.echo(f"added subscriber {added.email} (id {added.id}){on}")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print the subscriber as JSON.")
+@pass_app
+@async_command
+async def show(app: AppContext, email: str, as_json: bool) -> None:
+    """Show the subscriber EMAIL (case-insensitive) and their subscriptions."""
+    async with open_store(app.settings) as store:
+        found = await store.get_subscriber(email)
+    if as_json:
+        print_json(found)
+        return
+    print_table(
+        ["field", "value"],
+        [
+            ("id", found.id),
+            ("uuid", found.uuid),
+            ("email", found.email),
+            ("name", found.name),
+            ("status", found.status),
+            ("attributes", dict(found.attributes)),
+            ("created", found.created_at),
+            ("updated", found.updated_at),
+        ],
+    )
+    click.echo()
+    print_table(
+        ["list_id", "list", "subscription"],
+        [(s.list_id, s.list_name, s.status) for s in found.subscriptions],
+    )
+
+
+@subscribers.command("blocklist")
+@click.argument("email")
+@pass_app
+@async_command
+async def blocklist(app: AppContext, email: str) -> None:
+    """Blocklist EMAIL: no campaign reaches it, and it is unsubscribed from every list."""
+    async with open_store(app.settings) as store:
+        found = await store.set_subscriber_status(email, SubscriberStatus.BLOCKLISTED)
+    click.echo(f"blocklisted {found.email}; unsubscribed from every list")
+
+
+@subscribers.command("unsubscribe")
+@click.argument("email")
+@click.option("--list", "list_names", multiple=True, help="Only this list (repeatable).")
+@pass_app
+@async_command
+async def unsubscribe(app: AppContext, email: str, list_names: tuple[str, ...]) -> None:
+    """Unsubscribe EMAIL from the given lists, or from every list."""
+    async with open_store(app.settings) as store:
+        found = await store.get_subscriber(email)
+        list_ids = await _list_ids(store, list_names) if list_names else None
+        changed = await store.unsubscribe(found.id, list_ids)
+    where = ", ".join(dict.fromkeys(list_names)) if list_names else "every list"
+    click.echo(f"unsubscribed {found.email} from {where} ({changed} subscription(s) changed)")

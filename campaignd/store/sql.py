@@ -18,7 +18,7 @@ from campaignd.db import tables as T
 from campaignd.db.bulk import Importer
 from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transient, sqlite_path
 from campaignd.db.ledger import Ledger
-from campaignd.db.migrate import current_revision, head_revision
+from campaignd.db.migrate import current_revision, head_revision, upgrade
 from campaignd.domain import (
     Campaign,
     CampaignCounts,
@@ -54,6 +54,11 @@ T_ = TypeVar("T_")
 SCHEMA_MESSAGE = "database schema is out of date (or empty): run `campaignd db upgrade`"
 _RETRIES = 5
 _UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED.value
+
+
+async def upgrade_schema(url: str) -> str:
+    """Create or upgrade the schema of `url` to the newest migration; return that revision."""
+    return await upgrade(url)
 
 
 class SqlStore:
