@@ -77,6 +77,11 @@ class _Row:
     updated_at: dt.datetime | None = None
 
 
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """As SqlStore returns it: aware, in UTC."""
+    return None if value is None else value.astimezone(dt.UTC)
+
+
 class MemoryStore:
     """Everything in dictionaries; every method is atomic (no awaits inside)."""
 
@@ -310,7 +315,7 @@ class MemoryStore:
             headers=tuple((str(n), str(v)) for n, v in campaign.headers),
             tags=tuple(campaign.tags),
             status=CampaignStatus.DRAFT,
-            send_at=campaign.send_at,
+            send_at=_utc(campaign.send_at),
             list_ids=tuple(sorted(by_name[n] for n in names)),
             created_at=now,
             updated_at=now,
@@ -340,7 +345,7 @@ class MemoryStore:
         current = await self.get_campaign(campaign_id)
         if current.status not in expected:
             raise refusal(campaign_id, current.status, to, expected)
-        values = transition_values(current, to, now, send_at, reason)
+        values = transition_values(current, to, now.astimezone(dt.UTC), _utc(send_at), reason)
         updated = dataclasses.replace(current, **values)
         self._campaigns[campaign_id] = updated
         return updated
@@ -382,7 +387,7 @@ class MemoryStore:
         for sid in sorted(self._subs):
             if (campaign_id, sid) in self._in_ledger or not self._eligible(campaign, sid):
                 continue
-            row = _Row(self._next("delivery"), campaign_id, sid, updated_at=now)
+            row = _Row(self._next("delivery"), campaign_id, sid, updated_at=_utc(now))
             self._ledger[row.id] = row
             self._in_ledger.add((campaign_id, sid))
             added += 1
@@ -407,7 +412,8 @@ class MemoryStore:
             if row.status is not DeliveryStatus.PENDING and not due:
                 continue
             taken += 1
-            row.claimed_by, row.claimed_at, row.updated_at = owner, now, now
+            row.claimed_by, row.claimed_at = owner, now.astimezone(dt.UTC)
+            row.updated_at = row.claimed_at
             if not self._eligible(campaign, row.subscriber_id):
                 row.status = DeliveryStatus.SKIPPED
                 continue
@@ -440,8 +446,8 @@ class MemoryStore:
             )
             row.text, row.server, row.message_id = r.text, r.server, r.message_id
             deferred = r.status is DeliveryStatus.DEFERRED
-            row.next_attempt_at = r.next_attempt_at if deferred else None
-            row.claimed_by, row.updated_at = None, now
+            row.next_attempt_at = _utc(r.next_attempt_at) if deferred else None
+            row.claimed_by, row.updated_at = None, now.astimezone(dt.UTC)
 
     def _unclaim(self, row: _Row, now: dt.datetime) -> None:
         row.status, row.claimed_by, row.claimed_at = DeliveryStatus.PENDING, None, None

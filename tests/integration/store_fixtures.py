@@ -1,0 +1,91 @@
+"""Stores for the contract suite: memory, SQLite (a file per test), PostgreSQL (schema once)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from campaignd.domain import NewCampaign, NewSubscriber, OptIn, SubscriptionStatus
+from campaignd.store.protocol import Store
+
+_TABLES = "deliveries, campaign_lists, campaigns, subscriptions, subscribers, lists, templates"
+_PG_READY: set[str] = set()
+
+
+async def _pg_clean(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """ "memory", or a migrated empty database (sync: pg_server_url runs its own loop)."""
+    if request.param == "memory":
+        return "memory"
+    if request.param == "sqlite":
+        url = str(request.getfixturevalue("sqlite_url"))
+        from campaignd.db.migrate import upgrade
+
+        asyncio.run(upgrade(url))
+        return url
+    url = str(request.getfixturevalue("pg_server_url"))
+    if url not in _PG_READY:
+        from campaignd.db.migrate import upgrade
+
+        asyncio.run(upgrade(url))
+        _PG_READY.add(url)
+    asyncio.run(_pg_clean(url))
+    return url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Any]:
+    if store_url == "memory":
+        from campaignd.store.memory import MemoryStore
+
+        s: Any = MemoryStore()
+    else:
+        from campaignd.store.sql import SqlStore
+
+        s = await SqlStore.open(store_url)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def subscriber(
+    store: Store,
+    email: str,
+    list_ids: tuple[int, ...] = (),
+    status: SubscriptionStatus = SubscriptionStatus.CONFIRMED,
+    name: str = "",
+) -> int:
+    added = await store.add_subscriber(
+        NewSubscriber(email, name or email.split("@")[0], {"n": email}), list_ids, status
+    )
+    return added.id
+
+
+async def campaign(store: Store, *lists: str, name: str = "c") -> int:
+    created = await store.create_campaign(
+        NewCampaign(name=name, subject="s", from_email="me@example.com", body="b", lists=lists),
+        None,
+    )
+    return created.id
+
+
+async def single(store: Store, name: str = "single") -> int:
+    return (await store.create_list(name, OptIn.SINGLE, "")).id
+
+
+async def double(store: Store, name: str = "double") -> int:
+    return (await store.create_list(name, OptIn.DOUBLE, "")).id
