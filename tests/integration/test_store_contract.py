@@ -10,8 +10,6 @@ import pytest
 from campaignd.domain import (
     CampaignStatus,
     ContentType,
-    DeliveryRecord,
-    DeliveryStatus,
     ImportCounts,
     ImportMode,
     NewCampaign,
@@ -92,7 +90,8 @@ async def test_subscribers_are_unique_case_insensitively(store: Any) -> None:
     assert [(s.list_id, s.list_name, s.status) for s in added.subscriptions] == [
         (lid, "single", UNCONFIRMED)
     ]
-    assert aware_utc(added.created_at) and aware_utc(added.updated_at)
+    assert aware_utc(added.created_at)
+    assert aware_utc(added.updated_at)
     with pytest.raises(Conflict):
         await store.add_subscriber(NewSubscriber("jane.doe@EXAMPLE.COM", "J"), [], CONFIRMED)
     got = await store.get_subscriber(" JANE.DOE@example.com ")
@@ -271,10 +270,14 @@ async def test_create_and_read_campaigns(store: Any) -> None:
     )
     c = await store.create_campaign(new, tpl.id)
     assert (c.status, c.list_ids, c.template_id, c.send_errors) == (DRAFT, (one, two), tpl.id, 0)
-    assert c.headers == new.headers and c.tags == ("a", "b")
-    assert c.send_at == when and aware_utc(c.send_at)
+    assert c.headers == new.headers
+    assert c.tags == ("a", "b")
+    assert c.send_at == when
+    assert aware_utc(c.send_at)
     assert (c.content_type, c.messenger, c.alt_body) == (ContentType.MARKDOWN, "postmark", "b")
-    assert c.started_at is None and c.finished_at is None and c.pause_reason is None
+    assert c.started_at is None
+    assert c.finished_at is None
+    assert c.pause_reason is None
     assert await store.get_campaign(c.id) == c
     assert await store.campaigns() == [c]
     with pytest.raises(NotFound):
@@ -302,7 +305,8 @@ async def test_transitions_compare_and_set(store: Any) -> None:
     c = await store.transition(cid, frozenset({PAUSED}), RUNNING, now=t3)
     assert (c.started_at, c.pause_reason) == (t1, None)  # first start kept
     c = await store.transition(cid, frozenset({RUNNING}), CampaignStatus.CANCELLED, now=t3)
-    assert c.finished_at == t3 and aware_utc(c.finished_at)
+    assert c.finished_at == t3
+    assert aware_utc(c.finished_at)
     with pytest.raises(NotFound):
         await store.transition(cid + 5, frozenset({DRAFT}), RUNNING, now=t1)
 

@@ -231,7 +231,8 @@ async def test_release_and_recover_claims(store: Any) -> None:
     assert await store.release_claims("a") == 2  # c2
     # After a restart of "b": b's own claims, and any claim older than stale_before ("c").
     assert await store.recover_claims("b", T0) == 4
-    assert (await store.counts(c1)).claimed == 0 and (await store.counts(c2)).claimed == 0
+    assert (await store.counts(c1)).claimed == 0
+    assert (await store.counts(c2)).claimed == 0
     assert [r.email for r in await store.claim_batch(c1, "b", 10, T0)] == [
         f"u{i}@x.org" for i in range(6)
     ]
@@ -242,7 +243,8 @@ async def test_every_status_lands_in_counts(store: Any) -> None:
     await subscriber(store, "a@x.org", (one,))
     cid = await campaign(store, "single")
     assert await store.counts(cid) == CampaignCounts()
-    assert await store.failures(cid) == [] and await store.next_retry_at(cid) is None
+    assert await store.failures(cid) == []
+    assert await store.next_retry_at(cid) is None
     await store.populate_ledger(cid, T0)
     counts = await store.counts(cid)
     assert (counts.to_send, counts.pending, counts.remaining) == (1, 1, 1)
