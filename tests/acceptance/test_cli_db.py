@@ -1,0 +1,50 @@
+"""`campaignd db upgrade` run as a real command: creates the database, idempotent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from campaignd.db.migrate import head_revision
+
+
+def campaignd(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGND_")}
+    env["CAMPAIGND_DB__URL"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "campaignd", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_upgrade_creates_the_database_and_its_directory_then_is_idempotent(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "var" / "lib" / "campaignd.db"
+    url = f"sqlite:///{path}"
+    first = campaignd(url, "db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"database schema at revision {head_revision()}"
+    assert path.is_file()
+
+    assert campaignd(url, "lists", "create", "news").returncode == 0
+    again = campaignd(url, "db", "upgrade")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+    listed = campaignd(url, "lists", "ls")
+    assert "news" in listed.stdout  # the upgrade kept the data
+
+
+def test_upgrade_reports_an_unusable_location(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = campaignd(f"sqlite:///{blocker}/sub/campaignd.db", "db", "upgrade")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot create the directory")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,131 @@
+"""`campaignd lists` and `campaignd subscribers` run as real commands on a SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from campaignd.db.migrate import upgrade
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli(sqlite_url: str) -> Cli:
+    asyncio.run(upgrade(sqlite_url))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGND_")}
+    env["CAMPAIGND_DB__URL"] = sqlite_url
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "campaignd", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    return run
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def refused(result: subprocess.CompletedProcess[str], reason: str) -> None:
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert reason in lines[0]
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(ok(result))
+
+
+def test_lists_create_and_ls(cli: Cli) -> None:
+    assert "created list 'news'" in ok(cli("lists", "create", "news"))
+    ok(cli("lists", "create", "vip", "--optin", "double", "--description", "Paying readers"))
+    refused(cli("lists", "create", "news"), "already exists")
+    refused(cli("lists", "create", "  "), "empty")
+
+    found = as_json(cli("lists", "ls", "--json"))
+    assert [
+        {k: m[k] for k in ("id", "name", "optin", "description", "subscriber_count")} for m in found
+    ] == [
+        {"id": 1, "name": "news", "optin": "single", "description": "", "subscriber_count": 0},
+        {
+            "id": 2,
+            "name": "vip",
+            "optin": "double",
+            "description": "Paying readers",
+            "subscriber_count": 0,
+        },
+    ]
+    assert found[0]["created_at"].endswith("+00:00")
+    table = ok(cli("lists", "ls")).splitlines()
+    assert table[0].split() == ["ID", "NAME", "OPTIN", "SUBSCRIBERS", "DESCRIPTION", "CREATED"]
+    assert table[2].split()[:5] == ["2", "vip", "double", "0", "Paying"]
+
+
+def test_subscriber_add_show_unsubscribe_blocklist(cli: Cli) -> None:
+    ok(cli("lists", "create", "news"))
+    ok(cli("lists", "create", "vip", "--optin", "double"))
+    added = cli(
+        "subscribers", "add", "  Jane.Doe@EXAMPLE.com ",
+        "--attributes", '{"city": "Oslo", "plan": {"tier": 2}}',
+        "--list", "news", "--list", "vip", "--status", "confirmed",
+    )  # fmt: skip
+    assert "added subscriber Jane.Doe@example.com" in ok(added)
+
+    shown = as_json(cli("subscribers", "show", "jane.doe@example.COM", "--json"))
+    assert {k: shown[k] for k in ("email", "name", "attributes", "status")} == {
+        "email": "Jane.Doe@example.com",
+        "name": "Jane Doe",  # derived from the local part
+        "attributes": {"city": "Oslo", "plan": {"tier": 2}},
+        "status": "enabled",
+    }
+    assert shown["subscriptions"] == [
+        {"list_id": 1, "list_name": "news", "status": "confirmed"},
+        {"list_id": 2, "list_name": "vip", "status": "confirmed"},
+    ]
+    assert "Jane.Doe@example.com" in ok(cli("subscribers", "show", "jane.doe@example.com"))
+    refused(cli("subscribers", "add", "JANE.DOE@example.com"), "already exists")
+
+    assert "1 subscription(s) changed" in ok(
+        cli("subscribers", "unsubscribe", "jane.doe@example.com", "--list", "vip")
+    )
+    shown = as_json(cli("subscribers", "show", "jane.doe@example.com", "--json"))
+    assert [s["status"] for s in shown["subscriptions"]] == ["confirmed", "unsubscribed"]
+    counts = {m["name"]: m["subscriber_count"] for m in as_json(cli("lists", "ls", "--json"))}
+    assert counts == {"news": 1, "vip": 0}
+
+    ok(cli("subscribers", "blocklist", "jane.doe@example.com"))
+    shown = as_json(cli("subscribers", "show", "jane.doe@example.com", "--json"))
+    assert shown["status"] == "blocklisted"
+    assert {s["status"] for s in shown["subscriptions"]} == {"unsubscribed"}
+
+
+def test_bad_input_is_refused_and_nothing_is_written(cli: Cli) -> None:
+    ok(cli("lists", "create", "news"))
+    refused(cli("subscribers", "add", "not-an-address"), "invalid address")
+    refused(cli("subscribers", "add", "a@example.com", "--attributes", "[1, 2]"), "JSON object")
+    refused(cli("subscribers", "add", "a@example.com", "--attributes", "{oops"), "not valid JSON")
+    refused(
+        cli("subscribers", "add", "a@example.com", "--list", "news", "--list", "nope"),
+        "no list named 'nope'",
+    )
+    refused(cli("subscribers", "show", "a@example.com"), "no subscriber a@example.com")
+    refused(cli("subscribers", "blocklist", "b@example.com"), "no subscriber")
+    refused(cli("subscribers", "unsubscribe", "b@example.com"), "no subscriber")
+    assert as_json(cli("lists", "ls", "--json"))[0]["subscriber_count"] == 0
