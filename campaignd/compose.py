@@ -24,7 +24,7 @@ recipient alone.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import datetime as dt
 import uuid
 from collections.abc import Callable
@@ -45,6 +45,7 @@ OWNED_HEADERS = frozenset(
         "list-unsubscribe", "list-unsubscribe-post", "x-campaignd-id", "return-path",
     }
 )  # fmt: skip
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _ADDRESS_HEADERS = frozenset({"reply-to", "sender", "errors-to", "disposition-notification-to"})
 
 
@@ -73,6 +74,7 @@ class CampaignMailer:
         self.renderer = renderer
         self._campaign_uuid = campaign_uuid
         self._campaign_bytes = campaign_uuid.bytes
+        self._campaign_text = str(campaign_uuid)
         self._unsub = Signer(secret, "unsub")
         self._optin = Signer(secret, "optin")
         self._root = app.root_url
@@ -125,8 +127,8 @@ class CampaignMailer:
         return self._from_addr
 
     def message_id(self, recipient: Recipient) -> str:
-        raw = base64.b32encode(self._campaign_bytes + recipient.uuid.bytes)
-        return f"<{raw.rstrip(b'=').decode('ascii').lower()}@{self._mid_domain}>"
+        raw = binascii.b2a_base64(self._campaign_bytes + recipient.uuid.bytes, newline=False)
+        return f"<{raw[:43].translate(_URLSAFE).decode('ascii')}@{self._mid_domain}>"
 
     def _date_line(self, now: dt.datetime) -> str:
         second = int(now.timestamp())
@@ -150,12 +152,13 @@ class CampaignMailer:
         to_addr = mime.check_address(recipient.email, "recipient address")
         message_id = self.message_id(recipient)
         sub_uuid = recipient.uuid
+        sub_text = str(sub_uuid)
         unsub = f"{self._root}/unsubscribe/{self._unsub.sign(sub_uuid, self._campaign_uuid)}"
         optin = partial(self._optin_url, sub_uuid)
         data = SubscriberData(
             recipient.email,
             recipient.name,
-            str(sub_uuid),
+            sub_text,
             recipient.attributes,
             Links(unsub, optin, now),
         )
@@ -168,7 +171,7 @@ class CampaignMailer:
             f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n",
             f"List-Unsubscribe: <{unsub}{self._unsub_tail}",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-            f"X-Campaignd-Id: {self._campaign_uuid}.{sub_uuid}\r\n",
+            f"X-Campaignd-Id: {self._campaign_text}.{sub_text}\r\n",
         ]
         for i, value in enumerate(rendered.headers):
             lines.append(self._cached(i, self._header_kinds[i], self._header_names[i], value))

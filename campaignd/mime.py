@@ -171,38 +171,13 @@ def address_list(name: str, value: str) -> str:
 
 # -- bodies
 
-_QP_ESCAPE = re.compile(rb"[^\t\r\n\x20-\x3c\x3e-\x7e]+")
-_QP_TRAILING = re.compile(rb"[ \t](?=\r\n|$)")
-_LONG_LINE = re.compile(rb"[^\r\n]{77,}")
-
-
-def _escape_run(m: re.Match[bytes]) -> bytes:
-    return b"=" + binascii.hexlify(m[0], "=").upper()
-
-
-def _escape_trailing(m: re.Match[bytes]) -> bytes:
-    return b"=20" if m[0] == b" " else b"=09"
-
-
-def _soft_wrap(m: re.Match[bytes]) -> bytes:
-    line, out = m[0], []
-    while len(line) > 76:
-        cut = 75
-        if line[cut - 1] == 0x3D:
-            cut -= 1
-        elif line[cut - 2] == 0x3D:
-            cut -= 2
-        out.append(line[:cut] + b"=")
-        line = line[cut:]
-    out.append(line)
-    return b"\r\n".join(out)
+_NOT_7BIT = bytes((*range(0x09), *range(0x0B, 0x20), 0x7F))
 
 
 def quoted_printable(data: bytes) -> bytes:
     """RFC 2045 quoted-printable of CRLF-terminated text, lines of at most 76 characters."""
-    data = _QP_ESCAPE.sub(_escape_run, data)
-    data = _QP_TRAILING.sub(_escape_trailing, data)
-    return _LONG_LINE.sub(_soft_wrap, data)
+    encoded: bytes = binascii.b2a_qp(data, istext=True)  # keeps CRLF line ends as they are
+    return encoded
 
 
 def base64_lines(data: bytes) -> bytes:
@@ -217,8 +192,14 @@ def encode_body(text: str) -> tuple[str, bytes]:
     if not text.endswith("\n"):
         text += "\n"
     raw = text.encode("utf-8", "replace")
-    extra = len(raw) - len(text)  # bytes beyond one per character: roughly the non-ASCII share
     data = raw.replace(b"\n", b"\r\n")
+    if (
+        raw.isascii()
+        and len(raw.translate(None, _NOT_7BIT)) == len(raw)
+        and max(map(len, raw.split(b"\n"))) <= 996
+    ):
+        return "7bit", data
+    extra = len(raw) - len(text)  # bytes beyond one per character: roughly the non-ASCII share
     if extra * 6 <= len(raw):
         return "quoted-printable", quoted_printable(data)
     return "base64", base64_lines(data) + b"\r\n"

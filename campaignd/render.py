@@ -209,6 +209,9 @@ class CampaignRenderer:
         self._sections = len(headers) + 1 + (1 if self.has_html else 0) + 1
         self._compile()
         self.campaign = campaign
+        self.env.trust(
+            types=(SubscriberData, CampaignData), functions=(_unsubscribe_url, _optin_url, _date)
+        )
         self._vars = dict(self.env.globals)
         self._vars.update(
             unsubscribe_url=_unsubscribe_url, optin_url=_optin_url, date=_date, campaign=campaign
@@ -239,7 +242,7 @@ class CampaignRenderer:
         section: Callable[[bool, Callable[[], None]], None],
         add: Callable[..., None],
     ) -> bool:
-        text_body = html_to_text(html_body)
+        text_body = html_to_text(html_body, keep_edges=layout is not None)
         text_layout = html_to_text(layout) if layout is not None else None
         usable = (
             text_body is not None

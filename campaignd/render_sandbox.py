@@ -43,6 +43,9 @@ _AMPLIFYING_METHODS = frozenset(
 )
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class _Deadline(threading.local):
     at: float = math.inf
 
@@ -91,6 +94,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         self._deadline = _Deadline()
         self.globals.pop("lipsum", None)
         self.globals["namespace"] = _limited_namespace(max_output)
+        self.trust()
         self.filters = {name: self._guard_filter(name, f) for name, f in self.filters.items()}
 
     # -- clock
@@ -151,8 +155,28 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             f"'{operator}'", super().call_binop(context, operator, left, right)
         )
 
+    def trust(self, *, types: tuple[type, ...] = (), functions: tuple[Any, ...] = ()) -> None:
+        """Plain data classes whose public attributes are all safe, and bounded functions that
+        take the context first: both skip the generic checks (much of the render time)."""
+        self._plain_types = frozenset(types)
+        self._trusted_calls = frozenset(id(f) for f in functions)
+        self._kept_alive = functions
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        kind = type(obj)
+        if kind in self._plain_types and not attribute.startswith("_"):
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                pass
+        elif kind is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         __self.tick()
+        if id(__obj) in __self._trusted_calls:  # all take the context first (pass_context)
+            return __obj(__context, *args, **kwargs)
         target = getattr(__obj, "__wrapped__", __obj)  # sandboxed str.format wrappers
         owner = getattr(target, "__self__", None)
         name = getattr(target, "__name__", "")

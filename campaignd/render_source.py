@@ -157,8 +157,12 @@ def markdown_to_html(source: str) -> str:
     return masked.unmask(html)
 
 
-def html_to_text(source: str) -> str | None:
-    """A plain-text template equivalent to textify(rendered HTML), or None when not derivable."""
+def html_to_text(source: str, *, keep_edges: bool = False) -> str | None:
+    """A plain-text template equivalent to textify(rendered HTML), or None when not derivable.
+
+    With `keep_edges` the line breaks the HTML implies before and after itself are kept (a body
+    that starts or ends with a paragraph, placed by a layout's ``{{ content }}``).
+    """
     try:
         pieces = split_markup(source)
     except TemplateError:
@@ -174,4 +178,12 @@ def html_to_text(source: str) -> str | None:
     text = textify(masked.text)
     if not masked.blocks_kept(text):
         return None
-    return masked.unmask(text, literal=True)
+    result = masked.unmask(text, literal=True)
+    if keep_edges:
+        edged = textify(f"zq{masked.nonce}start {masked.text} zq{masked.nonce}end")
+        _, _, rest = edged.partition(f"zq{masked.nonce}start")
+        body, _, _ = rest.rpartition(f"zq{masked.nonce}end")
+        lead = len(body) - len(body.lstrip("\n"))
+        trail = len(body) - len(body.rstrip("\n"))
+        result = "\n" * lead + result + "\n" * trail
+    return result

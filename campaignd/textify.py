@@ -24,7 +24,6 @@ _BLOCK = frozenset(
 )  # fmt: skip
 _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript"})
 _WS = re.compile(r"[ \t\n\r\f\v\u00a0]+")
-_BLANKS = re.compile(r"\n{3,}")
 _PRE_MARK = "\x00"  # protects a <pre> line's indentation from tidy()
 
 
@@ -153,13 +152,18 @@ def _attr(attrs: list[tuple[str, str | None]], name: str) -> str:
 
 def tidy(text: str) -> str:
     """Strip each line, keep at most one blank line in a row, end without blank lines."""
-    lines = []
-    for line in text.split("\n"):
-        if line.startswith(_PRE_MARK):
-            lines.append(line[1:].rstrip().replace(_PRE_MARK, ""))
-        else:
-            lines.append(line.strip(" \t").replace(_PRE_MARK, ""))
-    return _BLANKS.sub("\n\n", "\n".join(lines)).strip("\n")
+    if _PRE_MARK in text:
+        text = "\n".join(
+            [
+                line[1:].rstrip() if line.startswith(_PRE_MARK) else line.strip(" \t")
+                for line in text.split("\n")
+            ]
+        ).replace(_PRE_MARK, "")
+    else:
+        text = "\n".join([line.strip(" \t") for line in text.split("\n")])
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip("\n")
 
 
 def textify(html: str) -> str:
