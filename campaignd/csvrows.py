@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from campaignd.addresses import (
-    MAX_ADDRESS_LENGTH,
     MAX_NAME_LENGTH,
-    InvalidAddress,
     name_from_email,
     normalize_email,
 )
@@ -49,7 +47,7 @@ class RowError:
     raw: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ParsedRow:
     line: int
     subscriber: NewSubscriber
@@ -107,15 +105,18 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def parse_attributes(cell: str) -> dict[str, Any]:
     """A JSON object from one cell; empty means {}. Raise InvalidInput with the reason."""
     cell = cell.strip()
-    if not cell:
+    if not cell or cell == "{}":
         return {}
     if len(cell) > MAX_ATTRIBUTES_BYTES // 4 and len(cell.encode("utf-8")) > MAX_ATTRIBUTES_BYTES:
         raise InvalidInput(f"attributes are larger than {MAX_ATTRIBUTES_BYTES // 1024} KB")
     try:
-        value = json.loads(cell, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = _DECODER.decode(cell)
     except RecursionError:
         raise InvalidInput("attributes are nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, our constant/float checks, huge integers
@@ -159,24 +160,18 @@ def parse_row(
                 "status 'disabled' is not imported (it would make the address mailable again)",
                 raw_text(cells, delimiter),
             )
-    email_cell = cells[columns.email]
     try:
-        email = normalize_email(email_cell)
-        name = cells[columns.name].strip() if columns.name is not None else ""
+        email = normalize_email(cells[columns.email])
+        name = "" if columns.name is None else cells[columns.name].strip()
         if len(name) > MAX_NAME_LENGTH:
             raise InvalidInput(f"the name is longer than {MAX_NAME_LENGTH} characters")
         attributes = (
-            parse_attributes(cells[columns.attributes]) if columns.attributes is not None else {}
+            {} if columns.attributes is None else parse_attributes(cells[columns.attributes])
         )
-    except InvalidAddress as exc:
-        message = str(exc)
-        if len(email_cell.strip()) > MAX_ADDRESS_LENGTH:
-            message = f"the address is longer than {MAX_ADDRESS_LENGTH} characters"
-        return RowError(line, message, raw_text(cells, delimiter))
     except InvalidInput as exc:
         return RowError(line, str(exc), raw_text(cells, delimiter))
     return ParsedRow(
         line,
-        NewSubscriber(email=email, name=name or name_from_email(email), attributes=attributes),
+        NewSubscriber(email, name or name_from_email(email), attributes),
         blocklisted,
     )
