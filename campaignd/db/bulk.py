@@ -27,6 +27,14 @@ INSERT INTO subscribers (uuid, email, email_key, name, attributes, status, creat
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (email_key) DO NOTHING
 """
+_INSERT_SUBSCRIBERS_PG = """
+INSERT INTO subscribers (uuid, email, email_key, name, attributes, status, created_at, updated_at)
+SELECT v.u, v.e, v.k, v.n, CAST(v.a AS json), ?, ?, ?
+FROM unnest(
+    CAST(? AS uuid[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[])
+) AS v(u, e, k, n, a)
+ON CONFLICT (email_key) DO NOTHING
+"""
 _UPDATE_INFO = (
     "UPDATE subscribers SET name = ?, attributes = ?, status = ?, updated_at = ? WHERE id = ?"
 )
@@ -129,7 +137,11 @@ class Importer:
             await r.run(conn, _UPDATE_INFO, info)
         if status_only:
             await r.run(conn, _UPDATE_STATUS, status_only)
-        if new:
+        if new and r.pg:  # one statement over arrays: far cheaper than 1000 pipelined INSERTs
+            uuids_, emails, keys, names, attrs, *_ = zip(*new, strict=True)
+            params = (new_status, ts, ts, list(uuids_), list(emails), list(keys), list(names))
+            await r.run(conn, _INSERT_SUBSCRIBERS_PG, (*params, list(attrs)))
+        elif new:
             await r.run(conn, _INSERT_SUBSCRIBER, new)
 
         old_ids = [e[0] for e in existing.values()]

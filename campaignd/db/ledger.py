@@ -118,6 +118,18 @@ class Ledger:
             " server = ?, message_id = ?, next_attempt_at = ?, claimed_by = NULL, updated_at = ?"
             " WHERE id = ?"
         )
+        # PostgreSQL: one UPDATE over arrays instead of 1000 pipelined statements.
+        self._record_pg = (
+            "UPDATE deliveries AS d SET status = v.status, attempts = v.attempts, code = v.code,"
+            " enhanced = v.enhanced, text = v.text, server = v.server,"
+            " message_id = v.message_id, next_attempt_at = v.next_at, claimed_by = NULL,"
+            " updated_at = CAST(? AS TIMESTAMP WITH TIME ZONE)"
+            " FROM unnest(CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS integer[]),"
+            " CAST(? AS integer[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]),"
+            " CAST(? AS text[]), CAST(? AS timestamptz[]))"
+            " AS v(id, status, attempts, code, enhanced, text, server, message_id, next_at)"
+            " WHERE d.id = v.id"
+        )
         self._recipients = r.sql(
             "SELECT id, uuid, email, name, attributes FROM subscribers WHERE "
             + r.in_("id", "integer")
@@ -186,7 +198,14 @@ class Ledger:
             )
             for r in records
         ]
-        await self._raw.run(conn, self._record, params)
+        if self._raw.pg:
+            (status, attempts, code, enhanced, text_, server, message_id, next_at, _, ids) = zip(
+                *params, strict=True
+            )
+            columns = (ids, status, attempts, code, enhanced, text_, server, message_id, next_at)
+            await self._raw.run(conn, self._record_pg, (ts(now), *map(list, columns)))
+        else:
+            await self._raw.run(conn, self._record, params)
 
     async def release(
         self, conn: AsyncConnection, owner: str, campaign_id: int | None, now: dt.datetime

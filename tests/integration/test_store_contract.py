@@ -333,5 +333,9 @@ async def test_send_error_counter(store: Any) -> None:
     assert await store.add_send_errors(cid, 3) == 3
     assert await store.add_send_errors(cid, 4) == 7
     assert (await store.get_campaign(cid)).send_errors == 7
+    # Every move to running starts a fresh error budget.
+    await store.transition(cid, frozenset({DRAFT}), RUNNING, now=T0)
+    assert (await store.get_campaign(cid)).send_errors == 0
+    assert await store.add_send_errors(cid, 1) == 1
     with pytest.raises(NotFound):
         await store.add_send_errors(cid + 1, 1)
