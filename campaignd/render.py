@@ -10,7 +10,8 @@ For speed the subject, header values, text part and HTML part are sections of on
 template, rendered in one pass and split on a random separator. Without an alt body the text
 part comes from a text template derived from the HTML source (render_source.html_to_text),
 checked once against textify(rendered HTML) on sample data; when it cannot be derived or does
-not match, each rendered HTML body is converted instead (slower, same result).
+not match, each rendered HTML body is converted instead (slower, same result). The one known
+difference: data inserted by the derived template keeps its own spacing (HTML collapses it).
 """
 
 from __future__ import annotations
@@ -160,9 +161,12 @@ class CampaignRenderer:
         self._fragments: list[_Fragment] = []
         self._source: list[str] = []
         self.has_html = content_type is not ContentType.PLAIN
-        self.derived_text = False
+        #: how the text part is made: "plain" (the body), "alt" (alt_body), "derived" (a text
+        #: template derived from the HTML) or "convert" (textify each rendered HTML body)
+        self.text_mode = "plain"
 
         def add(field: str, source: str, exact: bool = True) -> None:
+            self._source.append("{#\n#}")  # each fragment starts on a line of its own
             self._fragments.append(_Fragment(field, self._line(), exact))
             self._source.append(source)
 
@@ -198,13 +202,16 @@ class CampaignRenderer:
             if layout is not None:
                 check_layout_source(env, layout)
                 trees.append(_syntax(env, "template", layout))
+            exact = content_type is ContentType.HTML
+            section(True, lambda: self._wrap(html_body, layout, add, "body", exact))
             if alt_body is not None:
                 _syntax(env, "alt_body", alt_body)
                 section(False, lambda: add("alt_body", alt_body))
+                self.text_mode = "alt"
+            elif self._add_derived_text(html_body, layout, trees, section, add):
+                self.text_mode = "derived"
             else:
-                self.derived_text = self._add_derived_text(html_body, layout, trees, section, add)
-            exact = content_type is ContentType.HTML
-            section(True, lambda: self._wrap(html_body, layout, add, "body", exact))
+                self.text_mode = "convert"
         self._n_headers = len(headers)
         self._sections = len(headers) + 1 + (1 if self.has_html else 0) + 1
         self._compile()
@@ -216,8 +223,8 @@ class CampaignRenderer:
         self._vars.update(
             unsubscribe_url=_unsubscribe_url, optin_url=_optin_url, date=_date, campaign=campaign
         )
-        if self.derived_text and not self._derived_text_matches():
-            self.derived_text = False
+        if self.text_mode == "derived" and not self._derived_text_matches():
+            self.text_mode = "convert"
 
     # -- building
     def _line(self) -> int:
@@ -275,7 +282,7 @@ class CampaignRenderer:
     def _derived_text_matches(self) -> bool:
         """The derived text template gives what textify gives, on sample data."""
         try:
-            rendered = self.render(sample_subscriber(), _derive=False)
+            rendered = self.render(sample_subscriber())
         except TemplateError:
             return False
         expected = textify(rendered.html or "").split("\n")
@@ -289,7 +296,7 @@ class CampaignRenderer:
             self.render(sample_subscriber())
 
     # -- rendering
-    def render(self, subscriber: SubscriberData, _derive: bool = True) -> Rendered:
+    def render(self, subscriber: SubscriberData) -> Rendered:
         """Render every part for one subscriber; TemplateError says which field and line."""
         env = self.env
         variables = self._vars.copy()
@@ -323,16 +330,18 @@ class CampaignRenderer:
         if len(parts) != self._sections + 1 or parts[-1]:
             raise TemplateError("the rendered message could not be split into its parts")
         n = self._n_headers
-        html: str | None = None
-        if self.has_html:
-            text, html = parts[n + 1], parts[n + 2]
-            if not self.derived_text and _derive:
-                text = textify(html)
-            elif self.derived_text:
-                text = tidy(text)
-        else:
-            text = parts[n + 1]
+        if not self.has_html:
+            return Rendered(parts[0], tuple(parts[1 : n + 1]), parts[n + 1], None)
+        html, text = parts[n + 1], parts[n + 2]
+        if self.text_mode == "derived":
+            text = tidy(text)
+        elif self.text_mode == "convert":
+            text = textify(html)
         return Rendered(parts[0], tuple(parts[1 : n + 1]), text, html)
+
+    @property
+    def derived_text(self) -> bool:
+        return self.text_mode == "derived"
 
     def _from_traceback(self, reason: str, tb: TracebackType | None) -> TemplateError:
         line = None

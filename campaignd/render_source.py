@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 
 from campaignd.errors import TemplateError
-from campaignd.textify import textify
+from campaignd.textify import textify_template
 
 _RAW_START = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
 _RAW_END = re.compile(r"\{%[-+]?\s*endraw\s*[-+]?%\}")
@@ -175,15 +175,8 @@ def html_to_text(source: str, *, keep_edges: bool = False) -> str | None:
         return None
     if "<ol" in lowered and any(p.block for p in masked.markups):
         return None  # item numbers depend on how many items the loop renders
-    text = textify(masked.text)
+    text = textify_template(masked.text)
     if not masked.blocks_kept(text):
         return None
     result = masked.unmask(text, literal=True)
-    if keep_edges:
-        edged = textify(f"zq{masked.nonce}start {masked.text} zq{masked.nonce}end")
-        _, _, rest = edged.partition(f"zq{masked.nonce}start")
-        body, _, _ = rest.rpartition(f"zq{masked.nonce}end")
-        lead = len(body) - len(body.lstrip("\n"))
-        trail = len(body) - len(body.rstrip("\n"))
-        result = "\n" * lead + result + "\n" * trail
-    return result
+    return result if keep_edges else result.strip("\x01\x02")

@@ -25,11 +25,20 @@ _BLOCK = frozenset(
 _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript"})
 _WS = re.compile(r"[ \t\n\r\f\v\u00a0]+")
 _PRE_MARK = "\x00"  # protects a <pre> line's indentation from tidy()
+#: Line breaks owed by block elements, in template mode: adjacent ones merge to the larger.
+_MARK = {1: "\x01", 2: "\x02"}
+_MARKED_RUN = re.compile(r"[\x01\x02][\n\x01\x02 \t]*")
+
+
+def _resolve(run: re.Match[str]) -> str:
+    text = run[0]
+    return "\n" * min(2, text.count("\n") + (2 if "\x02" in text else 1))
 
 
 class _Textifier(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, markers: bool = False) -> None:
         super().__init__(convert_charrefs=True)
+        self.markers = markers
         self.parts: list[str] = []
         self.breaks = 0  # newlines owed before the next text
         self.at_line_start = True
@@ -40,13 +49,16 @@ class _Textifier(HTMLParser):
 
     # -- output helpers
     def _owe(self, n: int) -> None:
-        if self.parts:
+        if self.parts or self.markers:
             self.breaks = max(self.breaks, n)
+
+    def _flush_breaks(self) -> None:
+        self.parts.append(_MARK[self.breaks] if self.markers else "\n" * self.breaks)
+        self.breaks = 0
 
     def _emit(self, text: str) -> None:
         if self.breaks:
-            self.parts.append("\n" * self.breaks)
-            self.breaks = 0
+            self._flush_breaks()
             self.at_line_start = True
         if self.at_line_start:
             text = text.lstrip(" ")
@@ -114,7 +126,7 @@ class _Textifier(HTMLParser):
             self._owe(1)
         elif tag == "a" and self.links:
             href, start = self.links.pop()
-            self._close_link(href.strip(), "".join(self.parts[start:]).strip())
+            self._close_link(href.strip(), "".join(self.parts[start:]).strip(" \n\x01\x02"))
 
     def _close_link(self, href: str, text: str) -> None:
         if not href or href.startswith(("#", "javascript:")):
@@ -137,8 +149,7 @@ class _Textifier(HTMLParser):
 
     def _emit_raw(self, text: str) -> None:
         if self.breaks:
-            self.parts.append("\n" * self.breaks)
-            self.breaks = 0
+            self._flush_breaks()
         self.parts.append(text)
         self.at_line_start = text.endswith("\n")
 
@@ -152,6 +163,8 @@ def _attr(attrs: list[tuple[str, str | None]], name: str) -> str:
 
 def tidy(text: str) -> str:
     """Strip each line, keep at most one blank line in a row, end without blank lines."""
+    if "\x01" in text or "\x02" in text:
+        text = _MARKED_RUN.sub(_resolve, text)
     if _PRE_MARK in text:
         text = "\n".join(
             [
@@ -172,3 +185,14 @@ def textify(html: str) -> str:
     parser.feed(html)
     parser.close()
     return tidy("".join(parser.parts))
+
+
+def textify_template(html: str) -> str:
+    """Like textify, for a masked template: line breaks stay as merge markers (resolved by
+    tidy after rendering), including those owed before and after the whole fragment."""
+    parser = _Textifier(markers=True)
+    parser.feed(html)
+    parser.close()
+    if parser.breaks:
+        parser._flush_breaks()
+    return "".join(parser.parts)

@@ -1,0 +1,121 @@
+"""Hostile templates: sandbox escapes are blocked, runaway work stops with a clear error in time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from campaignd.domain import ContentType
+from campaignd.errors import TemplateError
+from campaignd.render import CampaignData, CampaignRenderer, sample_subscriber
+
+TIMEOUT = 0.5
+MAX_OUTPUT = 200_000
+
+
+def run(body: str, content_type: ContentType = ContentType.PLAIN) -> str:
+    renderer = CampaignRenderer(
+        subject="s",
+        body=body,
+        content_type=content_type,
+        alt_body=None,
+        layout=None,
+        headers=(),
+        campaign=CampaignData("n", "s", "u", ()),
+        max_output=MAX_OUTPUT,
+        timeout=TIMEOUT,
+    )
+    return renderer.render(sample_subscriber()).text or ""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ subscriber.__class__ }}",
+        "{{ subscriber.__class__.__mro__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ campaign.__init__.__globals__ }}",
+        "{{ ''.__class__.mro() }}",
+        "{{ unsubscribe_url.__globals__ }}",
+        "{{ subscriber._links.unsubscribe }}",
+        "{{ '{0.__class__}'.format(subscriber) }}",
+        "{{ '{0.__class__.__mro__}'.format_map({'0': subscriber}) }}",
+        "{{ '%s'|format(subscriber.__class__) }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ namespace.__init__.__globals__ }}",
+        "{{ campaign.tags.append('x') }}",
+        "{{ subscriber.attributes.update({'a': 1}) }}",
+        "{{ lipsum(5) }}",
+    ],
+)
+def test_sandbox_escapes_are_blocked(body: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        run(body)
+    assert "line 1" in str(caught.value)
+    assert "subclass" not in str(caught.value) or "unsafe" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% set r = range(100000)|list %}{% for a in r %}{% for b in r %}{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+        "{% for a in range(100000) %}{% for b in range(100000) %}{{ '' }}{% endfor %}{% endfor %}",
+        "{% for a in range(10**9) %}{% endfor %}",
+    ],
+)
+def test_runaway_loops_and_recursion_stop_within_the_time_limit(body: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(TemplateError) as caught:
+        run(body)
+    elapsed = time.monotonic() - started
+    assert elapsed < TIMEOUT + 2.0
+    message = str(caught.value)
+    assert any(word in message for word in ("longer than", "too big", "recursion", "Range"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ 'x' * 10**9 }}",
+        "{{ [1] * 10**9 }}",
+        "{{ 10 ** (10 ** 10) }}",
+        "{{ ((10 ** 100) ** 100) ** 100 }}",
+        "{{ '%0999999999d' % 1 }}",
+        "{{ '{:>999999999}'.format(1) }}",
+        "{{ 'x'.center(10**9) }}",
+        "{{ 'x'|center(10**9) }}",
+        "{{ 'ab'|replace('a', 'x' * 150000) * 2 }}",
+        "{{ ('x' * 150000)|replace('x', 'yy') }}",
+        "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}"
+        "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}",
+        "{% for i in range(100000) %}{{ 'abcdefghij' }}{% endfor %}",
+        "{{ [1]|batch(10**9, 0)|list }}",
+    ],
+)
+def test_huge_output_is_refused_with_a_clear_error(body: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(TemplateError, match=r"more than|larger than|exceed|longer than"):
+        run(body)
+    assert time.monotonic() - started < TIMEOUT + 2.0
+
+
+def test_html_bodies_are_limited_too() -> None:
+    with pytest.raises(TemplateError, match="longer than"):
+        run(
+            "<p>{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}</p>",
+            ContentType.HTML,
+        )
+
+
+def test_normal_templates_are_not_affected_by_the_limits() -> None:
+    out = run(
+        "{% for i in range(1000) %}{{ i }},{% endfor %}"
+        "{{ 'ab' * 3 }} {{ 2 ** 10 }} {{ '%05d' % 42 }} {{ '{:>4}'.format(7) }}"
+        "{{ 'x'|center(5) }}|{% set ns = namespace(n=0) %}{% for i in range(10) %}"
+        "{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}"
+    )
+    assert out.endswith("ababab 1024 00042    7  x  |45")
+    assert out.startswith("0,1,2,")
