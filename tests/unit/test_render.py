@@ -87,11 +87,10 @@ def test_html_is_escaped_but_subject_headers_and_text_are_not() -> None:
 def test_layout_wraps_the_body_through_content() -> None:
     out = render(
         "<p>Hello {{ subscriber.first_name }}</p>",
-        layout="<html><body><div>{{ content }}</div><p>Footer {{ campaign.name }}</p></body></html>",
+        layout="<html><body><div>{{ content }}</div>"
+        "<p>Footer {{ campaign.name }}</p></body></html>",
     )
-    assert out.html == (
-        "<html><body><div><p>Hello Ada</p></div><p>Footer Weekly</p></body></html>"
-    )
+    assert out.html == ("<html><body><div><p>Hello Ada</p></div><p>Footer Weekly</p></body></html>")
     assert out.text == "Hello Ada\n\nFooter Weekly"
 
 
@@ -134,7 +133,8 @@ def test_markdown_body_becomes_html_with_data_escaped_not_interpreted() -> None:
         "{% if subscriber.attributes.vip %}\nYou are **VIP**.\n{% endif %}\n\n"
         "[Unsubscribe]({{ unsubscribe_url() }})\n"
     )
-    out = render(body, subscriber(name="*bold* <b>x</b>", vip=True), content_type=ContentType.MARKDOWN)
+    sub = subscriber(name="*bold* <b>x</b>", vip=True)
+    out = render(body, sub, content_type=ContentType.MARKDOWN)
     assert out.html is not None
     assert "<h1>Hello *bold* &lt;b&gt;x&lt;/b&gt;</h1>" in out.html
     assert "<strong>VIP</strong>" in out.html

@@ -61,7 +61,8 @@ def test_sandbox_escapes_are_blocked(body: str) -> None:
     [
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
         "{% set r = range(100000)|list %}{% for a in r %}{% for b in r %}{% endfor %}{% endfor %}",
-        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+        "{{ f(60) }}",
         "{% for a in range(100000) %}{% for b in range(100000) %}{{ '' }}{% endfor %}{% endfor %}",
         "{% for a in range(10**9) %}{% endfor %}",
     ],
@@ -105,7 +106,8 @@ def test_huge_output_is_refused_with_a_clear_error(body: str) -> None:
 def test_html_bodies_are_limited_too() -> None:
     with pytest.raises(TemplateError, match="longer than"):
         run(
-            "<p>{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}</p>",
+            "<p>{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}"
+            "{% endfor %}</p>",
             ContentType.HTML,
         )
 
