@@ -22,6 +22,7 @@ from campaignd.domain import (
 )
 from campaignd.errors import InvalidInput, NotFound, StoreError
 from campaignd.importer import ImportReport, ImportRequest, run_import
+from campaignd.store.memory import MemoryStore
 from campaignd.store.protocol import ImportOptions, Store
 
 SAMPLE = Path(__file__).parents[2] / "campaignd" / "samples" / "subscribers.csv"
@@ -39,8 +40,6 @@ async def _sql_store(url: str) -> Any:
 
 
 def _memory_store() -> Any:
-    from campaignd.store.memory import MemoryStore
-
     return MemoryStore()
 
 
@@ -48,7 +47,6 @@ def _memory_store() -> Any:
 def db_url(request: pytest.FixtureRequest) -> str:
     """A database URL, or "memory" (a sync fixture: pg_server_url runs its own event loop)."""
     if request.param == "memory":
-        pytest.importorskip("campaignd.store.memory")
         return "memory"
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
