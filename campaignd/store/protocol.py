@@ -134,8 +134,9 @@ class Store(Protocol):
         reason: str | None = None,
     ) -> Campaign:
         """Compare-and-set the status. Raise TransitionRefused if the current status is not in
-        `expected`. Sets started_at on the first move to running, finished_at on finished or
-        cancelled, pause_reason on paused (cleared otherwise), send_at when given."""
+        `expected`. Sets started_at on the first move to running (and resets send_errors on
+        every move to running), finished_at on finished or cancelled, pause_reason on paused
+        (cleared otherwise), send_at when given."""
         ...
 
     async def due_campaigns(self, now: dt.datetime) -> list[Campaign]:

@@ -30,8 +30,12 @@ def transition_values(
 ) -> dict[str, Any]:
     """The fields a transition sets."""
     values: dict[str, Any] = {"status": to, "updated_at": now}
-    if to is CampaignStatus.RUNNING and current.started_at is None:
-        values["started_at"] = now
+    if to is CampaignStatus.RUNNING:
+        if current.started_at is None:
+            values["started_at"] = now
+        # Resuming starts a fresh error budget: the operator has looked at the reason.
+        values["send_errors"] = 0
+        values["finished_at"] = None
     if to in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
         values["finished_at"] = now
     values["pause_reason"] = reason if to is CampaignStatus.PAUSED else None
