@@ -1,4 +1,4 @@
-"""One frozen settings tree: defaults < settings.toml < CAMPAIGND_SECTION__KEY environment variables."""
+"""One frozen settings tree: defaults < settings.toml < CAMPAIGND_SECTION__KEY environment."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ messenger. Runners wait for slots in FIFO order, so running campaigns share capa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -293,10 +294,8 @@ class CampaignRunner:
         return False
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _wait_drained(self) -> None:
         await self.drained.wait()

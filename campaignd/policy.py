@@ -54,7 +54,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int, rng: random.Random) -> float:
         base = min(self.max_backoff, self.backoff * (2 ** max(0, attempts - 1)))
-        return base * (0.8 + 0.4 * rng.random())  # +-20% jitter spreads retries out
+        return float(base * (0.8 + 0.4 * rng.random()))  # +-20% jitter spreads retries out
 
 
 def _is_sender_fault(outcome: SendOutcome) -> bool:

@@ -1,7 +1,8 @@
-"""systemd's notify protocol (READY, STATUS, STOPPING, WATCHDOG) over $NOTIFY_SOCKET, stdlib only."""
+"""systemd's notify protocol (READY, STATUS, STOPPING, WATCHDOG) over $NOTIFY_SOCKET."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -28,11 +29,11 @@ class Notifier:
         if not self._address:
             return
         payload = "\n".join(f"{k.upper()}={v}" for k, v in fields.items()).encode()
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.sendto(payload, self._address)
-            except OSError:
-                pass  # systemd gone: nothing useful to do
+        with (
+            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
+            contextlib.suppress(OSError),  # systemd gone: nothing useful to do
+        ):
+            sock.sendto(payload, self._address)
 
     def ready(self, status: str) -> None:
         self.notify(ready="1", status=status)

@@ -298,14 +298,18 @@ class Daemon:
             fresh = load_settings(self.config_path)
             messengers = dict(self._messenger_factory(fresh))
         except CampaigndError as exc:
-            log.error("reload refused, keeping the old settings: %s", exc, extra={"action": "reload"})
+            log.error(
+                "reload refused, keeping the old settings: %s", exc, extra={"action": "reload"}
+            )
             self.notifier.ready("reload refused")
             return
         old = self.engine.messengers
         self.engine.messengers = messengers
         self.engine.apply_rates(fresh.app)
         if fresh.app.concurrency != self.settings.app.concurrency:
-            log.warning("concurrency changes take effect at the next restart", extra={"action": "reload"})
+            log.warning(
+                "concurrency changes take effect at the next restart", extra={"action": "reload"}
+            )
         self.settings = fresh
         self._spawn(self._close_later(old), "close-old-messengers")
         log.info("settings reloaded", extra={"action": "reload"})

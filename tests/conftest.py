@@ -41,7 +41,7 @@ def pg_server_url() -> Iterator[str]:
     name = f"campaignd_test_{os.getpid()}_{secrets.token_hex(4)}"
     try:
         asyncio.run(_pg_admin(admin, f'CREATE DATABASE "{name}"'))
-    except (OSError, Exception) as exc:  # noqa: BLE001 - any failure to reach the server
+    except Exception as exc:  # any failure to reach the server
         if required:
             pytest.fail(f"PostgreSQL at {PG_ENV} is not usable: {exc}")
         pytest.skip(f"PostgreSQL at {PG_ENV} is not reachable: {exc}")

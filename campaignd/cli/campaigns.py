@@ -11,8 +11,14 @@ from pathlib import Path
 import click
 
 from campaignd.campaigns import apply_action, create_campaign, summarize
-from campaignd.cli.common import AppContext, async_command, open_store, pass_app, print_json
-from campaignd.cli.common import print_table
+from campaignd.cli.common import (
+    AppContext,
+    async_command,
+    open_store,
+    pass_app,
+    print_json,
+    print_table,
+)
 from campaignd.config import DEFAULT_POOL
 from campaignd.domain import CampaignStatus, ContentType, NewCampaign, Recipient, utcnow
 from campaignd.errors import InvalidInput, NotFound
@@ -144,9 +150,7 @@ async def ls(app: AppContext, as_json: bool) -> None:
 async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     """Show a campaign and its exact delivery counts."""
     async with open_store(app.settings) as store:
-        summary = summarize(
-            await store.get_campaign(campaign_id), await store.counts(campaign_id)
-        )
+        summary = summarize(await store.get_campaign(campaign_id), await store.counts(campaign_id))
     if as_json:
         print_json(summary)
         return
@@ -164,7 +168,11 @@ def _action(action: str, doc: str) -> click.Command:
         when = _parse_when(kwargs.get("send_at"))
         async with open_store(app.settings) as store:
             campaign = await apply_action(store, campaign_id, action, utcnow(), when)
-        extra = f" for {campaign.send_at.isoformat()}" if action == "schedule" else ""
+        extra = (
+            f" for {campaign.send_at.isoformat()}"
+            if campaign.send_at and action == "schedule"
+            else ""
+        )
         click.echo(f"campaign {campaign.id} is {campaign.status.value}{extra}")
 
     if action == "schedule":
@@ -203,8 +211,15 @@ async def failures(app: AppContext, campaign_id: int, as_csv: bool, as_json: boo
         out.writerow(["email", "status", "attempts", "code", "enhanced", "reason", "server"])
         for f in rows:
             out.writerow(
-                [f.email, f.status.value, f.attempts, f.code or "", f.enhanced or "", f.text]
-                + [f.server or ""]
+                [
+                    f.email,
+                    f.status.value,
+                    f.attempts,
+                    f.code or "",
+                    f.enhanced or "",
+                    f.text,
+                    f.server or "",
+                ]
             )
     else:
         print_table(

@@ -71,7 +71,9 @@ class Env:
         return sum(1 for _ in self.mail.glob("*.eml"))
 
     def show(self, campaign_id: str) -> dict[str, object]:
-        out: dict[str, object] = json.loads(self.cli("campaigns", "show", campaign_id, "--json").stdout)
+        out: dict[str, object] = json.loads(
+            self.cli("campaigns", "show", campaign_id, "--json").stdout
+        )
         return out
 
 
@@ -136,7 +138,13 @@ def seed(e: Env, n: int) -> tuple[str, set[str]]:
     e.cli("lists", "create", "news")
     imported = json.loads(
         e.cli(
-            "subscribers", "import", str(csv_path), "--list", "news", "--status", "confirmed",
+            "subscribers",
+            "import",
+            str(csv_path),
+            "--list",
+            "news",
+            "--status",
+            "confirmed",
             "--json",
         ).stdout
     )
@@ -145,8 +153,16 @@ def seed(e: Env, n: int) -> tuple[str, set[str]]:
     body = e.root / "body.html"
     body.write_text("<p>Hello {{ subscriber.name }}, number {{ subscriber.attributes.n }}</p>")
     campaign_id = e.cli(
-        "campaigns", "create", "--name", "e2e", "--subject", "Hi {{ subscriber.name }}",
-        "--list", "news", "--body-file", str(body),
+        "campaigns",
+        "create",
+        "--name",
+        "e2e",
+        "--subject",
+        "Hi {{ subscriber.name }}",
+        "--list",
+        "news",
+        "--body-file",
+        str(body),
     ).stdout.strip()
     e.cli("campaigns", "start", campaign_id)
     return campaign_id, {f"user{i}@example.com" for i in range(n)}

@@ -41,9 +41,7 @@ def settings(**app: Any) -> Settings:
         "batch_size": 7,
     }
     base.update(app)
-    return Settings(
-        app=AppSettings(**base), security=SecuritySettings(secret=SecretStr("s" * 32))
-    )
+    return Settings(app=AppSettings(**base), security=SecuritySettings(secret=SecretStr("s" * 32)))
 
 
 async def seed(store: MemoryStore, n: int = 20) -> int:
@@ -62,7 +60,9 @@ async def seed(store: MemoryStore, n: int = 20) -> int:
     gone = await store.add_subscriber(NewSubscriber("gone@example.com", "G"), [news.id], confirmed)
     await store.unsubscribe(gone.id, None)
     await store.add_subscriber(NewSubscriber("unconf@example.com", "U"), [vip.id], unconfirmed)
-    await store.add_subscriber(NewSubscriber("both@example.com", "Bo"), [news.id, vip.id], confirmed)
+    await store.add_subscriber(
+        NewSubscriber("both@example.com", "Bo"), [news.id, vip.id], confirmed
+    )
     campaign = await store.create_campaign(
         NewCampaign(
             name="November",
@@ -143,7 +143,9 @@ async def test_transient_failures_are_retried_and_delivered_once() -> None:
     store = MemoryStore()
     flaky = {"user1@example.com", "user5@example.com", "both@example.com"}
     messenger = RecordingMessenger(
-        answer=failing_first(SendOutcome(OutcomeKind.TRANSIENT, code=451, text="4.3.0 later"), flaky)
+        answer=failing_first(
+            SendOutcome(OutcomeKind.TRANSIENT, code=451, text="4.3.0 later"), flaky
+        )
     )
     campaign_id = await seed(store)
     await start(store, campaign_id)

@@ -68,11 +68,19 @@ def _decide(outcome: SendOutcome, attempts: int = 0) -> tuple[DeliveryStatus, in
 
 def test_sent_is_recorded_with_reply() -> None:
     rec = decide(
-        recipient(), SendOutcome(OutcomeKind.SENT, "s1", 250, "2.0.0", "ok"), "<m@x>", POLICY,
-        NOW, random.Random(1),
+        recipient(),
+        SendOutcome(OutcomeKind.SENT, "s1", 250, "2.0.0", "ok"),
+        "<m@x>",
+        POLICY,
+        NOW,
+        random.Random(1),
     )
     assert (rec.status, rec.attempts, rec.code, rec.server, rec.message_id) == (
-        DeliveryStatus.SENT, 1, 250, "s1", "<m@x>"
+        DeliveryStatus.SENT,
+        1,
+        250,
+        "s1",
+        "<m@x>",
     )
 
 
