@@ -53,5 +53,8 @@ def setup_logging(settings: LogSettings, stream: Any = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.level)
-    for noisy in ("aiosqlite", "apscheduler", "asyncio", "mail.log", "sqlalchemy"):
+    for noisy in ("aiosqlite", "alembic", "asyncio", "mail.log", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # APScheduler warns each time a tick is skipped because the previous one still runs;
+    # that is by design (max_instances=1), not a problem to report.
+    logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))
