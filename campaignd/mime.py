@@ -111,9 +111,12 @@ def _fold_words(name: str, words: list[str], tail: str = "") -> str:
 def unstructured(name: str, value: str) -> str:
     """A header line for free text (Subject, X-...), sanitized and encoded when needed."""
     value = sanitize(value)
-    if _needs_encoding(value) or (len(value) > HARD_LIMIT - 100 and " " not in value):
-        return _fold_words(name, encoded_words(value, SOFT_LIMIT - len(name) - 2))
-    return fold(name, value)
+    if not _needs_encoding(value):
+        try:
+            return fold(name, value)
+        except TemplateError:
+            pass  # a word longer than a line: encoded words can be split anywhere
+    return _fold_words(name, encoded_words(value, SOFT_LIMIT - len(name) - 2))
 
 
 def ascii_address(address: str) -> str:
