@@ -105,20 +105,20 @@ class SmtpMessenger:
             server = self._pick(tried)
             if server is None:
                 return self._none_left(attempts, last)
-            if self._all_down:
-                self._all_down = False
-                log.info(
-                    "messenger %s has a server again (%s)",
-                    self._name,
-                    server.label,
-                    extra={"action": "smtp.all_up"},
-                )
             tried.add(server)
             payload = payloads.get(server)
             if payload is None:
                 payload = payloads[server] = server.prepare(message)
             attempts += 1
             outcome = await server.attempt(env, payload)
+            if self._all_down and not outcome.connection_error:
+                self._all_down = False
+                log.info(
+                    "messenger %s has a working server again (%s)",
+                    self._name,
+                    server.label,
+                    extra={"action": "smtp.all_up"},
+                )
             if outcome.kind is not OutcomeKind.TRANSIENT or self._closed:
                 break
             last = outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -542,3 +543,59 @@ async def test_named_server_in_pool_shares_its_connections(smtp_server: SmtpTest
     finally:
         await close_messengers(messengers)
     assert smtp_server.total_connections == 1
+
+
+async def test_a_down_server_is_logged_once_until_it_recovers(
+    smtp_servers: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv = await smtp_servers()
+    port = srv.port
+    await srv.stop()
+    m = messenger(
+        SmtpSettings(
+            host="127.0.0.1",
+            port=port,
+            tls_type="none",
+            auth_protocol="none",
+            timeout=1,
+            msg_retry_delay=0,
+        ),
+        backoff_base=0.01,
+    )
+    caplog.set_level(logging.DEBUG, logger="campaignd.messengers")
+    try:
+        for _ in range(6):
+            assert (await send(m)).connection_error
+            await asyncio.sleep(0.03)
+        await smtp_servers(port=port)
+        await asyncio.sleep(0.05)
+        assert (await send(m)).kind is OutcomeKind.SENT
+        assert (await send(m)).kind is OutcomeKind.SENT
+    finally:
+        await m.close()
+
+    def records(action: str, level: int) -> int:
+        return sum(
+            1 for r in caplog.records if getattr(r, "action", None) == action and r.levelno == level
+        )
+
+    assert records("smtp.server_down", logging.WARNING) == 1
+    assert records("smtp.server_down", logging.DEBUG) >= 2  # later failures stay quiet
+    assert records("smtp.all_down", logging.WARNING) == 1
+    assert records("smtp.server_up", logging.INFO) == 1
+    assert records("smtp.all_up", logging.INFO) == 1
+
+
+async def test_max_rate_paces_one_server(smtp_server: SmtpTestServer) -> None:
+    m = messenger(settings_for(smtp_server, max_rate=20))
+    loop = asyncio.get_running_loop()
+    try:
+        await send(m)
+        started = loop.time()
+        for _ in range(5):
+            await send(m)
+        elapsed = loop.time() - started
+    finally:
+        await m.close()
+    assert elapsed >= 0.2  # 5 more messages at 20/s: at least 4-5 intervals of 50 ms
+    assert len(smtp_server.messages) == 6
