@@ -6,7 +6,7 @@ from tests.support.fixtures import test_ca, trusted_ca  # noqa: F401
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,6 @@ def trusted_ca(test_ca: TestCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     pem = test_ca.write_pem(tmp_path / "test-ca.pem")
     monkeypatch.setenv("SSL_CERT_FILE", str(pem))
     return test_ca
-
-
-ServerFactory = Callable[..., AbstractAsyncContextManager[SmtpTestServer]]
 
 
 @pytest.fixture
