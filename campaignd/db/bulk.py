@@ -50,25 +50,27 @@ class Importer:
     def __init__(self, dialect: str) -> None:
         self.raw = r = Raw(dialect)
         self._select_existing = (
-            "SELECT id, email_key, status, name, attributes FROM subscribers WHERE "
-            + r.in_("email_key")
+            "SELECT s.id, s.email_key, s.status, s.name, s.attributes FROM "
+            + r.rows_of("k")
+            + " JOIN subscribers s ON s.email_key = k.value"
         )
         # New subscribers join the lists set-based: no ids travel back to Python.
         self._subscribe_new = (
             "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at) "
-            f"SELECT s.id, l.id, ?, {r.cast_ts()}, {r.cast_ts()} "
-            "FROM subscribers s JOIN lists l ON "
-            + r.in_("l.id", "integer")
-            + " WHERE "
-            + r.in_("s.email_key")
-            + f" AND s.status <> '{_BLOCKLISTED}'"
+            f"SELECT s.id, l.value, ?, {r.cast_ts()}, {r.cast_ts()} FROM "
+            + r.rows_of("l", "integer")
+            + " CROSS JOIN "
+            + r.rows_of("k")
+            + " JOIN subscribers s ON s.email_key = k.value"
+            + f" WHERE s.status <> '{_BLOCKLISTED}'"
             " ON CONFLICT (subscriber_id, list_id) DO NOTHING"
         )
         self._select_subscriptions = (
-            "SELECT subscriber_id, list_id, status FROM subscriptions WHERE "
-            + r.in_("subscriber_id", "integer")
-            + " AND "
-            + r.in_("list_id", "integer")
+            "SELECT s.subscriber_id, s.list_id, s.status FROM "
+            + r.rows_of("i", "integer")
+            + " CROSS JOIN "
+            + r.rows_of("l", "integer")
+            + " JOIN subscriptions s ON s.subscriber_id = i.value AND s.list_id = l.value"
         )
         self._insert_subscription = (
             "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at) "

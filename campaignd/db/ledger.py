@@ -25,7 +25,7 @@ _FAILURES = (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKN
 # Eligible to receive: subscriber enabled and on one of the campaign's lists, confirmed for a
 # double opt-in list or not unsubscribed for a single opt-in one. `d` is the ledger row.
 _ELIGIBLE = """
-    EXISTS (SELECT 1 FROM subscribers s WHERE s.id = {d}.subscriber_id AND s.status = 'enabled')
+    (SELECT s.status FROM subscribers s WHERE s.id = {d}.subscriber_id) = 'enabled'
     AND EXISTS (
         SELECT 1 FROM campaign_lists cl
         JOIN lists l ON l.id = cl.list_id
@@ -53,8 +53,11 @@ ORDER BY e.subscriber_id
 ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
 """
 
-# Due deferred rows and pending rows each come in id order from the claim index; the first
-# `n` of both, in id order, are claimed. Ineligible ones become skipped in the same statement.
+# Due deferred rows and pending rows each come in id order from the claim index (ordering by
+# the index's leading columns too keeps PostgreSQL on it instead of walking the primary key
+# past every row already sent); the first `n` of both, in id order, are claimed. Ineligible
+# ones become skipped in the same statement. The subscriber's status is a scalar subquery so
+# PostgreSQL looks it up per row instead of hashing the whole subscribers table.
 _CLAIM_SET = """
 SET status = CASE WHEN {eligible} THEN 'claimed' ELSE 'skipped' END,
     claimed_by = :owner, claimed_at = {now}, updated_at = {now}
@@ -68,12 +71,12 @@ WHERE id IN (
     SELECT id FROM (
         SELECT id FROM deliveries
         WHERE campaign_id = :cid AND status = 'deferred' AND next_attempt_at <= {now}
-        ORDER BY id LIMIT :n
+        ORDER BY campaign_id, status, id LIMIT :n
     )
     UNION ALL
     SELECT id FROM (
         SELECT id FROM deliveries WHERE campaign_id = :cid AND status = 'pending'
-        ORDER BY id LIMIT :n
+        ORDER BY campaign_id, status, id LIMIT :n
     )
     ORDER BY id LIMIT :n
 )
@@ -86,10 +89,10 @@ _CLAIM_POSTGRES = (
 WITH due AS (
     SELECT id FROM deliveries
     WHERE campaign_id = :cid AND status = 'deferred' AND next_attempt_at <= {now}
-    ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED
+    ORDER BY campaign_id, status, id LIMIT :n FOR UPDATE SKIP LOCKED
 ), fresh AS (
-    SELECT id FROM deliveries WHERE campaign_id = :cid AND status = 'pending'
-    ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED
+    SELECT id FROM deliveries WHERE campaign_id = :cid AND status = 'pending' AND id > :after
+    ORDER BY campaign_id, status, id LIMIT :n FOR UPDATE SKIP LOCKED
 )
 UPDATE deliveries """
     + _CLAIM_SET
@@ -107,6 +110,7 @@ class Ledger:
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
+        self._after: dict[int, int] = {}  # campaign -> the highest ledger id claimed here
         now = "CAST(:now AS TIMESTAMP WITH TIME ZONE)" if dialect == "postgresql" else ":now"
         eligible = _ELIGIBLE.format(d="deliveries")
         claim = _CLAIM_POSTGRES if dialect == "postgresql" else _CLAIM_SQLITE
@@ -149,11 +153,12 @@ class Ledger:
         if limit <= 0:
             return []
         params = {"cid": campaign_id, "owner": owner, "n": limit, "now": self._t(now)}
-        claimed = [
-            (row[0], row[1], row[2])
-            for row in (await conn.execute(self._claim, params)).all()
-            if row[3] == DeliveryStatus.CLAIMED
-        ]
+        rows: list[Any]
+        if self.dialect == "postgresql":
+            rows = await self._claim_pg(conn, campaign_id, params)
+        else:
+            rows = list((await conn.execute(self._claim, params)).all())
+        claimed = [(row[0], row[1], row[2]) for row in rows if row[3] == DeliveryStatus.CLAIMED]
         if not claimed:
             return []
         r = self._raw
@@ -175,6 +180,22 @@ class Ledger:
                 )
             )
         return out
+
+    async def _claim_pg(
+        self, conn: AsyncConnection, campaign_id: int, params: dict[str, Any]
+    ) -> list[Any]:
+        # PostgreSQL's planner assumes pending rows are spread evenly over the primary key and
+        # walks it from the start, past every row already sent: each batch would cost more than
+        # the last. Starting after the last row this store claimed keeps a batch cheap; rows
+        # put back below it (released, recovered, reset) are found by a second pass from 0.
+        after = self._after.get(campaign_id, 0)
+        rows: list[Any] = list((await conn.execute(self._claim, {**params, "after": after})).all())
+        if after and len(rows) < params["n"]:
+            rest = {**params, "after": 0, "n": params["n"] - len(rows)}
+            rows += (await conn.execute(self._claim, rest)).all()
+        if rows:
+            self._after[campaign_id] = max(after, *(row[0] for row in rows))
+        return rows
 
     async def record(
         self, conn: AsyncConnection, records: Sequence[DeliveryRecord], now: dt.datetime

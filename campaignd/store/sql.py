@@ -53,6 +53,8 @@ T_ = TypeVar("T_")
 
 SCHEMA_MESSAGE = "database schema is out of date (or empty): run `campaignd db upgrade`"
 _RETRIES = 5
+#: PostgreSQL statistics are refreshed after this many imported rows, then at each doubling.
+ANALYZE_AFTER_ROWS = 5_000
 _UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED.value
 
 
@@ -70,6 +72,8 @@ class SqlStore:
         self.dialect = engine.dialect.name
         self._ledger = Ledger(self.dialect)
         self._importer = Importer(self.dialect)
+        self._imported = 0  # rows inserted by import_batch through this store
+        self._analyze_at = ANALYZE_AFTER_ROWS
 
     @classmethod
     async def open(cls, url: str) -> SqlStore:
@@ -293,7 +297,27 @@ class SqlStore:
             await _require_lists(conn, options.list_ids)
             return await self._importer.run(conn, rows, options, now)
 
-        return await self._tx(fn)
+        counts = await self._tx(fn)
+        self._imported += counts.inserted
+        if self._imported >= self._analyze_at:
+            self._analyze_at = 2 * self._imported
+            await self._analyze("subscribers", "subscriptions")
+        return counts
+
+    async def _analyze(self, *names: str) -> None:
+        """Refresh PostgreSQL's planner statistics after a bulk change.
+
+        Until autovacuum catches up, the planner believes a freshly imported table is still
+        small and picks plans (sequential and bitmap scans) that make each batch slower than
+        the last. SQLite keeps no statistics unless asked, so it needs none of this.
+        """
+        if self.dialect != "postgresql":
+            return
+
+        async def fn(conn: AsyncConnection) -> None:
+            await conn.exec_driver_sql(f"ANALYZE {', '.join(names)}")
+
+        await self._tx(fn)
 
     # -- templates -----------------------------------------------------------------------
     async def add_template(self, name: str, body: str) -> Template:
@@ -401,6 +425,8 @@ class SqlStore:
             return await self._ledger.populate(conn, campaign_id, now)
 
         count = await self._tx(fn)
+        if count >= ANALYZE_AFTER_ROWS:
+            await self._analyze("deliveries")
         log.info(
             "ledger of campaign %d: %d recipients added",
             campaign_id,
