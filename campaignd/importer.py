@@ -25,11 +25,13 @@ from campaignd.csvfile import CsvFile
 from campaignd.csvrows import ParsedRow, RowError, parse_row, raw_text
 from campaignd.domain import ImportCounts, ImportMode, SubscriptionStatus
 from campaignd.errors import CampaigndError, InvalidInput, NotFound
+from campaignd.seen import SeenAddresses
 from campaignd.store.protocol import ImportOptions, Store
 
 log = logging.getLogger(__name__)
 
 MAX_SAMPLES = 10
+_DUPLICATE = "duplicate address: an earlier row has it"
 MAX_CONSECUTIVE_FAILURES = 5
 
 
@@ -92,20 +94,40 @@ def _batches(
     source: CsvFile,
     request: ImportRequest,
     progress: Callable[[int], None] | None,
+    seen: SeenAddresses,
 ) -> Iterator[_Batch]:
-    """Parse the file into batches of at most batch_size good rows (runs in a worker thread)."""
+    """Parse the file into batches of at most batch_size rows, good or bad (in a worker thread).
+
+    Counting bad rows too keeps memory bounded on a file of nothing but bad rows.
+    """
     columns = source.columns
     assert columns is not None
-    # Addresses met so far, as the hashes of their keys: ~70 bytes an address instead of
-    # ~120 for the strings. A collision (odds ~n²/2**65) would report a row as a duplicate.
-    seen: set[int] = set()
-    remember = seen.add
     blocklist_all = request.mode is ImportMode.BLOCKLIST
     delimiter = source.delimiter
     size = request.batch_size
     batch = _Batch()
-    good = 0
+    good: list[tuple[ParsedRow, list[str]]] = []
+
+    def finish() -> _Batch:
+        fresh = seen.first_time([hash(address_key(p.subscriber.email)) for p, _ in good])
+        for (parsed, cells), new in zip(good, fresh, strict=True):
+            if not new:
+                batch.errors.append(RowError(parsed.line, _DUPLICATE, raw_text(cells, delimiter)))
+                batch.duplicates += 1
+            elif blocklist_all or parsed.blocklisted:
+                batch.blocklist.append(parsed)
+            else:
+                batch.subscribe.append(parsed)
+        good.clear()
+        batch.errors.sort(key=lambda e: e.line)
+        if progress is not None:
+            progress(source.position())
+        return batch
+
     for item in source.rows():
+        if batch.rows >= size:
+            yield finish()
+            batch = _Batch()
         batch.rows += 1
         if isinstance(item, RowError):
             batch.errors.append(item)
@@ -114,31 +136,12 @@ def _batches(
         parsed = parse_row(cells, columns, line, delimiter)
         if isinstance(parsed, RowError):
             batch.errors.append(parsed)
-            continue
-        key = hash(address_key(parsed.subscriber.email))
-        if key in seen:
-            batch.errors.append(
-                RowError(
-                    line, "duplicate address: an earlier row has it", raw_text(cells, delimiter)
-                )
-            )
-            batch.duplicates += 1
-            continue
-        remember(key)
-        if blocklist_all or parsed.blocklisted:
-            batch.blocklist.append(parsed)
         else:
-            batch.subscribe.append(parsed)
-        good += 1
-        if good >= size:
-            if progress is not None:
-                progress(source.position())
-            yield batch
-            batch, good = _Batch(), 0
+            good.append((parsed, cells))
+    if batch.rows:
+        yield finish()
     if progress is not None:
         progress(source.size)
-    if batch.rows:
-        yield batch
 
 
 async def resolve_lists(store: Store, names: Sequence[str]) -> tuple[int, ...]:
@@ -205,6 +208,7 @@ async def run_import(
     total) are called from worker threads.
     """
     source = await asyncio.to_thread(CsvFile(request.path, request.delimiter).open)
+    seen = SeenAddresses()
     try:
         list_ids = await resolve_lists(store, request.lists)
         if request.mode is ImportMode.BLOCKLIST:
@@ -229,11 +233,12 @@ async def run_import(
                 on_progress(position, total)
 
         report = ImportReport()
-        batches = _batches(source, request, progress)
+        batches = _batches(source, request, progress, seen)
         log.info("importing %s", request.path, extra={"action": "import.start"})
         await _pump(store, batches, subscribe, blocklist, report, on_errors)
     finally:
         await asyncio.to_thread(source.close)
+        await asyncio.to_thread(seen.close)
     log.info(
         "import of %s: %d rows, %d inserted, %d updated, %d unchanged, %d errors, %d failed",
         request.path,
@@ -269,7 +274,7 @@ async def _pump(
         while True:
             try:
                 batch = await pending
-            except InvalidInput as exc:  # the file could not be read any further
+            except CampaigndError as exc:  # the file could not be read any further
                 report.aborted = str(exc)
                 return
             if batch is None:

@@ -272,3 +272,21 @@ def test_checked_store_rejects_duplicates_in_a_batch() -> None:
             await store.import_batch(rows, ImportOptions())
 
     asyncio.run(scenario())
+
+
+def test_a_file_of_bad_rows_is_handled_in_bounded_batches(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("email\n" + "=cmd|' /C calc'!A0\n" * 95, encoding="utf-8")
+    calls: list[int] = []
+
+    async def scenario() -> ImportReport:
+        store = await make_store()
+        return await run_import(
+            store,
+            ImportRequest(path, batch_size=10),
+            on_errors=lambda errors: calls.append(len(errors)),
+        )
+
+    report = asyncio.run(scenario())
+    assert (report.rows, report.errors, report.inserted) == (95, 95, 0)
+    assert calls == [10] * 9 + [5]
