@@ -27,15 +27,16 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.utils import format_datetime
 from functools import partial
+from typing import Any
 
 from campaignd import mime, render
 from campaignd.config import AppSettings
 from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Template
 from campaignd.errors import HeaderInjection, InvalidInput, TemplateError
-from campaignd.render import CampaignData, CampaignRenderer, Links, SubscriberData
+from campaignd.render import Attributes, CampaignData, CampaignRenderer, Links, SubscriberData
 from campaignd.render_sample import sample_attributes
 from campaignd.tokens import Signer
 
@@ -159,7 +160,7 @@ class CampaignMailer:
             recipient.email,
             recipient.name,
             sub_text,
-            recipient.attributes,
+            _attributes(recipient.attributes),
             Links(unsub, optin, now),
         )
         rendered = self.renderer.render(data)
@@ -255,6 +256,11 @@ def check_layout(body: str, app: AppSettings | None = None) -> None:
     """A campaign template (layout) compiles, places {{ content }} and renders on sample data."""
     app = app or AppSettings()
     render.check_layout(body, max_output=app.template_max_output, timeout=app.template_timeout)
+
+
+def _attributes(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Real attributes get MissingAttribute for absent keys; the sample mapping is kept."""
+    return Attributes(value) if isinstance(value, dict) else value
 
 
 def sample_recipient(email: str = "subscriber@example.com", campaign_id: int = 0) -> Recipient:

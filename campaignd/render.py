@@ -76,6 +76,44 @@ class SubscriberData:
         object.__setattr__(self, "last_name", words[-1] if len(words) > 1 else "")
 
 
+class MissingAttribute(jinja2.StrictUndefined):
+    """An attribute this subscriber does not have: false in `{% if %}`, empty in loops, equal
+    to nothing, accepted by `default()` and `is defined`, but an error when printed."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:  # type: ignore[override]
+        return False
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        return iter(())
+
+    def __len__(self) -> int:  # type: ignore[override]
+        return 0
+
+    def __contains__(self, item: object) -> bool:  # type: ignore[override]
+        return False
+
+    def __eq__(self, other: object) -> bool:  # type: ignore[override]
+        return isinstance(other, jinja2.Undefined)
+
+    def __ne__(self, other: object) -> bool:  # type: ignore[override]
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return id(type(self))
+
+
+class Attributes(dict[str, Any]):
+    """A subscriber's attributes; a key this subscriber lacks gives a MissingAttribute, so
+    `{% if subscriber.attributes.city %}` works for everyone."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> MissingAttribute:
+        return MissingAttribute(hint=f"this subscriber has no attribute {key!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignData:
     name: str

@@ -284,3 +284,35 @@ def test_sample_recipient_builds_a_preview_for_any_template() -> None:
     c = campaign(body="<p>{{ subscriber.attributes.city }} {{ subscriber.attributes.x.y }}</p>")
     msg = parse(CampaignMailer.prepare(c, None, APP, SECRET).build(r, NOW)[1])
     assert msg["To"].addresses[0].addr_spec == "someone@example.net"
+
+
+def _body_of(data: bytes) -> str:
+    part = parse(data).get_body(("html", "plain"))
+    assert part is not None
+    return str(part.get_content())
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [({"city": "Oslo"}, "in Oslo."), ({}, "somewhere.")],
+)
+def test_missing_attribute_is_false_in_conditions(
+    attributes: dict[str, str], expected: str
+) -> None:
+    c = campaign(
+        body="{% if subscriber.attributes.city %}in {{ subscriber.attributes.city }}."
+        "{% else %}somewhere.{% endif %}"
+    )
+    mailer = CampaignMailer.prepare(c, None, APP, SECRET)
+    _, data = mailer.build(recipient(**attributes), NOW)
+    assert expected in _body_of(data)
+
+
+def test_printing_a_missing_attribute_fails_that_recipient_with_the_name() -> None:
+    mailer = CampaignMailer.prepare(
+        campaign(body="Hello {{ subscriber.attributes.city }}"), None, APP, SECRET
+    )
+    with pytest.raises(TemplateError, match="city"):
+        mailer.build(recipient(), NOW)
+    _, data = mailer.build(recipient(city="Oslo"), NOW)
+    assert "Hello Oslo" in _body_of(data)
