@@ -18,7 +18,7 @@ from campaignd.db import tables as T
 from campaignd.db.bulk import Importer
 from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transient, sqlite_path
 from campaignd.db.ledger import Ledger
-from campaignd.db.migrate import current_revision, head_revision, upgrade
+from campaignd.db.revision import SCHEMA_HEAD, database_revision
 from campaignd.domain import (
     Campaign,
     CampaignCounts,
@@ -60,6 +60,8 @@ _UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED.value
 
 async def upgrade_schema(url: str) -> str:
     """Create or upgrade the schema of `url` to the newest migration; return that revision."""
+    from campaignd.db.migrate import upgrade  # alembic is only needed here
+
     return await upgrade(url)
 
 
@@ -120,10 +122,7 @@ class SqlStore:
         if path is not None and not path.exists():
             raise SchemaOutOfDate(SCHEMA_MESSAGE)
 
-        async def fn(conn: AsyncConnection) -> str | None:
-            return await conn.run_sync(current_revision)
-
-        if await self._tx(fn, write=False) != head_revision():
+        if await self._tx(database_revision, write=False) != SCHEMA_HEAD:
             raise SchemaOutOfDate(SCHEMA_MESSAGE)
 
     # -- lists ---------------------------------------------------------------------------

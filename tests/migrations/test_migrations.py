@@ -125,3 +125,9 @@ def test_cli_refuses_an_empty_database_and_names_the_upgrade_command(tmp_path: P
     assert result.stderr.strip() == (
         "error: database schema is out of date (or empty): run `campaignd db upgrade`"
     )
+
+
+def test_schema_head_constant_matches_the_migration_chain() -> None:
+    from campaignd.db.revision import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD
