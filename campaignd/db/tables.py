@@ -161,6 +161,34 @@ class DeliveryRow(SQLModel, table=True):
     updated_at: dt.datetime = _ts()
 
 
+class BounceRow(SQLModel, table=True):
+    """A bounce or complaint of one subscriber: from a send-time reply or a provider webhook."""
+
+    __tablename__ = "bounces"
+    __table_args__ = (Index(None, "subscriber_id", "type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    campaign_id: int | None = Field(sa_column=Column(Integer, nullable=True))
+    type: str = Field(sa_column=Column(String(16), nullable=False))  # hard | soft | complaint
+    source: str = Field(sa_column=Column(String(32), nullable=False))  # smtp | ses | ...
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = _ts()
+
+
+class OptinSendRow(SQLModel, table=True):
+    """A double opt-in confirmation message was sent to this subscriber (never sent twice)."""
+
+    __tablename__ = "optin_sends"
+
+    subscriber_id: int = _fk("subscribers.id")
+    sent_at: dt.datetime = _ts()
+
+
 def _table(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
@@ -174,3 +202,5 @@ templates = _table(TemplateRow)
 campaigns = _table(CampaignRow)
 campaign_lists = _table(CampaignListRow)
 deliveries = _table(DeliveryRow)
+bounces = _table(BounceRow)
+optin_sends = _table(OptinSendRow)
