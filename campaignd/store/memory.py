@@ -95,6 +95,8 @@ class MemoryStore:
         self._ledger: dict[int, _Row] = {}
         self._in_ledger: set[tuple[int, int]] = set()
         self._ids: dict[str, int] = {}
+        self._optin_sent: dict[int, dt.datetime] = {}
+        self._bounces: list[tuple[int, int | None, str, str, str]] = []
 
     def _next(self, kind: str) -> int:
         self._ids[kind] = self._ids.get(kind, 0) + 1
@@ -518,3 +520,71 @@ class MemoryStore:
             and r.next_attempt_at is not None
         ]
         return min(times, default=None)
+
+    # -- subscribers' own actions --------------------------------------------------------
+    async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Subscriber:
+        for sub in self._subs.values():
+            if sub.uuid == subscriber_uuid:
+                return self._view(sub)
+        raise NotFound("no such subscriber")
+
+    async def get_campaign_by_uuid(self, campaign_uuid: uuid.UUID) -> Campaign:
+        for c in self._campaigns.values():
+            if c.uuid == campaign_uuid:
+                return c
+        raise NotFound("no such campaign")
+
+    def _awaits_optin(self, sid: int, list_ids: Sequence[int] | None) -> bool:
+        return any(
+            s == sid
+            and link.status is SubscriptionStatus.UNCONFIRMED
+            and self._lists[lid].optin is OptIn.DOUBLE
+            and (list_ids is None or lid in list_ids)
+            for (s, lid), link in self._links.items()
+        )
+
+    async def confirm_optin(self, subscriber_id: int, now: dt.datetime) -> int:
+        changed = 0
+        for (sid, lid), link in self._links.items():
+            if (
+                sid == subscriber_id
+                and link.status is SubscriptionStatus.UNCONFIRMED
+                and self._lists[lid].optin is OptIn.DOUBLE
+            ):
+                link.status, link.updated_at = SubscriptionStatus.CONFIRMED, _utc(now) or now
+                changed += 1
+        return changed
+
+    async def optin_pending(
+        self, list_ids: Sequence[int] | None = None, *, after_id: int = 0, limit: int = 500
+    ) -> list[Subscriber]:
+        out: list[Subscriber] = []
+        for sid in sorted(self._subs):
+            if len(out) >= limit:
+                break
+            sub = self._subs[sid]
+            if (
+                sid > after_id
+                and sub.status is SubscriberStatus.ENABLED
+                and sid not in self._optin_sent
+                and self._awaits_optin(sid, list_ids)
+            ):
+                out.append(self._view(sub))
+        return out
+
+    async def mark_optin_sent(self, subscriber_id: int, now: dt.datetime) -> None:
+        self._optin_sent[subscriber_id] = now.astimezone(dt.UTC)
+
+    async def add_bounce(
+        self,
+        subscriber_id: int,
+        campaign_id: int | None,
+        kind: str,
+        source: str,
+        reason: str,
+        now: dt.datetime,
+    ) -> int:
+        if subscriber_id not in self._subs:
+            raise NotFound(f"no subscriber with id {subscriber_id}")
+        self._bounces.append((subscriber_id, campaign_id, kind, source, reason[:2000]))
+        return sum(1 for b in self._bounces if b[0] == subscriber_id and b[2] == kind)

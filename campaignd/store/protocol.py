@@ -17,6 +17,7 @@ Ledger life cycle (one row per campaign x eligible subscriber):
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -190,4 +191,44 @@ class Store(Protocol):
 
     async def next_retry_at(self, campaign_id: int) -> dt.datetime | None:
         """The earliest next_attempt_at among deferred rows."""
+        ...
+
+    # -- subscribers' own actions: unsubscribe and opt-in links, bounces -------------------
+    async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Subscriber:
+        """With subscriptions. Raise NotFound."""
+        ...
+
+    async def get_campaign_by_uuid(self, campaign_uuid: uuid.UUID) -> Campaign:
+        """Raise NotFound."""
+        ...
+
+    async def confirm_optin(self, subscriber_id: int, now: dt.datetime) -> int:
+        """The subscriber's unconfirmed subscriptions on double opt-in lists become confirmed
+        (unsubscribed ones stay so); return how many changed."""
+        ...
+
+    async def optin_pending(
+        self, list_ids: Sequence[int] | None = None, *, after_id: int = 0, limit: int = 500
+    ) -> list[Subscriber]:
+        """Enabled subscribers with an unconfirmed subscription on a double opt-in list (one of
+        `list_ids` when given) and no confirmation message sent yet (mark_optin_sent), with
+        id > after_id, in id order, at most `limit`."""
+        ...
+
+    async def mark_optin_sent(self, subscriber_id: int, now: dt.datetime) -> None:
+        """Record that the subscriber was sent an opt-in confirmation message."""
+        ...
+
+    async def add_bounce(
+        self,
+        subscriber_id: int,
+        campaign_id: int | None,
+        kind: str,
+        source: str,
+        reason: str,
+        now: dt.datetime,
+    ) -> int:
+        """Record a bounce of `kind` ("hard", "soft" or "complaint") reported by `source`
+        ("smtp", "ses", "sendgrid", "postmark"); return the subscriber's number of bounces of
+        that kind, this one included."""
         ...

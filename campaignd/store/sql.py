@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from campaignd.db import campaigns as C
+from campaignd.db import links
 from campaignd.db import tables as T
 from campaignd.db.bulk import Importer
 from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transient, sqlite_path
@@ -489,6 +490,75 @@ class SqlStore:
             return await self._ledger.next_retry_at(conn, campaign_id)
 
         return await self._tx(fn, write=False)
+
+    # -- subscribers' own actions --------------------------------------------------------
+    async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Subscriber:
+        async def fn(conn: AsyncConnection) -> Subscriber:
+            found = await self._subscriber(conn, T.subscribers.c.uuid == subscriber_uuid)
+            if found is None:
+                raise NotFound("no such subscriber")
+            return found
+
+        return await self._tx(fn, write=False)
+
+    async def get_campaign_by_uuid(self, campaign_uuid: uuid.UUID) -> Campaign:
+        c = T.campaigns.c
+
+        async def fn(conn: AsyncConnection) -> Campaign:
+            cid = await conn.scalar(select(c.id).where(c.uuid == campaign_uuid))
+            if cid is None:
+                raise NotFound("no such campaign")
+            return await C.get(conn, cid)
+
+        return await self._tx(fn, write=False)
+
+    async def confirm_optin(self, subscriber_id: int, now: dt.datetime) -> int:
+        async def fn(conn: AsyncConnection) -> int:
+            return await links.confirm_optin(conn, subscriber_id, now)
+
+        return await self._tx(fn)
+
+    async def optin_pending(
+        self, list_ids: Sequence[int] | None = None, *, after_id: int = 0, limit: int = 500
+    ) -> list[Subscriber]:
+        async def fn(conn: AsyncConnection) -> list[Subscriber]:
+            out = []
+            for sid in await links.optin_pending_ids(conn, list_ids, after_id, limit):
+                found = await self._subscriber(conn, T.subscribers.c.id == sid)
+                if found is not None:
+                    out.append(found)
+            return out
+
+        return await self._tx(fn, write=False)
+
+    async def mark_optin_sent(self, subscriber_id: int, now: dt.datetime) -> None:
+        async def fn(conn: AsyncConnection) -> None:
+            await links.mark_optin_sent(conn, subscriber_id, now)
+
+        await self._tx(fn)
+
+    async def add_bounce(
+        self,
+        subscriber_id: int,
+        campaign_id: int | None,
+        kind: str,
+        source: str,
+        reason: str,
+        now: dt.datetime,
+    ) -> int:
+        async def fn(conn: AsyncConnection) -> int:
+            if (
+                await conn.scalar(
+                    select(T.subscribers.c.id).where(T.subscribers.c.id == subscriber_id)
+                )
+                is None
+            ):
+                raise NotFound(f"no subscriber with id {subscriber_id}")
+            return await links.add_bounce(
+                conn, subscriber_id, campaign_id, kind, source, reason, now
+            )
+
+        return await self._tx(fn)
 
 
 def _key(email: str) -> str:

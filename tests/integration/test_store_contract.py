@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -339,3 +340,76 @@ async def test_send_error_counter(store: Any) -> None:
     assert await store.add_send_errors(cid, 1) == 1
     with pytest.raises(NotFound):
         await store.add_send_errors(cid + 1, 1)
+
+
+# -- subscribers' own actions: link look-ups, opt-in, bounces -----------------------------------
+
+
+async def test_lookups_by_uuid(store: Any) -> None:
+    await single(store)
+    sid = await subscriber(store, "a@example.com", (1,))
+    cid = await campaign(store, "single")
+    sub = await store.get_subscriber("a@example.com")
+    found = await store.get_subscriber_by_uuid(sub.uuid)
+    assert (found.id, found.email, [s.list_name for s in found.subscriptions]) == (
+        sid,
+        "a@example.com",
+        ["single"],
+    )
+    c = await store.get_campaign(cid)
+    assert (await store.get_campaign_by_uuid(c.uuid)).id == cid
+    with pytest.raises(NotFound):
+        await store.get_subscriber_by_uuid(uuid.uuid4())
+    with pytest.raises(NotFound):
+        await store.get_campaign_by_uuid(uuid.uuid4())
+
+
+async def test_confirm_optin_confirms_unconfirmed_double_optin_subscriptions_only(
+    store: Any,
+) -> None:
+    s1, d1, d2 = await single(store), await double(store), await double(store, "double2")
+    sid = await subscriber(store, "a@example.com", (s1, d1, d2), UNCONFIRMED)
+    await store.unsubscribe(sid, [d2])
+    assert await store.confirm_optin(sid, T0) == 1
+    got = {
+        s.list_name: s.status for s in (await store.get_subscriber("a@example.com")).subscriptions
+    }
+    assert got == {
+        "single": UNCONFIRMED,  # single opt-in lists need no confirmation
+        "double": CONFIRMED,
+        "double2": SubscriptionStatus.UNSUBSCRIBED,  # an unsubscribe is never undone
+    }
+    assert await store.confirm_optin(sid, T0) == 0
+
+
+async def test_optin_pending_until_marked_sent(store: Any) -> None:
+    s1, d1, d2 = await single(store), await double(store), await double(store, "double2")
+    a = await subscriber(store, "a@example.com", (d1,), UNCONFIRMED)
+    b = await subscriber(store, "b@example.com", (d2,), UNCONFIRMED)
+    await subscriber(store, "c@example.com", (d1,), CONFIRMED)
+    await subscriber(store, "d@example.com", (s1,), UNCONFIRMED)
+    e = await subscriber(store, "e@example.com", (d1,), UNCONFIRMED)
+    await store.set_subscriber_status("e@example.com", SubscriberStatus.BLOCKLISTED)
+    assert e  # blocklisted: never asked again
+
+    assert [s.id for s in await store.optin_pending()] == [a, b]
+    assert [s.id for s in await store.optin_pending([d2])] == [b]
+    assert [s.id for s in await store.optin_pending(limit=1)] == [a]
+    assert [s.id for s in await store.optin_pending(after_id=a)] == [b]
+    await store.mark_optin_sent(a, T0)
+    await store.mark_optin_sent(a, T0)  # twice is harmless
+    assert [s.id for s in await store.optin_pending()] == [b]
+    await store.confirm_optin(b, T0)
+    assert await store.optin_pending() == []
+
+
+async def test_add_bounce_counts_per_subscriber_and_kind(store: Any) -> None:
+    await single(store)
+    a = await subscriber(store, "a@example.com", (1,))
+    b = await subscriber(store, "b@example.com", (1,))
+    assert await store.add_bounce(a, None, "soft", "smtp", "552 full", T0) == 1
+    assert await store.add_bounce(a, 7, "soft", "ses", "mailbox full", T0) == 2
+    assert await store.add_bounce(a, None, "hard", "postmark", "gone", T0) == 1
+    assert await store.add_bounce(b, None, "soft", "smtp", "x" * 5000, T0) == 1
+    with pytest.raises(NotFound):
+        await store.add_bounce(b + 100, None, "soft", "smtp", "", T0)
