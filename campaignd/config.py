@@ -216,12 +216,42 @@ class HttpSettings(_Frozen):
     enabled: bool = False
 
 
+class BounceAction(StrEnum):
+    NONE = "none"  # record only
+    UNSUBSCRIBE = "unsubscribe"  # from every list
+    BLOCKLIST = "blocklist"  # never mailed again
+
+
+class BounceRule(_Frozen):
+    """What happens once a subscriber has `count` bounces of one type."""
+
+    count: int = Field(default=1, ge=1, le=1000)
+    action: Annotated[BounceAction, _case_insensitive(BounceAction)] = BounceAction.NONE
+
+
+class BounceSettings(_Frozen):
+    """Bounce recording, actions per type, and the providers' webhooks (off unless set)."""
+
+    enabled: bool = True
+    soft: BounceRule = BounceRule(count=3, action=BounceAction.UNSUBSCRIBE)
+    hard: BounceRule = BounceRule(count=1, action=BounceAction.BLOCKLIST)
+    complaint: BounceRule = BounceRule(count=1, action=BounceAction.BLOCKLIST)
+    ses_enabled: bool = False
+    ses_topic_arns: tuple[str, ...] = ()
+    sendgrid_username: str = ""
+    sendgrid_password: SecretStr = SecretStr("")
+    sendgrid_verification_key: str = ""
+    postmark_username: str = ""
+    postmark_password: SecretStr = SecretStr("")
+
+
 class Settings(_Frozen):
     app: AppSettings = AppSettings()
     db: DbSettings = DbSettings()
     security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
     http: HttpSettings = HttpSettings()
+    bounces: BounceSettings = BounceSettings()
     smtp: tuple[SmtpSettings, ...] = ()
 
     def require_secret(self) -> str:

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,6 +38,21 @@ from campaignd.store.protocol import Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class SendEvent:
+    """One send attempt's result, for observers (metrics, send-time bounces)."""
+
+    campaign_id: int
+    messenger: str
+    recipient: Recipient
+    outcome: SendOutcome | None  # None when the message could not be built
+    record: DeliveryRecord
+    seconds: float  # time spent in the messenger
+
+
+SendObserver = Callable[[SendEvent], None]
 
 
 @dataclass
@@ -77,6 +93,7 @@ class Engine:
     recorder: Recorder = field(init=False)
     tally: Tally = field(default_factory=Tally)
     in_flight: int = 0
+    observers: list[SendObserver] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.app.concurrency)
@@ -193,6 +210,8 @@ class CampaignRunner:
         engine = self.engine
         record: DeliveryRecord
         message_id = ""
+        outcome: SendOutcome | None = None
+        started = 0.0
         try:
             message_id, data = mailer.build(recipient, engine.clock())
         except (TemplateError, CampaigndError) as exc:
@@ -204,6 +223,7 @@ class CampaignRunner:
                     OutcomeKind.TRANSIENT, text="messenger not configured", connection_error=True
                 )
             else:
+                started = time.perf_counter()
                 try:
                     outcome = await messenger.send(mailer.envelope_from, [recipient.email], data)
                 except Exception as exc:  # a messenger must not raise; never lose the recipient
@@ -226,6 +246,16 @@ class CampaignRunner:
                     self.last_error,
                     extra={"action": "send.failed", "campaign_id": self.campaign_id},
                 )
+        if engine.observers:
+            seconds = time.perf_counter() - started if started else 0.0
+            event = SendEvent(
+                self.campaign_id, self.messenger_name, recipient, outcome, record, seconds
+            )
+            for observe in engine.observers:
+                try:
+                    observe(event)
+                except Exception:  # an observer must never cost a recipient
+                    log.exception("send observer failed", extra={"action": "send.observer"})
         engine.recorder.submit(self.campaign_id, record)
 
     def _committed(self, campaign_id: int, records: Sequence[DeliveryRecord], errors: int) -> None:
