@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Shared fixtures: stores over every backend, real SMTP test servers.
+pytest_plugins = ["tests.support.fixtures", "tests.integration.store_fixtures"]
+
 PG_ENV = "CAMPAIGND_TEST_PG_URL"
 REQUIRE_PG_ENV = "CAMPAIGND_TEST_REQUIRE_PG"
 
