@@ -1,0 +1,1 @@
+"""The subscriber-facing HTTP endpoint: unsubscribe, opt-in, bounce webhooks, health, metrics."""

@@ -1,0 +1,86 @@
+"""The ASGI app factory: routes, body limits, and error pages that reveal nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from campaignd.config import Settings
+from campaignd.domain import utcnow
+from campaignd.errors import CampaigndError
+from campaignd.http import bounces, health, optin, unsubscribe
+from campaignd.http.context import HttpContext
+from campaignd.http.limits import BodyLimit
+from campaignd.http.metrics import Metrics
+from campaignd.http.sns import SnsVerifier, fetch_https
+from campaignd.store.protocol import Store
+from campaignd.suppression import Suppressor
+
+log = logging.getLogger(__name__)
+
+
+async def _store_failed(request: Request, exc: Exception) -> Response:
+    log.error(
+        "%s %s failed: %s",
+        request.method,
+        request.url.path.split("/")[1],  # not the rest: it may hold a token
+        exc,
+        extra={"action": "http.error"},
+    )
+    return PlainTextResponse(
+        "temporarily unavailable, try again later\n", status_code=503, headers={"Retry-After": "60"}
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code, headers=exc.headers)
+
+
+def create_app(
+    store: Store,
+    settings: Settings,
+    *,
+    clock: Callable[[], dt.datetime] = utcnow,
+    metrics: Metrics | None = None,
+    suppressor: Suppressor | None = None,
+    fetch_cert: Callable[[str], Awaitable[bytes]] = fetch_https,
+    scheduler_alive: Callable[[], bool] | None = None,
+) -> Starlette:
+    """The subscriber-facing app on `store`. Raises ConfigError without security.secret."""
+    ctx = HttpContext(
+        store=store,
+        settings=settings,
+        secret=settings.require_secret(),
+        clock=clock,
+        metrics=metrics or Metrics(),
+        suppressor=suppressor or Suppressor(store, settings.bounces, clock),
+        sns=SnsVerifier(fetch_cert, clock),
+        scheduler_alive=scheduler_alive,
+    )
+    routes = [
+        Route("/unsubscribe/{token}", unsubscribe.show, methods=["GET"]),
+        Route("/unsubscribe/{token}", unsubscribe.unsubscribe, methods=["POST"]),
+        Route("/optin/{token}", optin.show, methods=["GET"]),
+        Route("/optin/{token}", optin.confirm, methods=["POST"]),
+        Route("/webhooks/ses", bounces.ses, methods=["POST"]),
+        Route("/webhooks/sendgrid", bounces.sendgrid, methods=["POST"]),
+        Route("/webhooks/postmark", bounces.postmark, methods=["POST"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/metrics", health.metrics, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(BodyLimit)],
+        exception_handlers={CampaigndError: _store_failed, HTTPException: _http_error},
+    )
+    app.state.ctx = ctx
+    return app

@@ -1,0 +1,33 @@
+"""What every request handler needs, built once by the app factory and kept on app.state."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from starlette.requests import Request
+
+from campaignd.config import Settings
+from campaignd.http.metrics import Metrics
+from campaignd.http.sns import SnsVerifier
+from campaignd.store.protocol import Store
+from campaignd.suppression import Suppressor
+
+
+@dataclass
+class HttpContext:
+    store: Store
+    settings: Settings
+    secret: str
+    clock: Callable[[], dt.datetime]
+    metrics: Metrics
+    suppressor: Suppressor
+    sns: SnsVerifier
+    scheduler_alive: Callable[[], bool] | None = None
+
+
+def context(request: Request) -> HttpContext:
+    state: Any = request.app.state
+    return cast(HttpContext, state.ctx)

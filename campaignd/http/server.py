@@ -1,0 +1,99 @@
+"""Serve the ASGI app with uvicorn inside the daemon's own event loop (a supervised side task).
+
+The daemon owns the signals: uvicorn's own handlers are left out, and `stop()` asks the server
+to finish its open requests and return. Access logs are off (paths carry tokens); handlers log
+what they do without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Generator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from campaignd.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """("host", port) from "host:port" or "[v6]:port"; raise ConfigError naming http.listen."""
+    host, sep, port_text = listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError("http.listen", "must be HOST:PORT, such as 127.0.0.1:9000")
+    return host, int(port_text)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the daemon's signal handlers stay in charge
+
+
+class HttpServer:
+    """Bind at `start()`, serve in an owned task, stop gracefully with `stop()`."""
+
+    def __init__(self, app: ASGIApp, listen: str, *, shutdown_timeout: float = 5.0) -> None:
+        self.host, self.port = parse_listen(listen)
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            timeout_graceful_shutdown=max(1, int(shutdown_timeout)),
+            limit_concurrency=200,
+        )
+        self._server = _Server(config)
+        self._socket: socket.socket | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def bind(self) -> tuple[str, int]:
+        """Open the listening socket now (so a busy port fails at start); return the address."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                "http.listen", f"cannot listen on {self.host}:{self.port}: {exc.strerror}"
+            ) from exc
+        sock.listen(128)
+        sock.setblocking(False)
+        self._socket = sock
+        self.port = int(sock.getsockname()[1])
+        return self.host, self.port
+
+    def start(self) -> asyncio.Task[None]:
+        if self._socket is None:
+            self.bind()
+        assert self._socket is not None
+        self._task = asyncio.create_task(self._serve(self._socket), name="http")
+        log.info(
+            "HTTP endpoint listening on %s:%d", self.host, self.port, extra={"action": "http.start"}
+        )
+        return self._task
+
+    async def _serve(self, sock: socket.socket) -> None:
+        try:
+            await self._server.serve(sockets=[sock])
+        finally:
+            sock.close()
+
+    @property
+    def started(self) -> bool:
+        return bool(self._server.started)
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
