@@ -1,0 +1,148 @@
+"""`campaignd campaigns` through the real CLI: create checks, transitions, preview, test sends,
+JSON logs, and a SIGHUP reload of the daemon's rate while it sends."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.acceptance.helpers import Env, capture_server, free_port, make_env
+
+
+def setup(e: Env, n: int = 3) -> str:
+    e.cli("db", "upgrade")
+    e.cli("lists", "create", "news")
+    for i in range(n):
+        e.cli("subscribers", "add", f"user{i}@example.com", "--name", f"User {i}", "--list", "news")
+    body = e.root / "body.html"
+    body.write_text("<p>Hello {{ subscriber.name }}</p>")
+    return e.cli(
+        "campaigns",
+        "create",
+        "--name",
+        "c",
+        "--subject",
+        "Hi {{ subscriber.first_name }}",
+        "--list",
+        "news",
+        "--body-file",
+        str(body),
+        "--header",
+        "X-Tag: {{ campaign.name }}",
+    ).stdout.strip()
+
+
+def test_create_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
+    e = make_env(tmp_path, free_port())
+    setup(e, n=1)
+    body = tmp_path / "bad.html"
+    body.write_text("<p>{% for x in %}</p>")
+    for args, message in (
+        (["--body-file", str(body)], "line 1"),
+        (["--body-file", str(tmp_path / "body.html"), "--list", "nope"], "no list named 'nope'"),
+        (["--body-file", str(tmp_path / "body.html"), "--messenger", "x"], "unknown messenger"),
+        (["--body-file", str(tmp_path / "body.html"), "--header", "Bcc: a@b"], "Bcc"),
+    ):
+        result = e.cli(
+            "campaigns",
+            "create",
+            "--name",
+            "bad",
+            "--subject",
+            "s",
+            "--list",
+            "news",
+            *args,
+            check=False,
+        )
+        assert result.returncode == 1, args
+        assert message in result.stderr, result.stderr
+    listed = json.loads(e.cli("campaigns", "ls", "--json").stdout)
+    assert [c["name"] for c in listed] == ["c"]
+
+
+def test_transitions_are_checked(tmp_path: Path) -> None:
+    e = make_env(tmp_path, free_port())
+    campaign_id = setup(e, n=1)
+    refused = e.cli("campaigns", "pause", campaign_id, check=False)
+    assert refused.returncode == 1
+    assert "cannot pause a draft campaign" in refused.stderr
+    no_time = e.cli("campaigns", "schedule", campaign_id, check=False)
+    assert "send time" in no_time.stderr
+    e.cli("campaigns", "schedule", campaign_id, "--send-at", "2099-01-01T09:00:00+01:00")
+    shown = e.show(campaign_id)
+    assert shown["status"] == "scheduled"
+    assert shown["send_at"] == "2099-01-01T08:00:00+00:00"
+    e.cli("campaigns", "cancel", campaign_id)
+    assert e.show(campaign_id)["status"] == "cancelled"
+    assert e.cli("campaigns", "start", campaign_id, check=False).returncode == 1
+
+
+def test_preview_and_test_send(tmp_path: Path) -> None:
+    port = free_port()
+    e = make_env(tmp_path, port)
+    campaign_id = setup(e)
+    preview = e.cli("campaigns", "preview", campaign_id, "--subscriber", "user1@example.com")
+    assert "Subject: Hi User" in preview.stdout
+    assert "X-Tag: c" in preview.stdout
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in preview.stdout
+    with capture_server(port, e.mail):
+        sent = e.cli(
+            "campaigns",
+            "test",
+            campaign_id,
+            "--to",
+            "user2@example.com",
+            "--to",
+            "outsider@example.org",
+        )
+        assert sent.stdout.count(": sent via") == 2
+    got = {
+        str(msg["To"].addresses[0].addr_spec): msg
+        for msg in (
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in e.mail.glob("*.eml")
+        )
+    }
+    assert set(got) == {"user2@example.com", "outsider@example.org"}
+    assert got["user2@example.com"]["Subject"] == "Hi User"
+    shown = e.show(campaign_id)
+    assert (shown["status"], shown["to_send"], shown["sent"]) == ("draft", 0, 0)  # no ledger
+
+
+@pytest.mark.slow
+def test_json_logs_and_sighup_reload_of_the_rate(tmp_path: Path) -> None:
+    port = free_port()
+    e = make_env(tmp_path, port, message_rate=4)
+    e.env["CAMPAIGND_LOG__FORMAT"] = "json"
+    campaign_id = setup(e, n=40)
+    e.cli("campaigns", "start", campaign_id)
+    config = Path(e.env["CAMPAIGND_CONFIG"])
+    with capture_server(port, e.mail):
+        proc = e.daemon()
+        deadline = time.monotonic() + 30
+        while e.count() < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # At 4/s the 40 messages would need 10 s; reload to a fast rate.
+        config.write_text(config.read_text().replace("message_rate = 4", "message_rate = 1000"))
+        started = time.monotonic()
+        proc.send_signal(signal.SIGHUP)
+        while e.count() < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fast = time.monotonic() - started
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert e.count() == 40
+    assert fast < 5.0
+    records = [json.loads(line) for line in err.splitlines() if line.strip()]
+    actions = [r["action"] for r in records]
+    assert "reload" in actions
+    assert "campaign.finished" in actions
+    assert all({"time", "level", "message"} <= r.keys() for r in records)
