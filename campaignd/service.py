@@ -16,6 +16,7 @@ from campaignd.config import Settings, load_settings
 from campaignd.dispatch import CampaignRunner, Engine
 from campaignd.domain import CampaignStatus, utcnow
 from campaignd.errors import CampaigndError, StoreError, TransitionRefused
+from campaignd.http.wiring import Extras
 from campaignd.messengers.protocol import Messenger
 from campaignd.scheduler import Ticker
 from campaignd.sdnotify import Notifier
@@ -70,6 +71,7 @@ class Daemon:
         self._side: set[asyncio.Task[None]] = set()
         self._lag_warned: set[int] = set()
         self.engine: Engine | None = None
+        self.last_tick = 0.0  # loop time of the latest tick, for /healthz
 
     # -- run -------------------------------------------------------------------------------
     async def run(self) -> int:
@@ -101,6 +103,12 @@ class Daemon:
                     extra={"action": "daemon.recovered"},
                 )
             stack.push_async_callback(self._close_current_messengers)
+            self.last_tick = asyncio.get_running_loop().time()
+            extras = Extras(
+                settings, store, engine, clock=self.clock, scheduler_alive=self.scheduler_alive
+            )
+            await extras.start()  # metrics, send-time bounces, [http] endpoint
+            stack.push_async_callback(extras.stop)
             recorder = asyncio.create_task(engine.recorder.run(), name="recorder")
             ticker = Ticker(self.tick, settings.app.poll_interval)
             loop = asyncio.get_running_loop()
@@ -184,6 +192,7 @@ class Daemon:
     # -- the tick --------------------------------------------------------------------------
     async def tick(self) -> None:
         """Start due scheduled campaigns and a runner for every running campaign."""
+        self.last_tick = asyncio.get_running_loop().time()
         if self.stopping.is_set() or self.engine is None:
             return
         store = self.engine.store
@@ -247,6 +256,11 @@ class Daemon:
                 )
 
         task.add_done_callback(done)
+
+    def scheduler_alive(self) -> bool:
+        """The tick ran lately (a stuck database or loop shows here, for /healthz)."""
+        stale_after = max(30.0, 10 * self.settings.app.poll_interval)
+        return asyncio.get_running_loop().time() - self.last_tick < stale_after
 
     # -- side tasks ------------------------------------------------------------------------
     def _spawn(self, coro: object, name: str) -> None:

@@ -11,7 +11,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from campaignd.config import AppSettings, SecuritySettings, Settings, SmtpSettings
+from campaignd.config import (
+    AppSettings,
+    BounceSettings,
+    SecuritySettings,
+    Settings,
+    SmtpSettings,
+)
 from campaignd.domain import CampaignStatus, NewCampaign, OptIn, utcnow
 from campaignd.service import Daemon
 from campaignd.store.protocol import Store
@@ -105,7 +111,9 @@ async def test_permanent_failures_are_recorded_then_retry_failed_delivers(
         await subscriber(store, f"u{i}@example.com", (news.id,))
     campaign_id = await new_campaign(store, "C")
     server.faults.add("RCPT", *["550 5.1.1 no such user"] * 3)
-    cfg = settings((server, ""))
+    # Hard bounces would blocklist these three (tests/integration/test_http_bounces.py); here
+    # the ledger's retry is under test, so bounce actions are off.
+    cfg = settings((server, "")).model_copy(update={"bounces": BounceSettings(enabled=False)})
     await Daemon(cfg, until_idle=True, store=store).run()
 
     counts = await store.counts(campaign_id)
