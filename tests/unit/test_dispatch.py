@@ -368,3 +368,27 @@ async def test_content_types_render(content_type: str) -> None:
         assert "<h1>Title for Ann</h1>" in html
     else:
         assert msg.get_body(("html",)) is None
+
+
+async def test_running_campaigns_share_capacity_fairly() -> None:
+    store = MemoryStore()
+    messenger = RecordingMessenger(delay=0.002)
+    first = await seed(store, n=100)
+    second = await store.create_campaign(
+        NewCampaign(
+            name="Second",
+            subject="Second",
+            from_email="news@example.com",
+            body="<p>two</p>",
+            lists=("news",),
+        ),
+        None,
+    )
+    await start(store, first)
+    await start(store, second.id)
+    await daemon(store, messenger, concurrency=4, batch_size=10).run()
+
+    subjects = ["Second" if b"Subject: Second" in s.message else "First" for s in messenger.calls]
+    assert subjects.count("First") == 101 and subjects.count("Second") == 101
+    early = Counter(subjects[:60])
+    assert early["First"] >= 20 and early["Second"] >= 20  # interleaved, not one after the other
