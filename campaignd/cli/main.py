@@ -15,6 +15,7 @@ from campaignd.cli.db import db
 from campaignd.cli.importing import import_cmd
 from campaignd.cli.lists import lists
 from campaignd.cli.messengers import messengers
+from campaignd.cli.optin import optin
 from campaignd.cli.run import run_cmd
 from campaignd.cli.subscribers import subscribers
 from campaignd.cli.templates import templates
@@ -46,6 +47,7 @@ cli.add_command(templates)
 cli.add_command(campaigns)
 cli.add_command(messengers)
 cli.add_command(run_cmd, "run")
+cli.add_command(optin)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,148 @@
+"""Double opt-in: send the confirmation message to subscribers awaiting it, once each.
+
+Subscribers with an unconfirmed subscription on a double opt-in list, and no confirmation sent
+yet, get one message rendered from a template (the built-in one, or the operator's) that links to
+``{{ optin_url() }}``. The link shows a page whose button confirms (campaignd.http.optin).
+A message is recorded as sent once the server accepted it, or when it may have been delivered
+(no reply after the final "."), so nobody gets it twice; failures are tried again next time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from campaignd.compose import CampaignMailer
+from campaignd.config import AppSettings
+from campaignd.domain import (
+    Campaign,
+    CampaignStatus,
+    ContentType,
+    OutcomeKind,
+    Recipient,
+    Subscriber,
+    utcnow,
+)
+from campaignd.errors import InvalidInput, MessengerError, TemplateError
+from campaignd.messengers.protocol import Messenger
+from campaignd.store.protocol import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SUBJECT = "Please confirm your subscription"
+
+DEFAULT_TEMPLATE = """\
+<p>Hello {{ subscriber.name }},</p>
+<p>Please confirm that you want to receive our emails at {{ subscriber.email }}:</p>
+<p><a href="{{ optin_url() }}">Confirm my subscription</a></p>
+<p>If you did not ask for this, ignore this message: you will not hear from us again.</p>
+"""
+
+#: The uuid of the stand-in campaign the confirmation is rendered as (its List-Unsubscribe
+#: link, being for no real campaign, unsubscribes from every list).
+OPTIN_CAMPAIGN_UUID = uuid.uuid5(uuid.NAMESPACE_URL, "campaignd:optin-confirmation")
+_PAGE = 200
+
+
+@dataclass
+class OptinReport:
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+
+
+def prepare(
+    app: AppSettings,
+    secret: str,
+    *,
+    template: str = DEFAULT_TEMPLATE,
+    subject: str = DEFAULT_SUBJECT,
+    from_email: str = "",
+    now: dt.datetime | None = None,
+) -> CampaignMailer:
+    """The confirmation message, compiled once; raises TemplateError or InvalidInput."""
+    if "optin_url" not in template:
+        raise InvalidInput("the opt-in template must link to {{ optin_url() }}")
+    now = now or utcnow()
+    stand_in = Campaign(
+        id=0,
+        uuid=OPTIN_CAMPAIGN_UUID,
+        name="opt-in confirmation",
+        subject=subject,
+        from_email=from_email,
+        body=template,
+        alt_body=None,
+        content_type=ContentType.HTML,
+        template_id=None,
+        messenger="",
+        headers=(),
+        tags=(),
+        status=CampaignStatus.RUNNING,
+        send_at=None,
+        list_ids=(),
+        created_at=now,
+        updated_at=now,
+    )
+    return CampaignMailer.prepare(stand_in, None, app, secret)
+
+
+def _recipient(sub: Subscriber) -> Recipient:
+    return Recipient(0, 0, sub.id, sub.uuid, sub.email, sub.name, dict(sub.attributes), 0)
+
+
+async def send_optins(
+    store: Store,
+    messenger: Messenger,
+    mailer: CampaignMailer,
+    *,
+    list_ids: Sequence[int] | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> OptinReport:
+    """Send the confirmation to everyone awaiting one (on `list_ids` when given)."""
+    report = OptinReport()
+    after = 0
+    while batch := await store.optin_pending(list_ids, after_id=after, limit=_PAGE):
+        for sub in batch:
+            after = sub.id
+            try:
+                _, data = mailer.build(_recipient(sub), clock())
+            except TemplateError as exc:
+                report.failed += 1
+                log.warning(
+                    "opt-in message for subscriber %d not built: %s",
+                    sub.id,
+                    exc,
+                    extra={"action": "optin.failed"},
+                )
+                continue
+            outcome = await messenger.send(mailer.envelope_from, [sub.email], data)
+            if outcome.auth_failed:
+                raise MessengerError(
+                    f"authentication failed on {outcome.server}: {outcome.code} {outcome.text}"
+                )
+            if outcome.kind is OutcomeKind.SENT:
+                report.sent += 1
+            elif outcome.kind is OutcomeKind.UNKNOWN:
+                report.unknown += 1  # it may have arrived: never send it twice
+            else:
+                report.failed += 1
+                log.warning(
+                    "opt-in message to subscriber %d failed: %s %s",
+                    sub.id,
+                    outcome.code or "",
+                    outcome.text,
+                    extra={"action": "optin.failed"},
+                )
+                continue
+            await store.mark_optin_sent(sub.id, clock())
+    log.info(
+        "opt-in confirmations: %d sent, %d failed, %d unknown",
+        report.sent,
+        report.failed,
+        report.unknown,
+        extra={"action": "optin.done"},
+    )
+    return report
