@@ -136,3 +136,28 @@ def test_one_click_unsubscribe_excludes_the_subscriber_from_the_next_campaign(
         assert daemon.returncode == 0, err
     assert "0123456789abcdef0123456789abcdef" not in err  # the secret never reaches the log
     assert json.loads(e.cli("campaigns", "show", first, "--json").stdout)["sent"] == 3
+
+
+def test_optin_send_mails_each_unconfirmed_subscriber_once(tmp_path: Path) -> None:
+    smtp_port = free_port()
+    e = make_env(tmp_path, smtp_port, root_url="https://news.example")
+    e.cli("db", "upgrade")
+    e.cli("lists", "create", "vip", "--optin", "double")
+    e.cli("lists", "create", "news")
+    e.cli("subscribers", "add", "ann@example.com", "--list", "vip")
+    e.cli("subscribers", "add", "bob@example.com", "--list", "news")
+    template = tmp_path / "optin.html"
+    template.write_text('<p>Hi {{ subscriber.name }}, <a href="{{ optin_url() }}">confirm</a></p>')
+    with capture_server(smtp_port, e.mail):
+        args = ("optin", "send", "--template", str(template), "--subject", "Confirm", "--json")
+        first = json.loads(e.cli(*args).stdout)
+        again = json.loads(e.cli(*args).stdout)
+        wait_for(lambda: e.count() >= 1)
+    assert (first["sent"], again["sent"]) == (1, 0)
+    assert e.received() == {"ann@example.com": 1}
+    msg = messages_to(e, "Confirm")["ann@example.com"]
+    html = msg.get_body(("html",))
+    assert html is not None
+    assert re.search(r'href="https://news\.example/optin/[A-Za-z0-9_-]{40,}"', html.get_content())
+    refused = e.cli("optin", "send", "--list", "news", check=False)
+    assert refused.returncode == 1 and "not a double opt-in list" in refused.stderr
