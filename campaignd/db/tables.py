@@ -169,9 +169,7 @@ class BounceRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
-        )
+        sa_column=Column(Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False)
     )
     campaign_id: int | None = Field(sa_column=Column(Integer, nullable=True))
     type: str = Field(sa_column=Column(String(16), nullable=False))  # hard | soft | complaint
