@@ -1,0 +1,268 @@
+"""`make bench`: import, send and raw-blast figures in one run against Postfix's smtp-sink.
+
+Environment: BENCH_N (subscribers, default 200,000), BENCH_WORKERS (worker counts of the SQLite
+send runs, default "1,2"), BENCH_CONCURRENCY (app.concurrency, default 100), BENCH_RAW_N (raw
+blast messages, default min(N, 200,000)), CAMPAIGND_BENCH_PG_URL or CAMPAIGND_TEST_PG_URL (also
+import and send on PostgreSQL, in a database of the benchmark's own), BENCH_KEEP=1 (keep the work
+folder). Writes bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import ledger, proc, workload
+from bench.sink import ensure_sink, free_port, running_sink
+
+RESULTS = Path(__file__).parent / "results"
+
+
+class Bench:
+    def __init__(self, workdir: Path, n: int, port: int, concurrency: int) -> None:
+        self.workdir = workdir
+        self.n = n
+        self.port = port
+        self.concurrency = concurrency
+        self.csv = workdir / "subscribers.csv"
+        self.results: dict[str, Any] = {}
+
+    def env(self, settings: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGND_")}
+        env["CAMPAIGND_CONFIG"] = str(settings)
+        return env
+
+    def cli(self, settings: Path, name: str, *args: str, timeout: float = 120) -> proc.Finished:
+        return proc.run(self.workdir, name, ["campaignd", *args], self.env(settings), timeout)
+
+    # -- one database ------------------------------------------------------------------------
+    def backend(self, label: str, db_url: str, worker_counts: list[int]) -> dict[str, Any]:
+        settings = self.workdir / f"{label}.toml"
+        workload.write_settings(
+            settings, db_url, self.port, workers=1, concurrency=self.concurrency
+        )
+        self.cli(settings, f"{label}-upgrade", "db", "upgrade")
+        self.cli(settings, f"{label}-list", "lists", "create", "bench", "--optin", "single")
+        layout = self.workdir / "layout.html"
+        body = self.workdir / "body.html"
+        layout.write_text(workload.LAYOUT, encoding="utf-8")
+        body.write_text(workload.BODY, encoding="utf-8")
+        self.cli(settings, f"{label}-layout", "templates", "add", "layout", "--file", str(layout))
+        print(f"bench: importing {self.n:,} rows into {label} ...", flush=True)
+        imp = self.cli(
+            settings,
+            f"{label}-import",
+            "subscribers",
+            "import",
+            str(self.csv),
+            "--list",
+            "bench",
+            "--json",
+            timeout=max(600, self.n / 1000),
+        )
+        report = json.loads(imp.stdout)
+        if report["inserted"] != self.n or report["errors"]:
+            raise SystemExit(f"bench: import of {label} was not clean: {report}")
+        out: dict[str, Any] = {
+            "import": {
+                "rows": self.n,
+                "seconds": round(imp.seconds, 2),
+                "rows_per_s": round(self.n / imp.seconds),
+                "peak_rss_mb": round(imp.peak_rss_mb, 1),
+                "cpu_us_per_row": round(imp.cpu_seconds / self.n * 1e6, 1),
+            }
+        }
+        for workers in worker_counts:
+            out[f"send_w{workers}"] = self.send(label, settings, db_url, body, workers)
+        return out
+
+    def send(
+        self, label: str, settings: Path, db_url: str, body: Path, workers: int
+    ) -> dict[str, Any]:
+        name = f"{label}-w{workers}"
+        run_settings = self.workdir / f"{name}.toml"
+        workload.write_settings(
+            run_settings, db_url, self.port, workers=workers, concurrency=self.concurrency
+        )
+        created = self.cli(
+            settings,
+            f"{name}-create",
+            *("campaigns", "create", "--name", name, "--subject", workload.SUBJECT),
+            *("--list", "bench", "--body-file", str(body), "--template", "layout"),
+            *("--header", "X-Bench-Plan: {{ subscriber.attributes.plan }}"),
+        )
+        campaign_id = int(created.stdout.strip())
+        if not (self.workdir / "message.eml").exists():
+            preview = self.cli(settings, "preview", "campaigns", "preview", str(campaign_id))
+            (self.workdir / "message.eml").write_bytes(
+                preview.stdout.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+            )
+        print(f"bench: sending {self.n:,} messages on {label} with {workers} worker(s) ...")
+        prefix: tuple[str, ...] = ()
+        if os.environ.get("BENCH_PROFILE"):  # py-spy's folded stacks (the work folder is kept)
+            out = self.workdir / f"profile-{name}.folded"
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            prefix = (spy, "record", "--subprocesses", "--format", "raw", "-o", str(out), "--")
+        daemon = proc.Child(
+            self.workdir, f"{name}-daemon", ["campaignd", "run"], self.env(run_settings), prefix
+        )
+        daemon.wait_for_line("campaignd running", 60)
+        time.sleep(0.2)
+        started = dt.datetime.now(dt.UTC)
+        self.cli(settings, f"{name}-start", "campaigns", "start", str(campaign_id))
+        daemon.wait_for_line(f"campaign {campaign_id} finished", max(300, self.n / 500))
+        daemon.terminate()
+        result = daemon.wait(120)
+        if result.code != 0:
+            raise SystemExit(f"bench: the daemon exited with {result.code}; see {result.log}")
+        figures = ledger.figures(db_url, campaign_id)
+        if figures["counts"] != {"sent": self.n}:
+            raise SystemExit(f"bench: the ledger is not exact: {figures['counts']}")
+        first, last = figures["first_sent"], figures["last_sent"]
+        total = (last - started).total_seconds()
+        sending = (last - first).total_seconds()
+        return {
+            "workers": workers,
+            "messages": self.n,
+            "seconds": round(total, 2),
+            "msgs_per_s": round(self.n / total),
+            "steady_msgs_per_s": round((self.n - 1) / sending) if sending > 0 else None,
+            "first_message_s": round((first - started).total_seconds(), 2),
+            "peak_rss_mb": round(result.peak_rss_mb, 1),
+            "total_rss_mb": round(result.total_rss_mb, 1),
+            "cpu_us_per_msg": round(result.cpu_seconds / self.n * 1e6, 1),
+            "ledger": figures["counts"],
+        }
+
+    def raw(self, count: int) -> dict[str, Any]:
+        print(f"bench: raw aiosmtplib blast of {count:,} messages ...", flush=True)
+        env = dict(os.environ)
+        message = str(self.workdir / "message.eml")
+        result = proc.run(
+            self.workdir,
+            "raw",
+            ["bench.raw", str(self.port), str(count), "10", message],
+            env,
+            timeout=max(300, count / 500),
+        )
+        figures: dict[str, Any] = json.loads(result.stdout)
+        figures["rate"] = round(figures["rate"])
+        figures["seconds"] = round(figures["seconds"], 2)
+        figures["cpu_us_per_msg"] = round(figures.pop("cpu_seconds") / count * 1e6, 1)
+        return figures
+
+
+def _table(results: dict[str, Any]) -> str:
+    rows = [("figure", "value")]
+    for label in ("sqlite", "postgresql"):
+        data = results.get(label)
+        if not data:
+            continue
+        imp = data["import"]
+        rows.append(
+            (
+                f"{label}: import {imp['rows']:,} rows",
+                f"{imp['rows_per_s']:,} rows/s ({imp['seconds']} s), "
+                f"peak RSS {imp['peak_rss_mb']} MB, CPU {imp['cpu_us_per_row']} us/row",
+            )
+        )
+        for key, send in data.items():
+            if not key.startswith("send_"):
+                continue
+            rows.append(
+                (
+                    f"{label}: send, {send['workers']} worker(s)",
+                    f"{send['msgs_per_s']:,} msg/s start->last ({send['seconds']} s; steady "
+                    f"{send['steady_msgs_per_s']:,}/s), first message {send['first_message_s']} s, "
+                    f"peak RSS {send['peak_rss_mb']} MB, CPU {send['cpu_us_per_msg']} us/msg",
+                )
+            )
+    raw = results["raw"]
+    rows.append(
+        (
+            f"raw aiosmtplib ({raw['loop']}), 10 conns",
+            f"{raw['rate']:,} msg/s ({raw['messages']:,} x {raw['bytes']} B), "
+            f"CPU {raw['cpu_us_per_msg']} us/msg",
+        )
+    )
+    for key, value in results["ratios"].items():
+        rows.append((key, f"{value:.2f}"))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_N", "200000"))
+    workers = [int(w) for w in os.environ.get("BENCH_WORKERS", "1,2").split(",") if w]
+    concurrency = int(os.environ.get("BENCH_CONCURRENCY", "100"))
+    raw_n = int(os.environ.get("BENCH_RAW_N", str(min(n, 200_000))))
+    pg_url = os.environ.get("CAMPAIGND_BENCH_PG_URL") or os.environ.get("CAMPAIGND_TEST_PG_URL")
+    binary = ensure_sink()
+    workdir = Path(tempfile.mkdtemp(prefix="campaignd-bench-"))
+    began = time.monotonic()
+    load_before = os.getloadavg()
+    results: dict[str, Any] = {
+        "n": n,
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "concurrency": concurrency,
+        "max_conns": 10,
+    }
+    try:
+        print(f"bench: writing {n:,} subscribers to {workdir / 'subscribers.csv'}", flush=True)
+        port = free_port()
+        bench = Bench(workdir, n, port, concurrency)
+        workload.write_csv(bench.csv, n)
+        with running_sink(binary, port):
+            results["sqlite"] = bench.backend(
+                "sqlite", f"sqlite:///{workdir / 'bench.db'}", workers
+            )
+            results["raw"] = bench.raw(raw_n)
+            if pg_url:
+                with ledger.pg_database(pg_url) as url:
+                    results["postgresql"] = bench.backend("postgresql", url, [1])
+    finally:
+        if os.environ.get("BENCH_KEEP") or os.environ.get("BENCH_PROFILE"):
+            print(f"bench: kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    raw_rate = results["raw"]["rate"]
+    ratios: dict[str, float] = {}
+    for label in ("sqlite", "postgresql"):
+        for key, send in results.get(label, {}).items():
+            if key.startswith("send_"):
+                ratios[f"{label} {send['workers']}w / raw"] = send["msgs_per_s"] / raw_rate
+    sends = results["sqlite"]
+    if "send_w1" in sends and "send_w2" in sends:
+        ratios["sqlite 2 workers / 1 worker"] = (
+            sends["send_w2"]["msgs_per_s"] / sends["send_w1"]["msgs_per_s"]
+        )
+    results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
+    results["load"] = {"before": load_before, "after": os.getloadavg()}
+    results["seconds"] = round(time.monotonic() - began, 1)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print()
+    print(_table(results))
+    print(
+        f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; "
+        f"{results['seconds']} s in all; written to {RESULTS / 'latest.json'}"
+    )
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except subprocess.CalledProcessError as exc:
+        sys.exit(f"bench: {exc}")
