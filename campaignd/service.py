@@ -304,12 +304,16 @@ class Daemon:
                 )
             self.notifier.status("sending " + "; ".join(parts) if parts else "idle")
 
+    def load_settings(self) -> Settings:
+        """The settings a reload applies (a worker process takes its share of them)."""
+        return load_settings(self.config_path)
+
     def reload(self) -> None:
         """SIGHUP: re-read settings; swap messengers and rates; in-flight sends are kept."""
         assert self.engine is not None
         self.notifier.reloading()
         try:
-            fresh = load_settings(self.config_path)
+            fresh = self.load_settings()
             messengers = dict(self._messenger_factory(fresh))
         except CampaigndError as exc:
             log.error(

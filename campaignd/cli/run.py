@@ -16,8 +16,9 @@ from campaignd.cli.common import AppContext, pass_app
     is_flag=True,
     help="Send everything that is due or running, then exit (for cron and tests).",
 )
+@click.option("--worker", hidden=True, default="", help="INDEX:PARENT_PID (set by app.workers).")
 @pass_app
-def run_cmd(app: AppContext, until_idle: bool) -> None:
+def run_cmd(app: AppContext, until_idle: bool, worker: str) -> None:
     """Run the sender daemon: start due campaigns and send running ones.
 
     SIGTERM or SIGINT stops gracefully (in-flight messages finish and are recorded); a second
@@ -28,6 +29,24 @@ def run_cmd(app: AppContext, until_idle: bool) -> None:
 
     settings = app.settings
     setup_logging(settings.log)
+    count = settings.app.workers
+    if worker or count > 1:  # several sending processes: campaignd.workers
+        from campaignd import workers
+
+        if worker:
+            index, parent = (int(part) for part in worker.split(":"))
+            workers.die_with_parent(parent)
+            shared = workers.SharedDaemon(
+                settings, index=index, count=count, config_path=app.config_path,
+                until_idle=until_idle,
+            )  # fmt: skip
+            sys.exit(_run_loop(shared.run(), count))
+        pool = workers.WorkerPool(count, app.config_path, until_idle)
+        main = workers.SharedDaemon(
+            settings, index=0, count=count, pool=pool, config_path=app.config_path,
+            until_idle=until_idle,
+        )  # fmt: skip
+        sys.exit(_run_loop(workers.supervise(main), count))
     daemon = Daemon(settings, config_path=app.config_path, until_idle=until_idle)
     sys.exit(_run_loop(daemon.run(), settings.app.workers))
 
