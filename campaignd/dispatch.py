@@ -154,6 +154,8 @@ class CampaignRunner:
         if campaign.messenger not in engine.messengers:
             await self._pause(f"messenger {campaign.messenger!r} is not configured")
             return
+        # A runner of this campaign that failed earlier may have left claims of ours behind.
+        await store.release_claims(engine.owner, self.campaign_id)
         added = await store.populate_ledger(self.campaign_id, engine.clock())
         counts = await store.counts(self.campaign_id)
         self.total = counts.to_send
@@ -184,14 +186,31 @@ class CampaignRunner:
 
     async def _loop(self, tg: asyncio.TaskGroup, mailer: CampaignMailer) -> None:
         engine, store = self.engine, self.engine.store
+        db_failing = False
         while not self._stopped():
-            batch = await store.claim_batch(
-                self.campaign_id, engine.owner, engine.claim_size(), engine.clock()
-            )
-            if not batch:
-                if await self._finish_or_wait():
-                    return
+            try:
+                batch = await store.claim_batch(
+                    self.campaign_id, engine.owner, engine.claim_size(), engine.clock()
+                )
+                if not batch:
+                    if await self._finish_or_wait():
+                        return
+                    continue
+            except StoreError as exc:
+                # The database is away: keep what is in flight, wait and try again.
+                if not db_failing:
+                    log.error(
+                        "campaign %d: cannot claim recipients, retrying: %s",
+                        self.campaign_id,
+                        exc,
+                        extra={"action": "db.error", "campaign_id": self.campaign_id},
+                    )
+                db_failing = True
+                await self._sleep(max(engine.app.poll_interval, 0.05))
                 continue
+            if db_failing:
+                db_failing = False
+                log.info("campaign %d: claiming again", self.campaign_id, extra={"action": "db.ok"})
             for i, recipient in enumerate(batch):
                 await engine.slots.acquire()
                 if self._stopped():
@@ -204,7 +223,17 @@ class CampaignRunner:
                 self.inflight += 1
                 engine.in_flight += 1
                 self.drained.clear()
-                tg.create_task(self._send(mailer, recipient))
+                tg.create_task(self._send(mailer, recipient)).add_done_callback(self._abandoned)
+
+    def _abandoned(self, task: asyncio.Task[None]) -> None:
+        """A send torn down before its outcome was submitted (forced stop, or the runner failed):
+        its row stays claimed, recovered like after a crash; free its slot so nothing waits."""
+        if task.cancelled() or task.exception() is not None:
+            self.engine.slots.release()
+            self.inflight -= 1
+            self.engine.in_flight -= 1
+            if self.inflight <= 0:
+                self.drained.set()
 
     async def _send(self, mailer: CampaignMailer, recipient: Recipient) -> None:
         engine = self.engine
