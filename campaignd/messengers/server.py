@@ -204,8 +204,9 @@ class SmtpServer:
         if self._limiter is not None:
             await self._limiter.acquire()
         if self._slots.locked():
-            try:
-                await asyncio.wait_for(self._slots.acquire(), self.settings.wait_timeout)
+            try:  # asyncio.timeout, not wait_for: no extra task per queued send
+                async with asyncio.timeout(self.settings.wait_timeout):
+                    await self._slots.acquire()
             except TimeoutError:
                 return SendOutcome(
                     OutcomeKind.TRANSIENT,
