@@ -1,2 +1,3 @@
 """campaignd: a newsletter and campaign sender daemon."""
+
 __version__ = "0.1.0"
