@@ -48,6 +48,7 @@ async def test_secrets_never_leak(tmp_path: Path, measure: Measurement) -> None:
                     "username": USER,
                     "password": password,
                     "timeout": "2s",
+                    "max_msg_retries": 0,
                 }
             ]
 
@@ -56,7 +57,7 @@ async def test_secrets_never_leak(tmp_path: Path, measure: Measurement) -> None:
             outputs[name] = out + err
             return code, out + err
 
-        app = {"message_rate": 0}
+        app = {"message_rate": 0, "retry_backoff": 0.1}
         dep.write(app, server(WRONG, "plain"), log={"level": "DEBUG"})
         assert (await cli("run (wrong password, DEBUG)", "run", "--until-idle"))[0] == 0
         campaign, _, _ = await store_state(url, int(campaign_id))
@@ -75,6 +76,7 @@ async def test_secrets_never_leak(tmp_path: Path, measure: Measurement) -> None:
 
         dep.write(app, server(RIGHT, "login"), log={"level": "DEBUG", "format": "json"})
         assert (await cli("campaigns resume", "campaigns", "resume", campaign_id))[0] == 0
+        srv.faults.add("RCPT", "451 4.3.0 try later")  # one retry: a DEBUG line per failure
         assert (await cli("run (right password, DEBUG, JSON)", "run", "--until-idle"))[0] == 0
         assert len(srv.messages) == 5  # it really sent, with the secret-signed links
 
