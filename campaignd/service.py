@@ -70,6 +70,7 @@ class Daemon:
         self.runners: dict[int, tuple[CampaignRunner, asyncio.Task[None]]] = {}
         self._side: set[asyncio.Task[None]] = set()
         self._lag_warned: set[int] = set()
+        self._db_down = False  # the tick could not reach the database (logged once)
         self.engine: Engine | None = None
         self.last_tick = 0.0  # loop time of the latest tick, for /healthz
 
@@ -230,8 +231,17 @@ class Daemon:
                 )
             running = await store.running_campaigns()
         except StoreError as exc:
-            log.error("database unavailable: %s", exc, extra={"action": "db.error"})
+            if not self._db_down:
+                log.error(
+                    "database unavailable, retrying every tick: %s",
+                    exc,
+                    extra={"action": "db.error"},
+                )
+            self._db_down = True
             return
+        if self._db_down:
+            self._db_down = False
+            log.warning("database available again", extra={"action": "db.recovered"})
         for campaign in running:
             if campaign.id not in self.runners and not self.stopping.is_set():
                 self._start_runner(campaign.id)
