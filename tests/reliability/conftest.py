@@ -38,6 +38,7 @@ class Measurement:
     unknown: int | None = None
     failed: int | None = None
     recover_s: float | None = None
+    time_means: str = ""
     expected: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 

@@ -112,6 +112,7 @@ def test_sigkill_at_random_points_loses_nothing_and_bounds_duplicates(
         lost=len(lost),
         unknown=shown["unknown"],
         recover_s=max(recover),
+        time_means="longest restart: new process to its first delivered message",
         expected=f"lost 0; duplicates per crash <= concurrency ({CONCURRENCY}); "
         "ledger sent == unique received",
         in_doubt_per_crash=[len(d) for d in in_doubt],
@@ -170,6 +171,7 @@ def test_sigterm_repeatedly_sends_no_duplicate(tmp_path: Path, measure: Measurem
         lost=len(lost),
         unknown=shown["unknown"],
         recover_s=max(recover),
+        time_means="longest restart: new process to its first delivered message",
         expected="lost 0, duplicates 0, exit code 0, ledger == sink after every stop",
         drain_each_s=[round(d, 2) for d in drain],
         recover_each_s=[round(r, 2) for r in recover],

@@ -87,6 +87,7 @@ async def test_4xx_on_a_share_of_recipients_all_delivered_once(
         unknown=counts.unknown,
         failed=counts.failed,
         recover_s=took[0],
+        time_means="the whole daemon run (until idle)",
         expected="all delivered after retries, none twice",
         faults_used=len(script.injected),
     )
@@ -135,6 +136,7 @@ async def test_session_faults_the_ledger_says_exactly_what_happened(
         unknown=counts.unknown,
         failed=counts.failed,
         recover_s=took[0],
+        time_means="the whole daemon run (until idle)",
         expected="before '.' or an explicit 4xx: retried, delivered once; no reply after '.': "
         "unknown, never re-sent; 5xx: failed",
     )
@@ -176,6 +178,7 @@ async def test_slow_and_hanging_greetings_do_not_lose_or_double(
         unknown=counts.unknown,
         failed=counts.failed,
         recover_s=took[0],
+        time_means="the whole daemon run (until idle)",
         expected="all delivered once, nothing unknown",
         connections=a.total_connections + b.total_connections,
     )
@@ -216,6 +219,7 @@ async def test_one_pool_server_dies_mid_campaign_the_others_take_over(
         unknown=counts.unknown,
         failed=counts.failed,
         recover_s=took[0],
+        time_means="the whole daemon run (until idle)",
         expected="campaign finishes on the others; nothing twice; only A's in-flight "
         "messages may be unknown",
         a_after_stop=len(a.messages),
@@ -269,8 +273,9 @@ async def test_all_servers_down_pauses_then_resume_completes_without_duplicates(
         unknown=counts.unknown,
         failed=counts.failed,
         recover_s=recovering[0],
+        time_means="resume to finished (deferred rows wait their 5s connection back-off)",
         expected="paused with the reason after max_send_errors; resume completes, none twice",
-        pause_reason=reason[:160],
+        pause_reason=reason[:300],
         seconds_to_pause=round(pausing[0], 2),
     )
     assert campaign.status is CampaignStatus.FINISHED
@@ -309,7 +314,7 @@ async def test_untrusted_certificate_is_a_clear_error_unless_skip_verify(
         lost=len(set(addresses) - set(got)),
         unknown=counts.unknown,
         expected="paused with 'certificate not trusted'; with tls_skip_verify all delivered",
-        pause_reason=reason[:160],
+        pause_reason=reason[:300],
     )
     assert campaign.status is CampaignStatus.FINISHED
     assert set(got) == set(addresses) and all(m.tls for m in srv.messages)
@@ -335,6 +340,7 @@ async def test_wrong_password_pauses_at_once(
         delivered=len(srv.messages),
         unknown=counts.unknown,
         recover_s=took[0],
+        time_means="the whole daemon run (until idle)",
         expected="paused at once with 'authentication failed', not after 1000 errors",
         send_errors=campaign.send_errors,
         connections=srv.total_connections,
