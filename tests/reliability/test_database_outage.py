@@ -107,7 +107,6 @@ def _record(measure: Measurement, result: dict[str, object], injected: str, n: i
     )
 
 
-@pytest.mark.postgres
 def test_postgres_stopped_and_started_mid_campaign(
     measure: Measurement, tmp_path: Path, throwaway_pg: ThrowawayPostgres
 ) -> None:
