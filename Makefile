@@ -6,12 +6,13 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint typecheck unit demo bench clean
+.PHONY: help venv test lint typecheck unit demo bench reliability-report clean
 
 help:
 	@echo "make demo   - set up and send a demo campaign to a local capture SMTP server"
 	@echo "make test   - set up and run lint, type checks and the whole test suite"
 	@echo "make bench  - throughput benchmark against Postfix's smtp-sink"
+	@echo "make reliability-report - run the fault/crash/hostile suites and write docs/reliability.md"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "campaignd needs Python >= 3.11 (python3.11 or newer on PATH)"; exit 1; }
@@ -23,8 +24,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: venv
-	$(BIN)/ruff check campaignd tests migrations bench
-	$(BIN)/ruff format --check campaignd tests migrations bench
+	$(BIN)/ruff check campaignd tests migrations bench scripts
+	$(BIN)/ruff format --check campaignd tests migrations bench scripts
 
 typecheck: venv
 	$(BIN)/mypy
@@ -40,6 +41,9 @@ demo: venv
 
 bench: venv
 	$(BIN)/python -m bench.run
+
+reliability-report: venv
+	$(BIN)/python scripts/reliability_report.py
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .pytest_cache .ruff_cache
