@@ -3,21 +3,33 @@
 The DATA phase is done here rather than with aiosmtplib's ``SMTP.data()`` so we know whether
 the final "." left this process: a failure before it is transient (safe to retry), no reply
 after it is unknown (a retry could duplicate the mail).
+
+When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write and
+their replies are read in order off a `Wire`; otherwise each command waits for its reply
+through aiosmtplib. Both paths give the same outcomes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import aiosmtplib
 from aiosmtplib import SMTPException, SMTPServerDisconnected, SMTPTimeoutError
 
 from campaignd.domain import OutcomeKind, SendOutcome
 from campaignd.messengers.envelope import Envelope
+from campaignd.messengers.wire import Reply, ReplyTimeout, Wire, WireError
 from campaignd.replies import classify
 
 _FLUSH_POLL = 0.002
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+_LOST_BEFORE = "connection lost before the message was sent"
+_TIMEOUT_BEFORE = "no reply before the message was sent (timeout)"
+_LOST_AFTER = "connection lost after the message was sent; it may have been accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +47,19 @@ def _lost(server: str, text: str) -> SendOutcome:
 def _from_reply(server: str, code: int, text: str) -> SendOutcome:
     c = classify(code, text)
     return SendOutcome(c.kind, server=server, code=code, enhanced=c.enhanced, text=text)
+
+
+def _unknown(server: str, text: str) -> Delivery:
+    return Delivery(SendOutcome(OutcomeKind.UNKNOWN, server=server, text=text))
+
+
+def _final(server: str, code: int, text: str, refused: tuple[int, str] | None) -> Delivery:
+    """The outcome of the reply to the final "."; a partial refusal is noted on a success."""
+    outcome = _from_reply(server, code, text)
+    if outcome.kind is OutcomeKind.SENT and refused is not None:
+        text = f"{text} (refused: {refused[0]} {refused[1]})"
+        outcome = SendOutcome(OutcomeKind.SENT, server=server, code=code, text=text)
+    return Delivery(outcome)
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:
@@ -87,6 +112,8 @@ async def deliver(
         options.append(b"SMTPUTF8")
     if env.eightbit and client.supports_extension("8bitmime"):
         options.append(b"BODY=8BITMIME")
+    if client.supports_extension("pipelining"):
+        return await _pipelined(client, server, env, options, payload, reused=reused)
     first = True
     try:
         response = await client.execute_command(b"MAIL", env.mail_from, *options)
@@ -116,11 +143,10 @@ async def deliver(
         await _flush(client, client.timeout or 60.0)
     except SMTPTimeoutError:
         client.close()
-        return Delivery(_lost(server, "no reply before the message was sent (timeout)"))
+        return Delivery(_lost(server, _TIMEOUT_BEFORE))
     except (SMTPException, OSError):
         client.close()
-        text = "connection lost before the message was sent"
-        return Delivery(_lost(server, text), stale=reused and first)
+        return Delivery(_lost(server, _LOST_BEFORE), stale=reused and first)
     except ValueError as exc:  # a control character in an address; Envelope should prevent it
         await _reset(client)
         return Delivery(SendOutcome(OutcomeKind.PERMANENT, server=server, text=str(exc)))
@@ -130,35 +156,135 @@ async def deliver(
         response = await protocol.read_response(timeout=client.timeout)
     except SMTPTimeoutError:
         client.close()
-        return Delivery(
-            SendOutcome(
-                OutcomeKind.UNKNOWN,
-                server=server,
-                text=f"no reply within {client.timeout:g}s after the message was sent; "
-                "it may have been accepted",
-            )
-        )
+        return _unknown(server, _timeout_after(client.timeout))
     except (SMTPException, OSError):
         client.close()
-        return Delivery(
-            SendOutcome(
-                OutcomeKind.UNKNOWN,
-                server=server,
-                text="connection lost after the message was sent; it may have been accepted",
-            )
-        )
+        return _unknown(server, _LOST_AFTER)
     if response.code == 421:
         client.close()
-    outcome = _from_reply(server, response.code, response.message)
-    if outcome.kind is OutcomeKind.SENT and refused is not None:
-        text = f"{response.message} (refused: {refused.code} {refused.message})"
-        outcome = SendOutcome(OutcomeKind.SENT, server=server, code=response.code, text=text)
-    return Delivery(outcome)
+    return _final(
+        server,
+        response.code,
+        response.message,
+        (refused.code, refused.message) if refused else None,
+    )
+
+
+def _timeout_after(limit: float | None) -> str:
+    return f"no reply within {limit:g}s after the message was sent; it may have been accepted"
+
+
+def _refusal(replies: Sequence[Reply], recipients: int) -> Reply | None:
+    """Among the replies to MAIL, RCPT... read so far, the one that ends the transaction."""
+    if not replies:
+        return None
+    if replies[0].code != 250:
+        return replies[0]
+    rcpts = replies[1 : 1 + recipients]
+    for reply in rcpts:
+        if reply.code == 421:  # the server is closing the connection
+            return reply
+    if len(rcpts) == recipients and all(r.code not in (250, 251) for r in rcpts):
+        return rcpts[0]
+    return None
+
+
+async def _pipelined(
+    client: aiosmtplib.SMTP,
+    server: str,
+    env: Envelope,
+    options: list[bytes],
+    payload: bytes,
+    *,
+    reused: bool,
+) -> Delivery:
+    """MAIL, RCPT... and DATA in one write, their replies in order; then the message and ".".
+
+    A refusal among the replies decides the outcome as on the unpipelined path; the DATA
+    reply after it (503 or 554) is read and the transaction reset with RSET, unless the
+    server said 421 or, wrongly, 354 (then the connection is closed instead).
+    """
+    transport, inner = client.transport, client.protocol
+    if transport is None or inner is None or not client.is_connected:
+        client.close()
+        return Delivery(_lost(server, _LOST_BEFORE), stale=reused)
+    if any(_CONTROL.search(a) for a in (env.mail_from, *env.rcpt_to)):
+        # Envelope should prevent it; aiosmtplib refuses it the same way.
+        text = "Command arg contains a prohibited control character"
+        return Delivery(SendOutcome(OutcomeKind.PERMANENT, server=server, text=text))
+    wire = Wire.on(cast(asyncio.Transport, transport), inner)
+    wire.discard()  # whatever came while the connection was idle answers nothing we sent
+    limit = client.timeout or 60.0
+    recipients = len(env.rcpt_to)
+    batch = [b" ".join((b"MAIL", env.mail_from, *options)), *(b"RCPT " + r for r in env.rcpt_to)]
+    batch.append(b"DATA\r\n")
+    replies: list[Reply] = []
+    try:
+        wire.write(b"\r\n".join(batch))
+        while len(replies) < recipients + 2:
+            replies.append(await wire.reply(limit))
+    except WireError as exc:
+        client.close()
+        refusal = _refusal(replies, recipients)
+        if refusal is not None:
+            return Delivery(_from_reply(server, refusal.code, refusal.message))
+        if isinstance(exc, ReplyTimeout):
+            return Delivery(_lost(server, _TIMEOUT_BEFORE))
+        return Delivery(_lost(server, _LOST_BEFORE), stale=reused and not replies)
+    data = replies[-1]
+    refusal = _refusal(replies, recipients)
+    if refusal is None and data.code != 354:
+        refusal = data
+    if refusal is not None:
+        if data.code in (354, 421) or refusal.code == 421:
+            client.close()
+        else:
+            await _wire_reset(client, wire, limit)
+        return Delivery(_from_reply(server, refusal.code, refusal.message))
+    refused = next((r for r in replies[1:-1] if r.code not in (250, 251)), None)
+    # The message, and once every byte of it has left this process, the final ".".
+    try:
+        wire.write(payload)
+        await wire.flushed(limit, _FLUSH_POLL)
+    except ReplyTimeout:
+        client.close()
+        return Delivery(_lost(server, _TIMEOUT_BEFORE))
+    except WireError:
+        client.close()
+        return Delivery(_lost(server, _LOST_BEFORE))
+    # From here on the final "." may have reached the server: never retry without a reply.
+    try:
+        wire.write(b".\r\n")
+        response = await wire.reply(limit)
+    except ReplyTimeout:
+        client.close()
+        return _unknown(server, _timeout_after(limit))
+    except WireError:
+        client.close()
+        return _unknown(server, _LOST_AFTER)
+    if response.code == 421 or not wire.idle:  # closing, or more replies than commands
+        client.close()
+    return _final(server, response.code, response.message, refused)
+
+
+async def _wire_reset(client: aiosmtplib.SMTP, wire: Wire, limit: float) -> None:
+    """RSET on a pipelined connection; close it if that fails."""
+    try:
+        wire.write(b"RSET\r\n")
+        reply = await wire.reply(limit)
+    except WireError:
+        client.close()
+        return
+    if reply.code != 250:
+        client.close()
 
 
 async def say_goodbye(client: aiosmtplib.SMTP) -> None:
     """QUIT politely (briefly), then close whatever happens."""
     try:
+        wire = client.transport.get_protocol() if client.transport is not None else None
+        if isinstance(wire, Wire):
+            wire.detach()  # QUIT goes through aiosmtplib, which needs its protocol back
         if client.is_connected:
             await client.quit(timeout=2.0)
     except (SMTPException, OSError):

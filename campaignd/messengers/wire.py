@@ -1,0 +1,216 @@
+"""SMTP replies read off a live transport in order, several per read or split across reads.
+
+aiosmtplib's protocol parses one reply per read and drops replies that arrive while no command
+waits, so commands cannot be pipelined (RFC 2920) through it. A `Wire` takes the transport's
+protocol slot over from it after the session is set up: it buffers the server's bytes, cuts
+them into whole replies (multi-line ``250-...``/``250 ...``, partial lines, LF or CRLF) and
+hands them out in order. The displaced protocol still hears about flow control and about the
+end of the connection, so the client object's state (``is_connected``, ``close()``) stays
+true; `detach` gives the slot back, for QUIT through aiosmtplib.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import NamedTuple
+
+from campaignd.errors import MessengerError
+
+#: The longest reply line we accept (RFC 5321 allows 512 octets; servers exceed it a little).
+MAX_LINE = 8192
+#: The longest whole reply, continuation lines included.
+MAX_REPLY = 4 * MAX_LINE
+
+
+class Reply(NamedTuple):
+    """One SMTP reply: its code and its text, continuation lines joined with newlines."""
+
+    code: int
+    message: str
+
+
+class WireError(MessengerError):
+    """The SMTP connection cannot carry on."""
+
+
+class ConnectionLost(WireError):
+    """The connection to the SMTP server was lost."""
+
+
+class ReplyTimeout(WireError):
+    """The SMTP server did not reply in time."""
+
+
+class BadReply(WireError):
+    """The SMTP server sent something that is not an SMTP reply."""
+
+
+class Wire(asyncio.Protocol):
+    """Owns a transport's incoming bytes until `detach`; `write` and `reply` drive a session."""
+
+    def __init__(self, transport: asyncio.Transport, inner: asyncio.BaseProtocol) -> None:
+        self._transport = transport
+        self._inner = inner
+        self._loop = asyncio.get_running_loop()
+        self._buffer = bytearray()
+        self._scanned = 0  # bytes at the buffer's start known to hold no line end
+        self._lines: list[bytes] = []  # the reply in progress
+        self._pending = 0  # its length so far
+        self._replies: deque[Reply] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._failure: WireError | None = None
+        transport.set_protocol(self)
+
+    @classmethod
+    def on(cls, transport: asyncio.Transport, inner: asyncio.BaseProtocol) -> Wire:
+        """The Wire already attached to `transport`, or a new one taking over from `inner`."""
+        current = transport.get_protocol()
+        if isinstance(current, Wire):
+            return current
+        return cls(transport, inner)
+
+    def detach(self) -> None:
+        """Give the transport back to the protocol this Wire displaced."""
+        if self._transport.get_protocol() is self:
+            self._transport.set_protocol(self._inner)
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._failure is not None:
+            return
+        self._buffer += data
+        try:
+            self._parse()
+        except BadReply as exc:
+            self._fail(exc)
+            self._transport.close()
+            return
+        if self._replies:
+            self._wake()
+
+    def eof_received(self) -> bool:
+        self._fail(ConnectionLost("the server closed the connection"))
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f"connection lost: {exc}" if exc else "connection lost"
+        self._fail(ConnectionLost(reason))
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    # -- parsing -----------------------------------------------------------------------------
+
+    def _parse(self) -> None:
+        buffer = self._buffer
+        start = 0
+        end = buffer.find(b"\n", self._scanned)
+        while end >= 0:
+            line = bytes(buffer[start : end + 1])
+            start = end + 1
+            if len(line) > MAX_LINE:
+                raise BadReply("a reply line is too long")
+            self._pending += len(line)
+            if self._pending > MAX_REPLY:
+                raise BadReply("a reply is too long")
+            code, mark = line[:3], line[3:4]
+            if not (code.isdigit() and mark in (b" ", b"-", b"\r", b"\n")):
+                text = line.decode("utf-8", "replace").strip()[:80]
+                raise BadReply(f"not an SMTP reply: {text!r}")
+            self._lines.append(line[4:].strip(b" \t\r\n"))
+            if mark != b"-":
+                text = b"\n".join(self._lines).decode("utf-8", "surrogateescape")
+                self._replies.append(Reply(int(code), text))
+                self._lines = []
+                self._pending = 0
+            end = buffer.find(b"\n", start)
+        if start:
+            del buffer[:start]
+        if len(buffer) > MAX_LINE:
+            raise BadReply("a reply line is too long")
+        if self._pending + len(buffer) > MAX_REPLY:
+            raise BadReply("a reply is too long")
+        self._scanned = len(buffer)
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, failure: WireError) -> None:
+        if self._failure is None:
+            self._failure = failure
+        self._wake()
+
+    def _time_out(self, waiter: asyncio.Future[None], timeout: float) -> None:
+        if not waiter.done():
+            waiter.set_exception(ReplyTimeout(f"no reply within {timeout:g}s"))
+
+    def _raise(self) -> None:
+        failure = self._failure
+        if failure is not None:
+            raise type(failure)(str(failure))
+
+    @property
+    def lost(self) -> bool:
+        """Has the connection ended (or broken beyond use)?"""
+        return self._failure is not None or self._transport.is_closing()
+
+    @property
+    def idle(self) -> bool:
+        """Is nothing received and unread (no reply, no partial reply)?"""
+        return not (self._replies or self._buffer or self._lines)
+
+    def discard(self) -> None:
+        """Forget replies that came while no command waited, as aiosmtplib does."""
+        self._replies.clear()
+        self._buffer.clear()
+        self._lines = []
+        self._pending = self._scanned = 0
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the server; raise ConnectionLost if the connection is gone."""
+        if self.lost:
+            self._raise()
+            raise ConnectionLost("connection lost")
+        self._transport.write(data)
+
+    async def reply(self, timeout: float) -> Reply:  # noqa: ASYNC109 - a limit per reply, as SMTP has
+        """The next reply; raise ReplyTimeout, ConnectionLost or BadReply."""
+        if not self._replies:
+            self._raise()
+            waiter = self._loop.create_future()
+            self._waiter = waiter
+            timer = self._loop.call_later(timeout, self._time_out, waiter, timeout)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            if not self._replies:
+                self._raise()
+                raise ConnectionLost("connection lost")  # unreachable: woken without cause
+        return self._replies.popleft()
+
+    async def flushed(self, limit: float, poll: float = 0.002) -> None:
+        """Wait until every byte written so far has left this process (normally at once)."""
+        transport = self._transport
+        if transport.get_write_buffer_size():
+            deadline = self._loop.time() + limit
+            while transport.get_write_buffer_size():
+                if self.lost:
+                    break
+                if self._loop.time() > deadline:
+                    raise ReplyTimeout(f"the message was not sent within {limit:g}s")
+                await asyncio.sleep(poll)
+        if self.lost:
+            self._raise()
+            raise ConnectionLost("connection lost")
