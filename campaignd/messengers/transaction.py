@@ -77,12 +77,14 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
 
 async def _flush(client: aiosmtplib.SMTP, limit: float) -> None:
     """Wait until every byte written so far has left this process (normally at once)."""
-    transport = client.transport
-    if transport is None:
+    if client.transport is None:
         raise SMTPServerDisconnected("Connection lost")
+    # Not isinstance(..., asyncio.WriteTransport): uvloop's transports are not registered as
+    # one, and the check made this wait a no-op there.
+    transport = cast(asyncio.WriteTransport, client.transport)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
-    while isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size():
+    while transport.get_write_buffer_size():
         if not client.is_connected:
             raise SMTPServerDisconnected("Connection lost")
         if loop.time() > deadline:
