@@ -52,6 +52,7 @@ class ParsedRow:
     line: int
     subscriber: NewSubscriber
     blocklisted: bool = False  # a listmonk export row with status=blocklisted
+    attributes_json: str = "{}"  # the attributes as the file wrote them (valid JSON object text)
 
 
 def parse_header(cells: Sequence[str]) -> Columns:
@@ -165,13 +166,13 @@ def parse_row(
         name = "" if columns.name is None else cells[columns.name].strip()
         if len(name) > MAX_NAME_LENGTH:
             raise InvalidInput(f"the name is longer than {MAX_NAME_LENGTH} characters")
-        attributes = (
-            {} if columns.attributes is None else parse_attributes(cells[columns.attributes])
-        )
+        cell = "" if columns.attributes is None else cells[columns.attributes]
+        attributes = parse_attributes(cell) if cell else {}
     except InvalidInput as exc:
         return RowError(line, str(exc), raw_text(cells, delimiter))
     return ParsedRow(
         line,
         NewSubscriber(email, name or name_from_email(email), attributes),
         blocklisted,
+        cell.strip() if attributes else "{}",
     )

@@ -19,10 +19,12 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from campaignd.addresses import address_key
 from campaignd.csvfile import CsvFile
 from campaignd.csvrows import ParsedRow, RowError, parse_row, raw_text
+from campaignd.db.fastimport import BulkRow
 from campaignd.domain import ImportCounts, ImportMode, SubscriptionStatus
 from campaignd.errors import CampaigndError, InvalidInput, NotFound
 from campaignd.seen import SeenAddresses
@@ -45,6 +47,17 @@ class ImportRequest:
     overwrite_status: bool = False
     delimiter: str = ","
     batch_size: int = 1000
+    bulk_batch_size: int = 25_000  # rows per transaction on a store with a bulk session
+
+
+class BulkSession(Protocol):
+    """A store's fast path for one import (SQLite: a writer process); see db.fastimport."""
+
+    def import_rows(
+        self, rows: Sequence[BulkRow], options: ImportOptions
+    ) -> tuple[ImportCounts, list[int]]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,27 +101,60 @@ class _Batch:
     errors: list[RowError] = field(default_factory=list)
     duplicates: int = 0
     rows: int = 0
+    # Bulk path: the rows as the session takes them, and their cells for a duplicate's report.
+    bulk_subscribe: list[BulkRow] = field(default_factory=list)
+    bulk_blocklist: list[BulkRow] = field(default_factory=list)
+    cells_subscribe: list[list[str]] = field(default_factory=list)
+    cells_blocklist: list[list[str]] = field(default_factory=list)
 
 
 def _batches(
     source: CsvFile,
     request: ImportRequest,
     progress: Callable[[int], None] | None,
-    seen: SeenAddresses,
+    seen: SeenAddresses | None,
 ) -> Iterator[_Batch]:
     """Parse the file into batches of at most batch_size rows, good or bad (in a worker thread).
 
-    Counting bad rows too keeps memory bounded on a file of nothing but bad rows.
+    Counting bad rows too keeps memory bounded on a file of nothing but bad rows. Without
+    `seen` (a bulk session finds the duplicates of earlier batches), the batch holds BulkRows.
     """
     columns = source.columns
     assert columns is not None
     blocklist_all = request.mode is ImportMode.BLOCKLIST
     delimiter = source.delimiter
-    size = request.batch_size
+    size = request.batch_size if seen is not None else request.bulk_batch_size
     batch = _Batch()
     good: list[tuple[ParsedRow, list[str]]] = []
 
+    def finish_bulk() -> None:
+        keys: set[str] = set()
+        for parsed, cells in good:
+            sub = parsed.subscriber
+            key = address_key(sub.email)
+            if key in keys:
+                batch.errors.append(RowError(parsed.line, _DUPLICATE, raw_text(cells, delimiter)))
+                batch.duplicates += 1
+                continue
+            keys.add(key)
+            row = (sub.email, key, sub.name, parsed.attributes_json)
+            if blocklist_all or parsed.blocklisted:
+                batch.bulk_blocklist.append(row)
+                batch.cells_blocklist.append(cells)
+                batch.blocklist.append(parsed)
+            else:
+                batch.bulk_subscribe.append(row)
+                batch.cells_subscribe.append(cells)
+                batch.subscribe.append(parsed)
+
     def finish() -> _Batch:
+        if seen is None:
+            finish_bulk()
+            good.clear()
+            batch.errors.sort(key=lambda e: e.line)
+            if progress is not None:
+                progress(source.position())
+            return batch
         fresh = seen.first_time([hash(address_key(p.subscriber.email)) for p, _ in good])
         for (parsed, cells), new in zip(good, fresh, strict=True):
             if not new:
@@ -177,21 +223,50 @@ async def _import_part(
     try:
         counts: ImportCounts = await store.import_batch([r.subscriber for r in rows], options)
     except CampaigndError as exc:
-        first, last = rows[0].line, rows[-1].line
-        report.failed += len(rows)
-        report.batch_failures.append(BatchFailure(first, last, len(rows), str(exc)))
-        log.error(
-            "import batch of lines %d-%d refused: %s",
-            first,
-            last,
-            exc,
-            extra={"action": "import.batch_failed"},
-        )
-        return _lost_rows(rows, str(exc))
+        return _refused(rows, exc, report)
     report.inserted += counts.inserted
     report.updated += counts.updated
     report.skipped += counts.skipped
     return []
+
+
+def _refused(
+    rows: Sequence[ParsedRow], exc: CampaigndError, report: ImportReport
+) -> list[RowError]:
+    first, last = rows[0].line, rows[-1].line
+    report.failed += len(rows)
+    report.batch_failures.append(BatchFailure(first, last, len(rows), str(exc)))
+    log.error(
+        "import batch of lines %d-%d refused: %s",
+        first,
+        last,
+        exc,
+        extra={"action": "import.batch_failed"},
+    )
+    return _lost_rows(rows, str(exc))
+
+
+async def _bulk_part(
+    session: BulkSession,
+    parsed: list[ParsedRow],
+    rows: list[BulkRow],
+    cells: list[list[str]],
+    options: ImportOptions,
+    report: ImportReport,
+    delimiter: str,
+) -> tuple[list[RowError], list[RowError]]:
+    """One bulk transaction: (duplicates of earlier batches, rows lost with a refused batch)."""
+    if not rows:
+        return [], []
+    try:
+        counts, dups = await asyncio.to_thread(session.import_rows, rows, options)
+    except CampaigndError as exc:
+        return [], _refused(parsed, exc, report)
+    report.inserted += counts.inserted
+    report.updated += counts.updated
+    report.skipped += counts.skipped
+    report.duplicates += len(dups)
+    return [RowError(parsed[i].line, _DUPLICATE, raw_text(cells[i], delimiter)) for i in dups], []
 
 
 async def run_import(
@@ -208,8 +283,14 @@ async def run_import(
     total) are called from worker threads.
     """
     source = await asyncio.to_thread(CsvFile(request.path, request.delimiter).open)
-    seen = SeenAddresses()
+    opener = getattr(store, "bulk_session", None)
+    session: BulkSession | None = None
+    seen: SeenAddresses | None = None
     try:
+        if callable(opener):
+            session = await asyncio.to_thread(opener)
+        if session is None:
+            seen = SeenAddresses()
         list_ids = await resolve_lists(store, request.lists)
         if request.mode is ImportMode.BLOCKLIST:
             list_ids = ()
@@ -235,10 +316,15 @@ async def run_import(
         report = ImportReport()
         batches = _batches(source, request, progress, seen)
         log.info("importing %s", request.path, extra={"action": "import.start"})
-        await _pump(store, batches, subscribe, blocklist, report, on_errors)
+        await _pump(
+            store, session, batches, subscribe, blocklist, report, on_errors, source.delimiter
+        )
     finally:
         await asyncio.to_thread(source.close)
-        await asyncio.to_thread(seen.close)
+        if seen is not None:
+            await asyncio.to_thread(seen.close)
+        if session is not None:
+            await asyncio.to_thread(session.close)
     log.info(
         "import of %s: %d rows, %d inserted, %d updated, %d unchanged, %d errors, %d failed",
         request.path,
@@ -259,11 +345,13 @@ def _next_batch(batches: Iterator[_Batch]) -> _Batch | None:
 
 async def _pump(
     store: Store,
+    session: BulkSession | None,
     batches: Iterator[_Batch],
     subscribe: ImportOptions,
     blocklist: ImportOptions,
     report: ImportReport,
     on_errors: Callable[[Sequence[RowError]], None] | None,
+    delimiter: str,
 ) -> None:
     """Store batch k while batch k+1 is parsed in a thread; stop on a file error."""
     pending: asyncio.Future[_Batch | None] = asyncio.ensure_future(
@@ -282,10 +370,23 @@ async def _pump(
             pending = asyncio.ensure_future(asyncio.to_thread(_next_batch, batches))
             report.rows += batch.rows
             report.duplicates += batch.duplicates
-            report.add_errors(batch.errors)
             failed_before = report.failed
-            lost = await _import_part(store, batch.subscribe, subscribe, report)
-            lost += await _import_part(store, batch.blocklist, blocklist, report)
+            if session is None:
+                lost = await _import_part(store, batch.subscribe, subscribe, report)
+                lost += await _import_part(store, batch.blocklist, blocklist, report)
+            else:
+                lost = []
+                for parsed, rows, cells, options in (
+                    (batch.subscribe, batch.bulk_subscribe, batch.cells_subscribe, subscribe),
+                    (batch.blocklist, batch.bulk_blocklist, batch.cells_blocklist, blocklist),
+                ):
+                    dups, gone = await _bulk_part(
+                        session, parsed, rows, cells, options, report, delimiter
+                    )
+                    batch.errors += dups
+                    lost += gone
+                batch.errors.sort(key=lambda e: e.line)
+            report.add_errors(batch.errors)
             errors = batch.errors + lost
             if errors and on_errors is not None:
                 await asyncio.to_thread(on_errors, sorted(errors, key=lambda e: e.line))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +19,7 @@ from campaignd.db import links
 from campaignd.db import tables as T
 from campaignd.db.bulk import Importer
 from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transient, sqlite_path
+from campaignd.db.fastimport import BulkSession, SqliteBulk
 from campaignd.db.ledger import Ledger
 from campaignd.db.revision import SCHEMA_HEAD, database_revision
 from campaignd.domain import (
@@ -77,6 +79,9 @@ class SqlStore:
         self._importer = Importer(self.dialect)
         self._imported = 0  # rows inserted by import_batch through this store
         self._analyze_at = ANALYZE_AFTER_ROWS
+        path = sqlite_path(url) if self.dialect == "sqlite" else None
+        # SQLite file: import_batch on its own sqlite3 connection (db.fastimport).
+        self._bulk = SqliteBulk(path) if path is not None else None
 
     @classmethod
     async def open(cls, url: str) -> SqlStore:
@@ -84,6 +89,8 @@ class SqlStore:
         return cls(create_engine(url), url)
 
     async def close(self) -> None:
+        if self._bulk is not None:
+            await asyncio.to_thread(self._bulk.close)
         await self._engine.dispose()
 
     async def _tx(
@@ -292,6 +299,12 @@ class SqlStore:
         if not rows:
             return ImportCounts()
         now = utcnow()
+        if self._bulk is not None:
+            bulk = [
+                (r.email, r.email.lower(), r.name, json.dumps(dict(r.attributes))) for r in rows
+            ]
+            counts, _dups = await asyncio.to_thread(self._bulk.import_rows, bulk, options, now)
+            return counts
 
         async def fn(conn: AsyncConnection) -> ImportCounts:
             await _require_lists(conn, options.list_ids)
@@ -303,6 +316,11 @@ class SqlStore:
             self._analyze_at = 2 * self._imported
             await self._analyze("subscribers", "subscriptions")
         return counts
+
+    def bulk_session(self) -> BulkSession | None:
+        """A writer process for one CSV import on a SQLite file (None otherwise); blocking."""
+        path = sqlite_path(self._url) if self.dialect == "sqlite" else None
+        return BulkSession(path) if path is not None else None
 
     async def _analyze(self, *names: str) -> None:
         """Refresh PostgreSQL's planner statistics after a bulk change.

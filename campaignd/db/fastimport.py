@@ -1,0 +1,427 @@
+"""SQLite bulk import on a dedicated stdlib ``sqlite3`` connection, optionally in its own process.
+
+``SqliteBulk.import_rows`` upserts one batch in one transaction with the counting of
+``Store.import_batch``: new subscribers go in with one ``executemany`` (UUIDs version 7 made
+here, attributes kept as the JSON text the file had), and their subscriptions with one
+``INSERT ... SELECT`` over the ids above the largest id before the insert (the write lock is
+held for the whole transaction, so those are exactly this batch's rows). Existing subscribers
+(re-imports) are looked up per batch, as in ``campaignd.db.bulk``.
+
+``BulkSession`` runs it in a child process (``python -m campaignd.db.fastimport``) for one
+CSV import, so SQLite's work and the CSV parsing in the parent use both cores without fighting
+over one GIL. A session also finds the duplicate addresses of the whole import without keeping
+them in memory: a row whose subscriber was inserted by an earlier batch of this session (its id
+is in one of the session's id ranges) or was an existing subscriber already met (kept in a
+temporary table on disk) is reported as a duplicate. Nothing here imports SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from campaignd.domain import ImportCounts, ImportMode, SubscriberStatus, SubscriptionStatus
+from campaignd.errors import CampaigndError, NotFound, StoreError
+from campaignd.store.protocol import ImportOptions
+
+#: One row for the bulk path: (email, email_key, name, attributes as a JSON object text).
+BulkRow = tuple[str, str, str, str]
+
+BUSY_TIMEOUT_S = 30.0
+_ENABLED = SubscriberStatus.ENABLED.value
+_BLOCKLISTED = SubscriberStatus.BLOCKLISTED.value
+_UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED.value
+_CHUNK = 500  # SQL variables per IN (...) query
+_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # as campaignd.db.types.SQLITE_FORMAT
+
+_INSERT_NEW = """
+INSERT INTO subscribers (uuid, email, email_key, name, attributes, status, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING
+"""
+_SUBSCRIBE_NEW = """
+INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+SELECT s.id, l.value, ?, ?, ? FROM subscribers AS s CROSS JOIN json_each(?) AS l
+WHERE s.id > ? ON CONFLICT (subscriber_id, list_id) DO NOTHING
+"""
+_SELECT_SUBSCRIPTIONS = """
+SELECT s.subscriber_id, s.list_id, s.status
+FROM json_each(?) AS i CROSS JOIN json_each(?) AS l
+JOIN subscriptions AS s ON s.subscriber_id = i.value AND s.list_id = l.value
+"""
+_INSERT_SUBSCRIPTION = (
+    "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (subscriber_id, list_id) DO NOTHING"
+)
+_UPDATE_SUBSCRIPTION = (
+    "UPDATE subscriptions SET status = ?, updated_at = ? WHERE subscriber_id = ? AND list_id = ?"
+)
+_UPDATE_INFO = (
+    "UPDATE subscribers SET name = ?, attributes = ?, status = ?, updated_at = ? WHERE id = ?"
+)
+_UPDATE_STATUS = "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?"
+_OPEN_SUBSCRIPTIONS = (
+    "SELECT DISTINCT subscriber_id FROM subscriptions WHERE subscriber_id IN "
+    f"(SELECT value FROM json_each(?)) AND status <> '{_UNSUBSCRIBED}'"
+)
+_UNSUBSCRIBE_ALL = (
+    f"UPDATE subscriptions SET status = '{_UNSUBSCRIBED}', updated_at = ? WHERE subscriber_id IN "
+    f"(SELECT value FROM json_each(?)) AND status <> '{_UNSUBSCRIBED}'"
+)
+_PRAGMAS = (
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",  # as the engine: WAL, a committed batch survives a crash
+    "PRAGMA cache_size=-32768",
+    "PRAGMA temp_store=FILE",
+)
+
+
+@dataclass
+class _Session:
+    """What one import has done so far: the ids it inserted, and (on disk) the ids it met."""
+
+    ranges: list[tuple[int, int]] = field(default_factory=list)  # (after, last] id ranges
+    met_table: bool = False
+
+    def inserted_here(self, sid: int) -> bool:
+        return any(lo < sid <= hi for lo, hi in self.ranges)
+
+    def add_range(self, lo: int, hi: int) -> None:
+        if hi <= lo:
+            return
+        if self.ranges and self.ranges[-1][1] == lo:
+            self.ranges[-1] = (self.ranges[-1][0], hi)
+        else:
+            self.ranges.append((lo, hi))
+
+
+class SqliteBulk:
+    """``import_rows`` on one SQLite file; thread-safe (one batch at a time), blocking."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(
+                self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            for pragma in _PRAGMAS:
+                conn.execute(pragma)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def import_rows(
+        self,
+        rows: Sequence[BulkRow],
+        options: ImportOptions,
+        now: dt.datetime,
+        session: _Session | None = None,
+    ) -> tuple[ImportCounts, list[int]]:
+        """Upsert one batch in one transaction, as ``Store.import_batch``.
+
+        Return the counts and the positions of the rows that repeat an address met before
+        (earlier in the batch, or with a session earlier in the import); without a session
+        they are counted as skipped, with one they are left out of the counts.
+        Raise NotFound for an unknown list id, StoreError when SQLite refuses the batch.
+        """
+        if not rows:
+            return ImportCounts(), []
+        with self._lock:
+            try:
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    counts, dups, (lo, hi) = _run(conn, rows, options, now, session)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"database error on {self._path}: {exc}") from exc
+            if session is not None:
+                session.add_range(lo, hi)
+            return counts, dups
+
+
+def _select_in(
+    conn: sqlite3.Connection, query: str, values: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """`query` has one `{}` for `?,?,...`; run it over `values` in chunks."""
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(values), _CHUNK):
+        chunk = values[i : i + _CHUNK]
+        out += conn.execute(query.format(",".join("?" * len(chunk))), chunk).fetchall()
+    return out
+
+
+def _new_uuids(count: int, now: dt.datetime) -> list[str]:
+    """Version 7 UUIDs as 32 hex digits (time-ordered: the unique index grows at its end)."""
+    head = f"{int(now.timestamp() * 1000) & 0xFFFFFFFFFFFF:012x}7"
+    noise = os.urandom(9 * count).hex()
+    return [f"{head}{noise[i : i + 3]}8{noise[i + 3 : i + 18]}" for i in range(0, 18 * count, 18)]
+
+
+def _run(
+    conn: sqlite3.Connection,
+    rows: Sequence[BulkRow],
+    options: ImportOptions,
+    now: dt.datetime,
+    session: _Session | None,
+) -> tuple[ImportCounts, list[int], tuple[int, int]]:
+    ts = now.astimezone(dt.UTC).strftime(_SQLITE_FORMAT)
+    blocklist = options.mode is ImportMode.BLOCKLIST
+    list_ids = list(dict.fromkeys(options.list_ids))
+    if list_ids and not blocklist:
+        _require_lists(conn, list_ids)
+    positions: dict[str, int] = {}
+    dups: list[int] = []
+    for pos, row in enumerate(rows):
+        if positions.setdefault(row[1], pos) != pos:
+            dups.append(pos)
+    keys = list(positions)
+    existing: list[tuple[Any, ...]] = _select_in(
+        conn,
+        "SELECT email_key, id, status, name, attributes FROM subscribers WHERE email_key IN ({})",
+        keys,
+    )
+    if session is not None and existing:
+        existing = _drop_met(conn, session, existing, positions, dups)
+    changed: set[int] = set()
+    if existing:
+        changed = _update_existing(conn, rows, positions, existing, options, ts)
+
+    (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM subscribers").fetchone()
+    new_status = _BLOCKLISTED if blocklist else _ENABLED
+    known = {e[0] for e in existing}
+    fresh = [rows[p] for k, p in positions.items() if k not in known]
+    uuids = _new_uuids(len(fresh), now)
+    inserted = 0
+    if fresh:
+        inserted = conn.executemany(
+            _INSERT_NEW,
+            [
+                (u, r[0], r[1], r[2], r[3], new_status, ts, ts)
+                for u, r in zip(uuids, fresh, strict=True)
+            ],
+        ).rowcount
+    (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM subscribers").fetchone()
+    old_ids = [e[1] for e in existing]
+    if blocklist and old_ids:
+        ids = json.dumps(old_ids)
+        changed.update(t[0] for t in conn.execute(_OPEN_SUBSCRIPTIONS, (ids,)))
+        conn.execute(_UNSUBSCRIBE_ALL, (ts, ids))
+    elif not blocklist and list_ids:
+        status = options.status.value
+        lists = json.dumps(list_ids)
+        if inserted:
+            conn.execute(_SUBSCRIBE_NEW, (status, ts, ts, lists, max_id))
+        # Blocklisted subscribers are not put back on lists.
+        eligible = [e[1] for e in existing if e[2] != _BLOCKLISTED]
+        if eligible:
+            changed |= _subscribe_existing(conn, eligible, list_ids, options, ts)
+    updated = len(changed)
+    skipped = len(existing) - updated + (0 if session is not None else len(dups))
+    counts = ImportCounts(inserted=inserted, updated=updated, skipped=skipped)
+    return counts, sorted(dups), (max_id, last_id)
+
+
+def _drop_met(
+    conn: sqlite3.Connection,
+    session: _Session,
+    existing: list[tuple[Any, ...]],
+    positions: dict[str, int],
+    dups: list[int],
+) -> list[tuple[Any, ...]]:
+    """Existing rows this import has met before become duplicates; the others are remembered."""
+    if not session.met_table:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_met (id INTEGER PRIMARY KEY)")
+        session.met_table = True
+    candidates = [e for e in existing if not session.inserted_here(e[1])]
+    met = {
+        i
+        for (i,) in _select_in(
+            conn, "SELECT id FROM temp.import_met WHERE id IN ({})", [e[1] for e in candidates]
+        )
+    }
+    keep: list[tuple[Any, ...]] = []
+    for e in existing:
+        if e[1] in met or session.inserted_here(e[1]):
+            dups.append(positions.pop(e[0]))
+        else:
+            keep.append(e)
+    conn.executemany("INSERT INTO temp.import_met (id) VALUES (?)", [(e[1],) for e in keep])
+    return keep
+
+
+def _require_lists(conn: sqlite3.Connection, list_ids: list[int]) -> None:
+    found = {i for (i,) in _select_in(conn, "SELECT id FROM lists WHERE id IN ({})", list_ids)}
+    missing = sorted(set(list_ids) - found)
+    if missing:
+        raise NotFound(f"no list with id {', '.join(map(str, missing))}")
+
+
+def _update_existing(
+    conn: sqlite3.Connection,
+    rows: Sequence[BulkRow],
+    positions: dict[str, int],
+    existing: list[tuple[Any, ...]],
+    options: ImportOptions,
+    ts: str,
+) -> set[int]:
+    """Name/attributes (with overwrite_info) and the blocklist status of existing rows."""
+    blocklist = options.mode is ImportMode.BLOCKLIST
+    info: list[tuple[Any, ...]] = []
+    status_only: list[tuple[Any, ...]] = []
+    for key, sid, old_status, old_name, old_attributes in existing:
+        _email, _key, name, attributes = rows[positions[key]]
+        status = _BLOCKLISTED if blocklist else old_status
+        if options.overwrite_info and (
+            old_name != name or json.loads(old_attributes) != json.loads(attributes)
+        ):
+            info.append((name, attributes, status, ts, sid))
+        elif status != old_status:
+            status_only.append((status, ts, sid))
+    if info:
+        conn.executemany(_UPDATE_INFO, info)
+    if status_only:
+        conn.executemany(_UPDATE_STATUS, status_only)
+    return {c[-1] for c in info + status_only}
+
+
+def _subscribe_existing(
+    conn: sqlite3.Connection,
+    ids: list[int],
+    list_ids: list[int],
+    options: ImportOptions,
+    ts: str,
+) -> set[int]:
+    """Subscribe existing subscribers to the chosen lists; return those changed."""
+    status = options.status.value
+    current = {
+        (c[0], c[1]): c[2]
+        for c in conn.execute(_SELECT_SUBSCRIPTIONS, (json.dumps(ids), json.dumps(list_ids)))
+    }
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    changed: set[int] = set()
+    for sid in ids:
+        for lid in list_ids:
+            was = current.get((sid, lid))
+            if was is None:
+                inserts.append((sid, lid, status, ts, ts))
+                changed.add(sid)
+            elif options.overwrite_status and was != status:
+                updates.append((status, ts, sid, lid))
+                changed.add(sid)
+    if inserts:
+        conn.executemany(_INSERT_SUBSCRIPTION, inserts)
+    if updates:
+        conn.executemany(_UPDATE_SUBSCRIPTION, updates)
+    return changed
+
+
+class BulkSession:
+    """One import's writer: a child process that owns a SqliteBulk and the import's session.
+
+    ``import_rows`` blocks until the child has committed the batch (call it from a thread);
+    a refused batch raises in the caller as the child raised it (NotFound or StoreError).
+    """
+
+    def __init__(self, path: Path) -> None:
+        child_in, self._out = os.pipe()
+        self._in, child_out = os.pipe()
+        try:
+            self._proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+                [sys.executable, "-m", "campaignd.db.fastimport", str(child_in), str(child_out)],
+                pass_fds=(child_in, child_out),
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "CAMPAIGND_BULK_DB": str(path)},
+            )
+        except OSError as exc:
+            os.close(self._in)
+            os.close(self._out)
+            raise StoreError(f"cannot start the import writer: {exc}") from exc
+        finally:
+            os.close(child_in)
+            os.close(child_out)
+        self._send = Connection(self._out, readable=False)
+        self._recv = Connection(self._in, writable=False)
+        self._lock = threading.Lock()
+
+    def import_rows(
+        self, rows: Sequence[BulkRow], options: ImportOptions
+    ) -> tuple[ImportCounts, list[int]]:
+        """As ``SqliteBulk.import_rows`` with the session: (counts, duplicate positions)."""
+        now = dt.datetime.now(dt.UTC)
+        with self._lock:
+            try:
+                self._send.send((list(rows), options, now))
+                answer = self._recv.recv()
+            except (OSError, EOFError) as exc:
+                raise StoreError(f"the import writer stopped: {exc or 'no answer'}") from exc
+        kind, value = answer
+        if kind == "ok":
+            counts, dups = value
+            return counts, dups
+        if kind == "notfound":
+            raise NotFound(value)
+        raise StoreError(value)
+
+    def close(self) -> None:
+        """End the child (it commits nothing more) and wait for it."""
+        self._send.close()
+        self._recv.close()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+def _serve(inbox: Connection, outbox: Connection, path: Path) -> None:
+    bulk = SqliteBulk(path)
+    session = _Session()
+    try:
+        while True:
+            try:
+                rows, options, now = inbox.recv()
+            except EOFError:
+                return
+            answer: tuple[str, Any]
+            try:
+                answer = ("ok", bulk.import_rows(rows, options, now, session))
+            except NotFound as exc:
+                answer = ("notfound", str(exc))
+            except CampaigndError as exc:
+                answer = ("error", str(exc))
+            except Exception as exc:  # reported to the parent, which goes on
+                answer = ("error", f"{type(exc).__name__}: {exc}")
+            outbox.send(answer)
+    finally:
+        bulk.close()
+
+
+if __name__ == "__main__":
+    _serve(
+        Connection(int(sys.argv[1]), writable=False),
+        Connection(int(sys.argv[2]), readable=False),
+        Path(os.environ["CAMPAIGND_BULK_DB"]),
+    )
