@@ -94,3 +94,4 @@ timeout = 30
 """,
         encoding="utf-8",
     )
+    path.chmod(0o600)  # it holds the signing secret
