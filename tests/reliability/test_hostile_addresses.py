@@ -79,7 +79,13 @@ async def test_addresses_through_import_and_send(tmp_path: Path, measure: Measur
                 )  # fmt: skip
         finally:
             await store.close()
-        assert await run_daemon(settings_tree(url, app, servers)) == 0
+        # Bounce actions off: a 5.1.3 in one campaign would otherwise blocklist the address
+        # (correctly) and the other campaign would skip it, depending on which ran first.
+        tree = settings_tree(url, app, servers)
+        tree = tree.model_copy(
+            update={"bounces": tree.bounces.model_copy(update={"enabled": False})}
+        )
+        assert await run_daemon(tree) == 0
         states = {m: await store_state(url, i) for m, i in ids.items()}
         got = {
             "utf8": {r for m in utf8.messages for r in m.rcpt_tos},
