@@ -6,12 +6,13 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint typecheck unit demo bench reliability-report clean
+.PHONY: help venv test lint typecheck unit demo bench bench-rate reliability-report clean
 
 help:
 	@echo "make demo   - set up and send a demo campaign to a local capture SMTP server"
 	@echo "make test   - set up and run lint, type checks and the whole test suite"
 	@echo "make bench  - throughput benchmark against Postfix's smtp-sink"
+	@echo "make bench-rate - does the daemon keep app.message_rate (within 2%, no burst)?"
 	@echo "make reliability-report - run the fault/crash/hostile suites and write docs/reliability.md"
 
 $(STAMP): pyproject.toml
@@ -41,6 +42,9 @@ demo: venv
 
 bench: venv
 	$(BIN)/python -m bench.run
+
+bench-rate: venv
+	$(BIN)/python -m bench.rate
 
 reliability-report: venv
 	$(BIN)/python scripts/reliability_report.py

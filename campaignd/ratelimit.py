@@ -40,9 +40,12 @@ class RateLimiter:
         if not self._interval:
             return 0.0
         now = self._now()
-        slot = max(now, self._next)
+        # Keep to the grid: a caller that is only a little late (the loop woke it late) still
+        # gets its slot on the grid, so lateness does not pile up into a lower rate. After an
+        # idle spell (more than one interval late) the grid restarts at now: no saved-up burst.
+        slot = self._next if now - self._next <= self._interval else now
         self._next = slot + self._interval
-        return slot - now
+        return max(0.0, slot - now)
 
     async def acquire(self) -> None:
         delay = self.reserve()

@@ -66,3 +66,13 @@ async def test_pacer_real_clock_rate() -> None:
     # 41 acquisitions at 200/s take 40 intervals = 0.2 s (never less: no burst).
     assert elapsed >= 0.2 - 0.002
     assert elapsed < 0.5
+
+
+def test_a_slightly_late_caller_keeps_the_grid() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock)  # 10 ms grid
+    assert limiter.reserve() == 0.0
+    clock.now += 0.013  # woke 3 ms late for the slot at +10 ms
+    assert limiter.reserve() == 0.0
+    # The next slot stays on the grid (+20 ms), 7 ms away, not 10 ms after the late caller.
+    assert limiter.reserve() == pytest.approx(0.007)
