@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +107,9 @@ def _finite_float(text: str) -> float:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+# Escapes that may decode to NUL or a lone surrogate (a match only means "check closely").
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def parse_attributes(cell: str) -> dict[str, Any]:
@@ -116,6 +119,12 @@ def parse_attributes(cell: str) -> dict[str, Any]:
         return {}
     if len(cell) > MAX_ATTRIBUTES_BYTES // 4 and len(cell.encode("utf-8")) > MAX_ATTRIBUTES_BYTES:
         raise InvalidInput(f"attributes are larger than {MAX_ATTRIBUTES_BYTES // 1024} KB")
+    try:  # the common case: one C scan, no Python wrapper; any doubt takes the full path
+        value, end = _SCAN(cell, 0)
+        if end == len(cell) and type(value) is dict and _RISKY_ESCAPE.search(cell) is None:
+            return value
+    except (ValueError, StopIteration, RecursionError):
+        pass
     try:
         value = _DECODER.decode(cell)
     except RecursionError:
@@ -146,8 +155,12 @@ def parse_row(
             raw_text(cells, delimiter),
         )
     joined = "".join(cells)
-    if not joined.isascii() and _UNDECODABLE.search(joined):
-        return RowError(line, "the row is not valid UTF-8", raw_text(cells, delimiter))
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")  # in C; fails only on lone surrogates
+        except UnicodeEncodeError:
+            if _UNDECODABLE.search(joined):
+                return RowError(line, "the row is not valid UTF-8", raw_text(cells, delimiter))
     if "\x00" in joined:
         return RowError(line, "the row contains a NUL byte", raw_text(cells, delimiter))
     blocklisted = False

@@ -47,7 +47,7 @@ class ImportRequest:
     overwrite_status: bool = False
     delimiter: str = ","
     batch_size: int = 1000
-    bulk_batch_size: int = 25_000  # rows per transaction on a store with a bulk session
+    bulk_batch_size: int = 10_000  # rows per transaction on a store with a bulk session
 
 
 class BulkSession(Protocol):
@@ -106,6 +106,8 @@ class _Batch:
     bulk_blocklist: list[BulkRow] = field(default_factory=list)
     cells_subscribe: list[list[str]] = field(default_factory=list)
     cells_blocklist: list[list[str]] = field(default_factory=list)
+    lines_subscribe: list[int] = field(default_factory=list)
+    lines_blocklist: list[int] = field(default_factory=list)
 
 
 def _batches(
@@ -141,11 +143,11 @@ def _batches(
             if blocklist_all or parsed.blocklisted:
                 batch.bulk_blocklist.append(row)
                 batch.cells_blocklist.append(cells)
-                batch.blocklist.append(parsed)
+                batch.lines_blocklist.append(parsed.line)
             else:
                 batch.bulk_subscribe.append(row)
                 batch.cells_subscribe.append(cells)
-                batch.subscribe.append(parsed)
+                batch.lines_subscribe.append(parsed.line)
 
     def finish() -> _Batch:
         if seen is None:
@@ -233,9 +235,13 @@ async def _import_part(
 def _refused(
     rows: Sequence[ParsedRow], exc: CampaigndError, report: ImportReport
 ) -> list[RowError]:
-    first, last = rows[0].line, rows[-1].line
-    report.failed += len(rows)
-    report.batch_failures.append(BatchFailure(first, last, len(rows), str(exc)))
+    _refusal(rows[0].line, rows[-1].line, len(rows), exc, report)
+    return _lost_rows(rows, str(exc))
+
+
+def _refusal(first: int, last: int, rows: int, exc: CampaigndError, report: ImportReport) -> None:
+    report.failed += rows
+    report.batch_failures.append(BatchFailure(first, last, rows, str(exc)))
     log.error(
         "import batch of lines %d-%d refused: %s",
         first,
@@ -243,12 +249,11 @@ def _refused(
         exc,
         extra={"action": "import.batch_failed"},
     )
-    return _lost_rows(rows, str(exc))
 
 
 async def _bulk_part(
     session: BulkSession,
-    parsed: list[ParsedRow],
+    lines: list[int],
     rows: list[BulkRow],
     cells: list[list[str]],
     options: ImportOptions,
@@ -261,12 +266,14 @@ async def _bulk_part(
     try:
         counts, dups = await asyncio.to_thread(session.import_rows, rows, options)
     except CampaigndError as exc:
-        return [], _refused(parsed, exc, report)
+        _refusal(lines[0], lines[-1], len(rows), exc, report)
+        why = f"not imported, the database refused its batch: {exc}"
+        return [], [RowError(n, why, f"{r[0]},{r[2]}") for n, r in zip(lines, rows, strict=True)]
     report.inserted += counts.inserted
     report.updated += counts.updated
     report.skipped += counts.skipped
     report.duplicates += len(dups)
-    return [RowError(parsed[i].line, _DUPLICATE, raw_text(cells[i], delimiter)) for i in dups], []
+    return [RowError(lines[i], _DUPLICATE, raw_text(cells[i], delimiter)) for i in dups], []
 
 
 async def run_import(
@@ -376,12 +383,12 @@ async def _pump(
                 lost += await _import_part(store, batch.blocklist, blocklist, report)
             else:
                 lost = []
-                for parsed, rows, cells, options in (
-                    (batch.subscribe, batch.bulk_subscribe, batch.cells_subscribe, subscribe),
-                    (batch.blocklist, batch.bulk_blocklist, batch.cells_blocklist, blocklist),
+                for lines, rows, cells, options in (
+                    (batch.lines_subscribe, batch.bulk_subscribe, batch.cells_subscribe, subscribe),
+                    (batch.lines_blocklist, batch.bulk_blocklist, batch.cells_blocklist, blocklist),
                 ):
                     dups, gone = await _bulk_part(
-                        session, parsed, rows, cells, options, report, delimiter
+                        session, lines, rows, cells, options, report, delimiter
                     )
                     batch.errors += dups
                     lost += gone

@@ -78,10 +78,15 @@ _UNSUBSCRIBE_ALL = (
     f"(SELECT value FROM json_each(?)) AND status <> '{_UNSUBSCRIBED}'"
 )
 _PRAGMAS = (
-    "PRAGMA foreign_keys=ON",
+    # Off on this connection only: the lists are checked in the same transaction, and the
+    # subscriptions it writes name the subscribers it has just inserted or looked up.
+    "PRAGMA foreign_keys=OFF",
     "PRAGMA synchronous=NORMAL",  # as the engine: WAL, a committed batch survives a crash
     "PRAGMA cache_size=-32768",
     "PRAGMA temp_store=FILE",
+    # A checkpoint (the only fsyncs with synchronous=NORMAL) once the WAL holds 64 MB instead of
+    # 4 MB: the same durability per committed batch, a tenth of the fsyncs.
+    "PRAGMA wal_autocheckpoint=16384",
 )
 
 

@@ -1,0 +1,69 @@
+"""The SQLite bulk path (db.fastimport): duplicates across its batches, in file order."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from campaignd.db.migrate import upgrade
+from campaignd.domain import OptIn, SubscriberStatus, SubscriptionStatus
+from campaignd.importer import ImportRequest, run_import
+from campaignd.store.memory import MemoryStore
+from campaignd.store.protocol import Store
+from campaignd.store.sql import SqlStore
+
+
+def _csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+async def _store(url: str) -> SqlStore:
+    await upgrade(url)
+    return await SqlStore.open(url)
+
+
+async def test_duplicates_across_bulk_batches_first_row_wins(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    store = await _store(sqlite_url)
+    try:
+        await _scenario(store, tmp_path)
+    finally:
+        await store.close()
+
+
+async def test_the_memory_twin_counts_the_same(tmp_path: Path) -> None:
+    await _scenario(MemoryStore(), tmp_path)
+
+
+async def _scenario(store: Store, tmp_path: Path) -> None:
+    """Bulk batches of 3 rows on SQLite; the memory twin must count the same."""
+    await store.create_list("l", OptIn.SINGLE, "")
+
+    old = [["email", "name", "status"], ["old@x.example", "Old", ""]]
+    await run_import(store, ImportRequest(_csv(tmp_path / "0.csv", old)))
+    rows = [["email", "name", "status"]]
+    rows += [[f"u{i}@x.example", f"first {i}", ""] for i in range(7)]
+    rows += [["OLD@x.example", "Old again", ""], ["b@x.example", "B", "blocklisted"]]
+    rows += [[f"U{i}@X.example", f"later {i}", ""] for i in range(7)]
+    rows += [["old@X.example", "Old third", ""], ["B@x.example", "B2", ""]]
+    request = ImportRequest(
+        _csv(tmp_path / "1.csv", rows),
+        lists=("l",),
+        overwrite_info=True,
+        bulk_batch_size=3,
+    )
+    report = await run_import(store, request)
+    assert (report.rows, report.inserted, report.updated) == (18, 8, 1)
+    assert (report.duplicates, report.errors, report.failed) == (9, 9, 0)
+    assert (await store.get_subscriber("u5@x.example")).name == "first 5"
+    old_sub = await store.get_subscriber("old@x.example")
+    assert old_sub.name == "Old again"
+    assert [s.status for s in old_sub.subscriptions] == [SubscriptionStatus.UNCONFIRMED]
+    b = await store.get_subscriber("b@x.example")
+    assert (b.name, b.status, b.subscriptions) == ("B", SubscriberStatus.BLOCKLISTED, ())
+
+    again = await run_import(store, request)
+    assert (again.inserted, again.updated, again.skipped, again.duplicates) == (0, 0, 9, 9)
