@@ -90,6 +90,7 @@ def capture_server(port: int, outdir: Path) -> Iterator[None]:
 def make_env(tmp_path: Path, port: int, *, extra: str = "", **app: object) -> Env:
     mail = tmp_path / "mail"
     mail.mkdir()
+    app = {"shutdown_grace": "20s", **app}
     app_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in app.items())
     config = tmp_path / "settings.toml"
     config.write_text(
@@ -97,7 +98,6 @@ def make_env(tmp_path: Path, port: int, *, extra: str = "", **app: object) -> En
 [app]
 from_email = "News <news@example.com>"
 poll_interval = "100ms"
-shutdown_grace = "20s"
 {app_lines}
 
 [db]

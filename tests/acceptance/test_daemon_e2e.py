@@ -121,3 +121,35 @@ def test_kill_9_mid_campaign_loses_nothing(tmp_path: Path) -> None:
     assert duplicates <= concurrency
     shown = e.show(campaign_id)
     assert shown["status"] == "finished" and shown["sent"] == len(eligible)
+
+
+def test_second_signal_stops_at_once_and_the_next_start_recovers(tmp_path: Path) -> None:
+    import socket
+
+    # A server that accepts connections and never greets: every send hangs.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(100)
+        port = silent.getsockname()[1]
+        e = make_env(tmp_path, port, message_rate=0, concurrency=5, shutdown_grace="60s")
+        campaign_id, _ = seed(e, 20)
+        proc = e.daemon()
+        time.sleep(3)  # claimed, connecting, hanging
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None  # the first signal waits for in-flight sends (grace 60 s)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+        assert time.monotonic() - started < 10
+        assert proc.returncode == 1
+        assert "stopping now" in err
+    shown = e.show(campaign_id)
+    assert shown["sent"] == 0
+    # Nothing was delivered; every recipient is still to do (claims released or recovered).
+    assert shown["pending"] + shown["in_flight"] == 20
+    with capture_server(port, e.mail):
+        e.cli("run", "--until-idle")
+    got = e.received()
+    assert len(got) == 20 and max(got.values()) == 1
+    assert e.show(campaign_id)["status"] == "finished"
