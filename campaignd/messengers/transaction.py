@@ -5,8 +5,9 @@ the final "." left this process: a failure before it is transient (safe to retry
 after it is unknown (a retry could duplicate the mail).
 
 When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write and
-their replies are read in order off a `Wire`; otherwise each command waits for its reply
-through aiosmtplib. Both paths give the same outcomes.
+their replies are read in order off a `Wire`: two round trips per message instead of four, and
+three writes instead of five. Otherwise each command waits for its reply through aiosmtplib.
+Both paths give the same outcomes.
 """
 
 from __future__ import annotations
