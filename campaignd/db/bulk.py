@@ -17,6 +17,7 @@ from campaignd.domain import (
     SubscriptionStatus,
 )
 from campaignd.store.protocol import ImportOptions
+from campaignd.store.rules import plan_subscriptions
 
 _ENABLED = SubscriberStatus.ENABLED.value
 _BLOCKLISTED = SubscriberStatus.BLOCKLISTED.value
@@ -177,18 +178,9 @@ class Importer:
         list_ids = list(dict.fromkeys(options.list_ids))
         result = await r.run(conn, self._select_subscriptions, (r.array(ids), r.array(list_ids)))
         current = {(c[0], c[1]): c[2] for c in result.all()}
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        changed: set[int] = set()
-        for sid in ids:
-            for lid in list_ids:
-                was = current.get((sid, lid))
-                if was is None:
-                    inserts.append((sid, lid, status, ts, ts))
-                    changed.add(sid)
-                elif options.overwrite_status and was != status:
-                    updates.append((status, ts, sid, lid))
-                    changed.add(sid)
+        inserts, updates, changed = plan_subscriptions(
+            ids, list_ids, current, status, options.overwrite_status, ts
+        )
         if inserts:
             await r.run(conn, self._insert_subscription, inserts)
         if updates:

@@ -33,6 +33,7 @@ from typing import Any
 from campaignd.domain import ImportCounts, ImportMode, SubscriberStatus, SubscriptionStatus
 from campaignd.errors import CampaigndError, NotFound, StoreError
 from campaignd.store.protocol import ImportOptions
+from campaignd.store.rules import plan_subscriptions
 
 #: One row for the bulk path: (email, email_key, name, attributes as a JSON object text).
 BulkRow = tuple[str, str, str, str]
@@ -324,18 +325,9 @@ def _subscribe_existing(
         (c[0], c[1]): c[2]
         for c in conn.execute(_SELECT_SUBSCRIPTIONS, (json.dumps(ids), json.dumps(list_ids)))
     }
-    inserts: list[tuple[Any, ...]] = []
-    updates: list[tuple[Any, ...]] = []
-    changed: set[int] = set()
-    for sid in ids:
-        for lid in list_ids:
-            was = current.get((sid, lid))
-            if was is None:
-                inserts.append((sid, lid, status, ts, ts))
-                changed.add(sid)
-            elif options.overwrite_status and was != status:
-                updates.append((status, ts, sid, lid))
-                changed.add(sid)
+    inserts, updates, changed = plan_subscriptions(
+        ids, list_ids, current, status, options.overwrite_status, ts
+    )
     if inserts:
         conn.executemany(_INSERT_SUBSCRIPTION, inserts)
     if updates:

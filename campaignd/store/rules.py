@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from campaignd.domain import Campaign, CampaignStatus
@@ -42,3 +43,29 @@ def transition_values(
     if send_at is not None:
         values["send_at"] = send_at
     return values
+
+
+def plan_subscriptions(
+    ids: Iterable[int],
+    list_ids: Sequence[int],
+    current: Mapping[tuple[int, int], str],
+    status: str,
+    overwrite_status: bool,
+    ts: Any,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], set[int]]:
+    """Subscribing existing subscribers `ids` to `list_ids`, given their current subscription
+    statuses: (rows to insert, rows to update, subscribers changed). Shared by both import
+    paths so they count `updated` the same way."""
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    changed: set[int] = set()
+    for sid in ids:
+        for lid in list_ids:
+            was = current.get((sid, lid))
+            if was is None:
+                inserts.append((sid, lid, status, ts, ts))
+                changed.add(sid)
+            elif overwrite_status and was != status:
+                updates.append((status, ts, sid, lid))
+                changed.add(sid)
+    return inserts, updates, changed
