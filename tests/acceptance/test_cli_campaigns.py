@@ -136,6 +136,10 @@ def test_json_logs_and_sighup_reload_of_the_rate(tmp_path: Path) -> None:
         while e.count() < 40 and time.monotonic() < deadline:
             time.sleep(0.05)
         fast = time.monotonic() - started
+        # The last outcomes are committed and the campaign marked finished just after the sink
+        # has the messages: wait for that before stopping.
+        while e.show(campaign_id)["status"] != "finished" and time.monotonic() < deadline:
+            time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
