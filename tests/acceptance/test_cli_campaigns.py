@@ -18,8 +18,9 @@ from tests.acceptance.helpers import Env, capture_server, free_port, make_env
 def setup(e: Env, n: int = 3) -> str:
     e.cli("db", "upgrade")
     e.cli("lists", "create", "news")
-    for i in range(n):
-        e.cli("subscribers", "add", f"user{i}@example.com", "--name", f"User {i}", "--list", "news")
+    rows = "".join(f"user{i}@example.com,User {i}\n" for i in range(n))
+    (e.root / "subs.csv").write_text("email,name\n" + rows)
+    e.cli("subscribers", "import", str(e.root / "subs.csv"), "--list", "news")
     body = e.root / "body.html"
     body.write_text("<p>Hello {{ subscriber.name }}</p>")
     return e.cli(
