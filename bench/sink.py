@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
+
+from campaignd.devsmtp import free_port, wait_for_port
+
+__all__ = ["ensure_sink", "free_port", "running_sink"]
 
 _CANDIDATES = ("smtp-sink", "/usr/sbin/smtp-sink", "/usr/lib/postfix/sbin/smtp-sink")
 
@@ -52,21 +54,6 @@ def ensure_sink() -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"bench: smtp-sink did not listen on 127.0.0.1:{port}")
-
-
 @contextlib.contextmanager
 def running_sink(binary: str, port: int) -> Iterator[None]:
     """smtp-sink on 127.0.0.1:port with a backlog of 1000, stopped on exit."""
@@ -76,7 +63,8 @@ def running_sink(binary: str, port: int) -> Iterator[None]:
     args += [f"127.0.0.1:{port}", "1000"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port(port)
+        if not wait_for_port(port):
+            raise SystemExit(f"bench: smtp-sink did not listen on 127.0.0.1:{port}")
         yield
     finally:
         proc.terminate()

@@ -12,29 +12,14 @@ import os
 import secrets
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from campaignd.devsmtp import free_port, wait_for_port
+
 SAMPLES = Path(__file__).parent / "samples"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"demo: the capture SMTP server on port {port} did not start")
 
 
 @contextlib.contextmanager
@@ -47,7 +32,8 @@ def _capture_servers(ports: list[int], outdir: Path) -> Iterator[None]:
     ]
     try:
         for p in ports:
-            _wait_for_port(p)
+            if not wait_for_port(p):
+                raise SystemExit(f"demo: the capture SMTP server on port {p} did not start")
         yield
     finally:
         for proc in procs:
@@ -78,7 +64,7 @@ def main() -> None:
     shutil.rmtree(root, ignore_errors=True)
     mail = root / "mail"
     mail.mkdir(parents=True)
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     config = root / "settings.toml"
     config.write_text(
         f"""# Written by `make demo`.

@@ -15,10 +15,29 @@ import itertools
 import logging
 import os
 import re
+import socket
 import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for local servers in demos and tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> bool:
+    """Wait until something listens on 127.0.0.1:port; False if nothing did in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return True
+        time.sleep(0.05)
+    return False
+
 
 _MAX_LINE = 8192
 _MAX_MESSAGE = 50 * 1024 * 1024

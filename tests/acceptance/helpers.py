@@ -7,20 +7,16 @@ import email
 import email.policy
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from campaignd.devsmtp import free_port, wait_for_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["Env", "capture_server", "free_port", "make_env"]
 
 
 @dataclass
@@ -76,11 +72,7 @@ def capture_server(port: int, outdir: Path) -> Iterator[None]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.05)
+        wait_for_port(port, 15)
         yield
     finally:
         proc.terminate()
