@@ -90,6 +90,7 @@ class Engine:
     slots: asyncio.Semaphore = field(init=False)
     rate: RateLimiter = field(init=False)
     window: SlidingWindow | None = field(init=False)
+    retry_policy: RetryPolicy = field(init=False)
     recorder: Recorder = field(init=False)
     tally: Tally = field(default_factory=Tally)
     in_flight: int = 0
@@ -109,10 +110,7 @@ class Engine:
             if app.sliding_window
             else None
         )
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.app.max_attempts, self.app.retry_backoff)
+        self.retry_policy = RetryPolicy(app.max_attempts, app.retry_backoff)
 
     def claim_size(self) -> int:
         """Rows per claim: a batch, but no more than ~10 s of sending at the configured rate,
