@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
 
+# Subscriber ids per ledger chunk: the first is small so the first message leaves quickly.
+FIRST_CHUNK = 10_000
+CHUNK = 50_000
+
 
 @dataclass(frozen=True, slots=True)
 class SendEvent:
@@ -138,6 +142,8 @@ class CampaignRunner:
         self.started = asyncio.get_running_loop().time()
         self.last_error = ""
         self.messenger_name = ""
+        self.populating: asyncio.Task[None] | None = None
+        self.ledger_complete = False  # every eligible subscriber has its ledger row
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self) -> None:
@@ -154,26 +160,40 @@ class CampaignRunner:
             return
         # A runner of this campaign that failed earlier may have left claims of ours behind.
         await store.release_claims(engine.owner, self.campaign_id)
-        added = await store.populate_ledger(self.campaign_id, engine.clock())
+        # A large campaign's ledger is filled in chunks of subscriber ids: sending starts after
+        # the first chunk while a background task adds the rest (see _populate_rest).
+        last_id = await store.last_subscriber_id()
+        upto = min(last_id, FIRST_CHUNK)
+        added = await store.populate_ledger(self.campaign_id, engine.clock(), upto=upto)
         counts = await store.counts(self.campaign_id)
         self.total = counts.to_send
+        more = upto < last_id
+        self.ledger_complete = not more
         log.info(
-            "campaign %d %r: sending to %d recipients (%d new in ledger, %d already done)",
+            "campaign %d %r: sending to %d recipients (%d new in ledger, %d already done%s)",
             campaign.id,
             campaign.name,
             counts.remaining,
             added,
             counts.to_send - counts.remaining,
+            f", adding subscribers {upto + 1}-{last_id} while sending" if more else "",
             extra={"action": "campaign.sending", "campaign_id": campaign.id},
         )
         engine.recorder.listen(self.campaign_id, self._committed)
         watcher = asyncio.create_task(self._watch(), name=f"watch-{self.campaign_id}")
+        if more:
+            self.populating = asyncio.create_task(
+                self._populate_rest(upto, last_id), name=f"populate-{self.campaign_id}"
+            )
         try:
             async with asyncio.TaskGroup() as tg:
                 await self._loop(tg, mailer)
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+            if self.populating is not None:
+                self.populating.cancel()
+                await asyncio.gather(self.populating, return_exceptions=True)
             await self._wait_drained()
             engine.recorder.unlisten(self.campaign_id)
             released = await store.release_claims(engine.owner, self.campaign_id)
@@ -316,11 +336,58 @@ class CampaignRunner:
             await self._pause(f"campaign cannot be prepared: {exc}")
             return None
 
+    async def _populate_rest(self, after: int, last_id: int) -> None:
+        """Add the ledger rows of subscribers after..last_id, one chunk per transaction. A
+        database error is retried (the runner keeps sending what is there); anything else stops
+        the campaign, because finishing without every recipient would silently skip people."""
+        store, engine = self.engine.store, self.engine
+        failing = False
+        while after < last_id and not self._stopped():
+            upto = min(last_id, after + CHUNK)
+            try:
+                now = engine.clock()
+                await store.populate_ledger(self.campaign_id, now, after=after, upto=upto)
+                self.total = (await store.counts(self.campaign_id)).to_send
+            except StoreError as exc:
+                if not failing:
+                    log.error(
+                        "campaign %d: cannot add recipients to the ledger, retrying: %s",
+                        self.campaign_id,
+                        exc,
+                        extra={"action": "db.error", "campaign_id": self.campaign_id},
+                    )
+                failing = True
+                await self._sleep(max(engine.app.poll_interval, 0.05))
+                continue
+            except Exception as exc:
+                log.exception("populating the ledger failed", extra={"action": "ledger.bug"})
+                if self.pause_reason is None:
+                    self.pause_reason = f"cannot add recipients to the ledger: {exc}"
+                self.stop.set()
+                raise
+            failing = False
+            after = upto
+        if after < last_id:
+            return  # stopped part-way: the next runner populates again (idempotent)
+        self.ledger_complete = True
+        log.info(
+            "campaign %d: all %d recipients are in the ledger",
+            self.campaign_id,
+            self.total,
+            extra={"action": "ledger.populated", "campaign_id": self.campaign_id},
+        )
+
     async def _finish_or_wait(self) -> bool:
         """Nothing claimable: finish if nothing is left, else wait. True when done."""
         store = self.engine.store
         if self.inflight:
             await self._wait_drained()
+            return False
+        if not self.ledger_complete:
+            # Everything added so far is claimed: wait for the next chunk, never finish early.
+            if self.populating is None or self.populating.done():
+                return True  # populating stopped part-way (stop or failure): not finished
+            await asyncio.wait({self.populating}, timeout=0.05)
             return False
         counts = await store.counts(self.campaign_id)
         if counts.remaining == 0:

@@ -20,6 +20,7 @@ from campaignd.domain import (
     Recipient,
 )
 
+_NO_LIMIT = 2**31 - 1  # the largest subscriber id (a 32-bit integer column)
 _FAILURES = (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
 
 # Eligible to receive: subscriber enabled and on one of the campaign's lists, confirmed for a
@@ -46,6 +47,7 @@ FROM (
     JOIN subscriptions sl ON sl.list_id = cl.list_id
     JOIN subscribers s ON s.id = sl.subscriber_id
     WHERE cl.campaign_id = :cid AND s.status = 'enabled'
+      AND sl.subscriber_id > :after AND sl.subscriber_id <= :upto
       AND (sl.status = 'confirmed' OR (l.optin = 'single' AND sl.status <> 'unsubscribed'))
 ) e
 WHERE true
@@ -143,9 +145,25 @@ class Ledger:
         """A datetime as a parameter of the raw statements above."""
         return sqlite_text(value) if self.dialect == "sqlite" else value.astimezone(dt.UTC)
 
-    async def populate(self, conn: AsyncConnection, campaign_id: int, now: dt.datetime) -> int:
-        result = await conn.execute(self._populate, {"cid": campaign_id, "now": self._t(now)})
+    async def populate(
+        self,
+        conn: AsyncConnection,
+        campaign_id: int,
+        now: dt.datetime,
+        after: int = 0,
+        upto: int | None = None,
+    ) -> int:
+        params = {
+            "cid": campaign_id,
+            "now": self._t(now),
+            "after": after,
+            "upto": _NO_LIMIT if upto is None else upto,
+        }
+        result = await conn.execute(self._populate, params)
         return max(result.rowcount, 0)
+
+    async def last_subscriber_id(self, conn: AsyncConnection) -> int:
+        return int(await conn.scalar(select(func.coalesce(func.max(T.subscribers.c.id), 0))) or 0)
 
     async def claim(
         self, conn: AsyncConnection, campaign_id: int, owner: str, limit: int, now: dt.datetime

@@ -383,10 +383,14 @@ class MemoryStore:
                 return True
         return False
 
-    async def populate_ledger(self, campaign_id: int, now: dt.datetime) -> int:
+    async def populate_ledger(
+        self, campaign_id: int, now: dt.datetime, *, after: int = 0, upto: int | None = None
+    ) -> int:
         campaign = await self.get_campaign(campaign_id)
         added = 0
         for sid in sorted(self._subs):
+            if sid <= after or (upto is not None and sid > upto):
+                continue
             if (campaign_id, sid) in self._in_ledger or not self._eligible(campaign, sid):
                 continue
             row = _Row(self._next("delivery"), campaign_id, sid, updated_at=_utc(now))
@@ -394,6 +398,9 @@ class MemoryStore:
             self._in_ledger.add((campaign_id, sid))
             added += 1
         return added
+
+    async def last_subscriber_id(self) -> int:
+        return max(self._subs, default=0)
 
     async def claim_batch(
         self, campaign_id: int, owner: str, limit: int, now: dt.datetime

@@ -151,11 +151,19 @@ class Store(Protocol):
         ...
 
     # -- ledger --------------------------------------------------------------------------
-    async def populate_ledger(self, campaign_id: int, now: dt.datetime) -> int:
+    async def populate_ledger(
+        self, campaign_id: int, now: dt.datetime, *, after: int = 0, upto: int | None = None
+    ) -> int:
         """Insert a pending row for every eligible subscriber not yet in the ledger; return the
         number inserted. Eligible: subscriber enabled; on one of the campaign's lists with a
         subscription that is confirmed (double opt-in) or not unsubscribed (single opt-in).
-        A subscriber on several lists gets one row. Idempotent."""
+        A subscriber on several lists gets one row. Idempotent. Only subscribers with
+        ``after < id <= upto`` (no upper bound when upto is None) are considered, so a large
+        campaign can be populated in chunks and start sending after the first one."""
+        ...
+
+    async def last_subscriber_id(self) -> int:
+        """The highest subscriber id there is (0 without subscribers): where chunks end."""
         ...
 
     async def claim_batch(

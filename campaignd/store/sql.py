@@ -79,6 +79,8 @@ class SqlStore:
         self._importer = Importer(self.dialect)
         self._imported = 0  # rows inserted by import_batch through this store
         self._analyze_at = ANALYZE_AFTER_ROWS
+        self._ledger_added = 0
+        self._ledger_analyze_at = ANALYZE_AFTER_ROWS
         path = sqlite_path(url) if self.dialect == "sqlite" else None
         # SQLite file: import_batch on its own sqlite3 connection (db.fastimport).
         self._bulk = SqliteBulk(path) if path is not None else None
@@ -433,25 +435,33 @@ class SqlStore:
         return await self._tx(fn)
 
     # -- ledger --------------------------------------------------------------------------
-    async def populate_ledger(self, campaign_id: int, now: dt.datetime) -> int:
+    async def populate_ledger(
+        self, campaign_id: int, now: dt.datetime, *, after: int = 0, upto: int | None = None
+    ) -> int:
         async def fn(conn: AsyncConnection) -> int:
             if (
                 await conn.scalar(select(T.campaigns.c.id).where(T.campaigns.c.id == campaign_id))
                 is None
             ):
                 raise NotFound(f"no campaign {campaign_id}")
-            return await self._ledger.populate(conn, campaign_id, now)
+            return await self._ledger.populate(conn, campaign_id, now, after, upto)
 
         count = await self._tx(fn)
-        if count >= ANALYZE_AFTER_ROWS:
+        # Chunks of one campaign add up: refresh statistics each time the ledger doubles.
+        self._ledger_added += count
+        if self._ledger_added >= self._ledger_analyze_at:
+            self._ledger_analyze_at = 2 * self._ledger_added
             await self._analyze("deliveries")
-        log.info(
+        log.debug(
             "ledger of campaign %d: %d recipients added",
             campaign_id,
             count,
             extra={"action": "ledger.populate"},
         )
         return count
+
+    async def last_subscriber_id(self) -> int:
+        return await self._tx(self._ledger.last_subscriber_id, write=False)
 
     async def claim_batch(
         self, campaign_id: int, owner: str, limit: int, now: dt.datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 from typing import Any
 
 import pytest
@@ -86,6 +87,28 @@ async def test_populate_adds_only_the_newly_eligible(store: Any) -> None:
     assert (await store.counts(cid)).pending == 2
     with pytest.raises(NotFound):
         await store.populate_ledger(cid + 1, T0)
+
+
+async def test_populate_in_chunks_of_subscriber_ids_adds_the_same_rows(store: Any) -> None:
+    one, two = await single(store, "one"), await single(store, "two")
+    assert await store.last_subscriber_id() == 0
+    ids = [
+        await subscriber(store, f"u{i}@x.org", (one, two) if i % 2 else (one,)) for i in range(9)
+    ]
+    gone = await subscriber(store, "gone@x.org", (one,), S.CONFIRMED)
+    await store.unsubscribe(gone, None)
+    last = await store.last_subscriber_id()
+    assert last == max(*ids, gone)
+    cid = await campaign(store, "one", "two")
+
+    edges = [0, ids[2], ids[2], ids[6], last]  # an empty chunk included
+    added = [
+        await store.populate_ledger(cid, T0, after=lo, upto=hi)
+        for lo, hi in itertools.pairwise(edges)
+    ]
+    assert added == [3, 0, 4, 2]  # one row each, also for those on both lists
+    assert await store.populate_ledger(cid, T0) == 0  # the chunks covered everyone
+    assert await emails(store, cid) == [f"u{i}@x.org" for i in range(9)]
 
 
 async def test_claims_come_in_id_order_and_only_once(store: Any) -> None:
