@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from campaignd.render_source import html_to_text, markdown_to_html, split_markup
-from campaignd.textify import textify
+from campaignd.textify import resolve_markers, textify, tidy
 
 
 @pytest.mark.parametrize(
@@ -78,3 +82,41 @@ def test_markdown_conversion_keeps_jinja_out_of_markdown() -> None:
     assert '{{ a["b"] * 2 }}' in html
     assert "<em>{{ c }}</em>" in html
     assert "<p>{% if d > 1 %}" in html
+
+
+def _markers_by_definition(text: str) -> str:
+    """The rule as first written: every run of [\\x01\\x02\\n \\t] starting at a marker
+    becomes min(2, newlines in it + 2 if it holds \\x02 else 1) newlines."""
+
+    def resolve(run: re.Match[str]) -> str:
+        return "\n" * min(2, run[0].count("\n") + (2 if "\x02" in run[0] else 1))
+
+    return re.sub(r"[\x01\x02][\n\x01\x02 \t]*", resolve, text)
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet="\x01\x02\n \tab\x00\r.", max_size=60))
+def test_marker_runs_resolve_as_defined(text: str) -> None:
+    assert resolve_markers(text) == _markers_by_definition(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "resolved"),
+    [
+        ("a\x01b", "a\nb"),
+        ("a\x01 \x01\tb", "a\nb"),  # adjacent single breaks merge, spaces go
+        ("a\x01\x02b", "a\n\nb"),  # the larger break wins
+        ("a\x01\nb", "a\n\nb"),  # a newline inside the run adds one
+        ("a\x02\n\n\x02b", "a\n\nb"),  # never more than two
+        ("a\n\x01b", "a\n\nb"),  # a newline before the run is not part of it
+        ("a\x01b\x02c\x01", "a\nb\n\nc\n"),
+    ],
+)
+def test_marker_runs(text: str, resolved: str) -> None:
+    assert resolve_markers(text) == resolved
+
+
+@settings(max_examples=1000)
+@given(st.text(alphabet="\x01\x02\n \tab\x00", max_size=60))
+def test_tidy_resolves_markers_first(text: str) -> None:
+    assert tidy(text) == tidy(_markers_by_definition(text))
