@@ -144,10 +144,25 @@ def parse_attributes(cell: str) -> dict[str, Any]:
     return value
 
 
+#: A valid row for the bulk path: (email, name, attributes, attributes JSON text, blocklisted).
+CheckedRow = tuple[str, str, dict[str, Any], str, bool]
+
+
 def parse_row(
     cells: list[str], columns: Columns, line: int, delimiter: str = ","
 ) -> ParsedRow | RowError:
     """Validate one data row: a subscriber to import, or the reason it is skipped."""
+    checked = check_row(cells, columns, line, delimiter)
+    if isinstance(checked, RowError):
+        return checked
+    email, name, attributes, text, blocklisted = checked
+    return ParsedRow(line, NewSubscriber(email, name, attributes), blocklisted, text)
+
+
+def check_row(
+    cells: list[str], columns: Columns, line: int, delimiter: str = ","
+) -> CheckedRow | RowError:
+    """parse_row without the objects: a plain tuple, cheaper on a million rows."""
     if len(cells) != columns.width:
         return RowError(
             line,
@@ -183,9 +198,10 @@ def parse_row(
         attributes = parse_attributes(cell) if cell else {}
     except InvalidInput as exc:
         return RowError(line, str(exc), raw_text(cells, delimiter))
-    return ParsedRow(
-        line,
-        NewSubscriber(email, name or name_from_email(email), attributes),
-        blocklisted,
+    return (
+        email,
+        name or name_from_email(email),
+        attributes,
         cell.strip() if attributes else "{}",
+        blocklisted,
     )

@@ -26,6 +26,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,28 @@ from campaignd.store.rules import plan_subscriptions
 
 #: One row for the bulk path: (email, email_key, name, attributes as a JSON object text).
 BulkRow = tuple[str, str, str, str]
+
+_SEP = "\x00"  # csvrows rejects a row with a NUL, so no field holds one
+
+
+def pack(fields: Sequence[str]) -> str:
+    """Flat row fields (4 a row) as one string; ValueError if a field holds a NUL."""
+    text = _SEP.join(fields)
+    if fields and text.count(_SEP) != len(fields) - 1:
+        raise ValueError("a field of an imported row holds a NUL character")
+    return text
+
+
+def unpack(text: str) -> list[BulkRow]:
+    """The rows ``pack`` packed."""
+    if not text:
+        return []
+    fields = iter(text.split(_SEP))
+    rows: list[BulkRow] = list(zip(fields, fields, fields, fields, strict=False))
+    if 4 * len(rows) != text.count(_SEP) + 1:
+        raise ValueError("packed rows do not come in fours")
+    return rows
+
 
 BUSY_TIMEOUT_S = 30.0
 _ENABLED = SubscriberStatus.ENABLED.value
@@ -54,6 +77,9 @@ INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_a
 SELECT s.id, l.value, ?, ?, ? FROM subscribers AS s CROSS JOIN json_each(?) AS l
 WHERE s.id > ? ON CONFLICT (subscriber_id, list_id) DO NOTHING
 """
+_SELECT_EXISTING = (
+    "SELECT email_key, id, status, name, attributes FROM subscribers WHERE email_key IN ({})"
+)
 _SELECT_SUBSCRIPTIONS = """
 SELECT s.subscriber_id, s.list_id, s.status
 FROM json_each(?) AS i CROSS JOIN json_each(?) AS l
@@ -97,6 +123,7 @@ class _Session:
 
     ranges: list[tuple[int, int]] = field(default_factory=list)  # (after, last] id ranges
     met_table: bool = False
+    mostly_existing: bool = False  # the last batch was mostly rows already there (a re-import)
 
     def inserted_here(self, sid: int) -> bool:
         return any(lo < sid <= hi for lo, hi in self.ranges)
@@ -192,43 +219,60 @@ def _run(
     now: dt.datetime,
     session: _Session | None,
 ) -> tuple[ImportCounts, list[int], tuple[int, int]]:
+    """Insert first (the common case: no row exists yet, so no lookup at all), then look up
+    the rows the insert left alone: they existed before this transaction."""
     ts = now.astimezone(dt.UTC).strftime(_SQLITE_FORMAT)
     blocklist = options.mode is ImportMode.BLOCKLIST
     list_ids = list(dict.fromkeys(options.list_ids))
     if list_ids and not blocklist:
         _require_lists(conn, list_ids)
-    positions: dict[str, int] = {}
     dups: list[int] = []
-    for pos, row in enumerate(rows):
-        if positions.setdefault(row[1], pos) != pos:
-            dups.append(pos)
-    keys = list(positions)
-    existing: list[tuple[Any, ...]] = _select_in(
-        conn,
-        "SELECT email_key, id, status, name, attributes FROM subscribers WHERE email_key IN ({})",
-        keys,
-    )
-    if session is not None and existing:
-        existing = _drop_met(conn, session, existing, positions, dups)
-    changed: set[int] = set()
-    if existing:
-        changed = _update_existing(conn, rows, positions, existing, options, ts)
+    emails, keys, names, attributes = (list(c) for c in zip(*rows, strict=True))
+    row_keys = keys
+    positions: dict[str, int] | None = None
+    if len(set(keys)) == len(keys):
+        unique_keys = keys
+    else:  # a repeated address: the first row with it wins
+        positions = {}
+        for pos, key in enumerate(keys):
+            if positions.setdefault(key, pos) != pos:
+                dups.append(pos)
+        unique = [rows[p] for p in positions.values()]
+        emails, keys, names, attributes = (list(c) for c in zip(*unique, strict=True))
+        unique_keys = keys
 
     (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM subscribers").fetchone()
     new_status = _BLOCKLISTED if blocklist else _ENABLED
-    known = {e[0] for e in existing}
-    fresh = [rows[p] for k, p in positions.items() if k not in known]
-    uuids = _new_uuids(len(fresh), now)
-    inserted = 0
-    if fresh:
-        inserted = conn.executemany(
-            _INSERT_NEW,
-            [
-                (u, r[0], r[1], r[2], r[3], new_status, ts, ts)
-                for u, r in zip(uuids, fresh, strict=True)
-            ],
-        ).rowcount
+    existing: list[tuple[Any, ...]] = []
+    lookup_first = session is not None and session.mostly_existing
+    if lookup_first:  # a re-import: most inserts would be refused, look the rows up first
+        existing = _select_in(conn, _SELECT_EXISTING, unique_keys)
+        if existing:
+            known = {e[0] for e in existing}
+            keep = [k not in known for k in keys]
+            emails, keys, names, attributes = (
+                list(compress(c, keep)) for c in (emails, keys, names, attributes)
+            )
+    uuids = _new_uuids(len(keys), now)
+    inserted: int = conn.executemany(
+        _INSERT_NEW,
+        zip(uuids, emails, keys, names, attributes, repeat(new_status), repeat(ts), repeat(ts)),
+    ).rowcount
     (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM subscribers").fetchone()
+    if not lookup_first and inserted < len(keys):
+        # The rows the insert left alone existed before this transaction (it holds the lock).
+        existing = [e for e in _select_in(conn, _SELECT_EXISTING, keys) if e[1] <= max_id]
+    if session is not None:
+        session.mostly_existing = 2 * len(existing) > len(unique_keys)
+    changed: set[int] = set()
+    if existing:
+        if positions is None:
+            positions = {key: pos for pos, key in enumerate(row_keys)}
+        if session is not None:
+            existing = _drop_met(conn, session, existing, positions, dups)
+        if existing:
+            changed = _update_existing(conn, rows, positions, existing, options, ts)
+
     old_ids = [e[1] for e in existing]
     if blocklist and old_ids:
         ids = json.dumps(old_ids)
@@ -364,13 +408,18 @@ class BulkSession:
         self._lock = threading.Lock()
 
     def import_rows(
-        self, rows: Sequence[BulkRow], options: ImportOptions
+        self, fields: Sequence[str], options: ImportOptions
     ) -> tuple[ImportCounts, list[int]]:
-        """As ``SqliteBulk.import_rows`` with the session: (counts, duplicate positions)."""
+        """As ``SqliteBulk.import_rows`` with the session: (counts, duplicate positions).
+
+        The rows come flat (``email, email_key, name, attributes`` then the next row's) and
+        travel as one string (see ``pack``): one copy instead of a pickled object per field.
+        """
         now = dt.datetime.now(dt.UTC)
+        packed = pack(fields)
         with self._lock:
             try:
-                self._send.send((list(rows), options, now))
+                self._send.send((packed, options, now))
                 answer = self._recv.recv()
             except (OSError, EOFError) as exc:
                 raise StoreError(f"the import writer stopped: {exc or 'no answer'}") from exc
@@ -399,12 +448,12 @@ def _serve(inbox: Connection, outbox: Connection, path: Path) -> None:
     try:
         while True:
             try:
-                rows, options, now = inbox.recv()
+                packed, options, now = inbox.recv()
             except EOFError:
                 return
             answer: tuple[str, Any]
             try:
-                answer = ("ok", bulk.import_rows(rows, options, now, session))
+                answer = ("ok", bulk.import_rows(unpack(packed), options, now, session))
             except NotFound as exc:
                 answer = ("notfound", str(exc))
             except CampaigndError as exc:

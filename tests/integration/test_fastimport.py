@@ -67,3 +67,35 @@ async def _scenario(store: Store, tmp_path: Path) -> None:
 
     again = await run_import(store, request)
     assert (again.inserted, again.updated, again.skipped, again.duplicates) == (0, 0, 9, 9)
+
+
+async def test_reimport_with_new_rows_after_known_ones(sqlite_url: str, tmp_path: Path) -> None:
+    store = await _store(sqlite_url)
+    try:
+        sql = await _known_then_new(store, tmp_path)
+    finally:
+        await store.close()
+    assert sql == await _known_then_new(MemoryStore(), tmp_path)
+
+
+async def _known_then_new(store: Store, tmp_path: Path) -> list[tuple[int, ...]]:
+    """A re-import switches the bulk writer to looking rows up first; new rows after known
+    ones must still go in, duplicates of either kind still be found, and counts not change."""
+    await store.create_list("l", OptIn.SINGLE, "")
+    header = ["email", "name"]
+    known = [[f"k{i}@x.example", f"K {i}"] for i in range(6)]
+    await run_import(store, ImportRequest(_csv(tmp_path / "a.csv", [header, *known])))
+    rows = [header, *known, *([f"n{i}@x.example", f"N {i}"] for i in range(6))]
+    rows += [["K1@x.example", "again"], ["N2@X.example", "again"], ["z@x.example", "Z"]]
+    request = ImportRequest(_csv(tmp_path / "b.csv", rows), lists=("l",), bulk_batch_size=3)
+    out = []
+    for _ in range(2):
+        r = await run_import(store, request)
+        out.append((r.rows, r.inserted, r.updated, r.skipped, r.duplicates, r.errors))
+    assert out[0] == (15, 7, 6, 0, 2, 2)  # known rows join the list: updated
+    assert out[1] == (15, 0, 0, 13, 2, 2)
+    for email in ("k5@x.example", "n5@x.example", "z@x.example"):
+        sub = await store.get_subscriber(email)
+        assert [s.status for s in sub.subscriptions] == [SubscriptionStatus.UNCONFIRMED]
+    assert (await store.get_subscriber("k1@x.example")).name == "K 1"
+    return out

@@ -14,6 +14,7 @@ from campaignd.csvrows import (
     Columns,
     ParsedRow,
     RowError,
+    check_row,
     neutralise,
     parse_attributes,
     parse_header,
@@ -113,6 +114,29 @@ def test_formula_cells_are_data() -> None:
 )
 def test_bad_rows_say_why(cells: list[str], reason: str) -> None:
     assert re.search(reason, bad(cells, line=7).error)
+    assert check_row(cells, COLS, 7) == bad(cells, line=7)  # the bulk path says the same
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["Jane.Doe+news@EXAMPLE.com", "", ""],
+        [" x@example.com ", " Zoë ", ' {"a": [1, {"b": null}]} '],
+        ["x@example.com", "", " { } "],
+        ["Info@example.com", "Info", "{}"],
+    ],
+)
+def test_the_bulk_row_is_the_parsed_row(cells: list[str]) -> None:
+    row = ok(cells)
+    checked = check_row(cells, COLS, 2)
+    assert not isinstance(checked, RowError)
+    email, name, attributes, text, blocklisted = checked
+    assert (email, name, attributes) == (
+        row.subscriber.email,
+        row.subscriber.name,
+        row.subscriber.attributes,
+    )
+    assert (text, blocklisted) == (row.attributes_json, row.blocklisted)
 
 
 def test_deep_nesting_does_not_crash() -> None:
