@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -215,13 +216,11 @@ class Ledger:
             self._after[campaign_id] = max(after, *(row[0] for row in rows))
         return rows
 
-    async def record(
-        self, conn: AsyncConnection, records: Sequence[DeliveryRecord], now: dt.datetime
-    ) -> None:
-        if not records:
-            return
+    def _record_rows(
+        self, records: Sequence[DeliveryRecord], now: dt.datetime
+    ) -> list[tuple[Any, ...]]:
         ts = self._raw.ts
-        params = [
+        return [
             (
                 r.status.value,
                 r.attempts,
@@ -237,6 +236,20 @@ class Ledger:
             )
             for r in records
         ]
+
+    def record_sqlite(
+        self, conn: sqlite3.Connection, records: Sequence[DeliveryRecord], now: dt.datetime
+    ) -> None:
+        """`record` on a stdlib connection (campaignd.db.direct), inside its transaction."""
+        conn.executemany(self._record, self._record_rows(records, now))
+
+    async def record(
+        self, conn: AsyncConnection, records: Sequence[DeliveryRecord], now: dt.datetime
+    ) -> None:
+        if not records:
+            return
+        ts = self._raw.ts
+        params = self._record_rows(records, now)
         if self._raw.pg:
             (status, attempts, code, enhanced, text_, server, message_id, next_at, _, ids) = zip(
                 *params, strict=True

@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select, update
@@ -18,6 +19,7 @@ from campaignd.db import campaigns as C
 from campaignd.db import links
 from campaignd.db import tables as T
 from campaignd.db.bulk import Importer
+from campaignd.db.direct import SqliteDirect
 from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transient, sqlite_path
 from campaignd.db.fastimport import BulkSession, SqliteBulk
 from campaignd.db.ledger import Ledger
@@ -84,6 +86,8 @@ class SqlStore:
         path = sqlite_path(url) if self.dialect == "sqlite" else None
         # SQLite file: import_batch on its own sqlite3 connection (db.fastimport).
         self._bulk = SqliteBulk(path) if path is not None else None
+        # SQLite file: the recorder's frequent small commits bypass SQLAlchemy (db.direct).
+        self._direct = SqliteDirect(path) if path is not None else None
 
     @classmethod
     async def open(cls, url: str) -> SqlStore:
@@ -91,6 +95,8 @@ class SqlStore:
         return cls(create_engine(url), url)
 
     async def close(self) -> None:
+        if self._direct is not None:
+            await self._direct.close()
         if self._bulk is not None:
             await asyncio.to_thread(self._bulk.close)
         await self._engine.dispose()
@@ -472,6 +478,13 @@ class SqlStore:
         return await self._tx(fn)
 
     async def record_deliveries(self, records: Sequence[DeliveryRecord], now: dt.datetime) -> None:
+        if self._direct is not None:  # SQLite file: one thread hop instead of ~8
+            if records:
+                await self._direct.transaction(
+                    partial(self._ledger.record_sqlite, records=records, now=now)
+                )
+            return
+
         async def fn(conn: AsyncConnection) -> None:
             await self._ledger.record(conn, records, now)
 
