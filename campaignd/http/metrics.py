@@ -86,6 +86,8 @@ class Metrics:
             "campaignd_unsubscribes", "Unsubscribes through links", registry=r
         )
         self._engine: Engine | None = None
+        self._counters: dict[tuple[str, str, DeliveryStatus], Counter] = {}
+        self._latency: dict[str, Histogram] = {}
         r.register(_EngineCollector(lambda: self._engine))
 
     def bind(self, engine: Engine) -> None:
@@ -93,15 +95,23 @@ class Metrics:
         self._engine = engine
 
     def observe(self, event: SendEvent) -> None:
-        """The engine's send observer."""
+        """The engine's send observer (once per message: labelled children are cached, since
+        prometheus_client's `labels()` validates and locks on every call)."""
         record = event.record
-        server = record.server or "-"
-        if record.status is DeliveryStatus.SENT:
-            self.sent.labels(event.messenger, server).inc()
-        else:
-            self.failed.labels(event.messenger, server, record.status.value).inc()
+        key = (event.messenger, record.server or "-", record.status)
+        counter = self._counters.get(key)
+        if counter is None:
+            if record.status is DeliveryStatus.SENT:
+                counter = self.sent.labels(key[0], key[1])
+            else:
+                counter = self.failed.labels(key[0], key[1], record.status.value)
+            self._counters[key] = counter
+        counter.inc()
         if event.outcome is not None:
-            self.latency.labels(event.messenger).observe(event.seconds)
+            latency = self._latency.get(event.messenger)
+            if latency is None:
+                latency = self._latency[event.messenger] = self.latency.labels(event.messenger)
+            latency.observe(event.seconds)
 
     def set_campaigns(self, statuses: Iterable[CampaignStatus]) -> None:
         counts = dict.fromkeys(CampaignStatus, 0)
