@@ -37,15 +37,42 @@ class InvalidAddress(InvalidInput):
     """The email address is not valid."""
 
 
+# The same grammar in two halves, so that the domain (repeated across a list: gmail.com...)
+# is settled once and remembered, and only the local part is matched per address.
+_FAST_LOCAL = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*", re.ASCII)
+_FAST_DOMAIN = re.compile(
+    rf"(?=.{{1,63}}\Z)(?:{_LABEL}\.)+(?!(?i:{_SPECIAL_USE})\Z)(?:[A-Za-z0-9]+-)*[A-Za-z0-9]*[A-Za-z]",
+    re.ASCII,
+)
+_RFC2142_NAMES = frozenset(_RFC2142.split("|"))
+_DOMAIN_CACHE_SIZE = 4096  # domains remembered (a few hundred KB at most)
+_domains: dict[str, str | None] = {}
+
+
+def _fast_domain(domain: str) -> str | None:
+    """The lowercased domain if the strict grammar accepts it, else None; remembered."""
+    try:
+        return _domains[domain]
+    except KeyError:
+        pass
+    result = domain.lower() if _FAST_DOMAIN.fullmatch(domain) else None
+    if len(_domains) >= _DOMAIN_CACHE_SIZE:
+        _domains.clear()
+    _domains[domain] = result
+    return result
+
+
 def _fast(address: str) -> str | None:
-    """The normalised address if the strict ASCII grammar settles it, else None."""
-    m = _FAST.fullmatch(address)
-    if m is None:
+    """The normalised address if the strict ASCII grammar (``_FAST``) settles it, else None."""
+    local, at, domain = address.partition("@")
+    if not at or len(local) > 64:
         return None
-    domain = m.group(1)
-    if domain.islower():  # the top-level label ends with a letter: islower() is meaningful
-        return address
-    return address[: m.start(1)] + domain.lower()
+    lowered = _fast_domain(domain)
+    if lowered is None or _FAST_LOCAL.fullmatch(local) is None:
+        return None
+    if local.lower() in _RFC2142_NAMES:
+        return None
+    return address if lowered == domain else f"{local}@{lowered}"
 
 
 def _slow(address: str) -> str:

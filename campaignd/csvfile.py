@@ -188,16 +188,26 @@ class CsvFile:
 
         Raise InvalidInput when the file itself cannot be read any further.
         """
-        while True:
+        reader = self._reader
+        oversize = self._oversize
+        while True:  # _next_row inlined: this loop runs once per row of a large file
+            start = self._line + 1
+            self._record_chars = 0
             try:
-                row = self._next_row()
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield RowError(start, f"the row is not valid CSV: {exc}", "")
+                continue
             except _READ_ERRORS as exc:
                 raise self._fail(
                     f"reading stopped after line {self._line}: {_describe(exc)}"
                 ) from exc
-            if row is None:
-                return
-            yield row
+            if oversize and any(n in oversize for n in range(start, self._line + 1)):
+                yield RowError(start, f"the row is longer than {MAX_LINE} characters", "")
+            elif cells:
+                yield start, cells
 
 
 def _describe(exc: BaseException) -> str:

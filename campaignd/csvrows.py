@@ -121,7 +121,11 @@ def parse_attributes(cell: str) -> dict[str, Any]:
         raise InvalidInput(f"attributes are larger than {MAX_ATTRIBUTES_BYTES // 1024} KB")
     try:  # the common case: one C scan, no Python wrapper; any doubt takes the full path
         value, end = _SCAN(cell, 0)
-        if end == len(cell) and type(value) is dict and _RISKY_ESCAPE.search(cell) is None:
+        if (
+            end == len(cell)
+            and type(value) is dict
+            and ("\\u" not in cell or _RISKY_ESCAPE.search(cell) is None)
+        ):
             return value
     except (ValueError, StopIteration, RecursionError):
         pass

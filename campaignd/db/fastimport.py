@@ -38,6 +38,8 @@ from campaignd.store.rules import plan_subscriptions
 
 #: One row for the bulk path: (email, email_key, name, attributes as a JSON object text).
 BulkRow = tuple[str, str, str, str]
+#: The same rows as four parallel lists (what the writer works on: no tuple per row).
+BulkColumns = tuple[list[str], list[str], list[str], list[str]]
 
 _SEP = "\x00"  # csvrows rejects a row with a NUL, so no field holds one
 
@@ -50,15 +52,22 @@ def pack(fields: Sequence[str]) -> str:
     return text
 
 
-def unpack(text: str) -> list[BulkRow]:
-    """The rows ``pack`` packed."""
+def unpack(text: str) -> BulkColumns:
+    """The rows ``pack`` packed, as columns: (emails, email_keys, names, attributes)."""
     if not text:
-        return []
-    fields = iter(text.split(_SEP))
-    rows: list[BulkRow] = list(zip(fields, fields, fields, fields, strict=False))
-    if 4 * len(rows) != text.count(_SEP) + 1:
+        return [], [], [], []
+    fields = text.split(_SEP)
+    if len(fields) % 4:
         raise ValueError("packed rows do not come in fours")
-    return rows
+    return fields[0::4], fields[1::4], fields[2::4], fields[3::4]
+
+
+def columns(rows: Sequence[BulkRow]) -> BulkColumns:
+    """Rows as columns: (emails, email_keys, names, attributes)."""
+    if not rows:
+        return [], [], [], []
+    emails, keys, names, attributes = zip(*rows, strict=True)
+    return list(emails), list(keys), list(names), list(attributes)
 
 
 BUSY_TIMEOUT_S = 30.0
@@ -175,14 +184,24 @@ class SqliteBulk:
         they are counted as skipped, with one they are left out of the counts.
         Raise NotFound for an unknown list id, StoreError when SQLite refuses the batch.
         """
-        if not rows:
+        return self.import_columns(columns(rows), options, now, session)
+
+    def import_columns(
+        self,
+        cols: BulkColumns,
+        options: ImportOptions,
+        now: dt.datetime,
+        session: _Session | None = None,
+    ) -> tuple[ImportCounts, list[int]]:
+        """``import_rows`` for rows given as columns."""
+        if not cols[0]:
             return ImportCounts(), []
         with self._lock:
             try:
                 conn = self._connection()
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    counts, dups, (lo, hi) = _run(conn, rows, options, now, session)
+                    counts, dups, (lo, hi) = _run(conn, cols, options, now, session)
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
@@ -205,16 +224,34 @@ def _select_in(
     return out
 
 
+# Version 7 in the high nibble of byte 6, the RFC 9562 variant (0b10) in the top bits of byte 8.
+_VERSION_7 = bytes(0x70 | (b & 0x0F) for b in range(256))
+_VARIANT = bytes(0x80 | (b & 0x3F) for b in range(256))
+
+
 def _new_uuids(count: int, now: dt.datetime) -> list[str]:
-    """Version 7 UUIDs as 32 hex digits (time-ordered: the unique index grows at its end)."""
-    head = f"{int(now.timestamp() * 1000) & 0xFFFFFFFFFFFF:012x}7"
-    noise = os.urandom(9 * count).hex()
-    return [f"{head}{noise[i : i + 3]}8{noise[i + 3 : i + 18]}" for i in range(0, 18 * count, 18)]
+    """Version 7 UUIDs as 32 hex digits (time-ordered: the unique index grows at its end).
+
+    Built with slice assignments over one buffer (no Python step per UUID): the 48-bit
+    millisecond time of the batch, then 74 random bits from os.urandom.
+    """
+    if count <= 0:
+        return []
+    ms = (int(now.timestamp() * 1000) & 0xFFFFFFFFFFFF).to_bytes(6, "big")
+    rnd = bytearray(os.urandom(10 * count))
+    rnd[0::10] = rnd[0::10].translate(_VERSION_7)
+    rnd[2::10] = rnd[2::10].translate(_VARIANT)
+    out = bytearray(16 * count)
+    for k in range(6):
+        out[k::16] = ms[k : k + 1] * count
+    for j in range(10):
+        out[6 + j :: 16] = rnd[j::10]
+    return out.hex(" ", 16).split(" ")
 
 
 def _run(
     conn: sqlite3.Connection,
-    rows: Sequence[BulkRow],
+    cols: BulkColumns,
     options: ImportOptions,
     now: dt.datetime,
     session: _Session | None,
@@ -227,7 +264,7 @@ def _run(
     if list_ids and not blocklist:
         _require_lists(conn, list_ids)
     dups: list[int] = []
-    emails, keys, names, attributes = (list(c) for c in zip(*rows, strict=True))
+    emails, keys, names, attributes = cols
     row_keys = keys
     positions: dict[str, int] | None = None
     if len(set(keys)) == len(keys):
@@ -237,8 +274,8 @@ def _run(
         for pos, key in enumerate(keys):
             if positions.setdefault(key, pos) != pos:
                 dups.append(pos)
-        unique = [rows[p] for p in positions.values()]
-        emails, keys, names, attributes = (list(c) for c in zip(*unique, strict=True))
+        first = list(positions.values())
+        emails, keys, names, attributes = ([c[p] for p in first] for c in cols)
         unique_keys = keys
 
     (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM subscribers").fetchone()
@@ -271,7 +308,7 @@ def _run(
         if session is not None:
             existing = _drop_met(conn, session, existing, positions, dups)
         if existing:
-            changed = _update_existing(conn, rows, positions, existing, options, ts)
+            changed = _update_existing(conn, cols, positions, existing, options, ts)
 
     old_ids = [e[1] for e in existing]
     if blocklist and old_ids:
@@ -330,7 +367,7 @@ def _require_lists(conn: sqlite3.Connection, list_ids: list[int]) -> None:
 
 def _update_existing(
     conn: sqlite3.Connection,
-    rows: Sequence[BulkRow],
+    cols: BulkColumns,
     positions: dict[str, int],
     existing: list[tuple[Any, ...]],
     options: ImportOptions,
@@ -341,7 +378,8 @@ def _update_existing(
     info: list[tuple[Any, ...]] = []
     status_only: list[tuple[Any, ...]] = []
     for key, sid, old_status, old_name, old_attributes in existing:
-        _email, _key, name, attributes = rows[positions[key]]
+        pos = positions[key]
+        name, attributes = cols[2][pos], cols[3][pos]
         status = _BLOCKLISTED if blocklist else old_status
         if options.overwrite_info and (
             old_name != name or json.loads(old_attributes) != json.loads(attributes)
@@ -453,7 +491,7 @@ def _serve(inbox: Connection, outbox: Connection, path: Path) -> None:
                 return
             answer: tuple[str, Any]
             try:
-                answer = ("ok", bulk.import_rows(unpack(packed), options, now, session))
+                answer = ("ok", bulk.import_columns(unpack(packed), options, now, session))
             except NotFound as exc:
                 answer = ("notfound", str(exc))
             except CampaigndError as exc:

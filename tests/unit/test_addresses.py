@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaignd.addresses import (
+    _FAST,
     InvalidAddress,
     _fast,
     address_key,
@@ -136,6 +137,47 @@ def test_fast_path_agrees_with_email_validator(address: str) -> None:
         got = None
     if address == address.strip():
         assert got == expected
+
+
+def _one_regex(address: str) -> str | None:
+    """The fast path as one regular expression, as it was written before it was split."""
+    m = _FAST.fullmatch(address)
+    if m is None:
+        return None
+    return address[: m.start(1)] + m.group(1).lower()
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ADDRESS)
+def test_split_fast_path_is_the_one_regex(address: str) -> None:
+    assert _fast(address) == _one_regex(address)
+    assert _fast(address) == _one_regex(address)  # again, the domain now remembered
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "x" * 64 + "@a.com",
+        "x" * 65 + "@a.com",
+        "a@" + "b" * 59 + ".com",
+        "a@" + "b" * 60 + ".com",
+        "a@b.test",
+        "a@b.Local",
+        "a@@b.com",
+        "a@b@c.com",
+        "Info@x.com",
+        "info.x@x.com",
+        "a@B.COM",
+        "a.@b.com",
+        "a@b..com",
+        "a@b.c0m",
+        "a@b-.com",
+        "@b.com",
+        "a@",
+    ],
+)
+def test_split_fast_path_edges(address: str) -> None:
+    assert _fast(address) == _one_regex(address)
 
 
 def test_fast_path_takes_the_common_case() -> None:
