@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from campaignd.config import AppSettings
@@ -25,6 +25,7 @@ class CampaignSummary:
     status: str
     messenger: str
     lists: tuple[int, ...]
+    list_names: tuple[str, ...]
     tags: tuple[str, ...]
     send_at: str | None
     started_at: str | None
@@ -41,7 +42,12 @@ class CampaignSummary:
     in_flight: int
 
 
-def summarize(campaign: Campaign, counts: CampaignCounts) -> CampaignSummary:
+def summarize(
+    campaign: Campaign, counts: CampaignCounts, list_names: Mapping[int, str] | None = None
+) -> CampaignSummary:
+    """The summary; `list_names` maps list ids to names (a list deleted since shows as #id)."""
+    names = list_names or {}
+
     def iso(value: dt.datetime | None) -> str | None:
         return value.isoformat() if value else None
 
@@ -54,6 +60,7 @@ def summarize(campaign: Campaign, counts: CampaignCounts) -> CampaignSummary:
         status=campaign.status.value,
         messenger=campaign.messenger,
         lists=campaign.list_ids,
+        list_names=tuple(names.get(i, f"#{i}") for i in campaign.list_ids),
         tags=campaign.tags,
         send_at=iso(campaign.send_at),
         started_at=iso(campaign.started_at),

@@ -120,7 +120,8 @@ async def create(
     async with open_store(settings) as store:
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
         if as_json:
-            print_json(summarize(campaign, await store.counts(campaign.id)))
+            names = await store.list_names()
+            print_json(summarize(campaign, await store.counts(campaign.id), names))
         else:
             click.echo(campaign.id)
 
@@ -132,7 +133,8 @@ async def create(
 async def ls(app: AppContext, as_json: bool) -> None:
     """List campaigns with their progress."""
     async with open_store(app.settings) as store:
-        rows = [summarize(c, await store.counts(c.id)) for c in await store.campaigns()]
+        names = await store.list_names()
+        rows = [summarize(c, await store.counts(c.id), names) for c in await store.campaigns()]
     if as_json:
         print_json(rows)
         return
@@ -150,13 +152,22 @@ async def ls(app: AppContext, as_json: bool) -> None:
 async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     """Show a campaign and its exact delivery counts."""
     async with open_store(app.settings) as store:
-        summary = summarize(await store.get_campaign(campaign_id), await store.counts(campaign_id))
+        campaign = await store.get_campaign(campaign_id)
+        names = await store.list_names()
+        summary = summarize(campaign, await store.counts(campaign_id), names)
     if as_json:
         print_json(summary)
         return
     for field in dataclasses.fields(summary):
-        shown = getattr(summary, field.name)
-        click.echo(f"{field.name:>13}: {'-' if shown in (None, (), '') else shown}")
+        name, shown = field.name, getattr(summary, field.name)
+        if name == "lists":
+            continue  # the ids are shown next to the names
+        if name == "list_names":
+            name = "lists"
+            shown = ", ".join(f"{n} (#{i})" for n, i in zip(shown, summary.lists, strict=True))
+        elif isinstance(shown, tuple):
+            shown = ", ".join(map(str, shown))
+        click.echo(f"{name:>13}: {'-' if shown in (None, '') else shown}")
 
 
 def _action(action: str, doc: str) -> click.Command:

@@ -133,6 +133,9 @@ class MemoryStore:
     async def lists(self) -> list[MailingList]:
         return [self._with_count(m) for m in sorted(self._lists.values(), key=lambda m: m.id)]
 
+    async def list_names(self) -> dict[int, str]:
+        return {m.id: m.name for m in self._lists.values()}
+
     def _require_lists(self, list_ids: Sequence[int]) -> None:
         missing = sorted(set(list_ids) - set(self._lists))
         if missing:

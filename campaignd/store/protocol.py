@@ -72,6 +72,10 @@ class Store(Protocol):
         """All lists with subscriber_count = subscriptions not unsubscribed."""
         ...
 
+    async def list_names(self) -> dict[int, str]:
+        """Every list's name by id (cheap: no counting)."""
+        ...
+
     # -- subscribers ---------------------------------------------------------------------
     async def add_subscriber(
         self,

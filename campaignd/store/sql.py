@@ -186,6 +186,13 @@ class SqlStore:
 
         return await self._tx(fn, write=False)
 
+    async def list_names(self) -> dict[int, str]:
+        async def fn(conn: AsyncConnection) -> dict[int, str]:
+            rows = await conn.execute(select(T.lists.c.id, T.lists.c.name))
+            return {r[0]: r[1] for r in rows}
+
+        return await self._tx(fn, write=False)
+
     # -- subscribers ---------------------------------------------------------------------
     async def _subscriber(self, conn: AsyncConnection, where: Any) -> Subscriber | None:
         sl, li = T.subscriptions.c, T.lists.c

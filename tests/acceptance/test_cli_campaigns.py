@@ -85,6 +85,20 @@ def test_transitions_are_checked(tmp_path: Path) -> None:
     assert e.cli("campaigns", "start", campaign_id, check=False).returncode == 1
 
 
+def test_show_names_the_lists_for_people_and_keeps_ids_in_json(tmp_path: Path) -> None:
+    e = make_env(tmp_path, free_port())
+    campaign_id = setup(e, n=1)
+    human = e.cli("campaigns", "show", campaign_id).stdout
+    lines = dict(line.strip().split(": ", 1) for line in human.splitlines())
+    assert lines["lists"] == "news (#1)"
+    assert lines["status"] == "draft"
+    assert lines["to_send"] == "0"
+    assert lines["started_at"] == "-"
+    shown = e.show(campaign_id)
+    assert shown["lists"] == [1]
+    assert shown["list_names"] == ["news"]
+
+
 def test_preview_and_test_send(tmp_path: Path) -> None:
     port = free_port()
     e = make_env(tmp_path, port)
