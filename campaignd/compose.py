@@ -103,6 +103,7 @@ class CampaignMailer:
         self._delim = f"--{boundary}\r\n".encode()
         self._close = f"--{boundary}--\r\n".encode()
         self._date: tuple[int, str] = (-1, "")
+        self._bodies = mime.BodyEncoder()
 
     @classmethod
     def prepare(
@@ -176,14 +177,14 @@ class CampaignMailer:
         ]
         for i, value in enumerate(rendered.headers):
             lines.append(self._cached(i, self._header_kinds[i], self._header_names[i], value))
-        text_cte, text = mime.encode_body(rendered.text or "")
+        text_cte, text = self._bodies.encode(rendered.text or "")
         if not self._multipart:
             lines.append(
                 f"Content-Type: text/plain; charset=utf-8\r\n"
                 f"Content-Transfer-Encoding: {text_cte}\r\n\r\n"
             )
             return message_id, "".join(lines).encode("utf-8") + text
-        html_cte, html = mime.encode_body(rendered.html or "")
+        html_cte, html = self._bodies.encode(rendered.html or "")
         lines.append(self._content_head)
         return message_id, b"".join(
             (
