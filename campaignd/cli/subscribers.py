@@ -18,13 +18,14 @@ from campaignd.cli.common import (
     print_json,
     print_table,
 )
+from campaignd.cli.lazy import LazyGroup
 from campaignd.domain import NewSubscriber, SubscriberStatus, SubscriptionStatus
 from campaignd.store.protocol import Store
 
 MAX_ATTRIBUTES = 64 * 1024  # bytes of JSON
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy={"import": "campaignd.cli.importing:import_cmd"})
 def subscribers() -> None:
     """Add, import, show, blocklist and unsubscribe subscribers."""
 
