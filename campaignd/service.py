@@ -72,6 +72,7 @@ class Daemon:
         self._lag_warned: set[int] = set()
         self._db_down = False  # the tick could not reach the database (logged once)
         self.engine: Engine | None = None
+        self.extras: Extras | None = None
         self.last_tick = 0.0  # loop time of the latest tick, for /healthz
 
     # -- run -------------------------------------------------------------------------------
@@ -109,6 +110,7 @@ class Daemon:
                 settings, store, engine, clock=self.clock, scheduler_alive=self.scheduler_alive
             )
             await extras.start()  # metrics, send-time bounces, [http] endpoint
+            self.extras = extras
             stack.push_async_callback(extras.stop)
             recorder = asyncio.create_task(engine.recorder.run(), name="recorder")
             ticker = Ticker(self.tick, settings.app.poll_interval)
@@ -338,6 +340,13 @@ class Daemon:
             log.warning(
                 "concurrency changes take effect at the next restart", extra={"action": "reload"}
             )
+        if self.extras is not None:
+            for section in self.extras.reload(fresh):
+                log.warning(
+                    "[%s] changes take effect at the next restart",
+                    section,
+                    extra={"action": "reload"},
+                )
         self.settings = fresh
         self._spawn(self._close_later(old), "close-old-messengers")
         log.info("settings reloaded", extra={"action": "reload"})

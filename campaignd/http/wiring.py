@@ -7,13 +7,13 @@ last outcomes still count and queued bounces are written before the store closes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
 
 from campaignd.config import Settings
 from campaignd.dispatch import Engine
+from campaignd.http.context import HttpContext
 from campaignd.http.metrics import Metrics
 from campaignd.store.protocol import Store
 from campaignd.suppression import SendTimeBounces, Suppressor
@@ -36,6 +36,7 @@ class Extras:
         scheduler_alive: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self._engine = engine
         self.metrics = Metrics()
         self.metrics.bind(engine)
         engine.observers.append(self.metrics.observe)
@@ -44,8 +45,10 @@ class Extras:
         if settings.bounces.enabled:
             self.bounces = SendTimeBounces(self.suppressor)
             engine.observers.append(self.bounces)
-        self._bounce_task: asyncio.Task[None] | None = None
+        self._bounce_tasks: list[asyncio.Task[None]] = []
+        self._bounce_queues: list[SendTimeBounces] = []  # current and switched-off ones
         self.server = None
+        self._http_context: HttpContext | None = None
         if settings.http.enabled:
             from campaignd.http.app import create_app
             from campaignd.http.server import HttpServer
@@ -59,28 +62,54 @@ class Extras:
                 scheduler_alive=scheduler_alive,
             )
             self.server = HttpServer(app, settings.http.listen)
+            self._http_context = app.state.ctx
 
     async def start(self) -> None:
         """Bind the HTTP port first (a busy port stops the start), then start the tasks."""
         if self.server is not None:
             self.server.bind()
         if self.bounces is not None:
-            self._bounce_task = asyncio.create_task(self.bounces.run(), name="bounces")
+            self._run_bounces(self.bounces)
         if self.server is not None:
             self.server.start()
+
+    def _run_bounces(self, bounces: SendTimeBounces) -> None:
+        self._bounce_queues.append(bounces)
+        self._bounce_tasks.append(asyncio.create_task(bounces.run(), name="bounces"))
+
+    def reload(self, fresh: Settings) -> list[str]:
+        """SIGHUP: apply new [bounces] settings (thresholds, actions, on/off) at once; return
+        the sections whose changes need a restart ([http]: its port and secrets are bound)."""
+        self.suppressor.settings = fresh.bounces
+        if fresh.bounces.enabled and self.bounces is None:
+            self.bounces = SendTimeBounces(self.suppressor)
+            self._engine.observers.append(self.bounces)
+            self._run_bounces(self.bounces)
+        elif not fresh.bounces.enabled and self.bounces is not None:
+            self._engine.observers.remove(self.bounces)
+            self.bounces.close()  # its task writes what is queued, then ends
+            self.bounces = None
+        if self._http_context is not None:  # the webhooks' credentials are in [bounces] too
+            ctx = self._http_context
+            ctx.settings = ctx.settings.model_copy(update={"bounces": fresh.bounces})
+        later = ["http"] if fresh.http != self.settings.http else []
+        self.settings = fresh
+        return later
 
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.stop()
-        if self.bounces is not None and self._bounce_task is not None:
+        if self.bounces is not None:
             self.bounces.close()
-            try:
-                await asyncio.wait_for(self._bounce_task, BOUNCE_DRAIN_TIMEOUT)
-            except TimeoutError:
+        draining = [t for t in self._bounce_tasks if not t.done()]
+        if draining:
+            _, late = await asyncio.wait(draining, timeout=BOUNCE_DRAIN_TIMEOUT)
+            if late:
                 log.warning(
                     "%d send-time bounces not recorded (database unavailable)",
-                    self.bounces.backlog,
+                    sum(b.backlog for b in self._bounce_queues),
                     extra={"action": "bounce.write_failed"},
                 )
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._bounce_task
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
