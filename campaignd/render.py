@@ -255,7 +255,9 @@ class CampaignRenderer:
         self._compile()
         self.campaign = campaign
         self.env.trust(
-            types=(SubscriberData, CampaignData), functions=(_unsubscribe_url, _optin_url, _date)
+            types=(SubscriberData, CampaignData),
+            mappings=(Attributes,),
+            functions=(_unsubscribe_url, _optin_url, _date),
         )
         self._vars = dict(self.env.globals)
         self._vars.update(

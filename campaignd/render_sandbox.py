@@ -155,22 +155,44 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             f"'{operator}'", super().call_binop(context, operator, left, right)
         )
 
-    def trust(self, *, types: tuple[type, ...] = (), functions: tuple[Any, ...] = ()) -> None:
-        """Plain data classes whose public attributes are all safe, and bounded functions that
-        take the context first: both skip the generic checks (much of the render time)."""
-        self._plain_types = frozenset(types)
+    def trust(
+        self,
+        *,
+        types: tuple[type, ...] = (),
+        mappings: tuple[type[dict[str, Any]], ...] = (),
+        functions: tuple[Any, ...] = (),
+    ) -> None:
+        """Plain data classes whose public attributes are all safe, dict subclasses whose items
+        are plain data, and bounded functions that take the context first: all skip the
+        generic checks (much of the render time).
+
+        ``obj.name`` on a trusted mapping is ``obj[name]`` (its ``__missing__`` included)
+        unless the type has an attribute of that name, then it takes the generic path: the
+        same result as the generic path gives, which tries the attribute first."""
+        self._plain_names = {
+            kind: frozenset(name for name in dir(kind) if not name.startswith("_"))
+            for kind in types
+        }
+        self._mapping_names = {kind: frozenset(dir(kind)) for kind in mappings}
         self._trusted_calls = frozenset(id(f) for f in functions)
         self._kept_alive = functions
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         kind = type(obj)
-        if kind in self._plain_types and not attribute.startswith("_"):
-            try:
-                return getattr(obj, attribute)
-            except AttributeError:
-                pass
-        elif kind is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
-            return obj[attribute]
+        names = self._plain_names.get(kind)
+        if names is not None:
+            if attribute in names:
+                try:
+                    return getattr(obj, attribute)
+                except AttributeError:
+                    pass
+        elif kind is dict:
+            if attribute not in _DICT_ATTRIBUTES and attribute in obj:
+                return obj[attribute]
+        else:
+            names = self._mapping_names.get(kind)
+            if names is not None and attribute not in names:
+                return obj[attribute]
         return super().getattr(obj, attribute)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
