@@ -37,6 +37,7 @@ class BounceEvent:
     campaign_id: int | None = None
     subscriber_id: int | None = None  # known at send time; webhooks look the address up
     at: dt.datetime | None = None
+    event_id: str | None = None  # the provider's id of this event: its retries count once
 
 
 def send_time_bounce(record: DeliveryRecord) -> BounceType | None:

@@ -28,7 +28,7 @@ MAX_QUEUE = 10_000
 
 @dataclass(frozen=True, slots=True)
 class BounceResult:
-    recorded: bool  # False: no subscriber has that address
+    recorded: bool  # False: no subscriber has that address, or the event was a repeat
     count: int = 0  # the subscriber's bounces of this type, this one included
     action: BounceAction = BounceAction.NONE
 
@@ -67,8 +67,22 @@ class Suppressor:
                 campaign_id = None
         now = event.at or self.clock()
         count = await store.add_bounce(
-            subscriber_id, campaign_id, event.type.value, event.source, event.reason, now
+            subscriber_id,
+            campaign_id,
+            event.type.value,
+            event.source,
+            event.reason,
+            now,
+            event.event_id,
         )
+        if count is None:
+            log.info(
+                "%s event %s repeated (a webhook retry): already recorded",
+                event.source,
+                event.event_id,
+                extra={"action": "bounce.duplicate", "campaign_id": campaign_id},
+            )
+            return BounceResult(recorded=False)
         action = action_for(event.type, count, self.settings)
         if action is BounceAction.BLOCKLIST:
             await store.set_subscriber_status(email, SubscriberStatus.BLOCKLISTED)

@@ -80,9 +80,15 @@ async def add_bounce(
     source: str,
     reason: str,
     now: dt.datetime,
-) -> int:
-    """Insert one bounce; the subscriber's count of bounces of that kind, this one included."""
+    event_id: str | None = None,
+) -> int | None:
+    """Insert one bounce; the subscriber's count of bounces of that kind, this one included.
+    None when the source's event `event_id` is already recorded (nothing inserted)."""
     b = T.bounces.c
+    if event_id is not None and await conn.scalar(
+        select(b.id).where(b.source == source, b.event_id == event_id)
+    ):
+        return None
     await conn.execute(
         insert(T.bounces).values(
             subscriber_id=subscriber_id,
@@ -90,6 +96,7 @@ async def add_bounce(
             type=kind,
             source=source,
             reason=reason[:2000],
+            event_id=event_id,
             created_at=now,
         )
     )

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 #: The newest migration in migrations/versions; bump it with every new migration.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 async def database_revision(conn: AsyncConnection) -> str | None:

@@ -165,7 +165,11 @@ class BounceRow(SQLModel, table=True):
     """A bounce or complaint of one subscriber: from a send-time reply or a provider webhook."""
 
     __tablename__ = "bounces"
-    __table_args__ = (Index(None, "subscriber_id", "type"),)
+    __table_args__ = (
+        Index(None, "subscriber_id", "type"),
+        # A provider's retry of a webhook carries the same event id: recorded once.
+        Index(None, "source", "event_id", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(
@@ -175,6 +179,7 @@ class BounceRow(SQLModel, table=True):
     type: str = Field(sa_column=Column(String(16), nullable=False))  # hard | soft | complaint
     source: str = Field(sa_column=Column(String(32), nullable=False))  # smtp | ses | ...
     reason: str = Field(sa_column=Column(Text, nullable=False))
+    event_id: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
     created_at: dt.datetime = _ts()
 
 

@@ -78,7 +78,10 @@ def parse_ses(message: Mapping[str, Any]) -> list[BounceEvent]:
         btype = _SES_BOUNCE.get(str(bounce.get("bounceType")), BounceType.SOFT)
         sub = _text(bounce.get("bounceSubType"), 64)
         at = _iso(bounce.get("timestamp"))
-        return list(_ses_recipients(bounce.get("bouncedRecipients"), btype, sub, campaign, at))
+        feedback = _text(bounce.get("feedbackId"), 150) or None
+        return list(
+            _ses_recipients(bounce.get("bouncedRecipients"), btype, sub, campaign, at, feedback)
+        )
     if kind == "Complaint":
         complaint = message.get("complaint")
         if not isinstance(complaint, Mapping):
@@ -87,15 +90,27 @@ def parse_ses(message: Mapping[str, Any]) -> list[BounceEvent]:
         at = _iso(complaint.get("timestamp"))
         return list(
             _ses_recipients(
-                complaint.get("complainedRecipients"), BounceType.COMPLAINT, feedback, campaign, at
+                complaint.get("complainedRecipients"),
+                BounceType.COMPLAINT,
+                feedback,
+                campaign,
+                at,
+                _text(complaint.get("feedbackId"), 150) or None,
             )
         )
     return []
 
 
 def _ses_recipients(
-    recipients: Any, kind: BounceType, what: str, campaign: Any, at: dt.datetime | None
+    recipients: Any,
+    kind: BounceType,
+    what: str,
+    campaign: Any,
+    at: dt.datetime | None,
+    feedback_id: str | None,
 ) -> Iterator[BounceEvent]:
+    """One event per recipient; SES's feedbackId names the notification, so the event id is
+    it plus the address (SNS redelivers the same notification on a failed POST)."""
     if not isinstance(recipients, list):
         return
     for r in recipients:
@@ -103,7 +118,10 @@ def _ses_recipients(
             continue
         detail = _text(r.get("diagnosticCode")) or _text(r.get("status"), 32)
         reason = f"{what}: {detail}" if detail else what
-        yield BounceEvent(email, kind, "ses", reason, campaign_uuid=campaign, at=at)
+        event_id = f"{feedback_id}/{email.lower()}" if feedback_id else None
+        yield BounceEvent(
+            email, kind, "ses", reason, campaign_uuid=campaign, at=at, event_id=event_id
+        )
 
 
 # -- SendGrid Event Webhook (a JSON array of events) -----------------------------------------
@@ -134,7 +152,13 @@ def parse_sendgrid(events: Any) -> list[BounceEvent]:
         ids = parse_campaignd_id(ev.get("campaignd_id"))  # a unique arg, when the operator sets it
         out.append(
             BounceEvent(
-                email, kind, "sendgrid", detail, campaign_uuid=ids[0] if ids else None, at=at
+                email,
+                kind,
+                "sendgrid",
+                detail,
+                campaign_uuid=ids[0] if ids else None,
+                at=at,
+                event_id=_text(ev.get("sg_event_id"), 150) or None,
             )
         )
     return out
@@ -158,6 +182,20 @@ def parse_postmark(record: Any) -> list[BounceEvent]:
         parse_campaignd_id(metadata.get("campaignd_id")) if isinstance(metadata, Mapping) else None
     )
     at = _iso(record.get("BouncedAt"))
+    raw_id = record.get("ID")
+    event_id = (
+        f"{record.get('RecordType')}/{raw_id}/{email.lower()}"
+        if isinstance(raw_id, int | str) and not isinstance(raw_id, bool) and str(raw_id)
+        else None
+    )
     return [
-        BounceEvent(email, kind, "postmark", reason, campaign_uuid=ids[0] if ids else None, at=at)
+        BounceEvent(
+            email,
+            kind,
+            "postmark",
+            reason,
+            campaign_uuid=ids[0] if ids else None,
+            at=at,
+            event_id=event_id,
+        )
     ]

@@ -97,6 +97,7 @@ class MemoryStore:
         self._ids: dict[str, int] = {}
         self._optin_sent: dict[int, dt.datetime] = {}
         self._bounces: list[tuple[int, int | None, str, str, str]] = []
+        self._bounce_events: set[tuple[str, str]] = set()
 
     def _next(self, kind: str) -> int:
         self._ids[kind] = self._ids.get(kind, 0) + 1
@@ -593,8 +594,13 @@ class MemoryStore:
         source: str,
         reason: str,
         now: dt.datetime,
-    ) -> int:
+        event_id: str | None = None,
+    ) -> int | None:
         if subscriber_id not in self._subs:
             raise NotFound(f"no subscriber with id {subscriber_id}")
+        if event_id is not None:
+            if (source, event_id) in self._bounce_events:
+                return None
+            self._bounce_events.add((source, event_id))
         self._bounces.append((subscriber_id, campaign_id, kind, source, reason[:2000]))
         return sum(1 for b in self._bounces if b[0] == subscriber_id and b[2] == kind)

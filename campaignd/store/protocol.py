@@ -239,8 +239,10 @@ class Store(Protocol):
         source: str,
         reason: str,
         now: dt.datetime,
-    ) -> int:
+        event_id: str | None = None,
+    ) -> int | None:
         """Record a bounce of `kind` ("hard", "soft" or "complaint") reported by `source`
         ("smtp", "ses", "sendgrid", "postmark"); return the subscriber's number of bounces of
-        that kind, this one included."""
+        that kind, this one included. With the provider's `event_id`, an event already
+        recorded from that source is not recorded again: None is returned."""
         ...

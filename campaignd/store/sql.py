@@ -593,8 +593,9 @@ class SqlStore:
         source: str,
         reason: str,
         now: dt.datetime,
-    ) -> int:
-        async def fn(conn: AsyncConnection) -> int:
+        event_id: str | None = None,
+    ) -> int | None:
+        async def fn(conn: AsyncConnection) -> int | None:
             if (
                 await conn.scalar(
                     select(T.subscribers.c.id).where(T.subscribers.c.id == subscriber_id)
@@ -603,10 +604,15 @@ class SqlStore:
             ):
                 raise NotFound(f"no subscriber with id {subscriber_id}")
             return await links.add_bounce(
-                conn, subscriber_id, campaign_id, kind, source, reason, now
+                conn, subscriber_id, campaign_id, kind, source, reason, now, event_id
             )
 
-        return await self._tx(fn)
+        try:
+            return await self._tx(fn)
+        except Conflict:
+            if event_id is None:
+                raise
+            return None  # the same event, recorded by a concurrent delivery of the webhook
 
 
 def _key(email: str) -> str:

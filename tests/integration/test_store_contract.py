@@ -413,3 +413,16 @@ async def test_add_bounce_counts_per_subscriber_and_kind(store: Any) -> None:
     assert await store.add_bounce(b, None, "soft", "smtp", "x" * 5000, T0) == 1
     with pytest.raises(NotFound):
         await store.add_bounce(b + 100, None, "soft", "smtp", "", T0)
+
+
+async def test_a_provider_event_is_recorded_once(store: Any) -> None:
+    await single(store)
+    a = await subscriber(store, "a@example.com", (1,))
+    assert await store.add_bounce(a, None, "soft", "ses", "full", T0, "fb-1/a@example.com") == 1
+    assert await store.add_bounce(a, None, "soft", "ses", "full", T0, "fb-1/a@example.com") is None
+    # the same id from another provider, or no id at all, is another event
+    assert (
+        await store.add_bounce(a, None, "soft", "postmark", "full", T0, "fb-1/a@example.com") == 2
+    )
+    assert await store.add_bounce(a, None, "soft", "smtp", "452", T0) == 3
+    assert await store.add_bounce(a, None, "soft", "smtp", "452", T0) == 4

@@ -77,7 +77,13 @@ def sns_notification(ses_message: dict[str, Any], **extra: Any) -> dict[str, Any
     }
 
 
-def ses_bounce(email: str, bounce_type: str, sub_type: str, status: str) -> dict[str, Any]:
+def ses_bounce(
+    email: str,
+    bounce_type: str,
+    sub_type: str,
+    status: str,
+    feedback_id: str = "0100018e-a1b2c3d4-e5f6-000000",
+) -> dict[str, Any]:
     campaign = "9f0c6b2e-3c1a-4d5e-8f7a-1b2c3d4e5f60"
     return {
         "notificationType": "Bounce",
@@ -93,7 +99,7 @@ def ses_bounce(email: str, bounce_type: str, sub_type: str, status: str) -> dict
                 }
             ],
             "timestamp": "2026-03-01T12:00:00.000Z",
-            "feedbackId": "0100018e-a1b2c3d4-e5f6-000000",
+            "feedbackId": feedback_id,
             "remoteMtaIp": "192.0.2.1",
             "reportingMTA": "dsn; a27-1.smtp-out.eu-west-1.amazonses.com",
         },
@@ -195,13 +201,17 @@ async def test_ses_hard_bounce_blocklists(world: World, version: str) -> None:
     assert world.fetched == [CERT_URL]
 
 
+def soft_bounce_notification(feedback_id: str) -> dict[str, Any]:
+    bounce = ses_bounce("bob@example.com", "Transient", "MailboxFull", "5.2.2", feedback_id)
+    return sns_sign(sns_notification(bounce))
+
+
 async def test_ses_soft_bounces_unsubscribe_after_the_configured_count(world: World) -> None:
-    body = sns_sign(
-        sns_notification(ses_bounce("bob@example.com", "Transient", "MailboxFull", "5.2.2"))
-    )
-    for _ in range(2):
+    for n in range(2):
+        body = soft_bounce_notification(f"0100018e-soft-{n}")
         assert (await world.client.post("/webhooks/ses", json=body)).status_code == 200
         assert await world.lists("bob@example.com") == {SubscriptionStatus.CONFIRMED}
+    body = soft_bounce_notification("0100018e-soft-2")
     assert (await world.client.post("/webhooks/ses", json=body)).status_code == 200
     assert await world.lists("bob@example.com") == {SubscriptionStatus.UNSUBSCRIBED}
     assert await world.status("bob@example.com") is SubscriberStatus.ENABLED
@@ -285,6 +295,14 @@ async def test_ses_topic_allow_list_and_disabled_endpoint() -> None:
             assert (await w.client.post(path, json={})).status_code == 404
 
 
+async def test_a_redelivered_ses_notification_counts_once(world: World) -> None:
+    body = soft_bounce_notification("0100018e-soft-0")  # SNS retries the same notification
+    answers = [(await world.client.post("/webhooks/ses", json=body)).json() for _ in range(3)]
+    assert answers == [{"received": 1, "recorded": 1}] + [{"received": 1, "recorded": 0}] * 2
+    assert [b[2:4] for b in world.store._bounces] == [("soft", "ses")]  # one bounce
+    assert await world.lists("bob@example.com") == {SubscriptionStatus.CONFIRMED}
+
+
 # -- SendGrid ----------------------------------------------------------------------------------
 
 SENDGRID_EVENTS = [
@@ -331,6 +349,17 @@ async def test_sendgrid_events_with_basic_auth(world: World) -> None:
     assert await world.status("ann@example.com") is SubscriberStatus.BLOCKLISTED  # hard
     assert await world.status("bob@example.com") is SubscriberStatus.ENABLED  # one soft
     assert await world.status("cat@example.com") is SubscriberStatus.BLOCKLISTED  # complaint
+
+
+async def test_sendgrid_retried_batch_records_only_events_without_an_id_again(
+    world: World,
+) -> None:
+    auth = basic("sg", "sg-pass")
+    await world.client.post("/webhooks/sendgrid", json=SENDGRID_EVENTS, headers=auth)
+    again = await world.client.post("/webhooks/sendgrid", json=SENDGRID_EVENTS, headers=auth)
+    # ann and bob carry sg_event_id: repeats; the spam report has no id, so it counts again
+    assert again.json() == {"received": 3, "recorded": 1}
+    assert [b[3] for b in world.store._bounces].count("sendgrid") == 4
 
 
 @pytest.mark.parametrize(
@@ -401,6 +430,10 @@ async def test_postmark_bounces_and_complaints(world: World) -> None:
     )
     assert r.json() == {"received": 1, "recorded": 1}
     assert await world.status("ann@example.com") is SubscriberStatus.BLOCKLISTED
+    r = await world.client.post(  # Postmark retries a webhook that did not get a 200
+        "/webhooks/postmark", json=postmark_bounce("ann@example.com", "HardBounce", 1), headers=auth
+    )
+    assert r.json() == {"received": 1, "recorded": 0}
     r = await world.client.post(
         "/webhooks/postmark",
         json=postmark_bounce("cat@example.com", "SpamComplaint", 512),
