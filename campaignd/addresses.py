@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from campaignd.errors import InvalidInput
 
 MAX_ADDRESS_LENGTH = 254
+MAX_LOCAL_OCTETS = 64  # RFC 5321 4.5.3.1.1; servers refuse longer ones at RCPT
 MAX_NAME_LENGTH = 256
 
 # The common case in one regular expression: an ASCII dot-atom local part of at most 64
@@ -100,6 +101,14 @@ def normalize_email(address: str) -> str:
         return fast
     if not address:
         raise InvalidAddress("the address is empty")
+    local = address.rpartition("@")[0]
+    if len(local.encode("utf-8", "surrogatepass")) > MAX_LOCAL_OCTETS:
+        raise InvalidAddress(
+            f"invalid address {address!r}: the part before the @ is longer than "
+            f"{MAX_LOCAL_OCTETS} bytes (RFC 5321)"
+        )
+    if len(address.encode("utf-8", "surrogatepass")) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddress(f"the address is longer than {MAX_ADDRESS_LENGTH} bytes")
     return _slow(address)
 
 
