@@ -20,7 +20,6 @@ import re
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from campaignd.errors import InvalidInput
 
@@ -31,6 +30,9 @@ _KIND_CAMPAIGN = 2
 _TAG_LEN = 16
 _LEN = {_KIND_SUBSCRIBER: 1 + 16 + _TAG_LEN, _KIND_CAMPAIGN: 1 + 32 + _TAG_LEN}
 _ALPHABET = re.compile(r"^[A-Za-z0-9_-]{40,80}$")
+_BLOCK = hashlib.sha256().block_size
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
 class InvalidToken(InvalidInput):
@@ -47,7 +49,7 @@ class TokenData:
 class Signer:
     """Signs and verifies tokens of one purpose; build once, call per message."""
 
-    __slots__ = ("_mac", "purpose")
+    __slots__ = ("_inner", "_outer", "purpose")
 
     def __init__(self, secret: str, purpose: str) -> None:
         if purpose not in PURPOSES:
@@ -58,13 +60,18 @@ class Signer:
         key = hmac.new(
             secret.encode("utf-8"), b"campaignd token v1 " + purpose.encode(), hashlib.sha256
         ).digest()
-        self._mac: Any = hmac.new(key, digestmod=hashlib.sha256)
+        # HMAC-SHA256 (RFC 2104) with the padded key hashed once: per token two hash copies
+        # instead of the hmac module's Python-level object copy (about half the time).
+        block = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
 
     def _tag(self, payload: bytes) -> bytes:
-        mac = self._mac.copy()
-        mac.update(payload)
-        digest: bytes = mac.digest()
-        return digest[:_TAG_LEN]
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:_TAG_LEN]
 
     def sign(self, subscriber_uuid: uuid.UUID, campaign_uuid: uuid.UUID | None = None) -> str:
         if campaign_uuid is None:

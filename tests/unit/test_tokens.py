@@ -75,3 +75,27 @@ def test_signer_requires_a_secret_and_a_known_purpose() -> None:
         Signer("", "unsub")
     with pytest.raises(ValueError, match="purpose"):
         Signer(SECRET, "reset-password")
+
+
+def test_links_already_sent_keep_working() -> None:
+    """Tokens issued by earlier versions (these two were made with the hmac module) verify
+    and are what sign gives today: a change of HMAC implementation must not move them."""
+    old_unsub = "AhEREREiIjMzRERVVVVVVVVmZmZmd3eIiJmZqqqqqqqqTm17Aazs9NFPnPCvMBJ6Xg"
+    old_optin = "AREREREiIjMzRERVVVVVVVW8kuNQSAy9cFdXEWf7wQ43"
+    assert sign(SECRET, "unsub", SUB, CAMP) == old_unsub
+    assert sign(SECRET, "optin", SUB) == old_optin
+    assert verify(SECRET, "unsub", old_unsub).campaign_uuid == CAMP
+    assert verify(SECRET, "optin", old_optin).subscriber_uuid == SUB
+
+
+@pytest.mark.parametrize("secret", ["k", "x" * 200, "ünïcode secret"])
+def test_tokens_are_hmac_sha256_tagged(secret: str) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    key = hmac.new(secret.encode(), b"campaignd token v1 unsub", hashlib.sha256).digest()
+    payload = b"\x02" + SUB.bytes + CAMP.bytes
+    raw = payload + hmac.new(key, payload, hashlib.sha256).digest()[:16]
+    expected = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    assert sign(secret, "unsub", SUB, CAMP) == expected
