@@ -61,10 +61,12 @@ def _needs_encoding(text: str) -> bool:
 
 def encoded_words(text: str, first_room: int) -> list[str]:
     """RFC 2047 base64 words for `text`; the first fits in `first_room` characters."""
+    limit = max(3, (first_room - 12) // 4 * 3)
+    if len(text) * 4 <= limit or len(text.encode("utf-8", "surrogatepass")) <= limit:
+        return [_word(text)]  # fits in the first word (most names and subjects)
     words: list[str] = []
     chunk: list[str] = []
     size = 0
-    limit = max(3, (first_room - 12) // 4 * 3)
     for ch in text:
         n = 1 if ch < "\x80" else 2 if ch < "\u0800" else 3 if ch < "\U00010000" else 4
         if size + n > limit and chunk:
@@ -232,6 +234,22 @@ def encode_body(text: str) -> tuple[str, bytes]:
     return cte, base64_lines(data) + b"\r\n"
 
 
+def _qp_line(line: str) -> bytes:
+    """Quoted-printable of one line and its CRLF. A printable ASCII line without "=" or a
+    trailing space only needs soft breaks every 75 characters (what binascii does, faster)."""
+    if (
+        line.isascii()
+        and line.isprintable()
+        and "=" not in line
+        and not line.endswith(" ")
+        and line != "."  # binascii writes a lone dot as =2E
+    ):
+        if len(line) > 75:
+            line = "=\r\n".join([line[i : i + 75] for i in range(0, len(line), 75)])
+        return (line + "\r\n").encode("ascii")
+    return quoted_printable(line.encode("utf-8", "replace") + b"\r\n")
+
+
 class BodyEncoder:
     """``encode_body`` for the many messages of one campaign, same bytes: quoted-printable is
     line by line (a line's encoding depends on that line alone), so the lines every recipient
@@ -254,7 +272,7 @@ class BodyEncoder:
         return cte, b"".join([get(line) or miss(line) for line in lines])  # never b""
 
     def _miss(self, line: str) -> bytes:
-        encoded = quoted_printable(line.encode("utf-8", "replace") + b"\r\n")
+        encoded = _qp_line(line)
         if self._chars + len(line) > self._max_chars or len(self._lines) >= self._max_lines:
             self._lines.clear()  # personalised lines come and go: start over now and then
             self._chars = 0

@@ -43,7 +43,9 @@ def resolve_markers(text: str) -> str:
     if "\x02" in text:
         text = text.replace("\x02", "\x01\n")
     if "\x01" in text:
-        text = _RUN_OF_ONE.sub("\n", _RUN_OF_TWO.sub("\n\n", text))
+        text = _RUN_OF_TWO.sub("\n\n", text)
+        if "\x01" in text:
+            text = _RUN_OF_ONE.sub("\n", text)
     return text
 
 

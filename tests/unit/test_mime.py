@@ -192,3 +192,35 @@ def test_trailing_space_at_the_line_limit_stays_within_76() -> None:
         data = mime.quoted_printable(text.encode().replace(b"\n", b"\r\n"))
         assert max(len(line) for line in data.split(b"\r\n")) <= 76, data
         assert binascii.a2b_qp(data).decode() == text.replace("\n", "\r\n")
+
+
+def _words_by_definition(text: str, first_room: int) -> list[str]:
+    """Encoded words as first written: characters are added while their UTF-8 fits."""
+    words: list[str] = []
+    chunk: list[str] = []
+    size, limit = 0, max(3, (first_room - 12) // 4 * 3)
+    for ch in text:
+        n = 1 if ch < "\x80" else 2 if ch < "\u0800" else 3 if ch < "\U00010000" else 4
+        if size + n > limit and chunk:
+            words.append(mime._word("".join(chunk)))
+            chunk, size, limit = [], 0, 45
+        chunk.append(ch)
+        size += n
+    if chunk or not words:
+        words.append(mime._word("".join(chunk)))
+    return words
+
+
+@settings(max_examples=1000)
+@given(st.text(alphabet=st.sampled_from([*"ab =?", "é", "€", "😀", "\ud800"]), max_size=80))
+def test_encoded_words_split_between_characters_as_defined(text: str) -> None:
+    for room in (10, 20, 45, 69, 200):
+        assert mime.encoded_words(text, room) == _words_by_definition(text, room)
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from([*"ab.= \t", "é", "x" * 74]), max_size=40).map("".join))
+def test_body_encoder_lines_are_encode_body_lines(line: str) -> None:
+    text = "é" + "p" * 40 + "\n" + line  # mostly ASCII: quoted-printable
+    assert mime.BodyEncoder().encode(text) == mime.encode_body(text)
+    assert mime.BodyEncoder().encode(line) == mime.encode_body(line)
