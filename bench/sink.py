@@ -55,8 +55,8 @@ def ensure_sink() -> str:
 
 
 @contextlib.contextmanager
-def running_sink(binary: str, port: int) -> Iterator[None]:
-    """smtp-sink on 127.0.0.1:port with a backlog of 1000, stopped on exit."""
+def running_sink(binary: str, port: int) -> Iterator[int]:
+    """smtp-sink on 127.0.0.1:port with a backlog of 1000, stopped on exit; yields its pid."""
     args = [binary]
     if os.geteuid() == 0:
         args += ["-u", "nobody"]
@@ -65,7 +65,7 @@ def running_sink(binary: str, port: int) -> Iterator[None]:
     try:
         if not wait_for_port(port):
             raise SystemExit(f"bench: smtp-sink did not listen on 127.0.0.1:{port}")
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
