@@ -8,7 +8,8 @@ from contextlib import ExitStack
 import pytest
 
 from tests.mta.postfix import (
-    Account,
+    ACCOUNT,
+    REJECTED,
     Postfix,
     Recorder,
     Unavailable,
@@ -17,10 +18,6 @@ from tests.mta.postfix import (
     required,
 )
 from tests.support.certs import TestCA
-
-ACCOUNT = Account("news", "correct horse battery staple")
-#: Recipients the submission server refuses (check_recipient_access), with its reply.
-REJECTED = {"nobody@example.net": "550 5.1.1 no such user"}
 
 
 def _unavailable(reason: str) -> None:

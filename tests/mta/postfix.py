@@ -230,6 +230,11 @@ class Account:
     password: str
 
 
+ACCOUNT = Account("news", "correct horse battery staple")
+#: Recipients the submission server refuses (check_recipient_access), with its reply.
+REJECTED = {"nobody@example.net": "550 5.1.1 no such user"}
+
+
 class Postfix:
     """A Postfix instance under `root`: submission on 127.0.0.1:`port` (STARTTLS, SASL, PIPELINING)
     and the same without PIPELINING on `port_nopipe`; all mail relayed to 127.0.0.1:`relay_port`.
