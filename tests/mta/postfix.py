@@ -39,6 +39,7 @@ _TOOLS = {
     "saslpasswd2": "sasl2-bin",
     "swaks": "swaks",
 }
+_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 _SASL_PLUGIN_DIRS = (
     "/usr/lib/x86_64-linux-gnu/sasl2",
     "/usr/lib/aarch64-linux-gnu/sasl2",
@@ -48,6 +49,10 @@ _SASL_PLUGIN_DIRS = (
 
 class Unavailable(Exception):
     """Postfix or its tools cannot be set up here; the message says why and what to do."""
+
+
+class StartFailed(RuntimeError):
+    """The tools are there but the private Postfix did not come up: a real error, not a skip."""
 
 
 def required() -> bool:
@@ -68,9 +73,6 @@ def _missing() -> list[str]:
     return sorted(packages)
 
 
-_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-
-
 def _swaks_support() -> str:
     done = subprocess.run(
         ["swaks", "--support"], capture_output=True, text=True, check=False, timeout=30
@@ -89,21 +91,25 @@ def ensure_tools() -> None:
             "cannot be installed here (needs root and apt-get); install them with "
             "scripts/ensure_mta_tools.sh as root"
         )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(
-        ["debconf-set-selections"],
-        input="postfix postfix/main_mailer_type select No configuration\n",
-        text=True,
-        check=True,
-    )
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True}
-    done = subprocess.run(install, env=env, check=False, **quiet)  # type: ignore[call-overload]
+    # Postfix stays unconfigured: the tests run a private instance of their own.
+    _apt("debconf-set-selections", stdin=_NO_CONFIGURATION)
+    install = ("apt-get", "install", "-y", "--no-install-recommends", *PACKAGES)
+    done = _apt(*install)
     if done.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, check=False, **quiet)  # type: ignore[call-overload]
-        done = subprocess.run(install, env=env, check=False, **quiet)  # type: ignore[call-overload]
+        _apt("apt-get", "update")
+        done = _apt(*install)
     if done.returncode != 0 or _missing():
         raise Unavailable(f"apt-get install {' '.join(PACKAGES)} failed: {done.stderr[-2000:]}")
+
+
+_NO_CONFIGURATION = "postfix postfix/main_mailer_type select No configuration\n"
+
+
+def _apt(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.run(
+        args, input=stdin, capture_output=True, text=True, env=env, check=False, timeout=600
+    )
 
 
 # -- the recording server behind Postfix ---------------------------------------------------------
@@ -357,10 +363,10 @@ smtpd_recipient_restrictions = check_recipient_access texthash:{conf / "recipien
         self._write()
         done = self._postfix("start")
         if done.returncode != 0:
-            raise Unavailable(f"postfix start failed: {done.stderr.strip()}\n{self.log()[-3000:]}")
+            raise StartFailed(f"postfix start failed: {done.stderr.strip()}\n{self.log()[-3000:]}")
         for port in (self.port, self.port_nopipe):
             if not wait_for_port(port):
-                raise Unavailable(f"postfix does not listen on 127.0.0.1:{port}\n{self.log()}")
+                raise StartFailed(f"postfix does not listen on 127.0.0.1:{port}\n{self.log()}")
         return self
 
     def stop(self) -> None:
@@ -433,7 +439,7 @@ def _run(
         args, input=input, capture_output=True, text=True, env=env, check=False, timeout=60
     )
     if check and done.returncode != 0:
-        raise Unavailable(f"{' '.join(args)} failed: {done.stderr.strip()}")
+        raise StartFailed(f"{' '.join(args)} failed: {done.stderr.strip()}")
     return done
 
 
@@ -449,18 +455,27 @@ def private_postfix(
     """A started Postfix in a fresh directory under the system temp dir; stopped and removed."""
     if os.geteuid() != 0:
         raise Unavailable("postfix start needs root (the master daemon runs as root)")
-    # Not pytest's tmp_path: its parents are 0700 root, and the daemons run as postfix.
-    root = Path(tempfile.mkdtemp(prefix="campaignd-postfix-"))
-    postfix = Postfix(
-        root,
-        relay_port=relay_port,
-        cert_chain_pem=cert_chain_pem,
-        key_pem=key_pem,
-        accounts=accounts,
-        rejected=rejected,
-    )
-    try:
-        yield postfix.start()
-    finally:
-        postfix.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    for attempt in range(3):
+        # Not pytest's tmp_path: its parents are 0700 root, and the daemons run as postfix.
+        root = Path(tempfile.mkdtemp(prefix="campaignd-postfix-"))
+        postfix = Postfix(
+            root,
+            relay_port=relay_port,
+            cert_chain_pem=cert_chain_pem,
+            key_pem=key_pem,
+            accounts=accounts,
+            rejected=rejected,
+        )
+        try:
+            try:
+                postfix.start()
+            except StartFailed:
+                # Another process may have taken a port free_port() picked: try new ones.
+                if attempt < 2 and "Address already in use" in postfix.log():
+                    continue
+                raise
+            yield postfix
+            return
+        finally:
+            postfix.stop()
+            shutil.rmtree(root, ignore_errors=True)
