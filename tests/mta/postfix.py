@@ -407,6 +407,13 @@ smtpd_recipient_restrictions = check_recipient_access texthash:{conf / "recipien
         except FileNotFoundError:
             return ""
 
+    def wait_for_log(self, mark: int, needle: str, within: float = 10.0) -> str:
+        """What was logged after `mark`, once it holds `needle` (postlogd writes a bit later)."""
+        deadline = time.monotonic() + within
+        while needle not in (text := self.since(mark)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return text
+
     def disconnects(self, mark: int, service: str = "submission") -> list[dict[str, str]]:
         """Per-connection command counts Postfix logged after `mark` for one smtpd service:
         {"ehlo": "2", "mail": "3", "rcpt": "2/3", ...} ("ok/total" where some were refused).

@@ -27,7 +27,7 @@ from campaignd.messengers.connection import ConnectFailure
 from campaignd.messengers.pool import SmtpMessenger
 from campaignd.messengers.server import SmtpServer
 from campaignd.replies import classify
-from tests.mta.postfix import ACCOUNT, Postfix, Recorder, Relayed
+from tests.mta.postfix import ACCOUNT, REALM, Postfix, Recorder, Relayed
 from tests.support.certs import TestCA
 
 NOW = dt.datetime(2026, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
@@ -198,8 +198,8 @@ async def test_submission_with_each_mechanism_relays_the_message_intact(
     assert parsed["List-Unsubscribe"].endswith(", <mailto:leave@example.com?subject=unsubscribe>")
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert BODY in text_of(got.data)
-    log = postfix.since(mark)
-    assert f"sasl_method={LOGGED_MECHANISM[mechanism]}, sasl_username=news@" in log
+    logged = f"sasl_method={LOGGED_MECHANISM[mechanism]}, sasl_username=news@{REALM}"
+    assert logged in await asyncio.to_thread(postfix.wait_for_log, mark, logged)
 
 
 async def test_an_eight_bit_body_is_relayed_unchanged(
