@@ -1,0 +1,228 @@
+"""Where one message's CPU goes, part by part, in-process (`make bench` measures the whole).
+
+    python -m bench.parts build       # CampaignMailer.build: render + MIME, the bench's campaign
+    python -m bench.parts engine      # the daemon on SQLite with a messenger that answers 250 at
+                                      # once: claims, build, dispatch, ledger commits, no SMTP
+    python -m bench.parts messenger   # pre-built bytes through SmtpMessenger to smtp-sink,
+                                      # 10 connections, 100 in flight (PIPELINING)
+    python -m bench.parts commit      # one ledger commit of 1 / 10 / 100 outcomes on SQLite
+                                      # (per message: the 10-outcome commit, a typical group)
+
+Each prints CPU microseconds per message (process time, all threads), which moves much less
+with the machine's load than a rate does. PARTS_N sets the message count (default 20,000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import workload
+from bench.sink import ensure_sink, running_sink
+from campaignd.compose import CampaignMailer
+from campaignd.config import AppSettings, SmtpSettings, load_settings
+from campaignd.devsmtp import free_port
+from campaignd.domain import (
+    Campaign,
+    CampaignStatus,
+    ContentType,
+    DeliveryRecord,
+    DeliveryStatus,
+    OutcomeKind,
+    Recipient,
+    SendOutcome,
+    Template,
+    utcnow,
+)
+from campaignd.messengers.pool import SmtpMessenger
+from campaignd.messengers.recording import RecordingMessenger
+from campaignd.messengers.server import SmtpServer
+from campaignd.service import Daemon
+from campaignd.store.sql import SqlStore
+
+N = int(os.environ.get("PARTS_N", "20000"))
+SECRET = "bench-secret-0123456789abcdef"
+
+
+def _mailer() -> CampaignMailer:
+    now = utcnow()
+    campaign = Campaign(
+        id=1,
+        uuid=uuid.uuid4(),
+        name="bench",
+        subject=workload.SUBJECT,
+        from_email=None,
+        body=workload.BODY,
+        alt_body=None,
+        content_type=ContentType.HTML,
+        template_id=1,
+        messenger="email",
+        headers=(("X-Bench-Plan", "{{ subscriber.attributes.plan }}"),),
+        tags=(),
+        status=CampaignStatus.RUNNING,
+        send_at=None,
+        list_ids=(1,),
+        created_at=now,
+        updated_at=now,
+    )
+    app = AppSettings(root_url="https://news.example.com", from_email="Bench <news@example.com>")
+    return CampaignMailer.prepare(
+        campaign, Template(1, "layout", workload.LAYOUT, now), app, SECRET
+    )
+
+
+def _recipients(n: int) -> list[Recipient]:
+    return [
+        Recipient(
+            i,
+            1,
+            i,
+            uuid.uuid4(),
+            f"user{i}@bench{i % 97}.example.com",
+            f"{workload.FIRST[i % 10]} {workload.LAST[i % 8]}",
+            {"city": workload.CITIES[i % 8], "plan": workload.PLANS[i % 3], "n": i},
+            0,
+        )
+        for i in range(n)
+    ]
+
+
+def build() -> float:
+    mailer, people = _mailer(), _recipients(N)
+    for r in people[:200]:  # warm the caches a campaign builds up
+        mailer.build(r, utcnow())
+    start = time.process_time()
+    for r in people:
+        mailer.build(r, dt.datetime.now(dt.UTC))
+    return (time.process_time() - start) / N
+
+
+class _Instant(RecordingMessenger):
+    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
+        return SendOutcome(OutcomeKind.SENT, code=250, text="2.0.0 ok", server="instant")
+
+
+def engine() -> float:
+    with tempfile.TemporaryDirectory(prefix="campaignd-parts-") as tmp:
+        work = Path(tmp)
+        settings_path = work / "settings.toml"
+        workload.write_settings(
+            settings_path, f"sqlite:///{work / 'p.db'}", 25, workers=1, concurrency=100
+        )
+        env = {**os.environ, "CAMPAIGND_CONFIG": str(settings_path)}
+
+        def cli(*args: str) -> str:
+            command = [sys.executable, "-m", "campaignd", *args]
+            return subprocess.run(
+                command, env=env, check=True, capture_output=True, text=True
+            ).stdout
+
+        workload.write_csv(work / "s.csv", N)
+        (work / "layout.html").write_text(workload.LAYOUT, encoding="utf-8")
+        (work / "body.html").write_text(workload.BODY, encoding="utf-8")
+        cli("db", "upgrade")
+        cli("lists", "create", "bench")
+        cli("templates", "add", "layout", "--file", str(work / "layout.html"))
+        cli("subscribers", "import", str(work / "s.csv"), "--list", "bench")
+        campaign_id = cli(
+            *("campaigns", "create", "--name", "parts", "--subject", workload.SUBJECT),
+            *("--list", "bench", "--body-file", str(work / "body.html"), "--template", "layout"),
+            *("--header", "X-Bench-Plan: {{ subscriber.attributes.plan }}"),
+        ).strip()
+        cli("campaigns", "start", campaign_id)
+        daemon = Daemon(
+            load_settings(settings_path),
+            until_idle=True,
+            messengers=lambda _s: {"email": _Instant()},
+        )
+        start = time.process_time()
+        asyncio.run(daemon.run())
+        return (time.process_time() - start) / N
+
+
+def messenger() -> float:
+    message = _mailer().build(_recipients(1)[0], utcnow())[1]
+    port = free_port()
+
+    async def blast() -> float:
+        settings = SmtpSettings(
+            host="127.0.0.1", port=port, tls_type="none", auth_protocol="none", max_conns=10
+        )
+        m = SmtpMessenger("email", [SmtpServer(settings)])
+        in_flight = asyncio.Semaphore(100)
+
+        async def one(i: int) -> None:
+            async with in_flight:
+                outcome = await m.send("news@example.com", [f"u{i}@example.com"], message)
+                if outcome.kind is not OutcomeKind.SENT:
+                    raise SystemExit(f"bench: the sink refused a message: {outcome}")
+
+        await asyncio.gather(*(one(i) for i in range(200)))  # connections open, caches warm
+        start = time.process_time()
+        await asyncio.gather(*(one(i) for i in range(N)))
+        seconds = time.process_time() - start
+        await m.close()
+        return seconds / N
+
+    with running_sink(ensure_sink(), port):
+        return _run(blast())
+
+
+def commit() -> float:
+    async def commits() -> float:
+        with tempfile.TemporaryDirectory(prefix="campaignd-parts-") as tmp:
+            url = f"sqlite:///{Path(tmp) / 'c.db'}"
+            from campaignd.store.sql import upgrade_schema
+
+            await upgrade_schema(url)
+            store = await SqlStore.open(url)
+            try:
+                per_message = 0.0
+                for size in (1, 10, 100):
+                    records = [
+                        DeliveryRecord(i, DeliveryStatus.SENT, 1, 250, "2.0.0", "ok", "s", "<m@x>")
+                        for i in range(1, size + 1)
+                    ]
+                    start = time.process_time()
+                    for _ in range(500):
+                        await store.record_deliveries(records, utcnow())
+                    per_commit = (time.process_time() - start) / 500
+                    print(f"commit of {size:>3} outcomes: {per_commit * 1e6:.0f} us CPU")
+                    if size == 10:  # a typical group commit while sending
+                        per_message = per_commit / size
+                return per_message
+            finally:
+                await store.close()
+
+    return _run(commits())
+
+
+def _run(coro: object) -> float:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    return uvloop.run(coro)  # type: ignore[arg-type,no-any-return]
+
+
+PARTS = {"build": build, "engine": engine, "messenger": messenger, "commit": commit}
+
+
+def main() -> None:
+    names = sys.argv[1:] or list(PARTS)
+    for name in names:
+        if name not in PARTS:
+            raise SystemExit(f"bench.parts: unknown part {name!r}; one of {', '.join(PARTS)}")
+        print(f"{name}: {PARTS[name]() * 1e6:.0f} us CPU per message (N={N:,})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
