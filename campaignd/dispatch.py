@@ -277,9 +277,9 @@ class CampaignRunner:
                     log.exception("messenger raised", extra={"action": "send.bug"})
                     outcome = SendOutcome(OutcomeKind.TRANSIENT, text=f"internal error: {exc}")
             if outcome.auth_failed and self.pause_reason is None:
-                self.pause_reason = (
-                    f"authentication failed on {outcome.server}: {outcome.code} {outcome.text}"
-                )
+                where = f" on {outcome.server}" if outcome.server else ""
+                code = f"{outcome.code} " if outcome.code else ""
+                self.pause_reason = f"authentication failed{where}: {code}{outcome.text}"
                 self.stop.set()
             record = decide(
                 recipient, outcome, message_id, engine.retry_policy, engine.clock(), engine.rng

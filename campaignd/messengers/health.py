@@ -18,6 +18,7 @@ class Health:
     down_until: float = 0.0
     probing: bool = False
     reason: str = ""
+    auth_failed: bool = False  # set aside because the server refused our credentials
 
     @property
     def down(self) -> bool:
@@ -32,10 +33,11 @@ class Health:
         self.probing = True
         return True
 
-    def failed(self, now: float, reason: str) -> float | None:
+    def failed(self, now: float, reason: str, auth_failed: bool = False) -> float | None:
         """Record a connection-level failure; return the back-off if this starts a new one."""
         self.probing = False
         self.reason = reason
+        self.auth_failed = auth_failed
         if self.failures and now < self.down_until:
             return None  # already set aside: concurrent failures count once
         self.failures += 1
@@ -50,6 +52,7 @@ class Health:
         self.down_until = 0.0
         self.probing = False
         self.reason = ""
+        self.auth_failed = False
         return failures
 
     def release(self) -> None:

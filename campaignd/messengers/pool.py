@@ -87,7 +87,10 @@ class SmtpMessenger:
             + (f" ({reasons})" if reasons else ""),
             attempts=attempts,
             connection_error=True,
-            auth_failed=bool(last and last.auth_failed),
+            # Also when this send tried nothing: a server set aside for refusing our credentials
+            # must pause the campaign, not defer every recipient until its back-off ends.
+            auth_failed=bool(last and last.auth_failed)
+            or any(s.health.down and s.health.auth_failed for s in self._servers),
         )
 
     async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:

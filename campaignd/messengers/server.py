@@ -155,8 +155,8 @@ class SmtpServer:
         """May a send use this server now (False while it is set aside)?"""
         return not self._closed and self.health.admit(self._clock())
 
-    def _down(self, reason: str) -> None:
-        delay = self.health.failed(self._clock(), reason)
+    def _down(self, reason: str, auth_failed: bool = False) -> None:
+        delay = self.health.failed(self._clock(), reason, auth_failed)
         if delay is None:
             return
         if self.health.failures == 1:
@@ -223,7 +223,7 @@ class SmtpServer:
                     try:
                         client = await self.connect()
                     except ConnectFailure as exc:
-                        self._down(exc.reason)
+                        self._down(exc.reason, exc.auth_failed)
                         return SendOutcome(
                             OutcomeKind.TRANSIENT,
                             server=self.label,

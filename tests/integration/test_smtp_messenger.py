@@ -143,6 +143,9 @@ async def test_wrong_password_is_an_auth_failure(smtp_servers: Start, trusted_ca
     )
     try:
         outcome = await send(m)
+        # The server is now set aside: the next send is refused without trying it, and must
+        # still say "auth failed" so the campaign pauses instead of deferring everyone.
+        again = await send(m)
     finally:
         await m.close()
     assert outcome.kind is OutcomeKind.TRANSIENT
@@ -150,6 +153,7 @@ async def test_wrong_password_is_an_auth_failure(smtp_servers: Start, trusted_ca
     assert outcome.connection_error
     assert outcome.code == 535
     assert "wrong" not in outcome.text  # never the password
+    assert again.attempts == 0 and again.auth_failed and again.connection_error
     assert srv.messages == []
 
 

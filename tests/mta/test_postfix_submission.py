@@ -249,14 +249,6 @@ async def test_wrong_password_is_one_auth_failure_not_a_retry_loop(
     assert await nothing_relayed(relayed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="campaignd bug: SmtpMessenger._none_left takes auth_failed only from an attempt made "
-    "by this send; a send refused at once because the server was set aside for bad credentials "
-    "says connection_error but not auth_failed, so the dispatcher defers it (sender fault) "
-    "instead of pausing the campaign until the back-off lets the server be tried again",
-)
 async def test_a_send_refused_while_set_aside_for_bad_credentials_is_an_auth_failure(
     postfix: Postfix, relayed: Recorder, test_ca: TestCA
 ) -> None:

@@ -47,3 +47,14 @@ def test_success_clears_everything() -> None:
     assert not h.down
     assert h.admit(0.0)
     assert h.reason == ""
+
+
+def test_remembers_a_refusal_of_our_credentials_until_success() -> None:
+    h = Health(base=1.0, cap=60.0)
+    h.failed(0.0, "535 5.7.8 authentication failed", auth_failed=True)
+    assert h.down and h.auth_failed
+    h.failed(5.0, "connection refused")  # a later failure of another kind replaces it
+    assert not h.auth_failed
+    h.failed(20.0, "535 again", auth_failed=True)
+    h.succeeded()
+    assert not h.auth_failed and not h.down
