@@ -346,8 +346,11 @@ class CampaignRunner:
             upto = min(last_id, after + CHUNK)
             try:
                 now = engine.clock()
-                await store.populate_ledger(self.campaign_id, now, after=after, upto=upto)
-                self.total = (await store.counts(self.campaign_id)).to_send
+                # Not store.counts() per chunk: it scans the whole ledger (and fills a page
+                # cache with it); the exact total is read once at the end.
+                self.total += await store.populate_ledger(
+                    self.campaign_id, now, after=after, upto=upto
+                )
             except StoreError as exc:
                 if not failing:
                     log.error(
@@ -370,6 +373,8 @@ class CampaignRunner:
         if after < last_id:
             return  # stopped part-way: the next runner populates again (idempotent)
         self.ledger_complete = True
+        with contextlib.suppress(StoreError):  # other workers may have added rows too
+            self.total = (await store.counts(self.campaign_id)).to_send
         log.info(
             "campaign %d: all %d recipients are in the ledger",
             self.campaign_id,
