@@ -13,9 +13,7 @@ from campaignd import dispatch
 from campaignd.config import AppSettings, DbSettings, SecuritySettings, Settings
 from campaignd.domain import (
     CampaignStatus,
-    NewCampaign,
     NewSubscriber,
-    OptIn,
     SubscriberStatus,
     utcnow,
 )
@@ -23,7 +21,7 @@ from campaignd.messengers.recording import RecordingMessenger
 from campaignd.service import Daemon
 from campaignd.store.protocol import ImportOptions
 from campaignd.store.sql import SqlStore
-from tests.integration.store_fixtures import store_url
+from tests.integration.store_fixtures import campaign, single, store_url
 
 __all__ = ["store_url"]  # fixture
 
@@ -53,24 +51,15 @@ async def test_two_daemons_fill_and_send_a_chunked_ledger_exactly_once(
     stores = [await SqlStore.open(store_url) for _ in range(2)]
     try:
         s0 = stores[0]
-        news = await s0.create_list("news", OptIn.SINGLE, "")
+        news = await single(s0, "news")
         people = [NewSubscriber(f"u{i}@example.com", f"U{i}") for i in range(N)]
-        await s0.import_batch(people, ImportOptions(list_ids=(news.id,)))
+        await s0.import_batch(people, ImportOptions(list_ids=(news,)))
         for i in range(0, N, 50):  # every 50th is blocklisted: not sent, never in the ledger
             await s0.set_subscriber_status(f"u{i}@example.com", SubscriberStatus.BLOCKLISTED)
         eligible = {f"u{i}@example.com" for i in range(N) if i % 50}
-        campaign = await s0.create_campaign(
-            NewCampaign(
-                name="c",
-                subject="Hi",
-                from_email="News <news@example.com>",
-                body="<p>Hi {{ subscriber.name }}</p>",
-                lists=("news",),
-            ),
-            None,
-        )
+        campaign_id = await campaign(s0, "news")
         await s0.transition(
-            campaign.id, frozenset({CampaignStatus.DRAFT}), CampaignStatus.RUNNING, now=utcnow()
+            campaign_id, frozenset({CampaignStatus.DRAFT}), CampaignStatus.RUNNING, now=utcnow()
         )
         messengers = [RecordingMessenger(delay=0.002) for _ in range(2)]
 
@@ -89,9 +78,9 @@ async def test_two_daemons_fill_and_send_a_chunked_ledger_exactly_once(
         assert set(got) == eligible
         assert max(got.values()) == 1  # no one twice, whichever daemon sent it
         assert all(m.sent for m in messengers)  # both took part
-        counts = await s0.counts(campaign.id)
+        counts = await s0.counts(campaign_id)
         assert (counts.to_send, counts.sent, counts.remaining) == (len(eligible),) * 2 + (0,)
-        assert (await s0.get_campaign(campaign.id)).status is CampaignStatus.FINISHED
+        assert (await s0.get_campaign(campaign_id)).status is CampaignStatus.FINISHED
     finally:
         for s in stores:
             await s.close()
