@@ -43,12 +43,17 @@ class Recorder:
         *,
         max_batch: int = 2000,
         retry_delay: float = 1.0,
+        group: int = 1,
+        linger: float = 0.0,
     ) -> None:
         self._store = store
         self._slots = slots
         self._clock = clock
         self._max_batch = max_batch
         self._retry_delay = retry_delay
+        self._group = max(1, group)
+        self._linger = linger
+        self._full: asyncio.Future[None] | None = None  # set while lingering
         self._pending: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._closing = False
@@ -70,17 +75,39 @@ class Recorder:
         """Queue one outcome; its slot is released after it is committed."""
         self._pending.append(_Pending(campaign_id, record))
         self._wakeup.set()
+        if len(self._pending) >= self._group:
+            self._stop_lingering()
 
     def close(self) -> None:
         """Finish: `run` returns once everything queued is written."""
         self._closing = True
         self._wakeup.set()
+        self._stop_lingering()
+
+    def _stop_lingering(self) -> None:
+        full = self._full
+        if full is not None and not full.done():
+            full.set_result(None)
+
+    async def _gather(self) -> None:
+        """Wait until `group` outcomes are pending, `linger` has passed, or closing."""
+        if self._closing or self._linger <= 0 or len(self._pending) >= self._group:
+            return
+        loop = asyncio.get_running_loop()
+        self._full = full = loop.create_future()
+        timer = loop.call_later(self._linger, self._stop_lingering)
+        try:
+            await full
+        finally:
+            timer.cancel()
+            self._full = None
 
     async def run(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
+                await self._gather()
                 batch = self._pending[: self._max_batch]
                 del self._pending[: len(batch)]
                 await self._write(batch)
