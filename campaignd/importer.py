@@ -51,12 +51,22 @@ class ImportRequest:
 
 
 class BulkSession(Protocol):
-    """A store's fast path for one import (SQLite: a writer process); see db.fastimport."""
+    """A store's fast path for one import (SQLite: a writer process); see db.fastimport.
 
-    def import_rows(
-        self, fields: Sequence[str], options: ImportOptions
-    ) -> tuple[ImportCounts, list[int]]:
-        """Rows as a flat list: email, email_key, name, attributes JSON text, then the next."""
+    Batches are pipelined: ``submit`` hands one over, ``collect`` returns the answer to the
+    oldest one not yet collected (in submission order). Both block; they are called from two
+    threads so that neither waits for the other.
+    """
+
+    def submit(self, fields: Sequence[str], options: ImportOptions) -> None:
+        """Rows as a flat list: email, email_key, name, attributes JSON text, then the next.
+
+        Raise CampaigndError when the batch could not be handed over (nothing to collect).
+        """
+        ...
+
+    def collect(self) -> tuple[ImportCounts, list[int]]:
+        """(counts, positions of duplicates); raise CampaigndError for a refused batch."""
         ...
 
     def close(self) -> None: ...
@@ -112,6 +122,7 @@ class _Batch:
     errors: list[RowError] = field(default_factory=list)
     duplicates: int = 0
     rows: int = 0
+    last_line: int = 0  # where the batch's last row starts
     # Bulk path: the rows as the session takes them, and their cells for a duplicate's report.
     bulk_subscribe: _BulkPart = field(default_factory=_BulkPart)
     bulk_blocklist: _BulkPart = field(default_factory=_BulkPart)
@@ -141,9 +152,11 @@ def _bulk_batches(
             keys = set()
         batch.rows += 1
         if isinstance(item, RowError):
+            batch.last_line = item.line
             batch.errors.append(item)
             continue
         line, cells = item
+        batch.last_line = line
         checked = check_row(cells, columns, line, delimiter)
         if isinstance(checked, RowError):
             batch.errors.append(checked)
@@ -280,24 +293,20 @@ def _refusal(first: int, last: int, rows: int, exc: CampaigndError, report: Impo
     )
 
 
-async def _bulk_part(
-    session: BulkSession,
+def _bulk_outcome(
     part: _BulkPart,
-    options: ImportOptions,
+    outcome: tuple[ImportCounts, list[int]] | CampaigndError,
     report: ImportReport,
     delimiter: str,
 ) -> tuple[list[RowError], list[RowError]]:
-    """One bulk transaction: (duplicates of earlier batches, rows lost with a refused batch)."""
+    """One bulk transaction's answer: (duplicates of earlier batches, rows lost if refused)."""
     lines = part.lines
-    if not lines:
-        return [], []
-    try:
-        counts, dups = await asyncio.to_thread(session.import_rows, part.fields, options)
-    except CampaigndError as exc:
-        _refusal(lines[0], lines[-1], len(lines), exc, report)
-        why = f"not imported, the database refused its batch: {exc}"
+    if isinstance(outcome, CampaigndError):
+        _refusal(lines[0], lines[-1], len(lines), outcome, report)
+        why = f"not imported, the database refused its batch: {outcome}"
         f = part.fields
         return [], [RowError(n, why, f"{f[4 * i]},{f[4 * i + 2]}") for i, n in enumerate(lines)]
+    counts, dups = outcome
     report.inserted += counts.inserted
     report.updated += counts.updated
     report.skipped += counts.skipped
@@ -373,9 +382,12 @@ async def run_import(
         )
         log.info("importing %s", request.path, extra={"action": "import.start"})
         with _few_collections():
-            await _pump(
-                store, session, batches, subscribe, blocklist, report, on_errors, source.delimiter
-            )
+            if session is None:
+                await _pump(store, batches, subscribe, blocklist, report, on_errors)
+            else:
+                await _pump_bulk(
+                    session, batches, subscribe, blocklist, report, on_errors, source.delimiter
+                )
     finally:
         await asyncio.to_thread(source.close)
         if seen is not None:
@@ -400,15 +412,31 @@ def _next_batch(batches: Iterator[_Batch]) -> _Batch | None:
     return next(batches, None)
 
 
+async def _send_errors(
+    batch: _Batch,
+    lost: list[RowError],
+    report: ImportReport,
+    on_errors: Callable[[Sequence[RowError]], None] | None,
+) -> list[RowError]:
+    """Count a stored batch's bad rows and hand them (and its lost rows) to on_errors."""
+    report.add_errors(batch.errors)
+    errors = batch.errors + lost
+    if errors and on_errors is not None:
+        await asyncio.to_thread(on_errors, sorted(errors, key=lambda e: e.line))
+    return errors
+
+
+def _too_many_refusals(in_a_row: int, last_line: int) -> str:
+    return f"the database refused {in_a_row} batches in a row; stopped after line {last_line}"
+
+
 async def _pump(
     store: Store,
-    session: BulkSession | None,
     batches: Iterator[_Batch],
     subscribe: ImportOptions,
     blocklist: ImportOptions,
     report: ImportReport,
     on_errors: Callable[[Sequence[RowError]], None] | None,
-    delimiter: str,
 ) -> None:
     """Store batch k while batch k+1 is parsed in a thread; stop on a file error."""
     pending: asyncio.Future[_Batch | None] = asyncio.ensure_future(
@@ -428,30 +456,14 @@ async def _pump(
             report.rows += batch.rows
             report.duplicates += batch.duplicates
             failed_before = report.failed
-            if session is None:
-                lost = await _import_part(store, batch.subscribe, subscribe, report)
-                lost += await _import_part(store, batch.blocklist, blocklist, report)
-            else:
-                lost = []
-                for part, options in (
-                    (batch.bulk_subscribe, subscribe),
-                    (batch.bulk_blocklist, blocklist),
-                ):
-                    dups, gone = await _bulk_part(session, part, options, report, delimiter)
-                    batch.errors += dups
-                    lost += gone
-                batch.errors.sort(key=lambda e: e.line)
-            report.add_errors(batch.errors)
-            errors = batch.errors + lost
-            if errors and on_errors is not None:
-                await asyncio.to_thread(on_errors, sorted(errors, key=lambda e: e.line))
+            lost = await _import_part(store, batch.subscribe, subscribe, report)
+            lost += await _import_part(store, batch.blocklist, blocklist, report)
+            errors = await _send_errors(batch, lost, report, on_errors)
             if report.failed > failed_before:
                 consecutive_failures += 1
                 if consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
-                    report.aborted = (
-                        f"the database refused {consecutive_failures} batches in a row; "
-                        f"stopped after line {max(e.line for e in errors)}"
-                    )
+                    last = max(e.line for e in errors)
+                    report.aborted = _too_many_refusals(consecutive_failures, last)
                     return
             else:
                 consecutive_failures = 0
@@ -459,3 +471,127 @@ async def _pump(
         # The prefetch owns the parser thread: let it finish before the file closes.
         with contextlib.suppress(CampaigndError):
             await pending
+
+
+#: Batches handed to a bulk session and not yet reported: the writer starts on the next batch
+#: as soon as it has committed one. Memory: this many batches, plus one being parsed.
+BULK_DEPTH = 2
+
+_Parts = list[tuple[_BulkPart, ImportOptions]]
+#: Per part of a batch, the error that kept it from the writer (None: submitted).
+_Submitted = list[CampaigndError | None]
+
+
+def _submit(session: BulkSession, parts: _Parts) -> _Submitted:
+    out: _Submitted = []
+    for part, options in parts:
+        try:
+            session.submit(part.fields, options)
+        except CampaigndError as exc:
+            out.append(exc)
+        else:
+            out.append(None)
+    return out
+
+
+def _collect(session: BulkSession) -> tuple[ImportCounts, list[int]] | CampaigndError:
+    try:
+        return session.collect()
+    except CampaigndError as exc:
+        return exc
+
+
+async def _pump_bulk(
+    session: BulkSession,
+    batches: Iterator[_Batch],
+    subscribe: ImportOptions,
+    blocklist: ImportOptions,
+    report: ImportReport,
+    on_errors: Callable[[Sequence[RowError]], None] | None,
+    delimiter: str,
+) -> None:
+    """Hand batch k+1 to the writer while it stores batch k, and parse batch k+2.
+
+    The producer parses and submits, the consumer collects the answers in the same order and
+    reports them; at most BULK_DEPTH batches are submitted and not yet reported. Every batch
+    submitted is collected and counted, even once the import has been stopped.
+    """
+    room = asyncio.Semaphore(BULK_DEPTH)
+    queue: asyncio.Queue[tuple[_Batch, _Parts, asyncio.Future[_Submitted]] | None]
+    queue = asyncio.Queue()
+    stop = asyncio.Event()
+    file_error: list[CampaigndError] = []
+
+    async def produce() -> None:
+        pending: asyncio.Future[_Batch | None] = asyncio.ensure_future(
+            asyncio.to_thread(_next_batch, batches)
+        )
+        sent: asyncio.Future[_Submitted] | None = None
+        try:
+            while True:
+                try:
+                    batch = await pending
+                except CampaigndError as exc:  # the file could not be read any further
+                    file_error.append(exc)
+                    return
+                if batch is None:
+                    return
+                await room.acquire()
+                if stop.is_set():
+                    return
+                pending = asyncio.ensure_future(asyncio.to_thread(_next_batch, batches))
+                parts = [
+                    (part, options)
+                    for part, options in (
+                        (batch.bulk_subscribe, subscribe),
+                        (batch.bulk_blocklist, blocklist),
+                    )
+                    if part.lines
+                ]
+                if sent is not None:
+                    await asyncio.wait([sent])  # submissions in order, from one thread at a time
+                sent = asyncio.ensure_future(asyncio.to_thread(_submit, session, parts))
+                queue.put_nowait((batch, parts, sent))
+        finally:
+            # The threads must be done before the file and the session close.
+            with contextlib.suppress(CampaigndError):
+                await pending
+            if sent is not None:
+                await asyncio.wait([sent])
+            queue.put_nowait(None)
+
+    async def consume() -> None:
+        in_a_row = stopped_at = 0
+        while (item := await queue.get()) is not None:
+            batch, parts, submitted = item
+            report.rows += batch.rows
+            report.duplicates += batch.duplicates
+            lost: list[RowError] = []
+            refused = False
+            for (part, _options), error in zip(parts, await submitted, strict=True):
+                outcome = error if error is not None else await asyncio.to_thread(_collect, session)
+                dups, gone = _bulk_outcome(part, outcome, report, delimiter)
+                batch.errors += dups
+                lost += gone
+                refused = refused or bool(gone)
+            batch.errors.sort(key=lambda e: e.line)
+            await _send_errors(batch, lost, report, on_errors)
+            room.release()
+            in_a_row = in_a_row + 1 if refused else 0
+            if not stopped_at and in_a_row >= MAX_CONSECUTIVE_FAILURES:
+                stopped_at = in_a_row
+                stop.set()
+            if stopped_at:  # batches already handed over are still counted
+                stopped_at = max(stopped_at, in_a_row)
+                report.aborted = _too_many_refusals(stopped_at, batch.last_line)
+
+    producer = asyncio.ensure_future(produce())
+    try:
+        await consume()
+    finally:
+        if not producer.done():  # the consumer failed: stop handing batches over
+            producer.cancel()
+        await asyncio.wait([producer])
+    producer.result()  # a failure of the producer's own
+    if file_error and report.aborted is None:
+        report.aborted = str(file_error[0])

@@ -1,0 +1,78 @@
+"""The SQLite writer process (db.fastimport.BulkSession) with batches submitted ahead of their
+answers: answers come back in order, a refused batch writes nothing and the next goes on."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from campaignd.db.engine import sqlite_path
+from campaignd.db.fastimport import BulkSession, discard_spare, prestart
+from campaignd.db.migrate import upgrade
+from campaignd.domain import ImportMode, SubscriptionStatus
+from campaignd.errors import NotFound
+from campaignd.store.protocol import ImportOptions
+
+
+def _rows(*emails: str) -> list[str]:
+    return [f for e in emails for f in (e, e.lower(), e.split("@")[0], "{}")]
+
+
+def _emails(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute("SELECT email FROM subscribers ORDER BY id")]
+
+
+async def _database(sqlite_url: str) -> Path:
+    await upgrade(sqlite_url)
+    path = sqlite_path(sqlite_url)
+    assert path is not None
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO lists (name, optin, description, created_at, updated_at) "
+            "VALUES ('l', 'single', '', '2026-01-01 00:00:00.000000', "
+            "'2026-01-01 00:00:00.000000')"
+        )
+    return path
+
+
+@pytest.mark.parametrize("prestarted", [False, True])
+async def test_answers_in_order_and_a_refused_batch_writes_nothing(
+    sqlite_url: str, prestarted: bool
+) -> None:
+    path = await _database(sqlite_url)
+    good = ImportOptions(ImportMode.SUBSCRIBE, (1,), SubscriptionStatus.UNCONFIRMED)
+    unknown_list = ImportOptions(ImportMode.SUBSCRIBE, (1, 99), SubscriptionStatus.UNCONFIRMED)
+    if prestarted:
+        prestart()
+    session = BulkSession(path)
+    try:
+        session.submit(_rows("a@x.example", "b@x.example"), good)
+        session.submit(_rows("c@x.example", "A@X.example"), unknown_list)
+        session.submit(_rows("d@x.example", "B@x.example", "e@x.example"), good)
+        first = session.collect()
+        with pytest.raises(NotFound, match="no list with id 99"):
+            session.collect()
+        third = session.collect()
+        with pytest.raises(RuntimeError):
+            session.collect()  # nothing more was submitted
+    finally:
+        session.close()
+    assert first[0].inserted == 2 and first[1] == []
+    assert third[0].inserted == 2 and third[1] == [1]  # B@x.example: met in batch 1
+    assert _emails(path) == ["a@x.example", "b@x.example", "d@x.example", "e@x.example"]
+
+
+async def test_an_unused_spare_writer_ends(sqlite_url: str) -> None:
+    prestart()
+    discard_spare()
+    discard_spare()  # nothing left: a no-op
+    path = await _database(sqlite_url)
+    session = BulkSession(path)  # starts its own
+    try:
+        session.submit(_rows("a@x.example"), ImportOptions(ImportMode.BLOCKLIST))
+        assert session.collect()[0].inserted == 1
+    finally:
+        session.close()
