@@ -12,6 +12,7 @@ true; `detach` gives the slot back, for QUIT through aiosmtplib.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import deque
 from typing import NamedTuple
 
@@ -60,6 +61,7 @@ class Wire(asyncio.Protocol):
         self._replies: deque[Reply] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._failure: WireError | None = None
+        self._at_once = _taken_at_once(transport)
         transport.set_protocol(self)
 
     @classmethod
@@ -183,6 +185,19 @@ class Wire(asyncio.Protocol):
             raise ConnectionLost("connection lost")
         self._transport.write(data)
 
+    def write_at_once(self, data: bytes, end: bytes) -> bool:
+        """Write `data` and `end` together if the kernel certainly takes both in that one write.
+
+        That is when nothing is queued in this process and they fit in the socket's send buffer
+        (a plain TCP transport; never over TLS). Then `end` has left the process when this
+        returns True. Otherwise write nothing and return False. Raise ConnectionLost if the
+        connection is gone.
+        """
+        if len(data) + len(end) > self._at_once or self._transport.get_write_buffer_size():
+            return False
+        self.write(data + end)
+        return True
+
     async def reply(self, timeout: float) -> Reply:  # noqa: ASYNC109 - a limit per reply, as SMTP has
         """The next reply; raise ReplyTimeout, ConnectionLost or BadReply."""
         if not self._replies:
@@ -214,3 +229,23 @@ class Wire(asyncio.Protocol):
         if self.lost:
             self._raise()
             raise ConnectionLost("connection lost")
+
+
+def _taken_at_once(transport: asyncio.Transport) -> int:
+    """How many bytes one write on an idle plain TCP connection surely hands to the kernel.
+
+    Half of SO_SNDBUF: Linux reports double the space it gives to data (the rest is its own
+    bookkeeping). Asked after the server's 354, which acknowledges every byte sent before it,
+    the kernel's send queue is empty. 0 (never) over TLS, whose transport queues and encrypts in
+    this process, or when the socket cannot be asked.
+    """
+    if transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object"):
+        return 0
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    except (OSError, AttributeError, TypeError):
+        return 0
+    return max(int(size) // 2, 0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from campaignd.messengers.wire import (
     ReplyTimeout,
     Wire,
 )
+from tests.support.certs import TestCA
 
 STREAM = (
     b"250-smtp.test Hello\r\n250-PIPELINING\r\n250 SIZE 1000\r\n"
@@ -48,12 +51,31 @@ class Inner(asyncio.Protocol):
         self.events.append("resume")
 
 
+class Socket:
+    def __init__(self, sndbuf: int) -> None:
+        self.sndbuf = sndbuf
+
+    def getsockopt(self, level: int, option: int) -> int:
+        assert (level, option) == (socket.SOL_SOCKET, socket.SO_SNDBUF)
+        return self.sndbuf
+
+
 class Transport:
-    def __init__(self, protocol: asyncio.BaseProtocol) -> None:
+    """A plain TCP transport whose socket reports SO_SNDBUF `sndbuf` (None: no socket)."""
+
+    def __init__(
+        self, protocol: asyncio.BaseProtocol, sndbuf: int | None = 8192, tls: bool = False
+    ) -> None:
         self.protocol = protocol
         self.written: list[bytes] = []
         self.closing = False
         self.buffered = 0
+        self.extra: dict[str, Any] = {"socket": Socket(sndbuf) if sndbuf is not None else None}
+        if tls:
+            self.extra["sslcontext"] = ssl.create_default_context()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.extra.get(name, default)
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self.protocol = protocol
@@ -74,9 +96,9 @@ class Transport:
         return self.buffered
 
 
-def attach() -> tuple[Wire, Transport, Inner]:
+def attach(sndbuf: int | None = 8192, tls: bool = False) -> tuple[Wire, Transport, Inner]:
     inner = Inner()
-    transport = Transport(inner)
+    transport = Transport(inner, sndbuf, tls)
     wire = Wire.on(transport, inner)  # type: ignore[arg-type]
     return wire, transport, inner
 
@@ -213,3 +235,86 @@ async def test_flushed_waits_for_the_write_buffer_to_empty() -> None:
     asyncio.get_running_loop().call_later(0.01, wire.connection_lost, None)
     with pytest.raises(ConnectionLost):
         await wire.flushed(1.0, poll=0.005)
+
+
+# -- the message and its final "." in one write ---------------------------------------------
+
+
+async def test_message_and_end_go_in_one_write_when_they_fit_half_the_send_buffer() -> None:
+    wire, transport, _ = attach(sndbuf=8192)  # Linux reports double: 4096 bytes usable
+    assert wire.write_at_once(b"x" * 4093, b".\r\n")
+    assert transport.written == [b"x" * 4093 + b".\r\n"]
+
+
+@pytest.mark.parametrize(
+    ("sndbuf", "tls", "buffered", "size"),
+    [
+        (8192, False, 0, 4094),  # one byte more than half the send buffer
+        (8192, False, 1, 10),  # something still queued in this process
+        (8192, True, 0, 10),  # TLS: the transport encrypts and queues in this process
+        (None, False, 0, 10),  # no socket to ask
+    ],
+)
+async def test_otherwise_nothing_is_written(
+    sndbuf: int | None, tls: bool, buffered: int, size: int
+) -> None:
+    wire, transport, _ = attach(sndbuf=sndbuf, tls=tls)
+    transport.buffered = buffered
+    assert not wire.write_at_once(b"x" * size, b".\r\n")
+    assert transport.written == []
+
+
+async def test_a_lost_connection_writes_nothing_at_once() -> None:
+    wire, transport, _ = attach()
+    wire.connection_lost(None)
+    with pytest.raises(ConnectionLost):
+        wire.write_at_once(b"x", b".\r\n")
+    assert transport.written == []
+
+
+@pytest.mark.parametrize("tls", [False, True])
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_send_buffer_is_read_from_real_transports_and_never_trusted_over_tls(
+    loop: str, tls: bool
+) -> None:
+    ca = TestCA() if tls else None
+
+    async def scenario() -> tuple[bool, bool]:
+        accepted: list[asyncio.StreamWriter] = []
+        server = await asyncio.start_server(
+            lambda _r, w: accepted.append(w),
+            "127.0.0.1",
+            0,
+            ssl=ca.server_context() if ca else None,
+        )
+        port = server.sockets[0].getsockname()[1]
+        client_context = None
+        if ca:
+            client_context = ssl.create_default_context()
+            ca.ca.configure_trust(client_context)
+        transport, protocol = await asyncio.get_running_loop().create_connection(
+            asyncio.Protocol, "127.0.0.1", port, ssl=client_context
+        )
+        try:
+            while not accepted:
+                await asyncio.sleep(0.001)
+            wire = Wire(transport, protocol)
+            sndbuf = transport.get_extra_info("socket").getsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF
+            )
+            small = wire.write_at_once(b"x" * 1000, b".\r\n")
+            large = wire.write_at_once(b"x" * (sndbuf // 2), b".\r\n")
+            return small, large
+        finally:
+            transport.close()
+            for writer in accepted:
+                writer.close()
+            server.close()
+            await server.wait_closed()
+
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        small, large = uvloop.run(scenario())
+    else:
+        small, large = asyncio.run(scenario())
+    assert (small, large) == (not tls, False)
