@@ -29,6 +29,7 @@ def run_cmd(app: AppContext, until_idle: bool, worker: str) -> None:
 
     settings = app.settings
     setup_logging(settings.log)
+    Daemon.freeze_heap = True  # this process is the daemon's own
     count = settings.app.workers
     if worker or count > 1:  # several sending processes: campaignd.workers
         from campaignd import workers
