@@ -15,7 +15,8 @@ from campaignd.service import Daemon
 from campaignd.store.memory import MemoryStore
 
 Daemon.freeze_heap = sys.argv[1] == "on"
-cfg = Settings(app=AppSettings(poll_interval=0.02), security=SecuritySettings(secret=SecretStr("s" * 32)))
+secret = SecuritySettings(secret=SecretStr("s" * 32))
+cfg = Settings(app=AppSettings(poll_interval=0.02), security=secret)
 assert asyncio.run(Daemon(cfg, until_idle=True, store=MemoryStore()).run()) == 0
 print(gc.get_freeze_count())
 """
