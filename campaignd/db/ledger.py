@@ -182,7 +182,37 @@ class Ledger:
             return []
         r = self._raw
         result = await r.run(conn, self._recipients, (r.array([c[1] for c in claimed]),))
-        people = {p[0]: p for p in result.all()}
+        return self._people(campaign_id, claimed, result.all())
+
+    def claim_sqlite(
+        self,
+        conn: sqlite3.Connection,
+        campaign_id: int,
+        owner: str,
+        limit: int,
+        now: dt.datetime,
+    ) -> list[Recipient]:
+        """`claim` on a stdlib connection (campaignd.db.direct), inside its transaction: the
+        same statements without SQLAlchemy's per-row result processing (1000 rows a claim)."""
+        if limit <= 0:
+            return []
+        params = {"cid": campaign_id, "owner": owner, "n": limit, "now": self._t(now)}
+        rows = conn.execute(self._claim.text, params).fetchall()
+        claimed = [(row[0], row[1], row[2]) for row in rows if row[3] == DeliveryStatus.CLAIMED]
+        if not claimed:
+            return []
+        ids = self._raw.array([c[1] for c in claimed])
+        return self._people(campaign_id, claimed, conn.execute(self._recipients, (ids,)).fetchall())
+
+    def _people(
+        self,
+        campaign_id: int,
+        claimed: list[tuple[int, int, int]],
+        subscribers: Sequence[Any],
+    ) -> list[Recipient]:
+        """Recipients of the claimed (ledger id, subscriber id, attempts), in ledger order."""
+        r = self._raw
+        people = {p[0]: p for p in subscribers}
         out = []
         for ledger_id, subscriber_id, attempts in sorted(claimed):
             p = people[subscriber_id]

@@ -86,7 +86,7 @@ class SqlStore:
         path = sqlite_path(url) if self.dialect == "sqlite" else None
         # SQLite file: import_batch on its own sqlite3 connection (db.fastimport).
         self._bulk = SqliteBulk(path) if path is not None else None
-        # SQLite file: the recorder's frequent small commits bypass SQLAlchemy (db.direct).
+        # SQLite file: the recorder's commits and the claims bypass SQLAlchemy (db.direct).
         self._direct = SqliteDirect(path) if path is not None else None
 
     @classmethod
@@ -479,6 +479,17 @@ class SqlStore:
     async def claim_batch(
         self, campaign_id: int, owner: str, limit: int, now: dt.datetime
     ) -> list[Recipient]:
+        if self._direct is not None:  # SQLite file: one thread hop, no SQLAlchemy per row
+            return await self._direct.transaction(
+                partial(
+                    self._ledger.claim_sqlite,
+                    campaign_id=campaign_id,
+                    owner=owner,
+                    limit=limit,
+                    now=now,
+                )
+            )
+
         async def fn(conn: AsyncConnection) -> list[Recipient]:
             return await self._ledger.claim(conn, campaign_id, owner, limit, now)
 
