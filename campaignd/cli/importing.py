@@ -14,7 +14,6 @@ import click
 from campaignd.cli.common import AppContext, open_store, pass_app, print_json, run
 from campaignd.csvfile import parse_delimiter
 from campaignd.csvrows import RowError, neutralise
-from campaignd.db.engine import sqlite_path
 from campaignd.db.fastimport import discard_spare, prestart
 from campaignd.domain import ImportMode, SubscriptionStatus
 from campaignd.errors import InvalidInput
@@ -106,7 +105,8 @@ def _json(report: ImportReport) -> dict[str, Any]:
 def _prestart_writer(app: AppContext) -> None:
     """On a SQLite file, start the import's writer process now: its start-up then overlaps
     ours (opening the store, reading the header) instead of following it."""
-    if sqlite_path(app.settings.db.url) is not None:
+    scheme = app.settings.db.url.partition("://")[0].lower()
+    if scheme in ("sqlite", "sqlite+aiosqlite"):  # db.engine (SQLAlchemy) is slow to import
         prestart()
 
 

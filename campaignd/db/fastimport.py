@@ -17,6 +17,7 @@ temporary table on disk) is reported as a duplicate. Nothing here imports SQLAlc
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -146,13 +147,97 @@ class _Session:
             self.ranges.append((lo, hi))
 
 
-class SqliteBulk:
-    """``import_rows`` on one SQLite file; thread-safe (one batch at a time), blocking."""
+#: WAL frames (64 MB at 4 KB pages) after which the WAL starts over, as the autocheckpoint.
+_WAL_FRAMES = 16384
+#: Commits between two background checkpoints (each syncs the files once).
+_COMMITS_PER_CHECKPOINT = 2
+#: Commits during one background checkpoint after which the writer waits for it to end
+#: (a slow disk): the WAL stays bounded.
+_COMMITS_BEHIND = 6
+
+
+class _Checkpointer:
+    """Copies the WAL into the database file on a thread of its own, beside the writer.
+
+    The writer's connection has its autocheckpoint off. Every few commits the thread runs a
+    passive checkpoint (SQLite runs it without the GIL, concurrently with the writer's next
+    transactions). Once the WAL holds _WAL_FRAMES frames, the writer copies itself the few
+    frames committed since the thread's last pass, and its next transaction starts the WAL
+    over from its beginning: the autocheckpoint's bounded WAL, with most of the copying and
+    the fsyncs off the writer's path. Should a pass take longer than _COMMITS_BEHIND
+    commits, the writer waits for it.
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self._frames = 0  # frames in the WAL at the thread's last pass
+        self._commits = 0
+        self._thread = threading.Thread(target=self._loop, name="wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            while True:
+                with self._cond:
+                    while not (self._busy or self._stopping):
+                        self._cond.wait()
+                    if self._stopping:
+                        return
+                try:
+                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:
+                    frames = _WAL_FRAMES  # let the writer's own checkpoint settle it
+                with self._cond:
+                    self._frames = frames
+                    self._busy = False
+                    self._cond.notify_all()
+        finally:
+            conn.close()
+
+    def after_commit(self, conn: sqlite3.Connection) -> None:
+        with self._cond:
+            self._commits += 1
+            if self._busy:
+                if self._commits < _COMMITS_BEHIND:
+                    return
+                while self._busy:
+                    self._cond.wait()
+            finish = self._frames >= _WAL_FRAMES
+            if finish:
+                self._frames = self._commits = 0
+            elif self._commits >= _COMMITS_PER_CHECKPOINT:
+                self._commits = 0
+                self._busy = True
+                self._cond.notify()
+        if finish:
+            with contextlib.suppress(sqlite3.Error):  # the batch is committed whatever happens
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join()
+
+
+class SqliteBulk:
+    """``import_rows`` on one SQLite file; thread-safe (one batch at a time), blocking.
+
+    With ``background_checkpoints`` (one import's writer process), the WAL is copied into the
+    database file by a thread of its own (see _Checkpointer).
+    """
+
+    def __init__(self, path: Path, *, background_checkpoints: bool = False) -> None:
+        self._path = path
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._background = background_checkpoints
+        self._checkpointer: _Checkpointer | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -161,13 +246,19 @@ class SqliteBulk:
             )
             for pragma in _PRAGMAS:
                 conn.execute(pragma)
+            if self._background:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+                self._checkpointer = _Checkpointer(self._path)
             self._conn = conn
         return self._conn
 
     def close(self) -> None:
         with self._lock:
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
+                self._checkpointer = None
             if self._conn is not None:
-                self._conn.close()
+                self._conn.close()  # the last connection: it checkpoints the rest
                 self._conn = None
 
     def import_rows(
@@ -206,6 +297,8 @@ class SqliteBulk:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+                if self._checkpointer is not None:
+                    self._checkpointer.after_commit(conn)
             except sqlite3.Error as exc:
                 raise StoreError(f"database error on {self._path}: {exc}") from exc
             if session is not None:
@@ -558,7 +651,7 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
         path = Path(inbox.recv())
     except EOFError:
         return
-    bulk = SqliteBulk(path)
+    bulk = SqliteBulk(path, background_checkpoints=True)
     session = _Session()
     try:
         while True:

@@ -3,13 +3,15 @@ answers: answers come back in order, a refused batch writes nothing and the next
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from campaignd.db import fastimport
 from campaignd.db.engine import sqlite_path
-from campaignd.db.fastimport import BulkSession, discard_spare, prestart
+from campaignd.db.fastimport import BulkSession, SqliteBulk, discard_spare, prestart
 from campaignd.db.migrate import upgrade
 from campaignd.domain import ImportMode, SubscriptionStatus
 from campaignd.errors import NotFound
@@ -76,3 +78,29 @@ async def test_an_unused_spare_writer_ends(sqlite_url: str) -> None:
         assert session.collect()[0].inserted == 1
     finally:
         session.close()
+
+
+async def test_background_checkpoints_start_the_wal_over(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's WAL is copied by a thread of its own and still starts over again and
+    again (its header's salt changes each time); every committed row ends in the file."""
+    monkeypatch.setattr(fastimport, "_WAL_FRAMES", 64)
+    path = await _database(sqlite_url)
+    wal = Path(f"{path}-wal")
+    bulk = SqliteBulk(path, background_checkpoints=True)
+    options = ImportOptions(ImportMode.SUBSCRIBE, (1,), SubscriptionStatus.UNCONFIRMED)
+    salts: set[bytes] = set()
+    now = dt.datetime.now(dt.UTC)
+    try:
+        for b in range(60):
+            rows = [(f"u{b}.{i}@x.example",) * 2 + (f"U {i}", "{}") for i in range(100)]
+            assert bulk.import_rows(rows, options, now)[0].inserted == 100
+            salts.add(wal.read_bytes()[16:24])
+    finally:
+        bulk.close()
+    assert len(salts) >= 5
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM subscriptions").fetchone() == (6000,)
+    assert not wal.exists() or wal.stat().st_size == 0  # all of it is in the file now
