@@ -224,8 +224,7 @@ async def _pipelined(
     replies: list[Reply] = []
     try:
         wire.write(b"\r\n".join(batch))
-        while len(replies) < recipients + 2:
-            replies.append(await wire.reply(limit))
+        await wire.replies(recipients + 2, limit, replies)
     except WireError as exc:
         client.close()
         refusal = _refusal(replies, recipients)

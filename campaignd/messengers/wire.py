@@ -60,6 +60,12 @@ class Wire(asyncio.Protocol):
         self._pending = 0  # its length so far
         self._replies: deque[Reply] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        # The waiter's deadline, and one timer for the connection that is moved on, not
+        # cancelled, while waits follow each other (a wait is then just a future).
+        self._deadline = 0.0
+        self._limit = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._failure: WireError | None = None
         self._at_once = _taken_at_once(transport)
         transport.set_protocol(self)
@@ -99,6 +105,9 @@ class Wire(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         reason = f"connection lost: {exc}" if exc else "connection lost"
         self._fail(ConnectionLost(reason))
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -152,9 +161,30 @@ class Wire(asyncio.Protocol):
             self._failure = failure
         self._wake()
 
-    def _time_out(self, waiter: asyncio.Future[None], timeout: float) -> None:
-        if not waiter.done():
-            waiter.set_exception(ReplyTimeout(f"no reply within {timeout:g}s"))
+    def _wait(self, timeout: float) -> asyncio.Future[None]:
+        """A future woken by a reply or a failure, or failed with ReplyTimeout after `timeout`."""
+        loop = self._loop
+        waiter = loop.create_future()
+        self._waiter = waiter
+        self._limit = timeout
+        self._deadline = deadline = loop.time() + timeout
+        if self._timer is None or self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(deadline, self._check_deadline)
+            self._timer_at = deadline
+        return waiter
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # nobody waits: the next wait sets the timer again
+        if self._loop.time() >= self._deadline:
+            waiter.set_exception(ReplyTimeout(f"no reply within {self._limit:g}s"))
+        else:
+            self._timer = self._loop.call_at(self._deadline, self._check_deadline)
+            self._timer_at = self._deadline
 
     def _raise(self) -> None:
         failure = self._failure
@@ -202,18 +232,33 @@ class Wire(asyncio.Protocol):
         """The next reply; raise ReplyTimeout, ConnectionLost or BadReply."""
         if not self._replies:
             self._raise()
-            waiter = self._loop.create_future()
-            self._waiter = waiter
-            timer = self._loop.call_later(timeout, self._time_out, waiter, timeout)
             try:
-                await waiter
+                await self._wait(timeout)
             finally:
-                timer.cancel()
                 self._waiter = None
             if not self._replies:
                 self._raise()
                 raise ConnectionLost("connection lost")  # unreachable: woken without cause
         return self._replies.popleft()
+
+    async def replies(self, n: int, timeout: float, into: list[Reply]) -> None:  # noqa: ASYNC109
+        """Move the next `n` replies into `into`, each within `timeout` of the one before.
+
+        As `n` calls of `reply`, with one wait for replies that come together: on ReplyTimeout,
+        ConnectionLost or BadReply the replies that came before it are in `into`.
+        """
+        queue = self._replies
+        while True:
+            while queue and n:
+                into.append(queue.popleft())
+                n -= 1
+            if not n:
+                return
+            self._raise()
+            try:
+                await self._wait(timeout)
+            finally:
+                self._waiter = None
 
     async def flushed(self, limit: float, poll: float = 0.002) -> None:
         """Wait until every byte written so far has left this process (normally at once)."""

@@ -141,6 +141,53 @@ async def test_no_reply_in_time_is_a_timeout() -> None:
         await wire.reply(0.02)
 
 
+async def test_each_wait_has_its_own_limit_however_short() -> None:
+    wire, _, _ = attach()
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.01, wire.data_received, b"250 OK\r\n")
+    assert await wire.reply(5.0) == Reply(250, "OK")
+    started = loop.time()
+    with pytest.raises(ReplyTimeout, match=r"0\.05s"):
+        await wire.reply(0.05)  # not the 5 s of the wait before
+    assert 0.04 <= loop.time() - started < 1.0
+
+
+async def test_several_replies_in_one_wait_each_within_the_limit() -> None:
+    wire, _, _ = attach()
+    loop = asyncio.get_running_loop()
+    for i, at in enumerate((0.03, 0.06, 0.09)):  # 0.09 s in all, each 0.03 s after the last
+        loop.call_later(at, wire.data_received, b"250 %d\r\n" % i)
+    got: list[Reply] = []
+    await wire.replies(3, 0.06, got)
+    assert got == [Reply(250, "0"), Reply(250, "1"), Reply(250, "2")]
+
+
+async def test_several_replies_take_only_what_was_asked() -> None:
+    wire, _, _ = attach()
+    wire.data_received(STREAM)
+    got: list[Reply] = []
+    await wire.replies(2, 0.5, got)
+    assert got == EXPECTED[:2]
+    assert await read_all(wire, 3) == EXPECTED[2:]
+
+
+@pytest.mark.parametrize("ending", ["timeout", "loss", "bad"])
+async def test_replies_that_came_before_a_failure_are_kept(ending: str) -> None:
+    wire, _, _ = attach()
+    wire.data_received(b"250 2.1.0 OK\r\n")
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.01, wire.data_received, b"550 5.1.1 no\r\n")
+    if ending == "loss":
+        loop.call_later(0.02, wire.connection_lost, None)
+    elif ending == "bad":
+        loop.call_later(0.02, wire.data_received, b"what\r\n")
+    got: list[Reply] = []
+    expected = {"timeout": ReplyTimeout, "loss": ConnectionLost, "bad": BadReply}[ending]
+    with pytest.raises(expected):
+        await wire.replies(3, 0.1, got)
+    assert got == [Reply(250, "2.1.0 OK"), Reply(550, "5.1.1 no")]
+
+
 @pytest.mark.parametrize(
     "data",
     [
