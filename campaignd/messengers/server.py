@@ -26,6 +26,7 @@ from campaignd.messengers.connection import (
 from campaignd.messengers.envelope import Envelope, wire_payload
 from campaignd.messengers.headers import build_headers, merge_headers
 from campaignd.messengers.health import Health
+from campaignd.messengers.slots import Slots
 from campaignd.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class SmtpServer:
         self._context: ssl.SSLContext | None = None
         self._context_lock = asyncio.Lock()
         self._limiter = RateLimiter(settings.max_rate) if settings.max_rate else None
-        self._slots = asyncio.Semaphore(settings.max_conns)
+        self._slots = Slots(settings.max_conns, settings.wait_timeout)
         self._idle: list[tuple[float, aiosmtplib.SMTP]] = []  # (last used, client); newest last
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
@@ -203,18 +204,12 @@ class SmtpServer:
             return SendOutcome(OutcomeKind.TRANSIENT, server=self.label, text="messenger closed")
         if self._limiter is not None:
             await self._limiter.acquire()
-        if self._slots.locked():
-            try:  # asyncio.timeout, not wait_for: no extra task per queued send
-                async with asyncio.timeout(self.settings.wait_timeout):
-                    await self._slots.acquire()
-            except TimeoutError:
-                return SendOutcome(
-                    OutcomeKind.TRANSIENT,
-                    server=self.label,
-                    text=f"no free connection within {self.settings.wait_timeout:g}s",
-                )
-        else:
-            await self._slots.acquire()
+        if not await self._slots.take():
+            return SendOutcome(
+                OutcomeKind.TRANSIENT,
+                server=self.label,
+                text=f"no free connection within {self.settings.wait_timeout:g}s",
+            )
         try:
             for _ in range(2):
                 client = self._take_idle()
@@ -248,7 +243,7 @@ class SmtpServer:
                 self._down(f"421 {outcome.text}")
             return outcome
         finally:
-            self._slots.release()
+            self._slots.give_back()
 
     async def close(self) -> None:
         """Close idle connections (QUIT); later attempts fail as transient."""
