@@ -220,8 +220,8 @@ class Wire(asyncio.Protocol):
 
         That is when nothing is queued in this process and they fit in the socket's send buffer
         (a plain TCP transport; never over TLS). Then `end` has left the process when this
-        returns True. Otherwise write nothing and return False. Raise ConnectionLost if the
-        connection is gone.
+        returns True. Otherwise write nothing and return False. Raise ConnectionLost instead of
+        writing if the connection is gone.
         """
         if len(data) + len(end) > self._at_once or self._transport.get_write_buffer_size():
             return False
@@ -279,10 +279,12 @@ class Wire(asyncio.Protocol):
 def _taken_at_once(transport: asyncio.Transport) -> int:
     """How many bytes one write on an idle plain TCP connection surely hands to the kernel.
 
-    Half of SO_SNDBUF: Linux reports double the space it gives to data (the rest is its own
-    bookkeeping). Asked after the server's 354, which acknowledges every byte sent before it,
-    the kernel's send queue is empty. 0 (never) over TLS, whose transport queues and encrypts in
-    this process, or when the socket cannot be asked.
+    Half of SO_SNDBUF, read once per connection: Linux reports double the space it gives to
+    data (the rest is its own bookkeeping), and TCP normally only grows the buffer. Used right
+    after the server's 354, which acknowledges every byte sent before it, so the kernel's send
+    queue is empty then. 0 (never) over TLS, whose transport queues and encrypts in this
+    process, or when the socket cannot be asked. Should the kernel still take less, the send is
+    only counted as unknown where it could have been retried: never a duplicate.
     """
     if transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object"):
         return 0
