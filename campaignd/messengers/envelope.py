@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,22 @@ def _ascii_domain(address: str) -> tuple[str, bool]:
     return f"{local}@{domain}", not local.isascii()
 
 
+def _address(role: str, raw: str) -> tuple[bytes, bool]:
+    """The bare address as bytes and whether it needs SMTPUTF8; raise InvalidAddress."""
+    address = _bare(raw)
+    if _BAD.search(address) or (role == "recipient" and "@" not in address):
+        raise InvalidAddress(f"the {role} address {raw!r} is not a usable address")
+    address, needs = _ascii_domain(address)
+    return address.encode("utf-8"), needs
+
+
+@functools.lru_cache(maxsize=32)
+def _mail_from(sender: str) -> tuple[bytes, bool]:
+    """b"FROM:<...>" for a sender (a campaign's messages share theirs: checked once)."""
+    address, needs = _address("sender", sender)
+    return b"FROM:<" + address + b">", needs
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope:
     mail_from: bytes  # b"FROM:<a@example.org>"
@@ -53,18 +70,15 @@ class Envelope:
         """Bare addresses from `sender` and `recipients`; raise InvalidAddress if unusable."""
         if not recipients:
             raise InvalidAddress("no recipients")
-        utf8 = False
-        addresses: list[bytes] = []
-        for role, raw in [("sender", sender), *(("recipient", r) for r in recipients)]:
-            address = _bare(raw)
-            if _BAD.search(address) or (role == "recipient" and "@" not in address):
-                raise InvalidAddress(f"the {role} address {raw!r} is not a usable address")
-            address, needs = _ascii_domain(address)
+        mail_from, utf8 = _mail_from(sender)
+        rcpt_to: list[bytes] = []
+        for raw in recipients:
+            address, needs = _address("recipient", raw)
             utf8 = utf8 or needs
-            addresses.append(address.encode("utf-8"))
+            rcpt_to.append(b"TO:<" + address + b">")
         return cls(
-            mail_from=b"FROM:<" + addresses[0] + b">",
-            rcpt_to=tuple(b"TO:<" + a + b">" for a in addresses[1:]),
+            mail_from=mail_from,
+            rcpt_to=tuple(rcpt_to),
             smtputf8=utf8,
             eightbit=not message.isascii(),
         )
@@ -77,6 +91,7 @@ def wire_payload(message: bytes) -> bytes:
         message = _BARE_LF.sub(b"\r\n", message)
     if not message.endswith(b"\r\n"):
         message += b"\r\n"
-    if message.startswith(b".") or b"\n." in message:
+    # Every LF now follows a CR, and the three-byte search skips ahead faster than "\n.".
+    if message.startswith(b".") or b"\r\n." in message:
         message = _LEADING_DOT.sub(b"..", message)
     return message

@@ -211,7 +211,7 @@ async def _pipelined(
     if transport is None or inner is None or not client.is_connected:
         client.close()
         return Delivery(_lost(server, _LOST_BEFORE), stale=reused)
-    if any(_CONTROL.search(a) for a in (env.mail_from, *env.rcpt_to)):
+    if _CONTROL.search(b" ".join((env.mail_from, *env.rcpt_to))):
         # Envelope should prevent it; aiosmtplib refuses it the same way.
         text = "Command arg contains a prohibited control character"
         return Delivery(SendOutcome(OutcomeKind.PERMANENT, server=server, text=text))
