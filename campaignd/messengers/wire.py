@@ -55,7 +55,6 @@ class Wire(asyncio.Protocol):
         self._inner = inner
         self._loop = asyncio.get_running_loop()
         self._buffer = bytearray()
-        self._scanned = 0  # bytes at the buffer's start known to hold no line end
         self._lines: list[bytes] = []  # the reply in progress
         self._pending = 0  # its length so far
         self._replies: deque[Reply] = deque()
@@ -88,9 +87,8 @@ class Wire(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._failure is not None:
             return
-        self._buffer += data
         try:
-            self._parse()
+            self._parse(data)
         except BadReply as exc:
             self._fail(exc)
             self._transport.close()
@@ -118,36 +116,45 @@ class Wire(asyncio.Protocol):
 
     # -- parsing -----------------------------------------------------------------------------
 
-    def _parse(self) -> None:
-        buffer = self._buffer
-        start = 0
-        end = buffer.find(b"\n", self._scanned)
-        while end >= 0:
-            line = bytes(buffer[start : end + 1])
-            start = end + 1
-            if len(line) > MAX_LINE:
-                raise BadReply("a reply line is too long")
-            self._pending += len(line)
-            if self._pending > MAX_REPLY:
-                raise BadReply("a reply is too long")
-            code, mark = line[:3], line[3:4]
-            if not (code.isdigit() and mark in (b" ", b"-", b"\r", b"\n")):
-                text = line.decode("utf-8", "replace").strip()[:80]
-                raise BadReply(f"not an SMTP reply: {text!r}")
-            self._lines.append(line[4:].strip(b" \t\r\n"))
-            if mark != b"-":
-                text = b"\n".join(self._lines).decode("utf-8", "surrogateescape")
-                self._replies.append(Reply(int(code), text))
-                self._lines = []
-                self._pending = 0
-            end = buffer.find(b"\n", start)
-        if start:
-            del buffer[:start]
+    def _parse(self, data: bytes) -> None:
+        buffer = self._buffer  # a line begun in an earlier read (it holds no line end)
+        if b"\n" not in data:
+            buffer += data
+        else:
+            if buffer:
+                buffer += data
+                data = bytes(buffer)
+                buffer.clear()
+            lines = data.split(b"\n")
+            buffer += lines.pop()  # what follows the last line end
+            for line in lines:
+                self._line(line)
         if len(buffer) > MAX_LINE:
             raise BadReply("a reply line is too long")
         if self._pending + len(buffer) > MAX_REPLY:
             raise BadReply("a reply is too long")
-        self._scanned = len(buffer)
+
+    def _line(self, line: bytes) -> None:
+        """One reply line without its LF: a continuation kept, or the last one: a Reply."""
+        if len(line) >= MAX_LINE:
+            raise BadReply("a reply line is too long")
+        self._pending += len(line) + 1
+        if self._pending > MAX_REPLY:
+            raise BadReply("a reply is too long")
+        code, mark = line[:3], line[3:4]
+        if not (len(code) == 3 and code.isdigit() and mark in (b" ", b"-", b"\r", b"")):
+            text = line.decode("utf-8", "replace").strip()[:80]
+            raise BadReply(f"not an SMTP reply: {text!r}")
+        part = line[4:].strip(b" \t\r\n")
+        if mark == b"-":
+            self._lines.append(part)
+            return
+        if self._lines:
+            self._lines.append(part)
+            part = b"\n".join(self._lines)
+            self._lines = []
+        self._replies.append(Reply(int(code), part.decode("utf-8", "surrogateescape")))
+        self._pending = 0
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -206,7 +213,7 @@ class Wire(asyncio.Protocol):
         self._replies.clear()
         self._buffer.clear()
         self._lines = []
-        self._pending = self._scanned = 0
+        self._pending = 0
 
     def write(self, data: bytes) -> None:
         """Queue bytes for the server; raise ConnectionLost if the connection is gone."""

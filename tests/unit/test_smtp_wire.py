@@ -195,6 +195,8 @@ async def test_replies_that_came_before_a_failure_are_kept(ending: str) -> None:
         b"250 " + b"x" * MAX_LINE + b"\r\n",  # one line too long
         b"hello there\r\n",  # no code
         b"25 short\r\n",
+        b"25\r\n",  # a code too short, and nothing after it
+        b"\n",
         b"250x no separator\r\n",
     ],
 )
@@ -205,6 +207,20 @@ async def test_what_is_not_an_smtp_reply_breaks_the_connection(data: bytes) -> N
         await wire.reply(0.5)
     assert transport.closing
     assert wire.lost
+
+
+async def test_a_line_of_max_line_bytes_with_its_line_end_is_a_reply() -> None:
+    wire, _, _ = attach()
+    line = b"250 " + b"x" * (MAX_LINE - 6) + b"\r\n"
+    assert len(line) == MAX_LINE
+    for i in range(0, len(line), 1000):  # in pieces: the partial line is kept until its end
+        wire.data_received(line[i : i + 1000])
+    assert await wire.reply(0.5) == Reply(250, "x" * (MAX_LINE - 6))
+    wire.data_received(b"2" * MAX_LINE)  # as long as allowed, its line end still to come
+    assert not wire.lost
+    wire.data_received(b"\n")
+    with pytest.raises(BadReply, match="too long"):
+        await wire.reply(0.5)
 
 
 async def test_endless_continuation_lines_break_the_connection() -> None:
