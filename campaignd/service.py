@@ -125,6 +125,7 @@ class Daemon:
             ):
                 ticker.start()
                 self._spawn(self._progress(), "progress")
+                self.started()
                 if self.freeze_heap:
                     # What exists now (modules, the store, templates) lives as long as the
                     # process; frozen, the collector's full passes walk only what sending
@@ -286,6 +287,9 @@ class Daemon:
         return asyncio.get_running_loop().time() - self.last_tick < stale_after
 
     # -- side tasks ------------------------------------------------------------------------
+    def started(self) -> None:
+        """Called once the daemon is up (engine, extras, signals); for subclasses."""
+
     def _spawn(self, coro: object, name: str) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
         task.set_name(name)

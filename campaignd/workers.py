@@ -6,9 +6,10 @@ PostgreSQL), each under its own owner id ``<instance_id>/w<I>``, so a restart re
 its own claims. Every daemon-wide promise is split among the processes, so together they keep
 it: ``app.concurrency`` (and with it the crash-duplicate bound), ``app.message_rate``, the
 sliding window, and each SMTP server's ``max_conns`` and ``max_rate``. Only the main process
-serves ``[http]``. SIGTERM/SIGINT and SIGHUP are passed on to the workers; a worker dies with
-the main process (Linux parent-death signal), so a crash of the main never leaves a worker
-sending behind a restarted daemon.
+serves ``[http]``; its /metrics adds the workers' samples, which they write to a private folder
+the main process makes (campaignd.http.shared_metrics). SIGTERM/SIGINT and SIGHUP are passed
+on to the workers; a worker dies with the main process (Linux parent-death signal), so a crash
+of the main never leaves a worker sending behind a restarted daemon.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 from campaignd.config import Settings
+from campaignd.http.shared_metrics import publish
 from campaignd.service import Daemon
 
 log = logging.getLogger(__name__)
@@ -85,8 +89,10 @@ class WorkerPool:
         self._until_idle = until_idle
         self._procs: list[asyncio.subprocess.Process] = []
         self._terminated = False
+        self.metrics_dir: Path | None = None
 
     async def start(self) -> None:
+        self.metrics_dir = Path(tempfile.mkdtemp(prefix="campaignd-metrics-"))
         args = [sys.executable, "-m", "campaignd"]
         if self._config_path is not None:
             args += ["--config", str(self._config_path)]
@@ -94,6 +100,7 @@ class WorkerPool:
         env = {k: v for k, v in os.environ.items() if k not in _SYSTEMD_ONLY}
         for index in range(1, self.count):
             worker = [*args, "run", "--worker", f"{index}:{os.getpid()}"]
+            worker += ["--metrics-dir", str(self.metrics_dir)]
             if self._until_idle:
                 worker.append("--until-idle")
             self._procs.append(await asyncio.create_subprocess_exec(*worker, env=env))
@@ -117,7 +124,11 @@ class WorkerPool:
 
     async def wait(self) -> int:
         """Wait for every worker; the worst exit code."""
-        codes = [await proc.wait() for proc in self._procs]
+        try:
+            codes = [await proc.wait() for proc in self._procs]
+        finally:
+            if self.metrics_dir is not None:
+                shutil.rmtree(self.metrics_dir, ignore_errors=True)
         bad = [c for c in codes if c]
         if bad:
             log.warning("workers exited with %s", bad, extra={"action": "workers.exited"})
@@ -137,6 +148,7 @@ class SharedDaemon(Daemon):
         pool: WorkerPool | None = None,
         config_path: Path | None = None,
         until_idle: bool = False,
+        metrics_dir: Path | None = None,  # a worker's: where the main process reads its metrics
     ) -> None:
         super().__init__(
             share(settings, index, count), config_path=config_path, until_idle=until_idle
@@ -144,6 +156,17 @@ class SharedDaemon(Daemon):
         self.index = index
         self.count = count
         self.pool = pool
+        self.metrics_dir = metrics_dir
+
+    def started(self) -> None:
+        extras = self.extras
+        if extras is None:
+            return
+        if self.pool is not None:  # the main process: /metrics adds the workers' samples
+            extras.metrics.workers_dir = self.pool.metrics_dir
+        elif self.metrics_dir is not None:
+            path = self.metrics_dir / f"worker-{self.index}.json"
+            self._spawn(publish(path, extras.metrics.registry), "metrics-publish")
 
     def load_settings(self) -> Settings:
         return share(super().load_settings(), self.index, self.count)

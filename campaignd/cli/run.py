@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import click
 
@@ -17,8 +18,14 @@ from campaignd.cli.common import AppContext, pass_app
     help="Send everything that is due or running, then exit (for cron and tests).",
 )
 @click.option("--worker", hidden=True, default="", help="INDEX:PARENT_PID (set by app.workers).")
+@click.option(
+    "--metrics-dir",
+    hidden=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where a worker writes its metrics for the main process (set by app.workers).",
+)
 @pass_app
-def run_cmd(app: AppContext, until_idle: bool, worker: str) -> None:
+def run_cmd(app: AppContext, until_idle: bool, worker: str, metrics_dir: Path | None) -> None:
     """Run the sender daemon: start due campaigns and send running ones.
 
     SIGTERM or SIGINT stops gracefully (in-flight messages finish and are recorded); a second
@@ -39,7 +46,7 @@ def run_cmd(app: AppContext, until_idle: bool, worker: str) -> None:
             workers.die_with_parent(parent)
             shared = workers.SharedDaemon(
                 settings, index=index, count=count, config_path=app.config_path,
-                until_idle=until_idle,
+                until_idle=until_idle, metrics_dir=metrics_dir,
             )  # fmt: skip
             sys.exit(_run_loop(shared.run(), count))
         pool = workers.WorkerPool(count, app.config_path, until_idle)

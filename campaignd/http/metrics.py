@@ -7,11 +7,14 @@ campaignd_rate_limit_wait_seconds_total                    time held back by app
 campaignd_messages_in_flight
 campaignd_campaigns{status}                                from the database at each scrape
 campaignd_bounces_total{type,source}, campaignd_unsubscribes_total
+
+With app.workers > 1 the main process adds the workers' samples (campaignd.http.shared_metrics).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -19,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from campaignd.dispatch import Engine, SendEvent
 from campaignd.domain import CampaignStatus, DeliveryStatus
+from campaignd.http.shared_metrics import MergedRegistry
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -86,6 +90,7 @@ class Metrics:
             "campaignd_unsubscribes", "Unsubscribes through links", registry=r
         )
         self._engine: Engine | None = None
+        self.workers_dir: Path | None = None  # the workers' snapshots (main process, workers > 1)
         self._counters: dict[tuple[str, str, DeliveryStatus], Counter] = {}
         self._latency: dict[str, Histogram] = {}
         r.register(_EngineCollector(lambda: self._engine))
@@ -121,4 +126,6 @@ class Metrics:
             self.campaigns.labels(status.value).set(count)
 
     def render(self) -> bytes:
+        if self.workers_dir is not None:
+            return generate_latest(MergedRegistry(self.registry, self.workers_dir))
         return generate_latest(self.registry)
