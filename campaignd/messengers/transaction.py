@@ -6,8 +6,9 @@ after it is unknown (a retry could duplicate the mail).
 
 When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write and
 their replies are read in order off a `Wire`: two round trips per message instead of four, and
-three writes instead of five. Otherwise each command waits for its reply through aiosmtplib.
-Both paths give the same outcomes.
+three writes instead of five; two when the message and its "." fit in one write the kernel
+surely takes whole (`Wire.write_at_once`). Otherwise each command waits for its reply through
+aiosmtplib. Both paths give the same outcomes.
 """
 
 from __future__ import annotations
