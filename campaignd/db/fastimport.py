@@ -87,6 +87,12 @@ INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_a
 SELECT s.id, l.value, ?, ?, ? FROM subscribers AS s CROSS JOIN json_each(?) AS l
 WHERE s.id > ? ON CONFLICT (subscriber_id, list_id) DO NOTHING
 """
+# The same for one list (the usual case) without json_each, which SQLite scans once per
+# subscriber row: 0.7 instead of 1.0-1.2 us a row.
+_SUBSCRIBE_NEW_ONE = """
+INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+SELECT id, ?, ?, ?, ? FROM subscribers WHERE id > ? ON CONFLICT (subscriber_id, list_id) DO NOTHING
+"""
 _SELECT_EXISTING = (
     "SELECT email_key, id, status, name, attributes FROM subscribers WHERE email_key IN ({})"
 )
@@ -411,7 +417,9 @@ def _run(
     elif not blocklist and list_ids:
         status = options.status.value
         lists = json.dumps(list_ids)
-        if inserted:
+        if inserted and len(list_ids) == 1:
+            conn.execute(_SUBSCRIBE_NEW_ONE, (list_ids[0], status, ts, ts, max_id))
+        elif inserted:
             conn.execute(_SUBSCRIBE_NEW, (status, ts, ts, lists, max_id))
         # Blocklisted subscribers are not put back on lists.
         eligible = [e[1] for e in existing if e[2] != _BLOCKLISTED]
