@@ -47,7 +47,10 @@ class ImportRequest:
     overwrite_status: bool = False
     delimiter: str = ","
     batch_size: int = 1000
-    bulk_batch_size: int = 10_000  # rows per transaction on a store with a bulk session
+    # Rows per transaction on a store with a bulk session. BULK_DEPTH batches are handed over
+    # at a time, plus one being parsed: 5,000 keeps that below 2 x 10,000 (the CLI peaked at
+    # 78 MB instead of 92 MB with 10,000 at 1M rows), at no measurable cost in the writer.
+    bulk_batch_size: int = 5_000
 
 
 class BulkSession(Protocol):
