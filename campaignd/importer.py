@@ -28,7 +28,7 @@ from campaignd.csvrows import ParsedRow, RowError, check_row, parse_row, raw_tex
 from campaignd.domain import ImportCounts, ImportMode, SubscriptionStatus
 from campaignd.errors import CampaigndError, InvalidInput, NotFound
 from campaignd.seen import SeenAddresses
-from campaignd.store.protocol import ImportOptions, Store
+from campaignd.store.protocol import ImportOptions, ImportStore
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def _batches(
         progress(source.size)
 
 
-async def resolve_lists(store: Store, names: Sequence[str]) -> tuple[int, ...]:
+async def resolve_lists(store: ImportStore, names: Sequence[str]) -> tuple[int, ...]:
     """List ids by name; raise InvalidInput naming the unknown list before anything is written."""
     ids: list[int] = []
     for name in dict.fromkeys(names):
@@ -262,7 +262,7 @@ def _lost_rows(rows: Sequence[ParsedRow], error: str) -> list[RowError]:
 
 
 async def _import_part(
-    store: Store, rows: list[ParsedRow], options: ImportOptions, report: ImportReport
+    store: ImportStore, rows: list[ParsedRow], options: ImportOptions, report: ImportReport
 ) -> list[RowError]:
     """One import_batch transaction; on a refusal, the lost rows as errors for the errors file."""
     if not rows:
@@ -334,7 +334,7 @@ def _few_collections() -> Iterator[None]:
 
 
 async def run_import(
-    store: Store,
+    store: ImportStore,
     request: ImportRequest,
     *,
     on_errors: Callable[[Sequence[RowError]], None] | None = None,
@@ -434,7 +434,7 @@ def _too_many_refusals(in_a_row: int, last_line: int) -> str:
 
 
 async def _pump(
-    store: Store,
+    store: ImportStore,
     batches: Iterator[_Batch],
     subscribe: ImportOptions,
     blocklist: ImportOptions,

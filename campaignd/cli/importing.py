@@ -18,6 +18,7 @@ from campaignd.db.fastimport import discard_spare, prestart
 from campaignd.domain import ImportMode, SubscriptionStatus
 from campaignd.errors import InvalidInput
 from campaignd.importer import ImportReport, ImportRequest, run_import
+from campaignd.store.sqlite_import import SqliteImportStore, plain_sqlite_file
 
 
 class ErrorsFile:
@@ -188,13 +189,20 @@ def import_cmd(
     progress = Progress(f"importing {file.name}") if sys.stderr.isatty() and not as_json else None
 
     async def go() -> ImportReport:
+        on_errors = sink.write if sink is not None else None
+        on_progress = progress.update if progress is not None else None
+        path = plain_sqlite_file(app.settings.db.url)
+        if path is not None:  # no SQLAlchemy to import and set up: ~0.45 s sooner at work
+            light = SqliteImportStore(path)
+            try:
+                await light.check_schema()
+                return await run_import(
+                    light, request, on_errors=on_errors, on_progress=on_progress
+                )
+            finally:
+                await light.close()
         async with open_store(app.settings) as store:
-            return await run_import(
-                store,
-                request,
-                on_errors=sink.write if sink is not None else None,
-                on_progress=progress.update if progress is not None else None,
-            )
+            return await run_import(store, request, on_errors=on_errors, on_progress=on_progress)
 
     try:
         report = run(go())

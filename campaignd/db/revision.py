@@ -1,5 +1,5 @@
-"""The schema revision this code needs, read without importing alembic (it costs every CLI
-command ~0.4 s). tests/migrations checks SCHEMA_HEAD against the migration chain's head."""
+"""The database's schema revision, read without importing alembic (it costs every CLI command
+~0.4 s). SCHEMA_HEAD, the revision this code needs, is in campaignd.db.head."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-#: The newest migration in migrations/versions; bump it with every new migration.
-SCHEMA_HEAD = "0003"
+from campaignd.db.head import SCHEMA_HEAD
+
+__all__ = ["SCHEMA_HEAD", "database_revision"]
 
 
 async def database_revision(conn: AsyncConnection) -> str | None:

@@ -51,6 +51,17 @@ class ImportOptions:
     overwrite_status: bool = False  # replace subscription status of existing subscriptions
 
 
+class ImportStore(Protocol):
+    """What a CSV import needs (campaignd.importer): every Store, and the SQLAlchemy-free
+    campaignd.store.sqlite_import used by `subscribers import` on a SQLite file."""
+
+    async def get_list(self, name: str) -> MailingList: ...
+
+    async def import_batch(
+        self, rows: Sequence[NewSubscriber], options: ImportOptions
+    ) -> ImportCounts: ...
+
+
 class Store(Protocol):
     # -- schema and lifecycle ------------------------------------------------------------
     async def check_schema(self) -> None:

@@ -22,8 +22,9 @@ from campaignd.db.bulk import Importer
 from campaignd.db.direct import SqliteDirect
 from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transient, sqlite_path
 from campaignd.db.fastimport import BulkSession, SqliteBulk
+from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE
 from campaignd.db.ledger import Ledger
-from campaignd.db.revision import SCHEMA_HEAD, database_revision
+from campaignd.db.revision import database_revision
 from campaignd.domain import (
     Campaign,
     CampaignCounts,
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 
 T_ = TypeVar("T_")
 
-SCHEMA_MESSAGE = "database schema is out of date (or empty): run `campaignd db upgrade`"
 _RETRIES = 5
 #: PostgreSQL statistics are refreshed after this many imported rows, then at each doubling.
 ANALYZE_AFTER_ROWS = 5_000
