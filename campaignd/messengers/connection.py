@@ -1,7 +1,7 @@
 """One SMTP connection: open it (connect, TLS, EHLO, AUTH); mail goes through transaction.py.
 
-aiosmtplib stays behind this module and transaction.py; `deliver`, `say_goodbye` and `Delivery`
-are re-exported here for the pool.
+aiosmtplib stays behind this module and transaction.py; `deliver`, `resume`, `say_goodbye`,
+`Delivery` and `Waiting` are re-exported here for the pool.
 """
 
 from __future__ import annotations
@@ -23,9 +23,18 @@ from aiosmtplib import (
 
 from campaignd.config import AuthProtocol, SmtpSettings, TlsType
 from campaignd.errors import MessengerError
-from campaignd.messengers.transaction import Delivery, deliver, say_goodbye
+from campaignd.messengers.transaction import Delivery, Waiting, deliver, resume, say_goodbye
 
-__all__ = ["ConnectFailure", "Delivery", "StepHook", "deliver", "open_connection", "say_goodbye"]
+__all__ = [
+    "ConnectFailure",
+    "Delivery",
+    "StepHook",
+    "Waiting",
+    "deliver",
+    "open_connection",
+    "resume",
+    "say_goodbye",
+]
 
 #: Called with (step, detail) as a connection is opened, for `campaignd messengers test`.
 StepHook = Callable[[str, str], None]

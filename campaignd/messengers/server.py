@@ -19,8 +19,10 @@ from campaignd.errors import ConfigError
 from campaignd.messengers.connection import (
     ConnectFailure,
     StepHook,
+    Waiting,
     deliver,
     open_connection,
+    resume,
     say_goodbye,
 )
 from campaignd.messengers.envelope import Envelope, wire_payload
@@ -84,7 +86,10 @@ class SmtpServer:
         self._context: ssl.SSLContext | None = None
         self._context_lock = asyncio.Lock()
         self._limiter = RateLimiter(settings.max_rate) if settings.max_rate else None
-        self._slots = Slots(settings.max_conns, settings.wait_timeout)
+        self._slots: Slots[Waiting] = Slots(settings.max_conns, settings.wait_timeout)
+        # Sends adopted by a connection (their envelope sent with its current message), by
+        # connection, with the future that hands them the connection and the slot.
+        self._adopted: dict[aiosmtplib.SMTP, tuple[Waiting, asyncio.Future[bool]]] = {}
         self._idle: list[tuple[float, aiosmtplib.SMTP]] = []  # (last used, client); newest last
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
@@ -199,43 +204,92 @@ class SmtpServer:
         finally:
             self.health.release()
 
+    def _adopt(self, client: aiosmtplib.SMTP, fits: Callable[[Waiting], bool]) -> Waiting | None:
+        """The longest waiting send, if it `fits`: its envelope goes out on `client` now."""
+        found = self._slots.adopt(fits)
+        if found is None:
+            return None
+        self._adopted[client] = found
+        return found[0]
+
+    def _pass_on(self, client: aiosmtplib.SMTP) -> bool:
+        """Hand `client` and the slot to the send it adopted (True), or release it (False)."""
+        found = self._adopted.pop(client, None) if self._adopted else None
+        if found is None:
+            self._release(client)
+            return False
+        waiting, future = found
+        if future.done():  # that send was cancelled meanwhile: its DATA may be open
+            client.close()
+            self._release(client)
+            return False
+        if client.is_connected:
+            waiting.client = client
+        else:  # its envelope was lost with the connection: it starts over on another one
+            self._release(client)
+        future.set_result(True)
+        return True
+
     async def _attempt(self, env: Envelope, payload: bytes) -> SendOutcome:
         if self._closed:
             return SendOutcome(OutcomeKind.TRANSIENT, server=self.label, text="messenger closed")
         if self._limiter is not None:
             await self._limiter.acquire()
-        if not await self._slots.take():
+        waiting = Waiting(env, payload)
+        try:
+            got = await self._slots.take(waiting)
+        except asyncio.CancelledError:
+            if waiting.client is not None:  # handed a connection, its DATA maybe open
+                waiting.client.close()
+                self._release(waiting.client)
+            raise
+        if not got:
             return SendOutcome(
                 OutcomeKind.TRANSIENT,
                 server=self.label,
                 text=f"no free connection within {self.settings.wait_timeout:g}s",
             )
+        passed = False  # the slot went on to a send this one's connection adopted
         try:
-            for _ in range(2):
-                client = self._take_idle()
-                reused = client is not None
+            client = waiting.client  # adopted: this send's envelope went out on it
+            tries = 0
+            while True:
+                reused = True
                 if client is None:
-                    try:
-                        client = await self.connect()
-                    except ConnectFailure as exc:
-                        self._down(exc.reason, exc.auth_failed)
-                        return SendOutcome(
-                            OutcomeKind.TRANSIENT,
-                            server=self.label,
-                            code=exc.code,
-                            text=f"{exc.step}: {exc.reason}",
-                            connection_error=True,
-                            auth_failed=exc.auth_failed,
-                        )
-                    self.open_connections += 1
-                    self.peak_connections = max(self.peak_connections, self.open_connections)
-                    self._up()
+                    tries += 1
+                    client = self._take_idle()
+                    reused = client is not None
+                    if client is None:
+                        try:
+                            client = await self.connect()
+                        except ConnectFailure as exc:
+                            self._down(exc.reason, exc.auth_failed)
+                            return SendOutcome(
+                                OutcomeKind.TRANSIENT,
+                                server=self.label,
+                                code=exc.code,
+                                text=f"{exc.step}: {exc.reason}",
+                                connection_error=True,
+                                auth_failed=exc.auth_failed,
+                            )
+                        self.open_connections += 1
+                        self.peak_connections = max(self.peak_connections, self.open_connections)
+                        self._up()
                 try:
-                    result = await deliver(client, self.label, env, payload, reused=reused)
+                    if tries == 0:
+                        result = await resume(client, self.label, waiting, self._adopt)
+                    else:
+                        result = await deliver(
+                            client, self.label, env, payload, reused=reused, adopt=self._adopt
+                        )
+                except BaseException:
+                    client.close()  # cancelled mid-transaction: its state is unknown
+                    raise
                 finally:
-                    self._release(client)
-                if not result.stale:
+                    passed = self._pass_on(client)
+                if passed or not result.stale or tries >= 2:
                     break
+                client = None
             outcome = result.outcome
             if outcome.code == 421 and not reused:
                 # 421 on a reused connection may just end that connection; on a fresh one
@@ -243,7 +297,8 @@ class SmtpServer:
                 self._down(f"421 {outcome.text}")
             return outcome
         finally:
-            self._slots.give_back()
+            if not passed:
+                self._slots.give_back()
 
     async def close(self) -> None:
         """Close idle connections (QUIT); later attempts fail as transient."""

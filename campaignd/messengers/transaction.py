@@ -7,15 +7,23 @@ after it is unknown (a retry could duplicate the mail).
 When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write and
 their replies are read in order off a `Wire`: two round trips per message instead of four, and
 three writes instead of five; two when the message and its "." fit in one write the kernel
-surely takes whole (`Wire.write_at_once`). Otherwise each command waits for its reply through
+surely takes whole (`Wire.room`). Otherwise each command waits for its reply through
 aiosmtplib. Both paths give the same outcomes.
+
+Across messages (RFC 2920 lets the message content open a group of commands): when that one
+write is made while another send waits for a connection slot of the same server, the
+connection adopts it (`Adopt`) and its MAIL, RCPT... and DATA travel in the same write, after
+the ".". Once the reply to the "." is read the connection (and the slot) go to the adopted
+send, which only reads its replies (`resume`): one write per message while sends wait. Its
+message was not sent, so if the connection fails before its 354 it is retried like a send on
+a stale connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -40,6 +48,21 @@ class Delivery:
 
     outcome: SendOutcome
     stale: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class Waiting:
+    """A send waiting for a connection slot, which a connection about to send may adopt."""
+
+    env: Envelope
+    payload: bytes
+    batch: bytes = b""  # its MAIL, RCPT... and DATA, set when a connection adopts it
+    client: aiosmtplib.SMTP | None = None  # the connection handed over, its envelope sent
+
+
+#: Called with the connection and a test of whether a waiting send fits it (the test sets its
+#: `batch`): the longest waiting send, taken out of the wait if it fits, or None.
+Adopt = Callable[[aiosmtplib.SMTP, Callable[[Waiting], bool]], Waiting | None]
 
 
 def _lost(server: str, text: str) -> SendOutcome:
@@ -96,10 +119,50 @@ async def _flush(client: aiosmtplib.SMTP, limit: float) -> None:
         raise SMTPServerDisconnected("Connection lost")
 
 
+def _options(client: aiosmtplib.SMTP, env: Envelope, payload: bytes) -> list[bytes]:
+    """The MAIL parameters for this message on this connection."""
+    options: list[bytes] = []
+    if client.supports_extension("size"):
+        options.append(b"SIZE=%d" % len(payload))
+    if env.smtputf8:
+        options.append(b"SMTPUTF8")
+    if env.eightbit and client.supports_extension("8bitmime"):
+        options.append(b"BODY=8BITMIME")
+    return options
+
+
+def _batch(env: Envelope, options: list[bytes]) -> bytes:
+    """MAIL, RCPT... and DATA, as one pipelined write."""
+    batch = [b" ".join((b"MAIL", env.mail_from, *options)), *(b"RCPT " + r for r in env.rcpt_to)]
+    batch.append(b"DATA\r\n")
+    return b"\r\n".join(batch)
+
+
+def _pipelined_batch(client: aiosmtplib.SMTP, env: Envelope, payload: bytes) -> bytes | None:
+    """The batch `deliver` would write for this send on `client`; None if it would not pipeline."""
+    if env.smtputf8 and not client.supports_extension("smtputf8"):
+        return None
+    if not client.supports_extension("pipelining"):
+        return None
+    if _CONTROL.search(b" ".join((env.mail_from, *env.rcpt_to))):
+        return None
+    return _batch(env, _options(client, env, payload))
+
+
 async def deliver(
-    client: aiosmtplib.SMTP, server: str, env: Envelope, payload: bytes, *, reused: bool
+    client: aiosmtplib.SMTP,
+    server: str,
+    env: Envelope,
+    payload: bytes,
+    *,
+    reused: bool,
+    adopt: Adopt | None = None,
 ) -> Delivery:
-    """One MAIL/RCPT/DATA transaction; `payload` is dot-stuffed and CRLF-terminated."""
+    """One MAIL/RCPT/DATA transaction; `payload` is dot-stuffed and CRLF-terminated.
+
+    `adopt`: see `Adopt`; a send it returns has had its envelope sent on `client` when this
+    returns, and the caller hands it the connection (if still connected) and its slot.
+    """
     if env.smtputf8 and not client.supports_extension("smtputf8"):
         return Delivery(
             SendOutcome(
@@ -109,15 +172,9 @@ async def deliver(
                 f"and {server} does not offer SMTPUTF8",
             )
         )
-    options: list[bytes] = []
-    if client.supports_extension("size"):
-        options.append(b"SIZE=%d" % len(payload))
-    if env.smtputf8:
-        options.append(b"SMTPUTF8")
-    if env.eightbit and client.supports_extension("8bitmime"):
-        options.append(b"BODY=8BITMIME")
+    options = _options(client, env, payload)
     if client.supports_extension("pipelining"):
-        return await _pipelined(client, server, env, options, payload, reused=reused)
+        return await _pipelined(client, server, env, options, payload, reused=reused, adopt=adopt)
     first = True
     try:
         response = await client.execute_command(b"MAIL", env.mail_from, *options)
@@ -201,6 +258,7 @@ async def _pipelined(
     payload: bytes,
     *,
     reused: bool,
+    adopt: Adopt | None,
 ) -> Delivery:
     """MAIL, RCPT... and DATA in one write, their replies in order; then the message and ".".
 
@@ -218,22 +276,56 @@ async def _pipelined(
         return Delivery(SendOutcome(OutcomeKind.PERMANENT, server=server, text=text))
     wire = Wire.on(cast(asyncio.Transport, transport), inner)
     wire.discard()  # whatever came while the connection was idle answers nothing we sent
+    return await _transaction(
+        client, server, wire, env, payload, _batch(env, options), reused=reused, adopt=adopt
+    )
+
+
+async def resume(client: aiosmtplib.SMTP, server: str, waiting: Waiting, adopt: Adopt) -> Delivery:
+    """Carry on an adopted send: its MAIL, RCPT... and DATA went out after the previous ".".
+
+    Any failure before its 354 is transient and `stale` (its message was not sent): retry it.
+    """
+    transport, inner = client.transport, client.protocol
+    if transport is None or inner is None or not client.is_connected:
+        client.close()
+        return Delivery(_lost(server, _LOST_BEFORE), stale=True)
+    wire = Wire.on(cast(asyncio.Transport, transport), inner)
+    return await _transaction(
+        client, server, wire, waiting.env, waiting.payload, None, reused=True, adopt=adopt
+    )
+
+
+async def _transaction(
+    client: aiosmtplib.SMTP,
+    server: str,
+    wire: Wire,
+    env: Envelope,
+    payload: bytes,
+    batch: bytes | None,
+    *,
+    reused: bool,
+    adopt: Adopt | None,
+) -> Delivery:
+    """Write `batch` (None: it went out with the previous message), then as `_pipelined` says."""
     limit = client.timeout or 60.0
     recipients = len(env.rcpt_to)
-    batch = [b" ".join((b"MAIL", env.mail_from, *options)), *(b"RCPT " + r for r in env.rcpt_to)]
-    batch.append(b"DATA\r\n")
     replies: list[Reply] = []
     try:
-        wire.write(b"\r\n".join(batch))
+        if batch is not None:
+            wire.write(batch)
         await wire.replies(recipients + 2, limit, replies)
     except WireError as exc:
         client.close()
         refusal = _refusal(replies, recipients)
         if refusal is not None:
             return Delivery(_from_reply(server, refusal.code, refusal.message))
+        text = _TIMEOUT_BEFORE if isinstance(exc, ReplyTimeout) else _LOST_BEFORE
+        if batch is None:  # adopted: its message was not sent, retry it on another connection
+            return Delivery(_lost(server, text), stale=True)
         if isinstance(exc, ReplyTimeout):
-            return Delivery(_lost(server, _TIMEOUT_BEFORE))
-        return Delivery(_lost(server, _LOST_BEFORE), stale=reused and not replies)
+            return Delivery(_lost(server, text))
+        return Delivery(_lost(server, text), stale=reused and not replies)
     data = replies[-1]
     refusal = _refusal(replies, recipients)
     if refusal is None and data.code != 354:
@@ -246,12 +338,22 @@ async def _pipelined(
         return Delivery(_from_reply(server, refusal.code, refusal.message))
     refused = next((r for r in replies[1:-1] if r.code not in (250, 251)), None)
     # The message, and once every byte of it has left this process, the final "." (in the
-    # same write when the kernel certainly takes both at once: one system call fewer).
+    # same write when the kernel certainly takes both at once: one system call fewer, and
+    # then a waiting send's MAIL, RCPT... and DATA may follow in that write too).
+    adopted: Waiting | None = None
     try:
-        at_once = wire.write_at_once(payload, b".\r\n")
+        room = wire.room - len(payload) - 3
+        at_once = room >= 0
         if not at_once:
             wire.write(payload)
             await wire.flushed(limit, _FLUSH_POLL)
+        else:
+            if adopt is not None and not wire.lost:
+                adopted = adopt(client, lambda w: _fits(client, w, room))
+            if adopted is None:
+                wire.write(payload + b".\r\n")
+            else:
+                wire.write(b"".join((payload, b".\r\n", adopted.batch)))
     except ReplyTimeout:
         client.close()
         return Delivery(_lost(server, _TIMEOUT_BEFORE))
@@ -269,9 +371,19 @@ async def _pipelined(
     except WireError:
         client.close()
         return _unknown(server, _LOST_AFTER)
-    if response.code == 421 or not wire.idle:  # closing, or more replies than commands
+    # Closing, or more replies than commands (unless they answer the adopted send).
+    if response.code == 421 or (adopted is None and not wire.idle):
         client.close()
     return _final(server, response.code, response.message, refused)
+
+
+def _fits(client: aiosmtplib.SMTP, waiting: Waiting, room: int) -> bool:
+    """Would `deliver` pipeline this waiting send on `client`, in `room` bytes? Set its batch."""
+    batch = _pipelined_batch(client, waiting.env, waiting.payload)
+    if batch is None or len(batch) > room:
+        return False
+    waiting.batch = batch
+    return True
 
 
 async def _wire_reset(client: aiosmtplib.SMTP, wire: Wire, limit: float) -> None:

@@ -230,10 +230,17 @@ class Wire(asyncio.Protocol):
         returns True. Otherwise write nothing and return False. Raise ConnectionLost instead of
         writing if the connection is gone.
         """
-        if len(data) + len(end) > self._at_once or self._transport.get_write_buffer_size():
+        if len(data) + len(end) > self.room:
             return False
         self.write(data + end)
         return True
+
+    @property
+    def room(self) -> int:
+        """How many bytes one write surely hands to the kernel whole now (see `write_at_once`)."""
+        if self._transport.get_write_buffer_size():
+            return 0
+        return self._at_once
 
     async def reply(self, timeout: float) -> Reply:  # noqa: ASYNC109 - a limit per reply, as SMTP has
         """The next reply; raise ReplyTimeout, ConnectionLost or BadReply."""

@@ -11,7 +11,7 @@ from campaignd.messengers.slots import Slots
 
 
 async def test_free_slots_are_taken_at_once_then_sends_wait() -> None:
-    slots = Slots(2, timeout=1.0)
+    slots: Slots[None] = Slots(2, timeout=1.0)
     assert await slots.take() and await slots.take()
     assert slots.locked()
     waiting = asyncio.ensure_future(slots.take())
@@ -26,7 +26,7 @@ async def test_free_slots_are_taken_at_once_then_sends_wait() -> None:
 
 
 async def test_waiters_are_served_in_turn() -> None:
-    slots = Slots(1, timeout=1.0)
+    slots: Slots[None] = Slots(1, timeout=1.0)
     await slots.take()
     order: list[int] = []
 
@@ -45,7 +45,7 @@ async def test_waiters_are_served_in_turn() -> None:
 
 
 async def test_each_waiter_gives_up_after_its_own_timeout() -> None:
-    slots = Slots(1, timeout=0.1)
+    slots: Slots[None] = Slots(1, timeout=0.1)
     await slots.take()
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -69,7 +69,7 @@ async def test_each_waiter_gives_up_after_its_own_timeout() -> None:
 
 
 async def test_a_cancelled_waiter_is_skipped() -> None:
-    slots = Slots(1, timeout=1.0)
+    slots: Slots[None] = Slots(1, timeout=1.0)
     await slots.take()
     cancelled = asyncio.ensure_future(slots.take())
     after = asyncio.ensure_future(slots.take())
@@ -82,7 +82,7 @@ async def test_a_cancelled_waiter_is_skipped() -> None:
 
 
 async def test_a_slot_handed_to_a_send_cancelled_meanwhile_is_passed_on() -> None:
-    slots = Slots(1, timeout=1.0)
+    slots: Slots[None] = Slots(1, timeout=1.0)
     await slots.take()
     handed = asyncio.ensure_future(slots.take())
     after = asyncio.ensure_future(slots.take())
@@ -97,7 +97,7 @@ async def test_a_slot_handed_to_a_send_cancelled_meanwhile_is_passed_on() -> Non
 
 
 async def test_never_more_than_size_in_use() -> None:
-    slots = Slots(3, timeout=0.02)
+    slots: Slots[None] = Slots(3, timeout=0.02)
     rng = random.Random(7)
     in_use = peak = 0
     outcomes: list[bool] = []
