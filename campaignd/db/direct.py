@@ -12,9 +12,11 @@ another writer holds the lock and raises StoreError otherwise.
 Waiting for the write lock: SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20... ms between
 tries, far longer than another process's ledger commit holds the lock (a fraction of a
 millisecond). With two sending processes (app.workers = 2) each one's commits waited 1.2 ms on
-average at BEGIN, 20% of the run, with their messages' slots held. So BEGIN IMMEDIATE is tried
-again every 0.1-1 ms instead, for as long as the busy timeout; the statements after it keep
-SQLite's handler (in WAL mode they do not wait once BEGIN IMMEDIATE holds the lock).
+average at BEGIN, 20% of the run, with their messages' slots held. So this connection has no
+busy handler (busy_timeout 0) and BEGIN IMMEDIATE is tried again every 0.1-1 ms instead, for as
+long as the busy timeout. In WAL mode nothing after BEGIN IMMEDIATE waits for a lock; should a
+statement still find the database locked, the whole transaction is rolled back and run again
+(``transaction``'s retries), as after a lock timeout before.
 """
 
 from __future__ import annotations
@@ -64,7 +66,6 @@ class SqliteDirect:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            wait_ms = self._busy_timeout_ms
             conn = sqlite3.connect(
                 self._path,
                 timeout=self._wait_ms / 1000,
@@ -74,8 +75,7 @@ class SqliteDirect:
             try:
                 for pragma in SQLITE_PRAGMAS:
                     conn.execute(pragma)
-                if wait_ms is not None:
-                    conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+                conn.execute("PRAGMA busy_timeout=0")  # _begin waits for the lock itself
             except sqlite3.Error:
                 conn.close()
                 raise
@@ -85,20 +85,16 @@ class SqliteDirect:
     def _begin(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, tried every 0.1-1 ms while another connection holds the write lock
         (at most the busy timeout; then SQLite's "database is locked" error)."""
-        conn.execute("PRAGMA busy_timeout=0")
-        try:
-            pause, deadline = _FIRST_PAUSE, time.monotonic() + self._wait_ms / 1000
-            while True:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
-                        raise
-                time.sleep(pause)
-                pause = min(2 * pause, _LONGEST_PAUSE)
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={self._wait_ms}")
+        pause, deadline = _FIRST_PAUSE, time.monotonic() + self._wait_ms / 1000
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(2 * pause, _LONGEST_PAUSE)
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._connection()

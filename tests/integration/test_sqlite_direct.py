@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from campaignd.db.direct import SqliteDirect
-from campaignd.db.engine import SQLITE_BUSY_TIMEOUT_MS
 from campaignd.errors import StoreError
 
 
@@ -111,18 +110,3 @@ async def test_gives_up_with_store_error_when_the_lock_never_comes(tmp_path: Pat
         await direct.close()
     assert rows(tmp_path / "d.db") == []
 
-
-@pytest.mark.parametrize("wait_ms", [None, 1234])
-async def test_the_statements_after_begin_keep_the_busy_timeout(
-    tmp_path: Path, wait_ms: int | None
-) -> None:
-    # BEGIN IMMEDIATE is retried by SqliteDirect itself (busy_timeout 0 for it alone); what the
-    # transaction runs waits for locks with SQLite's handler as before.
-    db = tmp_path / "d.db"
-    make_db(db)
-    direct = SqliteDirect(db, busy_timeout_ms=wait_ms)
-    try:
-        got = await direct.transaction(lambda c: c.execute("PRAGMA busy_timeout").fetchone())
-    finally:
-        await direct.close()
-    assert got == (SQLITE_BUSY_TIMEOUT_MS if wait_ms is None else wait_ms,)
