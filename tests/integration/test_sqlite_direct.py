@@ -109,4 +109,3 @@ async def test_gives_up_with_store_error_when_the_lock_never_comes(tmp_path: Pat
         other.close()
         await direct.close()
     assert rows(tmp_path / "d.db") == []
-
