@@ -199,6 +199,15 @@ async def two(m: SmtpMessenger) -> tuple[asyncio.Task[SendOutcome], asyncio.Task
     return first, second
 
 
+async def first_and_adopted(m: SmtpMessenger) -> tuple[SendOutcome, SendOutcome]:
+    """`two` to the end: send 1's outcome and that of send 2 (adopted); then close `m`."""
+    try:
+        first, second = await two(m)
+        return await first, await second
+    finally:
+        await m.close()
+
+
 # -- steady state --------------------------------------------------------------------------
 
 
@@ -278,11 +287,7 @@ async def test_connection_lost_after_the_combined_write(
 ) -> None:
     scripted.end[1] = "drop"
     m = messenger(scripted.port)
-    try:
-        first, second = await two(m)
-        one, other = await first, await second
-    finally:
-        await m.close()
+    one, other = await first_and_adopted(m)
     assert writes.combined == 1
     assert one.kind is OutcomeKind.UNKNOWN, one
     assert other.kind is OutcomeKind.SENT, other
@@ -297,11 +302,7 @@ async def test_421_or_no_reply_to_the_first_retries_the_adopted_send(
 ) -> None:
     scripted.end[1] = reply
     m = messenger(scripted.port, timeout=0.3)
-    try:
-        first, second = await two(m)
-        one, other = await first, await second
-    finally:
-        await m.close()
+    one, other = await first_and_adopted(m)
     assert writes.combined == 1
     if reply == "hang":
         assert one.kind is OutcomeKind.UNKNOWN, one
@@ -319,11 +320,7 @@ async def test_connection_fails_before_the_adopted_send_got_its_354(
 ) -> None:
     scripted.mail[2] = fault  # after the reply to the first ".", at the adopted MAIL
     m = messenger(scripted.port, timeout=0.3)
-    try:
-        first, second = await two(m)
-        one, other = await first, await second
-    finally:
-        await m.close()
+    one, other = await first_and_adopted(m)
     assert writes.combined == 1
     assert one.kind is OutcomeKind.SENT, one
     assert (other.kind, other.attempts) == (OutcomeKind.SENT, 1), other
