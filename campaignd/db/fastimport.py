@@ -32,7 +32,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from campaignd.domain import ImportCounts, ImportMode, SubscriberStatus, SubscriptionStatus
+from campaignd.domain import (
+    ImportCounts,
+    ImportMode,
+    NewSubscriber,
+    SubscriberStatus,
+    SubscriptionStatus,
+)
 from campaignd.errors import CampaigndError, NotFound, StoreError
 from campaignd.store.protocol import ImportOptions
 from campaignd.store.rules import plan_subscriptions
@@ -61,6 +67,11 @@ def unpack(text: str) -> BulkColumns:
     if len(fields) % 4:
         raise ValueError("packed rows do not come in fours")
     return fields[0::4], fields[1::4], fields[2::4], fields[3::4]
+
+
+def bulk_rows(rows: Sequence[NewSubscriber]) -> list[BulkRow]:
+    """Subscribers as the bulk path's rows (the store's import_batch on a SQLite file)."""
+    return [(r.email, r.email.lower(), r.name, json.dumps(dict(r.attributes))) for r in rows]
 
 
 def columns(rows: Sequence[BulkRow]) -> BulkColumns:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,7 +20,7 @@ from campaignd.db import tables as T
 from campaignd.db.bulk import Importer
 from campaignd.db.direct import SqliteDirect
 from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transient, sqlite_path
-from campaignd.db.fastimport import BulkSession, SqliteBulk
+from campaignd.db.fastimport import BulkSession, SqliteBulk, bulk_rows
 from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE
 from campaignd.db.ledger import Ledger
 from campaignd.db.revision import database_revision
@@ -315,9 +314,7 @@ class SqlStore:
             return ImportCounts()
         now = utcnow()
         if self._bulk is not None:
-            bulk = [
-                (r.email, r.email.lower(), r.name, json.dumps(dict(r.attributes))) for r in rows
-            ]
+            bulk = bulk_rows(rows)
             counts, _dups = await asyncio.to_thread(self._bulk.import_rows, bulk, options, now)
             return counts
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from campaignd.db.fastimport import BUSY_TIMEOUT_S, BulkSession, SqliteBulk
+from campaignd.db.fastimport import BUSY_TIMEOUT_S, BulkSession, SqliteBulk, bulk_rows
 from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE
 from campaignd.domain import (
     ImportCounts,
@@ -108,7 +107,7 @@ class SqliteImportStore:
         """As SqlStore.import_batch on a SQLite file (the same SqliteBulk)."""
         if not rows:
             return ImportCounts()
-        bulk = [(r.email, r.email.lower(), r.name, json.dumps(dict(r.attributes))) for r in rows]
+        bulk = bulk_rows(rows)
         counts, _dups = await asyncio.to_thread(self._bulk.import_rows, bulk, options, utcnow())
         return counts
 
