@@ -37,22 +37,27 @@ _ELIGIBLE = """
     )
 """
 
+# One chunk of subscriber ids: driven by the subscribers' primary key range, so a chunk costs
+# the same however long the list is. (Joining from the list's subscriptions first, SQLite read
+# every subscription of the list for each chunk: 0.45 s per 50,000-id chunk of a 1M list, with
+# the write lock held, and the whole ledger in O(N^2).) The range is repeated on the
+# subscriptions for PostgreSQL, whose hashed semi-join otherwise reads all of them. Each
+# subscriber is added once however many of the campaign's lists it is on.
 _POPULATE = """
 INSERT INTO deliveries
     (campaign_id, subscriber_id, status, attempts, text, message_id, created_at, updated_at)
-SELECT :cid, e.subscriber_id, 'pending', 0, '', '', {now}, {now}
-FROM (
-    SELECT DISTINCT sl.subscriber_id
-    FROM campaign_lists cl
+SELECT :cid, s.id, 'pending', 0, '', '', {now}, {now}
+FROM subscribers s
+WHERE s.id > :after AND s.id <= :upto AND s.status = 'enabled'
+  AND EXISTS (
+    SELECT 1 FROM campaign_lists cl
     JOIN lists l ON l.id = cl.list_id
     JOIN subscriptions sl ON sl.list_id = cl.list_id
-    JOIN subscribers s ON s.id = sl.subscriber_id
-    WHERE cl.campaign_id = :cid AND s.status = 'enabled'
+    WHERE cl.campaign_id = :cid AND sl.subscriber_id = s.id
       AND sl.subscriber_id > :after AND sl.subscriber_id <= :upto
       AND (sl.status = 'confirmed' OR (l.optin = 'single' AND sl.status <> 'unsubscribed'))
-) e
-WHERE true
-ORDER BY e.subscriber_id
+  )
+ORDER BY s.id
 ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
 """
 
