@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import TextClause, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import tables as T
@@ -37,12 +37,13 @@ _ELIGIBLE = """
     )
 """
 
-# One chunk of subscriber ids: driven by the subscribers' primary key range, so a chunk costs
-# the same however long the list is. (Joining from the list's subscriptions first, SQLite read
-# every subscription of the list for each chunk: 0.45 s per 50,000-id chunk of a 1M list, with
-# the write lock held, and the whole ledger in O(N^2).) The range is repeated on the
-# subscriptions for PostgreSQL, whose hashed semi-join otherwise reads all of them. Each
-# subscriber is added once however many of the campaign's lists it is on.
+# One chunk of subscriber ids, two ways to find its recipients. Each subscriber is added once
+# however many of the campaign's lists it is on.
+#
+# By subscriber: walk the subscribers' primary key range and check each one's subscription by
+# its (subscriber_id, list_id) key. A chunk costs the same however long the lists are, ~1.7 us
+# per id in the range. The range is repeated on the subscriptions for PostgreSQL, whose hashed
+# semi-join otherwise reads all of them.
 _POPULATE = """
 INSERT INTO deliveries
     (campaign_id, subscriber_id, status, attempts, text, message_id, created_at, updated_at)
@@ -59,6 +60,43 @@ WHERE s.id > :after AND s.id <= :upto AND s.status = 'enabled'
   )
 ORDER BY s.id
 ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
+"""
+
+# By list: SQLite reads every subscription of the campaign's lists through the
+# (list_id, status) index, ~0.45 us each, whatever the chunk. Cheaper for lists that are small
+# beside the chunk; for a 1M list it was 0.45 s per 50,000-id chunk with the write lock held,
+# and the whole ledger O(N^2).
+_POPULATE_BY_LIST = """
+INSERT INTO deliveries
+    (campaign_id, subscriber_id, status, attempts, text, message_id, created_at, updated_at)
+SELECT :cid, e.subscriber_id, 'pending', 0, '', '', {now}, {now}
+FROM (
+    SELECT DISTINCT sl.subscriber_id
+    FROM campaign_lists cl
+    JOIN lists l ON l.id = cl.list_id
+    JOIN subscriptions sl ON sl.list_id = cl.list_id
+    JOIN subscribers s ON s.id = sl.subscriber_id
+    WHERE cl.campaign_id = :cid AND s.status = 'enabled'
+      AND sl.subscriber_id > :after AND sl.subscriber_id <= :upto
+      AND (sl.status = 'confirmed' OR (l.optin = 'single' AND sl.status <> 'unsubscribed'))
+) e
+WHERE true
+ORDER BY e.subscriber_id
+ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
+"""
+
+# SQLite keeps no statistics, so the ledger chooses: by list while the campaign's lists hold
+# fewer subscriptions than this many per id of the chunk (0.45 against 1.7 us, rounded down).
+BY_LIST_PER_ID = 3
+# The lists' subscriptions are counted up to this many (enough to choose for a chunk of up to
+# 100,000 ids): counting a 1M list whole took 0.43 s before the campaign's first message.
+_COUNT_UP_TO = BY_LIST_PER_ID * 100_000
+
+_MEMBERS = """
+SELECT count(*) FROM (
+    SELECT 1 FROM campaign_lists cl JOIN subscriptions sl ON sl.list_id = cl.list_id
+    WHERE cl.campaign_id = :cid LIMIT :cap
+) m
 """
 
 # Due deferred rows and pending rows each come in id order from the claim index (ordering by
@@ -119,10 +157,12 @@ class Ledger:
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self._after: dict[int, int] = {}  # campaign -> the highest ledger id claimed here
+        self._members: dict[int, int] = {}  # campaign -> its lists' subscriptions (SQLite)
         now = "CAST(:now AS TIMESTAMP WITH TIME ZONE)" if dialect == "postgresql" else ":now"
         eligible = _ELIGIBLE.format(d="deliveries")
         claim = _CLAIM_POSTGRES if dialect == "postgresql" else _CLAIM_SQLITE
         self._populate = text(_POPULATE.format(now=now))
+        self._populate_by_list = text(_POPULATE_BY_LIST.format(now=now))
         self._claim = text(claim.format(now=now, eligible=eligible))
         self._raw = r = Raw(dialect)
         self._record = r.sql(
@@ -159,14 +199,25 @@ class Ledger:
         after: int = 0,
         upto: int | None = None,
     ) -> int:
-        params = {
-            "cid": campaign_id,
-            "now": self._t(now),
-            "after": after,
-            "upto": _NO_LIMIT if upto is None else upto,
-        }
-        result = await conn.execute(self._populate, params)
+        last = _NO_LIMIT if upto is None else upto
+        params = {"cid": campaign_id, "now": self._t(now), "after": after, "upto": last}
+        members = 0
+        if self.dialect == "sqlite":
+            cached = self._members.get(campaign_id)
+            if cached is None:  # once per campaign: its lists' size hardly moves while it sends
+                count = {"cid": campaign_id, "cap": _COUNT_UP_TO}
+                cached = int(await conn.scalar(text(_MEMBERS), count) or 0)
+                self._members[campaign_id] = cached
+            members = cached
+        result = await conn.execute(self.populate_statement(members, after, last), params)
         return max(result.rowcount, 0)
+
+    def populate_statement(self, members: int, after: int, upto: int) -> TextClause:
+        """The statement that fills subscriber ids after..upto of a campaign whose lists hold
+        `members` subscriptions: by list on SQLite while they are few beside the chunk."""
+        if self.dialect == "sqlite" and members < BY_LIST_PER_ID * (upto - after):
+            return self._populate_by_list
+        return self._populate
 
     async def last_subscriber_id(self, conn: AsyncConnection) -> int:
         return int(await conn.scalar(select(func.coalesce(func.max(T.subscribers.c.id), 0))) or 0)
