@@ -204,7 +204,9 @@ class Ledger:
         members = 0
         if self.dialect == "sqlite":
             cached = self._members.get(campaign_id)
-            if cached is None:  # once per campaign: its lists' size hardly moves while it sends
+            # Counted again at the start of each pass (a runner populates from id 0): a list
+            # can grow between a campaign's runs; within one pass its size hardly moves.
+            if cached is None or after == 0:
                 count = {"cid": campaign_id, "cap": _COUNT_UP_TO}
                 cached = int(await conn.scalar(text(_MEMBERS), count) or 0)
                 self._members[campaign_id] = cached

@@ -133,3 +133,48 @@ async def test_both_statements_add_the_same_recipients(
     finally:
         await store.close()
     assert _ledger(Path(sqlite_url.removeprefix("sqlite:///")), cid) == sorted(expected)
+
+
+async def test_the_store_counts_the_lists_and_picks_per_pass(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the store: the real count (capped) and the statement chosen from it, counted
+    again when a new pass starts at id 0 (the list may have grown since the last run)."""
+    path, big, small = await _setup(sqlite_url)
+    monkeypatch.setattr(ledger_sql, "_COUNT_UP_TO", 5_000)
+    chosen: list[tuple[int, int, str]] = []
+    choose = Ledger.populate_statement
+
+    def spy(self: Ledger, members: int, after: int, upto: int) -> Any:
+        statement = choose(self, members, after, upto)
+        kind = "by-list" if statement is self._populate_by_list else "by-subscriber"
+        chosen.append((members, after, kind))
+        return statement
+
+    monkeypatch.setattr(Ledger, "populate_statement", spy)
+    store: Any = await SqlStore.open(sqlite_url)
+    try:
+        for cid in (big, small):
+            for after in range(0, SUBSCRIBERS, 1_000):
+                await store.populate_ledger(cid, NOW_DT, after=after, upto=after + 1_000)
+        # The big list is counted up to the cap, which is above 3 per id of a 1,000-id chunk.
+        starts = range(0, SUBSCRIBERS, 1_000)
+        assert chosen[:20] == [(5_000, a, "by-subscriber") for a in starts]
+        assert chosen[20:] == [(100, a, "by-list") for a in starts]
+        assert len(_ledger(path, big)) == SUBSCRIBERS
+        assert len(_ledger(path, small)) == SUBSCRIBERS // 200
+
+        # The small list grows to everyone; the next pass counts again and walks ids.
+        with sqlite3.connect(path) as conn:
+            small_list = conn.execute("SELECT id FROM lists WHERE name = 'small'").fetchone()[0]
+            conn.execute(
+                "INSERT OR IGNORE INTO subscriptions (subscriber_id, list_id, status, created_at,"
+                " updated_at) SELECT id, ?, 'confirmed', ?, ? FROM subscribers",
+                (small_list, NOW, NOW),
+            )
+        chosen.clear()
+        await store.populate_ledger(small, NOW_DT, after=0, upto=1_000)
+        assert chosen == [(5_000, 0, "by-subscriber")]
+        assert len(_ledger(path, small)) == 1_000 + (SUBSCRIBERS // 200 - 5)
+    finally:
+        await store.close()
