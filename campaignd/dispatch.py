@@ -44,6 +44,11 @@ FIRST_CHUNK = 10_000
 CHUNK = 50_000
 # The longest an outcome waits for others to share its ledger commit.
 RECORD_LINGER_S = 0.01
+# A daemon starting up takes claims older than this for a dead daemon's and sends them again.
+CLAIM_LEASE = dt.timedelta(minutes=10)
+# How often a runner marks its claims as alive, far inside the lease: a claim can wait longer
+# than the lease behind a slow message rate or a sliding window.
+CLAIM_RENEW_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +142,8 @@ class Engine:
     def claims_ahead(self) -> bool:
         """Claim the next batch while this one is sent? Only when a batch leaves within ~10 s
         (no message rate, or one that sends a whole claim in 10 s) and no sliding window can
-        hold sending back: rows claimed ahead must stay far from the 10-minute claim lease."""
+        hold sending back: rows claimed far ahead are kept from other daemons sharing the
+        database, and a slow campaign gains nothing from them."""
         if self.window is not None:
             return False
         rate = self.app.message_rate
@@ -470,11 +476,15 @@ class CampaignRunner:
 
     async def _watch(self) -> None:
         """Stop when the campaign leaves `running` (paused or cancelled by the CLI) or the
-        daemon stops."""
+        daemon stops; meanwhile renew this runner's claims every CLAIM_RENEW_S."""
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
         while not self.stop.is_set():
             if self.daemon_stopping.is_set():
                 self.stop.set()
                 return
+            if loop.time() - renewed >= CLAIM_RENEW_S:
+                renewed = await self._renew_claims(renewed)
             try:
                 campaign = await self.engine.store.get_campaign(self.campaign_id)
             except StoreError as exc:
@@ -494,6 +504,16 @@ class CampaignRunner:
                 await asyncio.wait({stop_wait}, timeout=self.engine.app.poll_interval)
             finally:
                 stop_wait.cancel()
+
+    async def _renew_claims(self, renewed: float) -> float:
+        """Mark this runner's claims as alive; return when that was done (`renewed` if not)."""
+        engine = self.engine
+        try:
+            await engine.store.renew_claims(engine.owner, self.campaign_id, engine.clock())
+        except StoreError as exc:
+            log.warning("cannot renew claims: %s", exc, extra={"action": "db.error"})
+            return renewed
+        return asyncio.get_running_loop().time()
 
     async def _pause(self, reason: str) -> None:
         try:

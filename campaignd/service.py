@@ -14,7 +14,7 @@ from pathlib import Path
 
 from campaignd import signals
 from campaignd.config import Settings, load_settings
-from campaignd.dispatch import CampaignRunner, Engine
+from campaignd.dispatch import CLAIM_LEASE, CampaignRunner, Engine
 from campaignd.domain import CampaignStatus, utcnow
 from campaignd.errors import CampaigndError, StoreError, TransitionRefused
 from campaignd.http.wiring import Extras
@@ -25,8 +25,6 @@ from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)
 
-#: Claims older than this whose owner is another daemon are taken to be from a dead one.
-CLAIM_LEASE = dt.timedelta(minutes=10)
 PROGRESS_EVERY = 10.0
 
 MessengerFactory = Callable[[Settings], Mapping[str, Messenger]]

@@ -347,6 +347,21 @@ class Ledger:
         else:
             await self._raw.run(conn, self._record, params)
 
+    async def renew(
+        self, conn: AsyncConnection, owner: str, campaign_id: int, now: dt.datetime
+    ) -> int:
+        d = T.deliveries.c
+        stmt = (
+            update(T.deliveries)
+            .where(
+                d.campaign_id == campaign_id,
+                d.status == DeliveryStatus.CLAIMED.value,
+                d.claimed_by == owner,
+            )
+            .values(claimed_at=now)
+        )
+        return (await conn.execute(stmt)).rowcount
+
     async def release(
         self, conn: AsyncConnection, owner: str, campaign_id: int | None, now: dt.datetime
     ) -> int:

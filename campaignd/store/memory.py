@@ -466,6 +466,15 @@ class MemoryStore:
         row.status, row.claimed_by, row.claimed_at = DeliveryStatus.PENDING, None, None
         row.next_attempt_at, row.updated_at = None, now
 
+    async def renew_claims(self, owner: str, campaign_id: int, now: dt.datetime) -> int:
+        count = 0
+        for row in self._ledger.values():
+            mine = row.status is DeliveryStatus.CLAIMED and row.claimed_by == owner
+            if mine and row.campaign_id == campaign_id:
+                row.claimed_at = now.astimezone(dt.UTC)
+                count += 1
+        return count
+
     async def release_claims(self, owner: str, campaign_id: int | None = None) -> int:
         now, count = utcnow(), 0
         for row in self._ledger.values():

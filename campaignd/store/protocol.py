@@ -9,6 +9,7 @@ Ledger life cycle (one row per campaign x eligible subscriber):
     claim_batch              pending | deferred(due) -> claimed   (owner = instance id)
     record_deliveries        claimed -> sent | failed | deferred | unknown
     claim_batch (ineligible) -> skipped   (unsubscribed/blocklisted since the campaign started)
+    renew_claims             claimed -> claimed   (claimed_at = now: the owner is alive)
     release_claims           claimed -> pending   (graceful stop: nothing was in flight)
     recover_claims           claimed by a dead owner -> pending   (after a crash; may duplicate
                              at most the messages that were in flight, bounded by concurrency)
@@ -191,6 +192,12 @@ class Store(Protocol):
 
     async def record_deliveries(self, records: Sequence[DeliveryRecord], now: dt.datetime) -> None:
         """Write outcomes in one transaction (attempts, code, text, server, message id)."""
+        ...
+
+    async def renew_claims(self, owner: str, campaign_id: int, now: dt.datetime) -> int:
+        """This owner's claimed rows of the campaign get `claimed_at = now`, so a daemon
+        starting meanwhile does not take them for a dead owner's (see `recover_claims`);
+        return the count."""
         ...
 
     async def release_claims(self, owner: str, campaign_id: int | None = None) -> int:

@@ -505,6 +505,12 @@ class SqlStore:
 
         await self._tx(fn)
 
+    async def renew_claims(self, owner: str, campaign_id: int, now: dt.datetime) -> int:
+        async def fn(conn: AsyncConnection) -> int:
+            return await self._ledger.renew(conn, owner, campaign_id, now)
+
+        return await self._tx(fn)
+
     async def release_claims(self, owner: str, campaign_id: int | None = None) -> int:
         now = utcnow()
 

@@ -261,6 +261,26 @@ async def test_release_and_recover_claims(store: Any) -> None:
     ]
 
 
+async def test_renewed_claims_are_not_taken_for_a_dead_owners(store: Any) -> None:
+    one = await single(store)
+    for i in range(6):
+        await subscriber(store, f"u{i}@x.org", (one,))
+    c1 = await campaign(store, "single", name="c1")
+    c2 = await campaign(store, "single", name="c2")
+    for cid in (c1, c2):
+        await store.populate_ledger(cid, T0)
+    await store.claim_batch(c1, "a", 2, T0)
+    await store.claim_batch(c2, "a", 2, T0)
+    await store.claim_batch(c1, "b", 2, T0)
+    later = T0 + dt.timedelta(minutes=15)
+
+    assert await store.renew_claims("a", c1, later) == 2  # only a's rows of c1
+    # A daemon "c" starting now takes claims older than 10 minutes: b's, and a's of c2.
+    assert await store.recover_claims("c", later - dt.timedelta(minutes=10)) == 4
+    assert (await store.counts(c1)).claimed == 2
+    assert await store.release_claims("a", c1) == 2
+
+
 async def test_every_status_lands_in_counts(store: Any) -> None:
     one = await single(store)
     await subscriber(store, "a@x.org", (one,))

@@ -1,5 +1,6 @@
-"""The next batch is claimed while the current one is sent, and a claim still running when the
-runner stops is waited for, so its rows are released with the rest and never left claimed."""
+"""Claims of a campaign runner: the next batch is claimed while the current one is sent; a claim
+still running when the runner stops is waited for, so its rows are released with the rest; and
+claims that wait long are renewed, so a daemon starting meanwhile does not send them again."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from collections.abc import Sequence
 
 import pytest
 
+from campaignd import dispatch
 from campaignd.config import AppSettings
-from campaignd.dispatch import Engine
+from campaignd.dispatch import CLAIM_LEASE, Engine
 from campaignd.domain import CampaignStatus, Recipient, SendOutcome
 from campaignd.messengers.recording import RecordingMessenger
+from campaignd.service import Daemon
 from campaignd.store.memory import MemoryStore
-from tests.unit.test_dispatch import daemon, delivered, eligible, seed, start
+from tests.unit.test_dispatch import daemon, delivered, eligible, seed, settings, start
+
+T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
 class CountingStore(MemoryStore):
@@ -117,6 +122,36 @@ async def test_a_claim_running_at_stop_is_waited_for_and_its_rows_released() -> 
     store.hold_after = None
     messenger.closed = False
     assert await daemon(store, messenger).run() == 0
+    got = delivered(messenger)
+    assert set(got) == eligible(30) and max(got.values()) == 1
+
+
+async def test_claims_waiting_past_the_lease_are_renewed_not_resent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dispatch, "CLAIM_RENEW_S", 0.05)
+    store, messenger = MemoryStore(), GatedMessenger()
+    campaign_id = await seed(store, n=30)
+    await start(store, campaign_id)
+    now = [T0]
+    first = Daemon(
+        settings(concurrency=5, batch_size=7),
+        until_idle=True,
+        store=store,
+        messengers=lambda _s: {"email": messenger},
+        clock=lambda: now[0],
+    )
+    task = asyncio.create_task(first.run())
+    await wait_for(lambda: messenger.in_flight == 5, "five sends in flight")
+    assert (await store.counts(campaign_id)).claimed == 14
+    now[0] = T0 + 3 * CLAIM_LEASE  # the sends and the claims wait half an hour
+    await asyncio.sleep(0.2)
+    # Another daemon starting now takes claims older than the lease for a dead daemon's.
+    assert await store.recover_claims("another-daemon", now[0] - CLAIM_LEASE) == 0
+    assert (await store.counts(campaign_id)).claimed == 14
+
+    messenger.gate.set()
+    assert await task == 0
     got = delivered(messenger)
     assert set(got) == eligible(30) and max(got.values()) == 1
 
