@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from campaignd import signals
+from campaignd import dispatch, signals
 from campaignd.config import Settings, load_settings
 from campaignd.dispatch import CLAIM_LEASE, CampaignRunner, Engine
 from campaignd.domain import CampaignStatus, utcnow
@@ -74,6 +74,7 @@ class Daemon:
         self._side: set[asyncio.Task[None]] = set()
         self._lag_warned: set[int] = set()
         self._db_down = False  # the tick could not reach the database (logged once)
+        self._swept: float | None = None  # when the tick last looked for stale claims
         self.engine: Engine | None = None
         self.extras: Extras | None = None
         self.last_tick = 0.0  # loop time of the latest tick, for /healthz
@@ -254,11 +255,45 @@ class Daemon:
         if self._db_down:
             self._db_down = False
             log.warning("database available again", extra={"action": "db.recovered"})
+        await self._sweep_stale_claims(store, [c.id for c in running], now)
         for campaign in running:
             if campaign.id not in self.runners and not self.stopping.is_set():
                 self._start_runner(campaign.id)
         if self.until_idle and not self.runners and not running:
             self.idle.set()
+
+    async def _sweep_stale_claims(
+        self, store: Store, campaign_ids: list[int], now: dt.datetime
+    ) -> None:
+        """Once a renewal interval, put back the running campaigns' claims that nobody renewed
+        within the lease: a daemon or worker that died while this one runs on. Live runners
+        renew theirs (see CampaignRunner._watch); without this, those rows would wait for some
+        daemon's restart, and a campaign would not finish meanwhile."""
+        mark = asyncio.get_running_loop().time()
+        if self._swept is None:  # the start-up recovery has just done it
+            self._swept = mark
+            return
+        if mark - self._swept < dispatch.CLAIM_RENEW_S:
+            return
+        self._swept = mark
+        assert self.engine is not None
+        for campaign_id in campaign_ids:
+            try:
+                recovered = await store.recover_stale_claims(
+                    campaign_id, now - CLAIM_LEASE, self.engine.owner
+                )
+            except StoreError as exc:
+                log.warning("cannot look for stale claims: %s", exc, extra={"action": "db.error"})
+                return
+            if recovered:
+                log.warning(
+                    "campaign %d: recovered %d recipients claimed by a daemon that stopped "
+                    "renewing its claims; they are sent again (at most that daemon's "
+                    "concurrency of them may have been delivered already)",
+                    campaign_id,
+                    recovered,
+                    extra={"action": "daemon.recovered", "campaign_id": campaign_id},
+                )
 
     def _start_runner(self, campaign_id: int) -> None:
         assert self.engine is not None

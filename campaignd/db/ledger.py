@@ -388,6 +388,27 @@ class Ledger:
         )
         return (await conn.execute(stmt)).rowcount
 
+    async def recover_stale(
+        self,
+        conn: AsyncConnection,
+        campaign_id: int,
+        stale_before: dt.datetime,
+        alive: str,
+        now: dt.datetime,
+    ) -> int:
+        d = T.deliveries.c
+        stmt = (
+            update(T.deliveries)
+            .where(
+                d.campaign_id == campaign_id,  # the (campaign_id, status) index: no table scan
+                d.status == DeliveryStatus.CLAIMED.value,
+                d.claimed_at < stale_before,
+                d.claimed_by != alive,
+            )
+            .values(_unclaimed(now))
+        )
+        return (await conn.execute(stmt)).rowcount
+
     async def reset_failed(self, conn: AsyncConnection, campaign_id: int, now: dt.datetime) -> int:
         d = T.deliveries.c
         stmt = (

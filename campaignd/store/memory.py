@@ -495,6 +495,20 @@ class MemoryStore:
                 count += 1
         return count
 
+    async def recover_stale_claims(
+        self, campaign_id: int, stale_before: dt.datetime, alive: str
+    ) -> int:
+        now, count = utcnow(), 0
+        for row in self._ledger.values():
+            if row.campaign_id != campaign_id or row.status is not DeliveryStatus.CLAIMED:
+                continue
+            if row.claimed_by == alive:
+                continue
+            if row.claimed_at is not None and row.claimed_at < stale_before:
+                self._unclaim(row, now)
+                count += 1
+        return count
+
     async def reset_failed(self, campaign_id: int) -> int:
         now, count = utcnow(), 0
         for row in self._ledger.values():

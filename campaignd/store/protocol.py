@@ -13,6 +13,8 @@ Ledger life cycle (one row per campaign x eligible subscriber):
     release_claims           claimed -> pending   (graceful stop: nothing was in flight)
     recover_claims           claimed by a dead owner -> pending   (after a crash; may duplicate
                              at most the messages that were in flight, bounded by concurrency)
+    recover_stale_claims     claimed, not renewed within the lease -> pending   (a daemon or
+                             worker died while others run on)
 """
 
 from __future__ import annotations
@@ -207,6 +209,14 @@ class Store(Protocol):
     async def recover_claims(self, owner: str, stale_before: dt.datetime) -> int:
         """Claimed rows of `owner` (a restart of the same instance), or of any owner claimed
         before `stale_before`, back to pending; return the count."""
+        ...
+
+    async def recover_stale_claims(
+        self, campaign_id: int, stale_before: dt.datetime, alive: str
+    ) -> int:
+        """Claimed rows of the campaign whose claim was taken or last renewed before
+        `stale_before`, of any owner but `alive` (the caller, whose runners renew their own),
+        back to pending; return the count."""
         ...
 
     async def reset_failed(self, campaign_id: int) -> int:

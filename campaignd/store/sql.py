@@ -527,6 +527,16 @@ class SqlStore:
 
         return await self._tx(fn)
 
+    async def recover_stale_claims(
+        self, campaign_id: int, stale_before: dt.datetime, alive: str
+    ) -> int:
+        now = utcnow()
+
+        async def fn(conn: AsyncConnection) -> int:
+            return await self._ledger.recover_stale(conn, campaign_id, stale_before, alive, now)
+
+        return await self._tx(fn)
+
     async def reset_failed(self, campaign_id: int) -> int:
         now = utcnow()
 

@@ -281,6 +281,33 @@ async def test_renewed_claims_are_not_taken_for_a_dead_owners(store: Any) -> Non
     assert await store.release_claims("a", c1) == 2
 
 
+async def test_stale_claims_of_one_campaign_are_recovered_whoever_took_them(store: Any) -> None:
+    one = await single(store)
+    for i in range(6):
+        await subscriber(store, f"u{i}@x.org", (one,))
+    c1 = await campaign(store, "single", name="c1")
+    c2 = await campaign(store, "single", name="c2")
+    for cid in (c1, c2):
+        await store.populate_ledger(cid, T0)
+    await store.claim_batch(c1, "dead", 2, T0)
+    await store.claim_batch(c1, "me", 1, T0)  # the caller's own: its runners renew them
+    await store.claim_batch(c1, "alive", 2, T0 + dt.timedelta(minutes=5))
+    await store.claim_batch(c2, "dead", 2, T0)
+    stale_before = T0 + dt.timedelta(minutes=1)
+
+    assert await store.recover_stale_claims(c1, stale_before, "me") == 2
+    counts = await store.counts(c1)
+    assert counts.claimed == 3 and counts.pending == 3
+    assert (await store.counts(c2)).claimed == 2  # another campaign: left alone
+    assert await store.recover_stale_claims(c1, stale_before, "me") == 0
+    # The rows put back are claimed again, in order.
+    assert [r.email for r in await store.claim_batch(c1, "alive", 10, T0)] == [
+        "u0@x.org",
+        "u1@x.org",
+        "u5@x.org",
+    ]
+
+
 async def test_every_status_lands_in_counts(store: Any) -> None:
     one = await single(store)
     await subscriber(store, "a@x.org", (one,))

@@ -1,6 +1,7 @@
 """Claims of a campaign runner: the next batch is claimed while the current one is sent; a claim
-still running when the runner stops is waited for, so its rows are released with the rest; and
-claims that wait long are renewed, so a daemon starting meanwhile does not send them again."""
+still running when the runner stops is waited for, so its rows are released with the rest;
+claims that wait long are renewed, so a daemon starting meanwhile does not send them again; and
+a running daemon takes back the claims of one that died, once they are older than the lease."""
 
 from __future__ import annotations
 
@@ -154,6 +155,38 @@ async def test_claims_waiting_past_the_lease_are_renewed_not_resent(
     assert await task == 0
     got = delivered(messenger)
     assert set(got) == eligible(30) and max(got.values()) == 1
+
+
+async def test_a_running_daemon_takes_back_the_claims_a_dead_one_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dispatch, "CLAIM_RENEW_S", 0.05)
+    store, messenger = MemoryStore(), RecordingMessenger()
+    campaign_id = await seed(store, n=30)
+    await start(store, campaign_id)
+    await store.populate_ledger(campaign_id, T0)
+    # Another daemon claimed 7 rows at T0 and died without renewing them.
+    left = await store.claim_batch(campaign_id, "dead-daemon", 7, T0)
+    now = [T0 + dt.timedelta(minutes=1)]  # this one starts while they look alive
+    running = Daemon(
+        settings(concurrency=5, batch_size=7),
+        until_idle=True,
+        store=store,
+        messengers=lambda _s: {"email": messenger},
+        clock=lambda: now[0],
+    )
+    task = asyncio.create_task(running.run())
+    await wait_for(lambda: len(messenger.sent) == len(eligible(30)) - 7, "everyone else")
+    await asyncio.sleep(0.2)
+    assert not task.done()  # the campaign waits for the 7 claimed rows
+    assert (await store.counts(campaign_id)).claimed == 7
+
+    now[0] = T0 + CLAIM_LEASE + dt.timedelta(minutes=1)  # not renewed for more than the lease
+    assert await asyncio.wait_for(task, 5) == 0
+    got = delivered(messenger)
+    assert set(got) == eligible(30) and max(got.values()) == 1
+    assert {r.email for r in left} <= set(got)
+    assert (await store.get_campaign(campaign_id)).status is CampaignStatus.FINISHED
 
 
 @pytest.mark.parametrize(
