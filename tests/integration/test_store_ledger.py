@@ -235,7 +235,8 @@ async def test_deferred_and_pending_rows_are_claimed_together_in_id_order(store:
     assert await emails(store, cid, limit=3) == ["u0@x.org", "u1@x.org", "u2@x.org"]
 
 
-async def test_release_and_recover_claims(store: Any) -> None:
+async def two_campaigns_of_six(store: Any) -> tuple[int, int]:
+    """Two campaigns to the same six subscribers (u0-u5), their ledgers filled."""
     one = await single(store)
     for i in range(6):
         await subscriber(store, f"u{i}@x.org", (one,))
@@ -243,6 +244,11 @@ async def test_release_and_recover_claims(store: Any) -> None:
     c2 = await campaign(store, "single", name="c2")
     for cid in (c1, c2):
         await store.populate_ledger(cid, T0)
+    return c1, c2
+
+
+async def test_release_and_recover_claims(store: Any) -> None:
+    c1, c2 = await two_campaigns_of_six(store)
     await store.claim_batch(c1, "a", 2, T0)
     await store.claim_batch(c2, "a", 2, T0)
     await store.claim_batch(c1, "b", 2, T0 + dt.timedelta(minutes=30))
@@ -262,13 +268,7 @@ async def test_release_and_recover_claims(store: Any) -> None:
 
 
 async def test_renewed_claims_are_not_taken_for_a_dead_owners(store: Any) -> None:
-    one = await single(store)
-    for i in range(6):
-        await subscriber(store, f"u{i}@x.org", (one,))
-    c1 = await campaign(store, "single", name="c1")
-    c2 = await campaign(store, "single", name="c2")
-    for cid in (c1, c2):
-        await store.populate_ledger(cid, T0)
+    c1, c2 = await two_campaigns_of_six(store)
     await store.claim_batch(c1, "a", 2, T0)
     await store.claim_batch(c2, "a", 2, T0)
     await store.claim_batch(c1, "b", 2, T0)
@@ -282,13 +282,7 @@ async def test_renewed_claims_are_not_taken_for_a_dead_owners(store: Any) -> Non
 
 
 async def test_stale_claims_of_one_campaign_are_recovered_whoever_took_them(store: Any) -> None:
-    one = await single(store)
-    for i in range(6):
-        await subscriber(store, f"u{i}@x.org", (one,))
-    c1 = await campaign(store, "single", name="c1")
-    c2 = await campaign(store, "single", name="c2")
-    for cid in (c1, c2):
-        await store.populate_ledger(cid, T0)
+    c1, c2 = await two_campaigns_of_six(store)
     await store.claim_batch(c1, "dead", 2, T0)
     await store.claim_batch(c1, "me", 1, T0)  # the caller's own: its runners renew them
     await store.claim_batch(c1, "alive", 2, T0 + dt.timedelta(minutes=5))

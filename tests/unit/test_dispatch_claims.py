@@ -59,6 +59,37 @@ class GatedMessenger(RecordingMessenger):
         return await super().send(sender, recipients, message)
 
 
+@pytest.fixture
+def fast_renewal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims renewed, and stale ones looked for, every 50 ms instead of every minute."""
+    monkeypatch.setattr(dispatch, "CLAIM_RENEW_S", 0.05)
+
+
+async def running_campaign(store: MemoryStore) -> int:
+    """The seeded campaign (31 eligible), running."""
+    campaign_id = await seed(store, n=30)
+    await start(store, campaign_id)
+    return campaign_id
+
+
+def assert_sent_once_to_everyone(messenger: RecordingMessenger) -> None:
+    got = delivered(messenger)
+    assert set(got) == eligible(30) and max(got.values()) == 1
+
+
+def clocked_daemon(
+    store: MemoryStore, messenger: RecordingMessenger, now: list[dt.datetime]
+) -> Daemon:
+    """A daemon (5 slots, 7 rows a claim) whose clock reads `now[0]`."""
+    return Daemon(
+        settings(concurrency=5, batch_size=7),
+        until_idle=True,
+        store=store,
+        messengers=lambda _s: {"email": messenger},
+        clock=lambda: now[0],
+    )
+
+
 async def wait_for(condition: object, what: str) -> None:
     for _ in range(500):
         if callable(condition) and condition():
@@ -69,8 +100,7 @@ async def wait_for(condition: object, what: str) -> None:
 
 async def test_the_next_batch_is_claimed_while_this_one_waits_for_slots() -> None:
     store, messenger = CountingStore(), GatedMessenger()
-    campaign_id = await seed(store, n=30)
-    await start(store, campaign_id)
+    campaign_id = await running_campaign(store)
     # 5 slots, 7 rows a claim, every send held: the runner is stuck on its sixth row.
     task = asyncio.create_task(daemon(store, messenger, concurrency=5, batch_size=7).run())
     await wait_for(lambda: messenger.in_flight == 5, "five sends in flight")
@@ -80,15 +110,13 @@ async def test_the_next_batch_is_claimed_while_this_one_waits_for_slots() -> Non
 
     messenger.gate.set()
     assert await task == 0
-    got = delivered(messenger)
-    assert set(got) == eligible(30) and max(got.values()) == 1
+    assert_sent_once_to_everyone(messenger)
     assert (await store.get_campaign(campaign_id)).status is CampaignStatus.FINISHED
 
 
 async def test_a_slow_rate_claims_one_batch_at_a_time() -> None:
     store, messenger = CountingStore(), GatedMessenger()
-    campaign_id = await seed(store, n=30)
-    await start(store, campaign_id)
+    campaign_id = await running_campaign(store)
     # 0.5 messages/s: a claim of 10 rows lasts 20 s, so nothing is claimed ahead of it.
     task = asyncio.create_task(
         daemon(store, messenger, concurrency=5, batch_size=7, message_rate=0.5).run()
@@ -103,8 +131,7 @@ async def test_a_slow_rate_claims_one_batch_at_a_time() -> None:
 
 async def test_a_claim_running_at_stop_is_waited_for_and_its_rows_released() -> None:
     store, messenger = CountingStore(hold_after=1), GatedMessenger()
-    campaign_id = await seed(store, n=30)
-    await start(store, campaign_id)
+    campaign_id = await running_campaign(store)
     first = daemon(store, messenger, concurrency=5, batch_size=7)
     task = asyncio.create_task(first.run())
     await wait_for(store.holding.is_set, "the claim ahead")
@@ -123,26 +150,15 @@ async def test_a_claim_running_at_stop_is_waited_for_and_its_rows_released() -> 
     store.hold_after = None
     messenger.closed = False
     assert await daemon(store, messenger).run() == 0
-    got = delivered(messenger)
-    assert set(got) == eligible(30) and max(got.values()) == 1
+    assert_sent_once_to_everyone(messenger)
 
 
-async def test_claims_waiting_past_the_lease_are_renewed_not_resent(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(dispatch, "CLAIM_RENEW_S", 0.05)
+@pytest.mark.usefixtures("fast_renewal")
+async def test_claims_waiting_past_the_lease_are_renewed_not_resent() -> None:
     store, messenger = MemoryStore(), GatedMessenger()
-    campaign_id = await seed(store, n=30)
-    await start(store, campaign_id)
+    campaign_id = await running_campaign(store)
     now = [T0]
-    first = Daemon(
-        settings(concurrency=5, batch_size=7),
-        until_idle=True,
-        store=store,
-        messengers=lambda _s: {"email": messenger},
-        clock=lambda: now[0],
-    )
-    task = asyncio.create_task(first.run())
+    task = asyncio.create_task(clocked_daemon(store, messenger, now).run())
     await wait_for(lambda: messenger.in_flight == 5, "five sends in flight")
     assert (await store.counts(campaign_id)).claimed == 14
     now[0] = T0 + 3 * CLAIM_LEASE  # the sends and the claims wait half an hour
@@ -153,29 +169,18 @@ async def test_claims_waiting_past_the_lease_are_renewed_not_resent(
 
     messenger.gate.set()
     assert await task == 0
-    got = delivered(messenger)
-    assert set(got) == eligible(30) and max(got.values()) == 1
+    assert_sent_once_to_everyone(messenger)
 
 
-async def test_a_running_daemon_takes_back_the_claims_a_dead_one_left(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(dispatch, "CLAIM_RENEW_S", 0.05)
+@pytest.mark.usefixtures("fast_renewal")
+async def test_a_running_daemon_takes_back_the_claims_a_dead_one_left() -> None:
     store, messenger = MemoryStore(), RecordingMessenger()
-    campaign_id = await seed(store, n=30)
-    await start(store, campaign_id)
+    campaign_id = await running_campaign(store)
     await store.populate_ledger(campaign_id, T0)
     # Another daemon claimed 7 rows at T0 and died without renewing them.
     left = await store.claim_batch(campaign_id, "dead-daemon", 7, T0)
     now = [T0 + dt.timedelta(minutes=1)]  # this one starts while they look alive
-    running = Daemon(
-        settings(concurrency=5, batch_size=7),
-        until_idle=True,
-        store=store,
-        messengers=lambda _s: {"email": messenger},
-        clock=lambda: now[0],
-    )
-    task = asyncio.create_task(running.run())
+    task = asyncio.create_task(clocked_daemon(store, messenger, now).run())
     await wait_for(lambda: len(messenger.sent) == len(eligible(30)) - 7, "everyone else")
     await asyncio.sleep(0.2)
     assert not task.done()  # the campaign waits for the 7 claimed rows
@@ -183,9 +188,8 @@ async def test_a_running_daemon_takes_back_the_claims_a_dead_one_left(
 
     now[0] = T0 + CLAIM_LEASE + dt.timedelta(minutes=1)  # not renewed for more than the lease
     assert await asyncio.wait_for(task, 5) == 0
-    got = delivered(messenger)
-    assert set(got) == eligible(30) and max(got.values()) == 1
-    assert {r.email for r in left} <= set(got)
+    assert_sent_once_to_everyone(messenger)
+    assert {r.email for r in left} <= set(delivered(messenger))
     assert (await store.get_campaign(campaign_id)).status is CampaignStatus.FINISHED
 
 
