@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -90,9 +90,9 @@ def clocked_daemon(
     )
 
 
-async def wait_for(condition: object, what: str) -> None:
+async def wait_for(condition: Callable[[], bool], what: str) -> None:
     for _ in range(500):
-        if callable(condition) and condition():
+        if condition():
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"timed out waiting for {what}")
