@@ -235,6 +235,17 @@ class SinkProcess:
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
 
+    def open_connections(self) -> int | None:
+        """Connections the sink has open (None before it wrote the count)."""
+        path = self.out.with_name(self.out.name + ".open")
+        text = path.read_bytes() if path.exists() else b""
+        return int(text) if len(text) == 10 else None
+
+    def settled(self, timeout: float = 10) -> bool:
+        """Wait until no connection is open: after its client was killed, everything the
+        client had written (and the kernel still held) has been read and counted."""
+        return wait_for(lambda: self.open_connections() == 0, timeout)
+
     def lines(self) -> list[str]:
         if not self.out.exists():
             return []

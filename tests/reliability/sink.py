@@ -6,6 +6,10 @@ Plain SMTP on 127.0.0.1. Each message's recipients are appended (one O_APPEND wr
 per message: the RCPT addresses separated by spaces) *before* the 250 reply goes out, so the
 file holds every message a client may believe delivered, and the sink survives the client being
 killed. Much faster than writing one .eml file per message.
+
+The number of open connections is kept in ``<out>.open`` (ten digits, rewritten in place): a
+test that killed its client waits for 0 there, so messages the client wrote just before dying
+and still in the kernel's buffers are counted before the test looks.
 """
 
 from __future__ import annotations
@@ -22,11 +26,19 @@ _EHLO = b"250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n"
 
 
 class Sink:
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, open_fd: int) -> None:
         self.fd = fd
+        self.open_fd = open_fd
+        self.open = 0
+        self._count(0)
+
+    def _count(self, change: int) -> None:
+        self.open += change
+        os.pwrite(self.open_fd, b"%010d" % self.open, 0)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         rcpts: list[bytes] = []
+        self._count(+1)
         try:
             writer.write(b"220 sink ESMTP\r\n")
             while True:
@@ -65,11 +77,14 @@ class Sink:
             pass
         finally:
             writer.close()
+            self._count(-1)
 
 
 async def serve(out: str, port: int) -> None:
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    server = await asyncio.start_server(Sink(fd).handle, "127.0.0.1", port, limit=1 << 20)
+    open_fd = os.open(f"{out}.open", os.O_WRONLY | os.O_CREAT, 0o600)
+    sink = Sink(fd, open_fd)
+    server = await asyncio.start_server(sink.handle, "127.0.0.1", port, limit=1 << 20)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
