@@ -38,7 +38,7 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 demo: venv
-	$(BIN)/python -m campaignd.demo
+	$(BIN)/python -m campaignd.devtools.demo
 
 bench: venv
 	$(BIN)/python -m bench.run

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from bench import workload
 from bench.sink import ensure_sink, running_sink
-from campaignd.compose import CampaignMailer
 from campaignd.config import AppSettings, SmtpSettings, load_settings
-from campaignd.devsmtp import free_port
+from campaignd.daemon.service import Daemon
+from campaignd.devtools.devsmtp import free_port
 from campaignd.domain import (
     Campaign,
     CampaignStatus,
@@ -45,7 +45,7 @@ from campaignd.domain import (
 from campaignd.messengers.pool import SmtpMessenger
 from campaignd.messengers.recording import RecordingMessenger
 from campaignd.messengers.server import SmtpServer
-from campaignd.service import Daemon
+from campaignd.rendering.compose import CampaignMailer
 from campaignd.store.sql import SqlStore
 
 N = int(os.environ.get("PARTS_N", "20000"))

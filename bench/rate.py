@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.sink import ensure_sink, free_port, running_sink
 from campaignd.config import Settings
+from campaignd.daemon.service import Daemon
 from campaignd.domain import (
     CampaignStatus,
     ImportMode,
@@ -33,7 +34,6 @@ from campaignd.domain import (
 )
 from campaignd.messengers.protocol import Messenger
 from campaignd.messengers.registry import build_messengers
-from campaignd.service import Daemon
 from campaignd.store.protocol import ImportOptions
 from campaignd.store.sql import SqlStore, upgrade_schema
 

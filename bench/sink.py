@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 
-from campaignd.devsmtp import free_port, wait_for_port
+from campaignd.devtools.devsmtp import free_port, wait_for_port
 
 __all__ = ["ensure_sink", "free_port", "running_sink"]
 

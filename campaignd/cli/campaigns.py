@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from campaignd.campaigns import apply_action, create_campaign, summarize
+from campaignd.campaigns.lifecycle import apply_action, create_campaign, summarize
 from campaignd.cli.common import (
     AppContext,
     async_command,
@@ -261,7 +261,7 @@ async def retry_failed(app: AppContext, campaign_id: int) -> None:
 
 
 async def _recipient_for(store: Store, email: str, campaign_id: int) -> Recipient:
-    from campaignd.compose import sample_recipient
+    from campaignd.rendering.compose import sample_recipient
 
     try:
         sub = await store.get_subscriber(email)
@@ -286,7 +286,7 @@ async def _recipient_for(store: Store, email: str, campaign_id: int) -> Recipien
 @async_command
 async def preview(app: AppContext, campaign_id: int, email: str | None) -> None:
     """Print the message a subscriber would get, headers and all."""
-    from campaignd.compose import CampaignMailer, sample_recipient
+    from campaignd.rendering.compose import CampaignMailer, sample_recipient
 
     settings = app.settings
     async with open_store(settings) as store:
@@ -312,8 +312,8 @@ async def preview(app: AppContext, campaign_id: int, email: str | None) -> None:
 async def test(app: AppContext, campaign_id: int, to: tuple[str, ...]) -> None:
     """Send the campaign to test addresses now (real data for known subscribers, else sample
     data); nothing is written to the ledger."""
-    from campaignd.compose import CampaignMailer
     from campaignd.messengers.registry import build_messengers
+    from campaignd.rendering.compose import CampaignMailer
 
     settings = app.settings
     async with open_store(settings) as store:

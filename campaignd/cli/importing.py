@@ -12,12 +12,12 @@ from typing import IO, Any
 import click
 
 from campaignd.cli.common import AppContext, open_store, pass_app, print_json, run
-from campaignd.csvfile import parse_delimiter
-from campaignd.csvrows import RowError, neutralise
-from campaignd.db.fastimport import discard_spare, prestart
+from campaignd.db.sqlite.fastimport import discard_spare, prestart
 from campaignd.domain import ImportMode, SubscriptionStatus
 from campaignd.errors import InvalidInput
-from campaignd.importer import ImportReport, ImportRequest, run_import
+from campaignd.importing.csvfile import parse_delimiter
+from campaignd.importing.csvrows import RowError, neutralise
+from campaignd.importing.pipeline import ImportReport, ImportRequest, run_import
 from campaignd.store.sqlite_import import SqliteImportStore, plain_sqlite_file
 
 

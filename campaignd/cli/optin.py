@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from campaignd.cli.common import AppContext, fail, open_store, pass_app, print_json, run
-from campaignd.compose import CampaignMailer
 from campaignd.config import DEFAULT_POOL, Settings
 from campaignd.domain import OptIn
+from campaignd.rendering.compose import CampaignMailer
 
 
 @click.group()
@@ -40,7 +40,7 @@ def send(
 ) -> None:
     """Send the confirmation message to unconfirmed subscribers of double opt-in lists that
     were not sent one yet (each subscriber gets it once)."""
-    from campaignd import optin as use_case
+    from campaignd.subscribers import optin as use_case
 
     settings = app.settings
     secret = settings.require_secret()
@@ -67,8 +67,8 @@ async def _send(
     messenger: str,
     as_json: bool,
 ) -> None:
-    from campaignd import optin as use_case
     from campaignd.messengers.registry import build_messengers, close_messengers
+    from campaignd.subscribers import optin as use_case
 
     async with open_store(settings) as store:
         list_ids = None

@@ -31,15 +31,15 @@ def run_cmd(app: AppContext, until_idle: bool, worker: str, metrics_dir: Path | 
     SIGTERM or SIGINT stops gracefully (in-flight messages finish and are recorded); a second
     one stops at once. SIGHUP reloads the settings (messengers, rates).
     """
-    from campaignd.logs import setup_logging
-    from campaignd.service import Daemon
+    from campaignd.daemon.logs import setup_logging
+    from campaignd.daemon.service import Daemon
 
     settings = app.settings
     setup_logging(settings.log)
     Daemon.freeze_heap = True  # this process is the daemon's own
     count = settings.app.workers
-    if worker or count > 1:  # several sending processes: campaignd.workers
-        from campaignd import workers
+    if worker or count > 1:  # several sending processes: campaignd.daemon.workers
+        from campaignd.daemon import workers
 
         if worker:
             index, parent = (int(part) for part in worker.split(":"))

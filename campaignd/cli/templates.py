@@ -38,7 +38,7 @@ def templates() -> None:
 @pass_app
 def add(app: AppContext, name: str, path: Path) -> None:
     """Check the layout in --file and store it as NAME."""
-    from campaignd.render import check_layout
+    from campaignd.rendering.templates import check_layout
 
     name = name.strip()
     if not name:

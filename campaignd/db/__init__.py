@@ -1,0 +1,6 @@
+"""The database adapter: SQLModel tables, the async engine, migrations glue, set-based SQL.
+
+SQLAlchemy lives here and in store/sql.py only. db/sqlite/ holds the SQLite fast paths.
+May import: the core (campaignd.errors, domain, rules).
+Never store/, use cases, http/, daemon/ or cli/.
+"""

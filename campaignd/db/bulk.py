@@ -16,8 +16,8 @@ from campaignd.domain import (
     SubscriberStatus,
     SubscriptionStatus,
 )
+from campaignd.rules import plan_subscriptions
 from campaignd.store.protocol import ImportOptions
-from campaignd.store.rules import plan_subscriptions
 
 _ENABLED = SubscriberStatus.ENABLED.value
 _BLOCKLISTED = SubscriberStatus.BLOCKLISTED.value

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from campaignd.db import tables as T
 from campaignd.domain import Campaign, CampaignStatus, ContentType, NewCampaign
 from campaignd.errors import NotFound
-from campaignd.store.rules import refusal, transition_values
+from campaignd.rules import refusal, transition_values
 
 
 async def create(

@@ -250,7 +250,7 @@ class Ledger:
         limit: int,
         now: dt.datetime,
     ) -> list[Recipient]:
-        """`claim` on a stdlib connection (campaignd.db.direct), inside its transaction: the
+        """`claim` on a stdlib connection (campaignd.db.sqlite.direct), inside its transaction: the
         same statements without SQLAlchemy's per-row result processing (1000 rows a claim)."""
         if limit <= 0:
             return []
@@ -328,7 +328,7 @@ class Ledger:
     def record_sqlite(
         self, conn: sqlite3.Connection, records: Sequence[DeliveryRecord], now: dt.datetime
     ) -> None:
-        """`record` on a stdlib connection (campaignd.db.direct), inside its transaction."""
+        """`record` on a stdlib connection (campaignd.db.sqlite.direct), inside its transaction."""
         conn.executemany(self._record, self._record_rows(records, now))
 
     async def record(

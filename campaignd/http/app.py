@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from campaignd.bounces.sns import SnsVerifier, fetch_https
+from campaignd.bounces.suppression import Suppressor
 from campaignd.config import Settings
 from campaignd.domain import utcnow
 from campaignd.errors import CampaigndError
@@ -20,9 +22,7 @@ from campaignd.http import bounces, health, optin, unsubscribe
 from campaignd.http.context import HttpContext
 from campaignd.http.limits import BodyLimit
 from campaignd.http.metrics import Metrics
-from campaignd.http.sns import SnsVerifier, fetch_https
 from campaignd.store.protocol import Store
-from campaignd.suppression import Suppressor
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from campaignd.bounces import BounceEvent
+from campaignd.bounces.providers import BadPayload, parse_postmark, parse_sendgrid, parse_ses
+from campaignd.bounces.rules import BounceEvent
+from campaignd.bounces.sns import SnsSignatureError
 from campaignd.http.context import HttpContext, context
-from campaignd.http.providers import BadPayload, parse_postmark, parse_sendgrid, parse_ses
-from campaignd.http.sns import SnsSignatureError
 
 log = logging.getLogger(__name__)
 

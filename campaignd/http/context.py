@@ -9,11 +9,11 @@ from typing import Any, cast
 
 from starlette.requests import Request
 
+from campaignd.bounces.sns import SnsVerifier
+from campaignd.bounces.suppression import Suppressor
 from campaignd.config import Settings
 from campaignd.http.metrics import Metrics
-from campaignd.http.sns import SnsVerifier
 from campaignd.store.protocol import Store
-from campaignd.suppression import Suppressor
 
 
 @dataclass

@@ -20,9 +20,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from campaignd.dispatch import Engine, SendEvent
 from campaignd.domain import CampaignStatus, DeliveryStatus
 from campaignd.http.shared_metrics import MergedRegistry
+from campaignd.sending.engine import Engine, SendEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -18,7 +18,7 @@ from campaignd.errors import NotFound
 from campaignd.http.context import HttpContext, context
 from campaignd.http.limits import form_field
 from campaignd.http.pages import invalid_link, page
-from campaignd.tokens import InvalidToken, TokenData, verify
+from campaignd.rendering.tokens import InvalidToken, TokenData, verify
 
 log = logging.getLogger(__name__)
 

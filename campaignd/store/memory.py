@@ -33,8 +33,8 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.errors import Conflict, NotFound
+from campaignd.rules import refusal, transition_values
 from campaignd.store.protocol import ImportOptions
-from campaignd.store.rules import refusal, transition_values
 
 _UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED
 _FAILURES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN})

@@ -55,7 +55,7 @@ class ImportOptions:
 
 
 class ImportStore(Protocol):
-    """What a CSV import needs (campaignd.importer): every Store, and the SQLAlchemy-free
+    """What a CSV import needs (campaignd.importing.pipeline): every Store, and the SQLAlchemy-free
     campaignd.store.sqlite_import used by `subscribers import` on a SQLite file."""
 
     async def get_list(self, name: str) -> MailingList: ...

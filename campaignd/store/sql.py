@@ -18,12 +18,12 @@ from campaignd.db import campaigns as C
 from campaignd.db import links
 from campaignd.db import tables as T
 from campaignd.db.bulk import Importer
-from campaignd.db.direct import SqliteDirect
 from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transient, sqlite_path
-from campaignd.db.fastimport import BulkSession, SqliteBulk, bulk_rows
 from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE
 from campaignd.db.ledger import Ledger
 from campaignd.db.revision import database_revision
+from campaignd.db.sqlite.direct import SqliteDirect
+from campaignd.db.sqlite.fastimport import BulkSession, SqliteBulk, bulk_rows
 from campaignd.domain import (
     Campaign,
     CampaignCounts,

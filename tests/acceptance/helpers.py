@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from campaignd.devsmtp import free_port, wait_for_port
+from campaignd.devtools.devsmtp import free_port, wait_for_port
 
 __all__ = ["Env", "capture_server", "free_port", "make_env"]
 
@@ -67,7 +67,15 @@ class Env:
 @contextlib.contextmanager
 def capture_server(port: int, outdir: Path) -> Iterator[None]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "campaignd.devsmtp", "--port", str(port), "--dir", str(outdir)],
+        [
+            sys.executable,
+            "-m",
+            "campaignd.devtools.devsmtp",
+            "--port",
+            str(port),
+            "--dir",
+            str(outdir),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

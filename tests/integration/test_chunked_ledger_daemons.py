@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 from pydantic import SecretStr
 
-from campaignd import dispatch
 from campaignd.config import AppSettings, DbSettings, SecuritySettings, Settings
+from campaignd.daemon.service import Daemon
 from campaignd.domain import (
     CampaignStatus,
     NewSubscriber,
@@ -18,7 +18,7 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.messengers.recording import RecordingMessenger
-from campaignd.service import Daemon
+from campaignd.sending import engine as dispatch
 from campaignd.store.protocol import ImportOptions
 from campaignd.store.sql import SqlStore
 from tests.integration.store_fixtures import campaign, single, store_url

@@ -18,8 +18,8 @@ from campaignd.config import (
     Settings,
     SmtpSettings,
 )
+from campaignd.daemon.service import Daemon
 from campaignd.domain import CampaignStatus, NewCampaign, OptIn, utcnow
-from campaignd.service import Daemon
 from campaignd.store.protocol import Store
 from tests.integration.store_fixtures import subscriber
 from tests.support.smtpd import SmtpTestServer

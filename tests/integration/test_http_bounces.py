@@ -10,6 +10,7 @@ import httpx
 from pydantic import SecretStr
 
 from campaignd.config import AppSettings, SecuritySettings, Settings, SmtpSettings
+from campaignd.daemon.service import Daemon
 from campaignd.domain import (
     CampaignStatus,
     DeliveryStatus,
@@ -20,9 +21,8 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.http.app import create_app
-from campaignd.service import Daemon
+from campaignd.rendering.tokens import sign
 from campaignd.store.protocol import Store
-from campaignd.tokens import sign
 from tests.integration.store_fixtures import subscriber
 
 SECRET = "k" * 32

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from campaignd.csvrows import RowError
 from campaignd.domain import (
     ImportCounts,
     ImportMode,
@@ -21,7 +20,8 @@ from campaignd.domain import (
     SubscriptionStatus,
 )
 from campaignd.errors import InvalidInput, NotFound, StoreError
-from campaignd.importer import ImportReport, ImportRequest, run_import
+from campaignd.importing.csvrows import RowError
+from campaignd.importing.pipeline import ImportReport, ImportRequest, run_import
 from campaignd.store.memory import MemoryStore
 from campaignd.store.protocol import ImportOptions, Store
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from campaignd.config import SmtpSettings
-from campaignd.devsmtp import start
+from campaignd.devtools.devsmtp import start
 from campaignd.domain import OutcomeKind
 from campaignd.messengers.pool import SmtpMessenger
 from campaignd.messengers.server import SmtpServer

@@ -1,4 +1,4 @@
-"""campaignd.db.direct: one-hop SQLite transactions for the ledger recorder's commits."""
+"""campaignd.db.sqlite.direct: one-hop SQLite transactions for the ledger recorder's commits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from campaignd.db.direct import SqliteDirect
+from campaignd.db.sqlite.direct import SqliteDirect
 from campaignd.errors import StoreError
 
 

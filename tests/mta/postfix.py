@@ -28,7 +28,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from campaignd.devsmtp import free_port, wait_for_port
+from campaignd.devtools.devsmtp import free_port, wait_for_port
 
 REQUIRE_ENV = "CAMPAIGND_TEST_REQUIRE_MTA"
 PACKAGES = ("postfix", "sasl2-bin", "libsasl2-modules", "swaks", "libnet-ssleay-perl")

@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from campaignd.compose import CampaignMailer
 from campaignd.config import AppSettings, SmtpSettings
 from campaignd.domain import Campaign, CampaignStatus, ContentType, OutcomeKind, Recipient
 from campaignd.messengers import transaction
 from campaignd.messengers.connection import ConnectFailure
 from campaignd.messengers.pool import SmtpMessenger
 from campaignd.messengers.server import SmtpServer
+from campaignd.rendering.compose import CampaignMailer
 from campaignd.replies import classify
 from tests.mta.postfix import ACCOUNT, REALM, Postfix, Recorder, Relayed
 from tests.support.certs import TestCA

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from campaignd.config import Settings
+from campaignd.daemon.service import Daemon
 from campaignd.domain import (
     CampaignStatus,
     NewCampaign,
@@ -26,7 +27,6 @@ from campaignd.domain import (
     SubscriptionStatus,
     utcnow,
 )
-from campaignd.service import Daemon
 from campaignd.store.protocol import ImportOptions
 from campaignd.store.sql import SqlStore, upgrade_schema
 

@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from campaignd.daemon.service import Daemon
 from campaignd.errors import StoreError
-from campaignd.service import Daemon
 from campaignd.store.sql import SqlStore
 from tests.reliability.conftest import Measurement
 from tests.reliability.harness import seed_store, settings_tree, store_state, timer

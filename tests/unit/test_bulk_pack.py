@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from campaignd.db.fastimport import _new_uuids, columns, pack, unpack
+from campaignd.db.sqlite.fastimport import _new_uuids, columns, pack, unpack
 
 
 def test_rows_round_trip() -> None:

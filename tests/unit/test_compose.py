@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from campaignd.compose import CampaignMailer, check_campaign, sample_recipient
 from campaignd.config import AppSettings
 from campaignd.domain import Campaign, CampaignStatus, ContentType, NewCampaign, Recipient, Template
 from campaignd.errors import HeaderInjection, InvalidInput, TemplateError
-from campaignd.tokens import verify
+from campaignd.rendering.compose import CampaignMailer, check_campaign, sample_recipient
+from campaignd.rendering.tokens import verify
 
 NOW = dt.datetime(2026, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
 SECRET = "a-signing-secret-of-some-length"

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaignd.addresses import address_key, name_from_email, normalize_email
-from campaignd.csvrows import RowError
 from campaignd.domain import ImportCounts, NewSubscriber, OptIn
 from campaignd.errors import InvalidInput, NotFound
-from campaignd.importer import ImportReport, ImportRequest, run_import
+from campaignd.importing.csvrows import RowError
+from campaignd.importing.pipeline import ImportReport, ImportRequest, run_import
 from campaignd.store.memory import MemoryStore
 from campaignd.store.protocol import ImportOptions
 

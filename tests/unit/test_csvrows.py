@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from campaignd.csvfile import MAX_LINE, CsvFile, parse_delimiter
-from campaignd.csvrows import (
+from campaignd.errors import InvalidInput
+from campaignd.importing.csvfile import MAX_LINE, CsvFile, parse_delimiter
+from campaignd.importing.csvrows import (
     Columns,
     ParsedRow,
     RowError,
@@ -21,7 +22,6 @@ from campaignd.csvrows import (
     parse_row,
     raw_text,
 )
-from campaignd.errors import InvalidInput
 
 COLS = parse_header(["email", "name", "attributes"])
 

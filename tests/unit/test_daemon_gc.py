@@ -11,7 +11,7 @@ SCRIPT = """
 import asyncio, gc, sys
 from pydantic import SecretStr
 from campaignd.config import AppSettings, SecuritySettings, Settings
-from campaignd.service import Daemon
+from campaignd.daemon.service import Daemon
 from campaignd.store.memory import MemoryStore
 
 Daemon.freeze_heap = sys.argv[1] == "on"

@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from campaignd.config import AppSettings, SecuritySettings, Settings
+from campaignd.daemon.service import Daemon
 from campaignd.domain import (
     CampaignStatus,
     NewCampaign,
@@ -26,7 +27,6 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.messengers.recording import RecordingMessenger
-from campaignd.service import Daemon
 from campaignd.store.memory import MemoryStore
 
 ELIGIBLE_EXTRA = {"both@example.com"}

@@ -8,10 +8,10 @@ import datetime as dt
 
 import pytest
 
-from campaignd import dispatch
 from campaignd.domain import CampaignStatus
 from campaignd.errors import StoreError
 from campaignd.messengers.recording import RecordingMessenger
+from campaignd.sending import engine as dispatch
 from campaignd.store.memory import MemoryStore
 from tests.unit.test_dispatch import daemon, delivered, eligible, seed, start
 

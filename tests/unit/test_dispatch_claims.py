@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from campaignd import dispatch
 from campaignd.config import AppSettings
-from campaignd.dispatch import CLAIM_LEASE, Engine
+from campaignd.daemon.service import Daemon
 from campaignd.domain import CampaignStatus, Recipient, SendOutcome
 from campaignd.messengers.recording import RecordingMessenger
-from campaignd.service import Daemon
+from campaignd.sending import engine as dispatch
+from campaignd.sending.engine import CLAIM_LEASE, Engine
 from campaignd.store.memory import MemoryStore
 from tests.unit.test_dispatch import daemon, delivered, eligible, seed, settings, start
 

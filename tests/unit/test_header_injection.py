@@ -11,10 +11,10 @@ from email.message import EmailMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaignd.compose import CampaignMailer
 from campaignd.config import AppSettings
 from campaignd.domain import Campaign, CampaignStatus, ContentType, Recipient
 from campaignd.errors import HeaderInjection, TemplateError
+from campaignd.rendering.compose import CampaignMailer
 
 NOW = dt.datetime(2026, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
 APP = AppSettings(root_url="https://news.example.com", unsubscribe_mailto="leave@example.com")

@@ -15,8 +15,8 @@ from campaignd.config import SecuritySettings, Settings
 from campaignd.domain import NewCampaign, NewSubscriber, OptIn, SubscriptionStatus
 from campaignd.errors import StoreError
 from campaignd.http.app import create_app
+from campaignd.rendering.tokens import sign
 from campaignd.store.memory import MemoryStore
-from campaignd.tokens import sign
 
 SECRET = "s3cret-for-tests-only-0123456789"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

@@ -10,9 +10,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from campaignd.bounces import BounceType, action_for, parse_campaignd_id, send_time_bounce
+from campaignd.bounces.rules import BounceType, action_for, parse_campaignd_id, send_time_bounce
 from campaignd.config import BounceAction, BounceRule, BounceSettings, SecuritySettings, Settings
-from campaignd.dispatch import SendEvent
 from campaignd.domain import (
     CampaignStatus,
     DeliveryRecord,
@@ -26,6 +25,7 @@ from campaignd.domain import (
 from campaignd.errors import StoreError
 from campaignd.http.app import create_app
 from campaignd.http.metrics import Metrics
+from campaignd.sending.engine import SendEvent
 from campaignd.store.memory import MemoryStore
 
 

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from campaignd import optin
 from campaignd.config import AppSettings, SecuritySettings, Settings
 from campaignd.domain import (
     NewCampaign,
@@ -26,6 +25,7 @@ from campaignd.errors import InvalidInput, MessengerError, TemplateError
 from campaignd.http.app import create_app
 from campaignd.messengers.recording import RecordingMessenger
 from campaignd.store.memory import MemoryStore
+from campaignd.subscribers import optin
 
 SECRET = "k" * 32
 APP = AppSettings(root_url="https://news.example/", from_email="News <news@example.com>")

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
+from campaignd.bounces.sns import cert_url_allowed, string_to_sign
 from campaignd.config import BounceSettings, SecuritySettings, Settings
 from campaignd.domain import NewSubscriber, OptIn, SubscriberStatus, SubscriptionStatus
 from campaignd.http.app import create_app
-from campaignd.http.sns import cert_url_allowed, string_to_sign
 from campaignd.store.memory import MemoryStore
 
 CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc123.pem"

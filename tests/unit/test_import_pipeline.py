@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from campaignd.csvrows import RowError
 from campaignd.domain import ImportCounts, OptIn
 from campaignd.errors import StoreError
-from campaignd.importer import (
+from campaignd.importing.csvrows import RowError
+from campaignd.importing.pipeline import (
     BULK_DEPTH,
     MAX_CONSECUTIVE_FAILURES,
     ImportReport,

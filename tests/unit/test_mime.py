@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaignd import mime
 from campaignd.errors import HeaderInjection, TemplateError
+from campaignd.rendering import mime
 
 
 def parse_header(line: str) -> str:

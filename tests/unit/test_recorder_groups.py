@@ -1,4 +1,4 @@
-"""campaignd.recorder: outcomes committed in groups, each slot released only after its commit."""
+"""campaignd.sending.recorder: outcomes committed in groups, each slot freed after its commit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from campaignd.domain import DeliveryRecord, DeliveryStatus
-from campaignd.recorder import Recorder
+from campaignd.sending.recorder import Recorder
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

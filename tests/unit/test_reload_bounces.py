@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from campaignd.bounces import BounceEvent, BounceType
+from campaignd.bounces.rules import BounceEvent, BounceType
+from campaignd.bounces.suppression import SendTimeBounces
 from campaignd.config import (
     BounceAction,
     BounceRule,
@@ -16,11 +17,10 @@ from campaignd.config import (
     SecuritySettings,
     Settings,
 )
-from campaignd.dispatch import Engine
+from campaignd.daemon.wiring import Extras
 from campaignd.domain import NewSubscriber, OptIn, SubscriberStatus, SubscriptionStatus, utcnow
-from campaignd.http.wiring import Extras
+from campaignd.sending.engine import Engine
 from campaignd.store.memory import MemoryStore
-from campaignd.suppression import SendTimeBounces
 
 
 def settings(**bounces: Any) -> Settings:

@@ -9,7 +9,7 @@ import pytest
 
 from campaignd.domain import ContentType
 from campaignd.errors import TemplateError
-from campaignd.render import (
+from campaignd.rendering.templates import (
     CampaignData,
     CampaignRenderer,
     Links,
@@ -111,7 +111,7 @@ def test_derived_text_matches_the_converted_html_on_real_data() -> None:
     )
     r = renderer(body)
     assert r.derived_text  # the fast path is used for this body
-    from campaignd.textify import textify
+    from campaignd.rendering.textify import textify
 
     def lines(text: str) -> list[str]:  # data keeps its own spacing in the text part
         return [" ".join(line.split()) for line in text.split("\n")]

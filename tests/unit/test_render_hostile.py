@@ -8,7 +8,7 @@ import pytest
 
 from campaignd.domain import ContentType
 from campaignd.errors import TemplateError
-from campaignd.render import CampaignData, CampaignRenderer, sample_subscriber
+from campaignd.rendering.templates import CampaignData, CampaignRenderer, sample_subscriber
 
 TIMEOUT = 0.5
 MAX_OUTPUT = 200_000

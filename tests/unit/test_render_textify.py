@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaignd.render_source import html_to_text, markdown_to_html, split_markup
-from campaignd.textify import resolve_markers, textify, tidy
+from campaignd.rendering.source import html_to_text, markdown_to_html, split_markup
+from campaignd.rendering.textify import resolve_markers, textify, tidy
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from typing import Any
 import jinja2
 import pytest
 
-from campaignd.render import Attributes, CampaignData, Links, SubscriberData
-from campaignd.render_sandbox import LimitedSandbox
+from campaignd.rendering.sandbox import LimitedSandbox
+from campaignd.rendering.templates import Attributes, CampaignData, Links, SubscriberData
 
 NAMES = [
     "city", "plan", "absent", "items", "keys", "get", "copy", "pop", "update", "setdefault",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaignd.seen import SeenAddresses
+from campaignd.importing.seen import SeenAddresses
 
 _BATCHES = st.lists(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(0, 30), max_size=40))
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from campaignd.dispatch import SendEvent
 from campaignd.domain import (
     CampaignStatus,
     DeliveryRecord,
@@ -18,6 +17,7 @@ from campaignd.domain import (
 )
 from campaignd.http.metrics import Metrics
 from campaignd.http.shared_metrics import read_snapshots, write_snapshot
+from campaignd.sending.engine import SendEvent
 
 WHO = Recipient(1, 1, 1, uuid.uuid4(), "a@example.com", "A", {}, 0)
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from campaignd.errors import InvalidInput
-from campaignd.tokens import InvalidToken, Signer, sign, verify
+from campaignd.rendering.tokens import InvalidToken, Signer, sign, verify
 
 SECRET = "0123456789abcdef-secret"
 SUB = uuid.UUID("11111111-2222-3333-4444-555555555555")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from campaignd.config import AppSettings, HttpSettings, Settings, SmtpSettings
-from campaignd.workers import share
+from campaignd.daemon.workers import share
 
 
 def _settings() -> Settings:

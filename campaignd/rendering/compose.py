@@ -32,13 +32,20 @@ from email.utils import format_datetime
 from functools import partial
 from typing import Any
 
-from campaignd import mime, render
 from campaignd.config import AppSettings
 from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Template
 from campaignd.errors import HeaderInjection, InvalidInput, TemplateError
-from campaignd.render import Attributes, CampaignData, CampaignRenderer, Links, SubscriberData
-from campaignd.render_sample import sample_attributes
-from campaignd.tokens import Signer
+from campaignd.rendering import mime
+from campaignd.rendering import templates as render
+from campaignd.rendering.sample import sample_attributes
+from campaignd.rendering.templates import (
+    Attributes,
+    CampaignData,
+    CampaignRenderer,
+    Links,
+    SubscriberData,
+)
+from campaignd.rendering.tokens import Signer
 
 OWNED_HEADERS = frozenset(
     {

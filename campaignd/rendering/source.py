@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 
 from campaignd.errors import TemplateError
-from campaignd.textify import textify_template
+from campaignd.rendering.textify import textify_template
 
 _RAW_START = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
 _RAW_END = re.compile(r"\{%[-+]?\s*endraw\s*[-+]?%\}")

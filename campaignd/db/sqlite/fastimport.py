@@ -7,7 +7,7 @@ here, attributes kept as the JSON text the file had), and their subscriptions wi
 held for the whole transaction, so those are exactly this batch's rows). Existing subscribers
 (re-imports) are looked up per batch, as in ``campaignd.db.bulk``.
 
-``BulkSession`` runs it in a child process (``python -m campaignd.db.fastimport``) for one
+``BulkSession`` runs it in a child process (``python -m campaignd.db.sqlite.fastimport``) for one
 CSV import, so SQLite's work and the CSV parsing in the parent use both cores without fighting
 over one GIL. A session also finds the duplicate addresses of the whole import without keeping
 them in memory: a row whose subscriber was inserted by an earlier batch of this session (its id
@@ -40,8 +40,8 @@ from campaignd.domain import (
     SubscriptionStatus,
 )
 from campaignd.errors import CampaigndError, NotFound, StoreError
+from campaignd.rules import plan_subscriptions
 from campaignd.store.protocol import ImportOptions
-from campaignd.store.rules import plan_subscriptions
 
 #: One row for the bulk path: (email, email_key, name, attributes as a JSON object text).
 BulkRow = tuple[str, str, str, str]
@@ -607,7 +607,13 @@ class _Writer:
         in_, child_out = os.pipe()
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
-                [sys.executable, "-m", "campaignd.db.fastimport", str(child_in), str(child_out)],
+                [
+                    sys.executable,
+                    "-m",
+                    "campaignd.db.sqlite.fastimport",
+                    str(child_in),
+                    str(child_out),
+                ],
                 pass_fds=(child_in, child_out),
                 stdin=subprocess.DEVNULL,
             )

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from campaignd.bounces import BounceEvent, BounceType, parse_campaignd_id
+from campaignd.bounces.rules import BounceEvent, BounceType, parse_campaignd_id
 from campaignd.errors import InvalidInput
 
 _SES_BOUNCE = {"Permanent": BounceType.HARD, "Transient": BounceType.SOFT}

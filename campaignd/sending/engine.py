@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from campaignd.compose import CampaignMailer
 from campaignd.config import AppSettings
 from campaignd.domain import (
     Campaign,
@@ -32,7 +31,8 @@ from campaignd.errors import CampaigndError, StoreError, TemplateError, Transiti
 from campaignd.messengers.protocol import Messenger
 from campaignd.policy import RetryPolicy, decide, render_failure
 from campaignd.ratelimit import RateLimiter, SlidingWindow
-from campaignd.recorder import Recorder
+from campaignd.rendering.compose import CampaignMailer
+from campaignd.sending.recorder import Recorder
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class Engine:
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.app.concurrency)
         # Outcomes are committed in groups of a quarter of the slots (or after 10 ms): a commit
-        # of one outcome costs nearly as much as one of 25 (see campaignd.recorder).
+        # of one outcome costs nearly as much as one of 25 (see campaignd.sending.recorder).
         self.recorder = Recorder(
             self.store,
             self.slots,

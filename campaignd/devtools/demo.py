@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from campaignd.devsmtp import free_port, wait_for_port
+from campaignd.devtools.devsmtp import free_port, wait_for_port
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -26,7 +26,15 @@ SAMPLES = Path(__file__).parent / "samples"
 def _capture_servers(ports: list[int], outdir: Path) -> Iterator[None]:
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "campaignd.devsmtp", "--port", str(p), "--dir", str(outdir)]
+            [
+                sys.executable,
+                "-m",
+                "campaignd.devtools.devsmtp",
+                "--port",
+                str(p),
+                "--dir",
+                str(outdir),
+            ]
         )
         for p in ports
     ]

@@ -31,10 +31,10 @@ from jinja2.runtime import Context
 
 from campaignd.domain import ContentType
 from campaignd.errors import TemplateError
-from campaignd.render_sample import sample_attributes
-from campaignd.render_sandbox import LimitedSandbox, format_date
-from campaignd.render_source import html_to_text, markdown_to_html
-from campaignd.textify import textify, tidy
+from campaignd.rendering.sample import sample_attributes
+from campaignd.rendering.sandbox import LimitedSandbox, format_date
+from campaignd.rendering.source import html_to_text, markdown_to_html
+from campaignd.rendering.textify import textify, tidy
 
 #: Filters whose output differs between an HTML render and a text render of the same source.
 _HTML_ONLY_FILTERS = frozenset(

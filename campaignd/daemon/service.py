@@ -12,15 +12,16 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from campaignd import dispatch, signals
 from campaignd.config import Settings, load_settings
-from campaignd.dispatch import CLAIM_LEASE, CampaignRunner, Engine
+from campaignd.daemon import signals
+from campaignd.daemon.scheduler import Ticker
+from campaignd.daemon.sdnotify import Notifier
+from campaignd.daemon.wiring import Extras
 from campaignd.domain import CampaignStatus, utcnow
 from campaignd.errors import CampaigndError, StoreError, TransitionRefused
-from campaignd.http.wiring import Extras
 from campaignd.messengers.protocol import Messenger
-from campaignd.scheduler import Ticker
-from campaignd.sdnotify import Notifier
+from campaignd.sending import engine as dispatch
+from campaignd.sending.engine import CLAIM_LEASE, CampaignRunner, Engine
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)

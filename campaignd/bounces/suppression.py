@@ -13,11 +13,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from campaignd.bounces import BounceEvent, BounceType, action_for, send_time_bounce
+from campaignd.bounces.rules import BounceEvent, BounceType, action_for, send_time_bounce
 from campaignd.config import BounceAction, BounceSettings
-from campaignd.dispatch import SendEvent
 from campaignd.domain import SubscriberStatus
 from campaignd.errors import NotFound, StoreError
+from campaignd.sending.engine import SendEvent
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)

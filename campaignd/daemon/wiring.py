@@ -11,12 +11,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from campaignd.bounces.suppression import SendTimeBounces, Suppressor
 from campaignd.config import Settings
-from campaignd.dispatch import Engine
 from campaignd.http.context import HttpContext
 from campaignd.http.metrics import Metrics
+from campaignd.sending.engine import Engine
 from campaignd.store.protocol import Store
-from campaignd.suppression import SendTimeBounces, Suppressor
 
 log = logging.getLogger(__name__)
 

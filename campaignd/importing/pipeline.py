@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Protocol
 
 from campaignd.addresses import address_key
-from campaignd.csvfile import CsvFile
-from campaignd.csvrows import ParsedRow, RowError, check_row, parse_row, raw_text
 from campaignd.domain import ImportCounts, ImportMode, SubscriptionStatus
 from campaignd.errors import CampaigndError, InvalidInput, NotFound
-from campaignd.seen import SeenAddresses
+from campaignd.importing.csvfile import CsvFile
+from campaignd.importing.csvrows import ParsedRow, RowError, check_row, parse_row, raw_text
+from campaignd.importing.seen import SeenAddresses
 from campaignd.store.protocol import ImportOptions, ImportStore
 
 log = logging.getLogger(__name__)

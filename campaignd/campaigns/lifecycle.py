@@ -83,7 +83,7 @@ async def create_campaign(
 ) -> Campaign:
     """Check everything that can be checked now (lists, messenger, templates, headers), then
     store the campaign as a draft; `schedule` or `start` sets it going."""
-    from campaignd.compose import check_campaign
+    from campaignd.rendering.compose import check_campaign
 
     if not new.lists:
         raise InvalidInput("a campaign needs at least one list (--list)")

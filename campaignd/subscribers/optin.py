@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from campaignd.compose import CampaignMailer
 from campaignd.config import AppSettings
 from campaignd.domain import (
     Campaign,
@@ -28,6 +27,7 @@ from campaignd.domain import (
 )
 from campaignd.errors import InvalidInput, MessengerError, TemplateError
 from campaignd.messengers.protocol import Messenger
+from campaignd.rendering.compose import CampaignMailer
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)

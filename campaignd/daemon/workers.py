@@ -27,8 +27,8 @@ import tempfile
 from pathlib import Path
 
 from campaignd.config import Settings
+from campaignd.daemon.service import Daemon
 from campaignd.http.shared_metrics import publish
-from campaignd.service import Daemon
 
 log = logging.getLogger(__name__)
 

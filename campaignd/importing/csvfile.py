@@ -19,8 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from campaignd.csvrows import Columns, RowError, parse_header
 from campaignd.errors import InvalidInput
+from campaignd.importing.csvrows import Columns, RowError, parse_header
 
 MAX_LINE = 1024 * 1024  # characters in one physical line; longer lines are reported
 MAX_RECORD = 4 * MAX_LINE  # characters in one record (quoted fields may span lines)

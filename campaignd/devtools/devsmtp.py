@@ -1,6 +1,6 @@
 """A local capture SMTP server for demos and development: every message becomes one .eml file.
 
-    python -m campaignd.devsmtp --port 2525 --dir ./outbox
+    python -m campaignd.devtools.devsmtp --port 2525 --dir ./outbox
 
 Plain SMTP on loopback only, no TLS or AUTH: point an [[smtp]] entry at it with
 tls_type = "none" and auth_protocol = "none". Never expose it to a network.
@@ -180,7 +180,7 @@ async def serve(host: str, port: int, outdir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m campaignd.devsmtp",
+        prog="python -m campaignd.devtools.devsmtp",
         description="Capture SMTP server: every message becomes one .eml file.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
