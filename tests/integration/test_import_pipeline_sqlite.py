@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from campaignd.db import fastimport
 from campaignd.db.engine import sqlite_path
 from campaignd.db.migrate import upgrade
+from campaignd.db.sqlite import fastimport
 from campaignd.db.sqlite.fastimport import BulkSession, SqliteBulk, discard_spare, prestart
 from campaignd.domain import ImportMode, SubscriptionStatus
 from campaignd.errors import NotFound
