@@ -114,16 +114,13 @@ class CsvFile:
                 stream = self._member = gzip.GzipFile(fileobj=disk, mode="rb")
             elif magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
                 archive = zipfile.ZipFile(disk)
-                members = [
-                    i
-                    for i in archive.infolist()
-                    if not i.is_dir() and i.filename.lower().endswith(".csv")
-                ]
-                if not members:
-                    names = ", ".join(i.filename for i in archive.infolist()[:10]) or "nothing"
-                    raise self._fail(f"the zip file holds no .csv file (it holds {names})")
-                self.size = members[0].file_size
-                stream = self._member = archive.open(members[0])
+                member = self._zip_member(archive)
+                self.size = member.file_size
+                try:
+                    stream = self._member = archive.open(member)
+                except (RuntimeError, NotImplementedError) as exc:  # e.g. a compression method
+                    why = f"cannot read {member.filename!r} in the zip file: {exc}"
+                    raise self._fail(why) from exc
             else:
                 stream = disk
             encoding = self._encoding(stream)
@@ -141,6 +138,32 @@ class CsvFile:
         if isinstance(header, RowError):
             raise self._fail(f"the header row cannot be read: {header.error}")
         self.columns = parse_header(header[1])
+
+    def _zip_member(self, archive: zipfile.ZipFile) -> zipfile.ZipInfo:
+        """The one .csv file in the archive (macOS's __MACOSX/ and ._ copies aside)."""
+        members = [
+            i
+            for i in archive.infolist()
+            if not i.is_dir()
+            and i.filename.lower().endswith(".csv")
+            and not i.filename.startswith("__MACOSX/")
+            and not i.filename.rpartition("/")[2].startswith("._")
+        ]
+        if not members:
+            names = ", ".join(repr(i.filename) for i in archive.infolist()[:10]) or "nothing"
+            raise self._fail(f"the zip file holds no .csv file (it holds {names})")
+        if len(members) > 1:
+            names = ", ".join(repr(i.filename) for i in members[:10])
+            raise self._fail(
+                f"the zip file holds {len(members)} .csv files ({names}); import them one at a time"
+            )
+        member = members[0]
+        if member.flag_bits & 0x1:
+            raise self._fail(
+                f"{member.filename!r} in the zip file is encrypted (password-protected); "
+                "extract it and import the .csv file"
+            )
+        return member
 
     @staticmethod
     def _encoding(stream: IO[bytes] | gzip.GzipFile) -> str:
@@ -338,4 +361,6 @@ class CsvFile:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
+    if isinstance(exc, zlib.error):
+        return f"the compressed data is damaged ({exc})"
     return str(exc) or type(exc).__name__
