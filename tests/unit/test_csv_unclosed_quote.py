@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from campaignd.csvfile import MAX_RECORD, CsvFile
-from campaignd.csvrows import RowError
+from campaignd.csvrows import Columns, RowError, check_row
 from campaignd.domain import OptIn
 from campaignd.importer import ImportRequest, run_import
 from campaignd.store.memory import MemoryStore
@@ -249,3 +252,67 @@ def test_import_of_37_rows_with_an_open_quote_on_row_5(tmp_path: Path) -> None:
         assert the_list.subscriber_count == 36
 
     asyncio.run(scenario())
+
+
+# -- property: an open quote anywhere costs its own row only ----------------------------------
+
+_CELL = st.text(alphabet='ab ,;"\t@.', max_size=6)
+_ADDRESS = st.sampled_from(["a@example.com", "b.c@example.org", "no-at", ""])
+
+
+def _quoted(cell: str, delimiter: str, force: bool) -> str:
+    if force or any(c in cell for c in (delimiter, '"')):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
+@st.composite
+def files_with_an_open_quote(draw: st.DrawFn) -> tuple[str, str, int]:
+    """(text, delimiter, line of the row whose quote never closes)."""
+    delimiter = draw(st.sampled_from([",", ";", "\t"]))
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    lines = [delimiter.join(["email", "name", "attributes"])]
+    for _ in range(draw(st.integers(1, 12))):
+        cells = [draw(_ADDRESS), draw(_CELL), draw(_CELL)]
+        cells = cells[: draw(st.integers(2, 3))]
+        lines.append(delimiter.join(_quoted(c, delimiter, draw(st.booleans())) for c in cells))
+    plain = st.text(alphabet="ab @.", max_size=6)
+    cells = [draw(_ADDRESS), draw(plain), draw(plain)]
+    column = draw(st.integers(0, 2))
+    cells[column] = '"' + cells[column]  # opened, never closed on its line
+    at = draw(st.integers(1, len(lines)))
+    lines.insert(at, delimiter.join(cells))
+    return newline.join(lines) + draw(st.sampled_from(["", newline])), delimiter, at + 1
+
+
+def _good(rows: Read, columns: Columns, delimiter: str) -> list[tuple[int, list[str]]]:
+    """The rows the import would store: read, and valid (csvrows.check_row)."""
+    return [
+        r
+        for r in rows
+        if not isinstance(r, RowError)
+        and not isinstance(check_row(r[1], columns, r[0], delimiter), RowError)
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=files_with_an_open_quote())
+def test_an_open_quote_anywhere_loses_no_other_good_row(case: tuple[str, str, int]) -> None:
+    text, delimiter, broken = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.csv"
+        path.write_text(text, encoding="utf-8", newline="")
+        with CsvFile(path, delimiter) as source:
+            got = list(source.rows())
+            columns = source.columns
+        # The same file with the broken row's line left blank: how every other line reads.
+        lines = text.splitlines(keepends=True)
+        ending = lines[broken - 1][len(lines[broken - 1].rstrip("\r\n")) :]
+        lines[broken - 1] = ending or "\n"
+        path.write_text("".join(lines), encoding="utf-8", newline="")
+        with CsvFile(path, delimiter) as source:
+            alone = list(source.rows())
+    assert columns is not None
+    good = _good(got, columns, delimiter)
+    assert broken not in [line for line, _ in good]  # the broken row is never imported
+    assert good == _good(alone, columns, delimiter)  # nor anything but the other good rows
