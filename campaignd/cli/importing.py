@@ -167,7 +167,7 @@ def import_cmd(
     errors_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Import subscribers from FILE (.csv, .csv.gz or .zip).
+    """Import subscribers from FILE (.csv, .csv.gz, or a .zip holding one .csv file).
 
     Columns: email (required), name, attributes (a JSON object), in any order; others are
     ignored. Bad rows are skipped and reported with their line numbers; every good row is

@@ -111,6 +111,8 @@ class Importer:
         status_only: list[tuple[Any, ...]] = []
         new_status = _BLOCKLISTED if blocklist else _ENABLED
         uuids = r.new_uuids(len(batch) - len(existing))
+        fields = options.info_fields if options.overwrite_info else frozenset()
+        set_name, set_attributes = "name" in fields, "attributes" in fields
         for key, row in batch.items():
             old = existing.get(key)
             if old is None:
@@ -129,10 +131,12 @@ class Importer:
                 continue
             sid, _key, old_status, old_name, old_attributes = old
             status = _BLOCKLISTED if blocklist else old_status
-            if options.overwrite_info and (
-                old_name != row.name or r.to_json(old_attributes) != dict(row.attributes)
+            name = row.name if set_name else old_name
+            attributes = dict(row.attributes) if set_attributes else r.to_json(old_attributes)
+            if (set_name or set_attributes) and (
+                old_name != name or r.to_json(old_attributes) != attributes
             ):
-                info.append((row.name, r.json(dict(row.attributes)), status, ts, sid))
+                info.append((name, r.json(attributes), status, ts, sid))
             elif status != old_status:
                 status_only.append((status, ts, sid))
         changed: set[int] = {c[-1] for c in info + status_only}

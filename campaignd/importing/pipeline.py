@@ -333,6 +333,14 @@ def _few_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def _info_fields(source: CsvFile) -> frozenset[str]:
+    """The fields --overwrite-info may replace: those the file has a column for."""
+    columns = source.columns
+    assert columns is not None
+    found = (("name", columns.name), ("attributes", columns.attributes))
+    return frozenset(name for name, index in found if index is not None)
+
+
 async def run_import(
     store: ImportStore,
     request: ImportRequest,
@@ -358,17 +366,20 @@ async def run_import(
         list_ids = await resolve_lists(store, request.lists)
         if request.mode is ImportMode.BLOCKLIST:
             list_ids = ()
+        info_fields = _info_fields(source)
         subscribe = ImportOptions(
             mode=request.mode,
             list_ids=list_ids,
             status=request.status,
             overwrite_info=request.overwrite_info,
             overwrite_status=request.overwrite_status,
+            info_fields=info_fields,
         )
         blocklist = ImportOptions(
             mode=ImportMode.BLOCKLIST,
             overwrite_info=request.overwrite_info,
             overwrite_status=request.overwrite_status,
+            info_fields=info_fields,
         )
         progress = None
         if on_progress is not None:

@@ -240,10 +240,11 @@ class MemoryStore:
             sub = self._subs[sid]
             existing.append(sub)
             status = SubscriberStatus.BLOCKLISTED if blocklist else sub.status
-            if options.overwrite_info and (
-                sub.name != row.name or sub.attributes != dict(row.attributes)
-            ):
-                sub.name, sub.attributes = row.name, copy.deepcopy(dict(row.attributes))
+            fields = options.info_fields if options.overwrite_info else frozenset()
+            name = row.name if "name" in fields else sub.name
+            attributes = dict(row.attributes) if "attributes" in fields else sub.attributes
+            if name != sub.name or attributes != sub.attributes:
+                sub.name, sub.attributes = name, copy.deepcopy(attributes)
                 sub.status, sub.updated_at = status, now
                 changed.add(sid)
             elif status != sub.status:

@@ -44,6 +44,9 @@ from campaignd.domain import (
     Template,
 )
 
+#: The subscriber fields an import sets from its columns.
+INFO_FIELDS: frozenset[str] = frozenset({"name", "attributes"})
+
 
 @dataclass(frozen=True, slots=True)
 class ImportOptions:
@@ -52,6 +55,8 @@ class ImportOptions:
     status: SubscriptionStatus = SubscriptionStatus.UNCONFIRMED
     overwrite_info: bool = False  # replace name/attributes of existing subscribers
     overwrite_status: bool = False  # replace subscription status of existing subscriptions
+    # With overwrite_info: the fields the file has a column for; the others are left alone.
+    info_fields: frozenset[str] = INFO_FIELDS
 
 
 class ImportStore(Protocol):

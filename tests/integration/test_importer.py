@@ -145,6 +145,61 @@ async def test_overwrite_info_and_status_are_separate(
     assert (await store.get_subscriber(a)).name == "A2"
 
 
+async def test_overwrite_info_leaves_columns_the_file_lacks_alone(
+    store: Store, tmp_path: Path, tag: str
+) -> None:
+    # Issue 15: an email,name file reset the attributes, an email-only file reset the name.
+    a = f"ann.lee@{tag}.example.com"
+    full = write_csv(tmp_path / "0.csv", [["email", "name", "attributes"], [a, "A", '{"x": 1}']])
+    await run_import(store, ImportRequest(full))
+
+    async def overwrite(name: str, rows: list[list[str]]) -> tuple[int, int]:
+        report = await run_import(
+            store, ImportRequest(write_csv(tmp_path / name, rows), overwrite_info=True)
+        )
+        assert report.complete
+        return report.updated, report.skipped
+
+    assert await overwrite("1.csv", [["email", "name"], [a, "A2"]]) == (1, 0)
+    sub = await store.get_subscriber(a)
+    assert (sub.name, dict(sub.attributes)) == ("A2", {"x": 1})
+    assert await overwrite("2.csv", [["email", "city"], [a, "Paris"]]) == (0, 1)
+    sub = await store.get_subscriber(a)
+    assert (sub.name, dict(sub.attributes)) == ("A2", {"x": 1})
+    # An empty cell in a column the file has is how a field is cleared.
+    assert await overwrite("3.csv", [["attributes", "email"], ["", a]]) == (1, 0)
+    sub = await store.get_subscriber(a)
+    assert (sub.name, dict(sub.attributes)) == ("A2", {})
+    assert await overwrite("4.csv", [["email", "name"], [a, ""]]) == (1, 0)
+    assert (await store.get_subscriber(a)).name == "Ann Lee"  # derived from the address
+
+
+async def test_an_unclosed_quote_loses_only_its_row(store: Store, tmp_path: Path, tag: str) -> None:
+    # Issue 15: 36 of 37 rows were dropped behind an open quote on row 5; same on every path.
+    await make_list(store, f"l-{tag}")
+    lines = ["email,name,attributes"]
+    for n in range(1, 38):
+        name = f'"Lee, {n}"' if n % 4 == 0 else f"Name {n}"
+        close = "" if n == 5 else '"'  # row 5's attributes never end
+        lines.append(f'u{n}@{tag}.example.com,{name},"{{""n"": {n}}}{close}')
+    path = tmp_path / "x.csv"
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    errors: list[RowError] = []
+    report = await run_import(
+        store,
+        ImportRequest(path, lists=(f"l-{tag}",), batch_size=6, bulk_batch_size=6),
+        on_errors=errors.extend,
+    )
+    assert (report.rows, report.inserted, report.errors, report.complete) == (37, 36, 1, True)
+    assert [e.line for e in errors] == [6]
+    assert errors[0].error.startswith("quote never closed")
+    assert await count_on(store, f"l-{tag}") == 36
+    for n in (4, 6, 37):
+        sub = await store.get_subscriber(f"u{n}@{tag}.example.com")
+        assert sub.name == (f"Lee, {n}" if n % 4 == 0 else f"Name {n}")
+        assert dict(sub.attributes) == {"n": n}
+
+
 async def test_blocklist_mode(store: Store, tmp_path: Path, tag: str) -> None:
     await make_list(store, f"l-{tag}")
     a, b = f"a@{tag}.example.com", f"b@{tag}.example.com"

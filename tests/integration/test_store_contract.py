@@ -179,6 +179,42 @@ async def test_import_keeps_info_unless_overwrite_info(store: Any) -> None:
     assert counts == ImportCounts(skipped=1)
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (frozenset({"name"}), ("New", {"v": 1, "keep": True})),
+        (frozenset({"attributes"}), ("Old", {"v": 2})),
+        (frozenset(), ("Old", {"v": 1, "keep": True})),
+    ],
+)
+async def test_overwrite_info_leaves_fields_the_file_lacks_alone(
+    store: Any, fields: frozenset[str], expected: tuple[str, dict[str, Any]]
+) -> None:
+    # Issue 15: an email,name file reset the attributes, an email-only file reset the name.
+    old = rows("a@example.com", "b@example.com", name="Old", attrs={"v": 1, "keep": True})
+    await store.import_batch(old, ImportOptions())
+    new = rows("a@example.com", name="New", attrs={"v": 2})
+    opts = ImportOptions(overwrite_info=True, info_fields=fields)
+    changed = expected != ("Old", {"v": 1, "keep": True})
+    counts = await store.import_batch(new, opts)
+    assert counts == (ImportCounts(updated=1) if changed else ImportCounts(skipped=1))
+    got = await store.get_subscriber("a@example.com")
+    assert (got.name, dict(got.attributes)) == expected
+    assert await store.import_batch(new, opts) == ImportCounts(skipped=1)
+    other = await store.get_subscriber("b@example.com")
+    assert (other.name, dict(other.attributes)) == ("Old", {"v": 1, "keep": True})
+
+
+async def test_overwrite_info_with_an_empty_cell_clears_the_field(store: Any) -> None:
+    await store.import_batch(rows("a@example.com", name="Old", attrs={"v": 1}), ImportOptions())
+    opts = ImportOptions(overwrite_info=True, info_fields=frozenset({"attributes"}))
+    assert await store.import_batch(rows("a@example.com", name="X"), opts) == ImportCounts(
+        updated=1
+    )
+    got = await store.get_subscriber("a@example.com")
+    assert (got.name, dict(got.attributes)) == ("Old", {})
+
+
 async def test_import_keeps_subscription_status_unless_overwrite_status(store: Any) -> None:
     lid = await single(store)
     sid = await subscriber(store, "a@example.com", (lid,), UNCONFIRMED)

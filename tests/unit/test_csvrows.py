@@ -229,14 +229,69 @@ def test_bom_gzip_and_tab(tmp_path: Path) -> None:
     assert rows == [(2, ["a@example.com", "A"])]
 
 
-def test_zip_first_csv_member(tmp_path: Path) -> None:
+def test_zip_csv_member(tmp_path: Path) -> None:
     path = tmp_path / "x.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("README.txt", "not this")
         archive.writestr("export/subscribers.CSV", "email\na@example.com\n")
-        archive.writestr("other.csv", "email\nb@example.com\n")
+        archive.writestr("__MACOSX/export/._subscribers.CSV", b"\x00\x05\x16\x07")
     _, rows = read(path)
     assert rows == [(2, ["a@example.com"])]
+
+
+def test_zip_with_several_csv_files_is_refused(tmp_path: Path) -> None:
+    # Importing the first one only would drop the others' rows without a word.
+    path = tmp_path / "x.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", "email\na@example.com\n")
+        archive.writestr("b.csv", "email\nb@example.com\n")
+    with pytest.raises(InvalidInput, match=r"holds 2 \.csv files \('a\.csv', 'b\.csv'\)"):
+        read(path)
+
+
+def encrypted_zip(path: Path) -> Path:
+    """A zip whose member is marked encrypted, as `zip -e` writes it (the flag is the test)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("subscribers.csv", "email\na@example.com\n")
+    data = bytearray(path.read_bytes())
+    data[data.find(b"PK\x03\x04") + 6] |= 1  # local header: general purpose flags
+    data[data.find(b"PK\x01\x02") + 8] |= 1  # central directory entry: the same
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_encrypted_zip_is_a_file_error(tmp_path: Path) -> None:
+    path = encrypted_zip(tmp_path / "x.zip")
+    with pytest.raises(InvalidInput, match=r"'subscribers\.csv' in the zip file is encrypted"):
+        read(path)
+
+
+def test_unsupported_zip_compression_is_a_file_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("subscribers.csv", "email\na@example.com\n")
+    data = bytearray(path.read_bytes())
+    for at in (data.find(b"PK\x03\x04") + 8, data.find(b"PK\x01\x02") + 10):
+        data[at : at + 2] = (99).to_bytes(2, "little")  # AES, which zipfile cannot read
+    path.write_bytes(bytes(data))
+    with pytest.raises(InvalidInput, match=r"cannot read 'subscribers\.csv' in the zip file"):
+        read(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("x.csv.gz", b"\x1f\x8b\x08\x00garbage, not deflate data", "compressed data is damaged"),
+        ("x.zip", b"PK\x03\x04" + b"\x00" * 40, "not a zip file"),
+    ],
+)
+def test_damaged_archives_are_file_errors(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InvalidInput, match=f"cannot import .*{message}"):
+        read(path)
 
 
 def test_zip_without_csv_is_refused(tmp_path: Path) -> None:

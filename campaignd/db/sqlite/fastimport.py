@@ -485,15 +485,19 @@ def _update_existing(
     options: ImportOptions,
     ts: str,
 ) -> set[int]:
-    """Name/attributes (with overwrite_info) and the blocklist status of existing rows."""
+    """Name/attributes (with overwrite_info, those in info_fields) and the blocklist status
+    of existing rows."""
     blocklist = options.mode is ImportMode.BLOCKLIST
+    fields = options.info_fields if options.overwrite_info else frozenset()
+    set_name, set_attributes = "name" in fields, "attributes" in fields
     info: list[tuple[Any, ...]] = []
     status_only: list[tuple[Any, ...]] = []
     for key, sid, old_status, old_name, old_attributes in existing:
         pos = positions[key]
-        name, attributes = cols[2][pos], cols[3][pos]
+        name = cols[2][pos] if set_name else old_name
+        attributes = cols[3][pos] if set_attributes else old_attributes
         status = _BLOCKLISTED if blocklist else old_status
-        if options.overwrite_info and (
+        if (set_name or set_attributes) and (
             old_name != name or json.loads(old_attributes) != json.loads(attributes)
         ):
             info.append((name, attributes, status, ts, sid))
