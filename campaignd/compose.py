@@ -81,7 +81,7 @@ class CampaignMailer:
         self._root = app.root_url
         self._from_line = mime.address("From", display, self._from_addr)
         domain = app.message_id_domain or self._from_addr.rpartition("@")[2]
-        self._mid_domain = mime.ascii_address(f"x@{domain}").rpartition("@")[2]
+        self._mid_domain = mime.check_address(f"x@{domain}", "Message-ID domain").rpartition("@")[2]
         mailto = ""
         if app.unsubscribe_mailto:
             addr = mime.parse_mailbox(app.unsubscribe_mailto, "app.unsubscribe_mailto")[1]
