@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Sequence
 from email.utils import parseaddr
 
 from campaignd.addresses import smtp_address
@@ -152,17 +153,10 @@ def parse_mailbox(value: str, what: str) -> tuple[str, str]:
     return display, check_address(addr, what)
 
 
-def address_list(name: str, value: str) -> str:
-    """A rendered address-list header (Reply-To...) with display names encoded as needed."""
-    value = sanitize(value)
-    if not _needs_encoding(value):
-        return fold(name, value)
-    from email.utils import getaddresses
-
-    parts = []
-    for display, addr in getaddresses([value]):
-        addr = check_address(addr, f"header {name}")
-        parts.append(address("X", display, addr)[3:-2])
+def mailbox_list(name: str, mailboxes: Sequence[tuple[str, str]]) -> str:
+    """``Name: a <x@y>, b <z@y>`` CRLF from (display name, bare address) pairs: each display
+    name quoted or encoded by `address`, so none can add or change an address."""
+    parts = [address("X", display, addr)[3:-2] for display, addr in mailboxes]
     return f"{name}: " + ",\r\n ".join(parts) + "\r\n"
 
 
