@@ -1,12 +1,21 @@
-"""Email address validation and normalisation without DNS, with a fast path for plain ASCII."""
+"""Email addresses: validation and normalisation without DNS, and their form on the wire.
+
+The one place addresses are checked and encoded: imports and the CLI store `normalize_email`'s
+form; the SMTP envelope and the address headers use `smtp_address`'s (IDNA 2008 / UTS 46
+domains, as email-validator encodes them).
+"""
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
+from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+from email_validator.syntax import validate_email_domain_name, validate_email_local_part
 
-from campaignd.errors import InvalidInput
+from campaignd.errors import InvalidAddress
 
 MAX_ADDRESS_LENGTH = 254
 MAX_LOCAL_OCTETS = 64  # RFC 5321 4.5.3.1.1; servers refuse longer ones at RCPT
@@ -32,10 +41,6 @@ _FAST = re.compile(
 )
 
 _NAME_SEPARATORS = str.maketrans("._-", "   ")
-
-
-class InvalidAddress(InvalidInput):
-    """The email address is not valid."""
 
 
 # The same grammar in two halves, so that the domain (repeated across a list: gmail.com...)
@@ -83,7 +88,24 @@ def _slow(address: str) -> str:
         raise InvalidAddress(f"invalid address {address!r}: {exc}") from exc
     except (UnicodeError, ValueError) as exc:  # defensive: idna and unicodedata edge cases
         raise InvalidAddress(f"invalid address {address!r}: {exc}") from exc
+    if result.smtputf8:
+        _check_compatibility_forms(address, result.local_part)
     return str(result.normalized)
+
+
+def _check_compatibility_forms(address: str, local: str) -> None:
+    """Refuse a non-ASCII character that stands for ASCII punctuation, a space or a control
+    character under compatibility normalisation (NFKC): full-width "＞", "＝", an ideographic
+    space... A server that normalises the line would read them as SMTP syntax."""
+    for ch in local:
+        if ch.isascii():
+            continue
+        for mapped in unicodedata.normalize("NFKC", ch):
+            if mapped.isascii() and not mapped.isalnum():
+                raise InvalidAddress(
+                    f"invalid address {address!r}: {unicodedata.name(ch, repr(ch))} before "
+                    f"the @ stands for {mapped!r}"
+                )
 
 
 def normalize_email(address: str) -> str:
@@ -117,16 +139,81 @@ def address_key(address: str) -> str:
     return address.lower()
 
 
-def ascii_domain(address: str) -> str:
-    """The address with its domain in IDNA (``xn--``) form, as SMTP needs it without SMTPUTF8."""
-    local, _, domain = address.rpartition("@")
+_HOST = re.compile(
+    r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    re.ASCII,
+)
+# The final check of what goes between "<" and ">" on the wire: atext and dots (or UTF-8,
+# checked above) before the @, an ASCII host name after it. No space, "<", ">", quote,
+# control character or second "@" can pass, so nothing can end the address or add a parameter.
+_WIRE = re.compile(rf"(?:{_ATEXT}|\.|[^\x00-\x7f])+@[A-Za-z0-9.-]+", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpAddress:
+    """A bare address as it goes in MAIL FROM, RCPT TO and address headers."""
+
+    text: str  # local part as given (NFC), domain lowercased and in IDNA ASCII form
+    smtputf8: bool  # the local part is not ASCII: the server must offer SMTPUTF8
+
+
+@functools.lru_cache(maxsize=_DOMAIN_CACHE_SIZE)
+def _ascii_host(domain: str) -> str:
+    """The domain in ASCII (IDNA 2008 / UTS 46, as email-validator); raise InvalidAddress."""
     if domain.isascii():
-        return address
+        if _HOST.fullmatch(domain) is None:
+            raise InvalidAddress(f"{domain!r} is not a host name")
+        return domain.lower()
     try:
-        result = validate_email(address, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise InvalidAddress(f"invalid address {address!r}: {exc}") from exc
-    return f"{local}@{result.ascii_domain}"
+        # Reserved names (localhost, *.test...) are allowed here: the default sender is
+        # noreply@localhost, and test set-ups send to such names. Imports refuse them.
+        result = validate_email_domain_name(
+            domain, test_environment=True, globally_deliverable=False
+        )
+    except (EmailNotValidError, UnicodeError, ValueError) as exc:
+        raise InvalidAddress(f"{domain!r}: {exc}") from exc
+    return str(result["ascii_domain"])
+
+
+def smtp_address(address: str) -> SmtpAddress:
+    """Check a bare address and give its wire form; raise InvalidAddress saying why not.
+
+    The grammar is email-validator's (a dot-atom local part, ASCII or UTF-8; a host name,
+    international names encoded with IDNA 2008 / UTS 46), plus host names without a dot and
+    reserved ones (localhost) in ASCII. Quoted local parts and address literals are refused.
+    The result is checked once more against a strict pattern before it is returned.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise InvalidAddress(f"{address!r} is not an address (local@domain)")
+    if not address.isprintable():
+        raise InvalidAddress(
+            f"invalid address {address!r}: it contains a control character, a line break "
+            "or a space other than U+0020"
+        )
+    try:
+        host = _ascii_host(domain)
+    except InvalidAddress as exc:
+        raise InvalidAddress(f"invalid address {address!r}: the domain {exc}") from None
+    if len(local) > MAX_LOCAL_OCTETS or _FAST_LOCAL.fullmatch(local) is None:
+        try:
+            result = validate_email_local_part(local, allow_smtputf8=True)
+        except (EmailNotValidError, UnicodeError, ValueError) as exc:
+            raise InvalidAddress(f"invalid address {address!r}: {exc}") from exc
+        local = str(result["local_part"])
+        if len(local.encode("utf-8", "surrogatepass")) > MAX_LOCAL_OCTETS:
+            raise InvalidAddress(
+                f"invalid address {address!r}: the part before the @ is longer than "
+                f"{MAX_LOCAL_OCTETS} bytes (RFC 5321)"
+            )
+        _check_compatibility_forms(address, local)
+    text = f"{local}@{host}"
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddress(f"the address {address!r} is longer than {MAX_ADDRESS_LENGTH} bytes")
+    if _WIRE.fullmatch(text) is None:  # cannot happen after the checks above; never send it
+        raise InvalidAddress(f"invalid address {address!r}: not safe to send")
+    return SmtpAddress(text, not local.isascii())
 
 
 def name_from_email(address: str) -> str:

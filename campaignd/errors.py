@@ -8,6 +8,7 @@
     │   ├── Conflict           a unique name or address already exists
     │   └── TransitionRefused  a campaign state change that is not allowed
     ├── InvalidInput           operator input that cannot be used (names the field)
+    │   └── InvalidAddress     an email address that cannot be stored, sent to or put in a header
     ├── TemplateError          a template that does not compile or render (line and reason)
     ├── HeaderInjection        a header name or value that would add a header or body
     └── MessengerError         SMTP configuration or connection problems
@@ -57,6 +58,10 @@ class TransitionRefused(StoreError):
 
 class InvalidInput(CampaigndError):
     """The input is invalid."""
+
+
+class InvalidAddress(InvalidInput):
+    """The email address is not valid."""
 
 
 class TemplateError(CampaigndError):

@@ -8,16 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 
-from campaignd.errors import InvalidInput
+from campaignd.addresses import smtp_address
+from campaignd.errors import InvalidAddress
 
-# Anything that cannot appear in a bare envelope address.
-_BAD = re.compile(r"[\x00-\x20\x7f<>]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BARE_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
-
-
-class InvalidAddress(InvalidInput):
-    """An envelope address that cannot be used."""
 
 
 def _bare(address: str) -> str:
@@ -28,31 +23,24 @@ def _bare(address: str) -> str:
     return address.strip()
 
 
-def _ascii_domain(address: str) -> tuple[str, bool]:
-    """The address with an IDNA domain; and whether the local part still needs SMTPUTF8."""
-    local, at, domain = address.rpartition("@")
-    if not at:
-        return address, not address.isascii()
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise InvalidAddress(f"the domain of {address!r} is not a valid name") from exc
-    return f"{local}@{domain}", not local.isascii()
-
-
 def _address(role: str, raw: str) -> tuple[bytes, bool]:
-    """The bare address as bytes and whether it needs SMTPUTF8; raise InvalidAddress."""
-    address = _bare(raw)
-    if _BAD.search(address) or (role == "recipient" and "@" not in address):
-        raise InvalidAddress(f"the {role} address {raw!r} is not a usable address")
-    address, needs = _ascii_domain(address)
-    return address.encode("utf-8"), needs
+    """The bare address as bytes and whether it needs SMTPUTF8; raise InvalidAddress.
+
+    campaignd.addresses checks and encodes it (the same rules as everywhere else) and checks
+    the encoded form, so nothing in it can end the address or add an SMTP parameter.
+    """
+    try:
+        address = smtp_address(_bare(raw))
+    except InvalidAddress as exc:
+        raise InvalidAddress(f"the {role} address is not usable: {exc}") from None
+    return address.text.encode("utf-8"), address.smtputf8
 
 
 @functools.lru_cache(maxsize=32)
 def _mail_from(sender: str) -> tuple[bytes, bool]:
     """b"FROM:<...>" for a sender (a campaign's messages share theirs: checked once)."""
+    if not _bare(sender):
+        return b"FROM:<>", False  # the null sender
     address, needs = _address("sender", sender)
     return b"FROM:<" + address + b">", needs
 

@@ -7,7 +7,8 @@ import logging
 from collections.abc import Sequence
 
 from campaignd.domain import OutcomeKind, SendOutcome
-from campaignd.messengers.envelope import Envelope, InvalidAddress
+from campaignd.errors import InvalidAddress
+from campaignd.messengers.envelope import Envelope
 from campaignd.messengers.server import SmtpServer
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,9 @@ must not be one of the headers this module owns (``OWNED_HEADERS``: From, To, Cc
 Date, Message-ID, MIME-Version, Content-*, List-Unsubscribe*, X-Campaignd-Id, Return-Path):
 overriding those would break the message's structure, its unsubscribe guarantee or its
 recipients. Operator-given values with a line break or control character are refused with
-HeaderInjection naming the header; rendered values are sanitized (see mime).
+HeaderInjection naming the header; rendered values are sanitized (see mime). In address headers
+(Reply-To, Sender...) the addresses are literal and only display names are rendered
+(campaignd.rendering.address_headers).
 
 Per-recipient problems (a template failing on one subscriber's data, an oversized output, an
 address that cannot go in a header) raise TemplateError so the dispatcher can fail that
@@ -35,7 +37,7 @@ from typing import Any
 from campaignd.config import AppSettings
 from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Template
 from campaignd.errors import HeaderInjection, InvalidInput, TemplateError
-from campaignd.rendering import mime
+from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
 from campaignd.rendering.sample import sample_attributes
 from campaignd.rendering.templates import (
@@ -54,7 +56,6 @@ OWNED_HEADERS = frozenset(
     }
 )  # fmt: skip
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
-_ADDRESS_HEADERS = frozenset({"reply-to", "sender", "errors-to", "disposition-notification-to"})
 
 
 def check_headers(headers: tuple[tuple[str, str], ...]) -> None:
@@ -64,6 +65,22 @@ def check_headers(headers: tuple[tuple[str, str], ...]) -> None:
         if lowered in OWNED_HEADERS or lowered.startswith("content-"):
             raise HeaderInjection(f"header {name}: campaignd sets this header itself")
         mime.check_header_value(name, value)
+
+
+def _render_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The header templates as the renderer renders them: an address header (Reply-To...)
+    becomes its display names only (rendering.address_headers); HeaderInjection if it cannot."""
+    return tuple(
+        (name, address_headers.render_source(address_headers.parse(name, value)))
+        if address_headers.is_address_header(name)
+        else (name, value)
+        for name, value in headers
+    )
+
+
+def _address_line(mailboxes: tuple[address_headers.Mailbox, ...], name: str, value: str) -> str:
+    names = address_headers.displays(name, value, len(mailboxes))
+    return mime.mailbox_list(name, [(d, m.address) for d, m in zip(names, mailboxes, strict=True)])
 
 
 class CampaignMailer:
@@ -88,15 +105,17 @@ class CampaignMailer:
         self._root = app.root_url
         self._from_line = mime.address("From", display, self._from_addr)
         domain = app.message_id_domain or self._from_addr.rpartition("@")[2]
-        self._mid_domain = mime.ascii_address(f"x@{domain}").rpartition("@")[2]
+        self._mid_domain = mime.check_address(f"x@{domain}", "Message-ID domain").rpartition("@")[2]
         mailto = ""
         if app.unsubscribe_mailto:
             addr = mime.parse_mailbox(app.unsubscribe_mailto, "app.unsubscribe_mailto")[1]
             mailto = f",\r\n <mailto:{addr}?subject=unsubscribe>"
         self._unsub_tail = f">{mailto}\r\n"
-        self._header_kinds = [
-            mime.address_list if name.lower() in _ADDRESS_HEADERS else mime.unstructured
-            for name, _ in headers
+        self._header_kinds: list[Callable[[str, str], str]] = [
+            partial(_address_line, address_headers.parse(name, value))
+            if address_headers.is_address_header(name)
+            else mime.unstructured
+            for name, value in headers
         ]
         self._header_names = [name for name, _ in headers]
         self._cache: dict[tuple[int, str], str] = {}
@@ -124,7 +143,7 @@ class CampaignMailer:
             content_type=campaign.content_type,
             alt_body=campaign.alt_body,
             layout=layout.body if layout is not None else None,
-            headers=campaign.headers,
+            headers=_render_headers(campaign.headers),
             data=CampaignData(campaign.name, campaign.subject, str(campaign.uuid), campaign.tags),
             app=app,
         )
@@ -253,7 +272,7 @@ def check_campaign(campaign: NewCampaign, layout_body: str | None, app: AppSetti
         content_type=campaign.content_type,
         alt_body=campaign.alt_body,
         layout=layout_body,
-        headers=campaign.headers,
+        headers=_render_headers(campaign.headers),
         data=CampaignData(campaign.name, campaign.subject, str(uuid.UUID(int=0)), campaign.tags),
         app=app,
     )

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Sequence
 from email.utils import parseaddr
 
-from campaignd.errors import HeaderInjection, TemplateError
+from campaignd.addresses import smtp_address
+from campaignd.errors import HeaderInjection, InvalidAddress, TemplateError
 
 SOFT_LIMIT = 78
 HARD_LIMIT = 998
@@ -31,7 +33,6 @@ _CONTROL = dict.fromkeys((*range(32), *range(127, 160), 8232, 8233), " ")
 _CONTROL.update(dict.fromkeys(range(55296, 57344), "�"))
 _FIELD_NAME = re.compile(r"^[!-9;-~]{1,76}$")
 _ATOM_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
-_ADDRESS = re.compile(r"^[^\s<>()\[\],;:\"\\@]+@[^\s<>()\[\],;:\"\\@]+$")
 
 
 def sanitize(text: str) -> str:
@@ -122,22 +123,13 @@ def unstructured(name: str, value: str) -> str:
     return _fold_words(name, encoded_words(value, SOFT_LIMIT - len(name) - 2))
 
 
-def ascii_address(address: str) -> str:
-    """The address with an internationalized domain in IDNA form (a UTF-8 local part stays)."""
-    local, _, domain = address.rpartition("@")
-    if domain.isascii():
-        return address
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
-        return address
-
-
 def check_address(address: str, what: str) -> str:
-    """A bare address fit for a header and the envelope, or TemplateError saying why not."""
-    if not address or not _ADDRESS.match(address) or not address.isprintable():
-        raise TemplateError(f"{what}: {address!r} is not a usable email address")
-    return ascii_address(address)
+    """A bare address fit for a header and the envelope (its domain in IDNA form, a UTF-8 local
+    part kept: campaignd.addresses.smtp_address), or TemplateError saying why not."""
+    try:
+        return smtp_address(address).text
+    except InvalidAddress as exc:
+        raise TemplateError(f"{what}: {address!r} is not a usable email address ({exc})") from None
 
 
 def address(name: str, display: str, addr: str) -> str:
@@ -161,17 +153,10 @@ def parse_mailbox(value: str, what: str) -> tuple[str, str]:
     return display, check_address(addr, what)
 
 
-def address_list(name: str, value: str) -> str:
-    """A rendered address-list header (Reply-To...) with display names encoded as needed."""
-    value = sanitize(value)
-    if not _needs_encoding(value):
-        return fold(name, value)
-    from email.utils import getaddresses
-
-    parts = []
-    for display, addr in getaddresses([value]):
-        addr = check_address(addr, f"header {name}")
-        parts.append(address("X", display, addr)[3:-2])
+def mailbox_list(name: str, mailboxes: Sequence[tuple[str, str]]) -> str:
+    """``Name: a <x@y>, b <z@y>`` CRLF from (display name, bare address) pairs: each display
+    name quoted or encoded by `address`, so none can add or change an address."""
+    parts = [address("X", display, addr)[3:-2] for display, addr in mailboxes]
     return f"{name}: " + ",\r\n ".join(parts) + "\r\n"
 
 

@@ -1,7 +1,8 @@
 """Campaign rendering: every template of a campaign compiled once into one sandboxed render.
 
 Templates see ``subscriber`` (email, name, first_name, last_name, uuid, attributes),
-``campaign`` (name, subject, uuid, tags) and the functions ``unsubscribe_url()``,
+``campaign`` (name, subject, uuid, tags; after the subject itself, ``campaign.subject`` is the
+subject as rendered for this subscriber) and the functions ``unsubscribe_url()``,
 ``optin_url()`` and ``date(fmt)``. HTML bodies (and Markdown bodies, converted to an HTML
 template once) are autoescaped; subject, header values and text parts are not. A layout wraps
 the HTML body through ``{{ content }}``; layouts do not apply to plain-text campaigns.
@@ -152,6 +153,13 @@ def _date(ctx: Context, fmt: str = "%Y-%m-%d") -> str:
     return format_date(_links(ctx).now, fmt)
 
 
+@pass_context
+def _with_subject(ctx: Context, campaign: CampaignData, subject: str) -> CampaignData:
+    """`campaign` with the subject as rendered for this subscriber (plain text, not Markup:
+    an HTML part escapes it like any other data)."""
+    return CampaignData(campaign.name, str(subject), campaign.uuid, campaign.tags)
+
+
 @dataclass(slots=True)
 class _Fragment:
     field: str
@@ -217,6 +225,7 @@ class CampaignRenderer:
             glue("{% endautoescape %}" + self._sep)
 
         _syntax(env, "subject", subject)
+        subject_at = len(self._source)
         section(False, lambda: add("subject", subject))
         for name, value in headers:
             _syntax(env, f"header {name}", value)
@@ -252,21 +261,40 @@ class CampaignRenderer:
                 self.text_mode = "convert"
         self._n_headers = len(headers)
         self._sections = len(headers) + 1 + (1 if self.has_html else 0) + 1
+        if "campaign" in "".join(self._source[subject_at + 4 :]):
+            self._share_subject(subject_at)
         self._compile()
         self.campaign = campaign
         self.env.trust(
             types=(SubscriberData, CampaignData),
             mappings=(Attributes,),
-            functions=(_unsubscribe_url, _optin_url, _date),
+            functions=(_unsubscribe_url, _optin_url, _date, _with_subject),
         )
         self._vars = dict(self.env.globals)
         self._vars.update(
-            unsubscribe_url=_unsubscribe_url, optin_url=_optin_url, date=_date, campaign=campaign
+            unsubscribe_url=_unsubscribe_url,
+            optin_url=_optin_url,
+            date=_date,
+            campaign=campaign,
+            _cd_with_subject=_with_subject,
         )
         if self.text_mode == "derived" and not self._derived_text_matches():
             self.text_mode = "convert"
 
     # -- building
+    def _share_subject(self, at: int) -> None:
+        """Let every part after the subject see it as rendered for this subscriber: the
+        subject section (glue, marker, source, glue) is captured, output, and put in a copy of
+        `campaign`. Only done when a later part names `campaign`: it costs a call per message."""
+        opening, marker, source, closing = self._source[at : at + 4]
+        self._source[at : at + 4] = [
+            "{% set _cd_subject %}" + opening,
+            marker,
+            source,
+            closing.removesuffix(self._sep) + "{% endset %}{{ _cd_subject }}" + self._sep,
+            "{% set campaign = _cd_with_subject(campaign, _cd_subject) %}",
+        ]
+
     def _line(self) -> int:
         return "".join(self._source).count("\n") + 1
 

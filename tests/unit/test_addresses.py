@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from email_validator import EmailNotValidError, validate_email
 from hypothesis import HealthCheck, given, settings
@@ -9,14 +11,13 @@ from hypothesis import strategies as st
 
 from campaignd.addresses import (
     _FAST,
-    InvalidAddress,
     _fast,
     address_key,
-    ascii_domain,
     name_from_email,
     normalize_email,
+    smtp_address,
 )
-from campaignd.errors import InvalidInput
+from campaignd.errors import InvalidAddress, InvalidInput
 
 
 @pytest.mark.parametrize(
@@ -83,9 +84,109 @@ def test_key_is_case_insensitive() -> None:
     assert address_key(normalize_email("JANE@Example.com")) == address_key("jane@example.com")
 
 
-def test_ascii_domain() -> None:
-    assert ascii_domain("olaf@bücher.de") == "olaf@xn--bcher-kva.de"
-    assert ascii_domain("jane@example.com") == "jane@example.com"
+@pytest.mark.parametrize(
+    ("address", "wire", "smtputf8"),
+    [
+        ("olaf@bücher.de", "olaf@xn--bcher-kva.de", False),
+        ("x@faß.de", "x@xn--fa-hia.de", False),  # IDNA 2008 keeps ß; IDNA 2003 gave fass.de
+        ("x@FASS.de", "x@fass.de", False),
+        ("x@ｅｘａｍｐｌｅ.com", "x@example.com", False),  # UTS 46 maps full-width letters
+        ("jane@example.com", "jane@example.com", False),
+        ("jürgen@bücher.de", "jürgen@xn--bcher-kva.de", True),
+        ("noreply@localhost", "noreply@localhost", False),  # the default sender
+        ("a=b+c@example.org", "a=b+c@example.org", False),
+    ],
+)
+def test_smtp_address(address: str, wire: str, smtputf8: bool) -> None:
+    result = smtp_address(address)
+    assert (result.text, result.smtputf8) == (wire, smtputf8)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a\uff1eb@example.com",  # FULLWIDTH GREATER-THAN SIGN: ">" under NFKC
+        "a\uff1cb@example.com",  # "<"
+        "a\uff1db@example.com",  # "="
+        "a\u3000NOTIFY=NEVER@example.com",  # IDEOGRAPHIC SPACE
+        "a\u00a0b@example.com",  # NO-BREAK SPACE
+        "a\u00a8@example.com",  # DIAERESIS: a space and a combining mark under NFKC
+        "a\uff20b@example.com",  # FULLWIDTH COMMERCIAL AT
+        "a@ex\uff1eample.com",
+        "a@exa mple.com",
+        "a b@example.com",
+        "a>@example.com",
+        "<a@example.com>",
+        "a@example.com> NOTIFY=NEVER",
+        "a@example.com\r\nRCPT TO:<b@example.com>",
+        "a\x00@example.com",
+        '"a b"@example.com',
+        "a@[127.0.0.1]",
+        "a@",
+        "@example.com",
+        "plain",
+        "a@ex_ample.com",
+        "a" * 65 + "@example.com",
+        "a@" + "b" * 64 + ".com",
+    ],
+)
+def test_smtp_address_refuses(address: str) -> None:
+    with pytest.raises(InvalidAddress):
+        smtp_address(address)
+
+
+def test_imports_refuse_what_the_envelope_refuses() -> None:
+    # One rule: an address stored by an import can also be sent to.
+    with pytest.raises(InvalidAddress, match="FULLWIDTH GREATER-THAN SIGN"):
+        normalize_email("a\uff1eb@example.com")
+
+
+_SMTP_SYNTAX = frozenset(' <>()[]\\,;:@"\r\n\x00\t')
+
+
+def _reads_as_smtp_syntax(local: str) -> bool:
+    """The local part, compatibility-normalised as a lax server might, holds SMTP syntax."""
+    return any(
+        c in _SMTP_SYNTAX or not c.isprintable() for c in unicodedata.normalize("NFKC", local)
+    )
+
+
+_ANY_LOCAL = st.text(
+    st.one_of(
+        st.sampled_from('ab.=+-<> @"\\\r\n\x00\t＞＜＝　\u00a0\u00a8ü'),
+        st.characters(),
+    ),
+    min_size=1,
+    max_size=10,
+)
+_ANY_DOMAIN = st.one_of(
+    st.sampled_from(["example.com", "faß.de", "bücher.example", "localhost", "ｅｘ.com"]),
+    st.text(st.sampled_from("ab.-ß＞　 >ü"), min_size=1, max_size=10),
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ANY_LOCAL, _ANY_DOMAIN)
+def test_smtp_address_never_gives_smtp_syntax(local: str, domain: str) -> None:
+    try:
+        result = smtp_address(f"{local}@{domain}")
+    except InvalidAddress:
+        return
+    wire_local, _, wire_domain = result.text.rpartition("@")
+    assert not _reads_as_smtp_syntax(wire_local)
+    assert wire_domain.isascii()
+    assert not set(wire_domain) - set("abcdefghijklmnopqrstuvwxyz0123456789.-")
+    assert result.smtputf8 == (not wire_local.isascii())
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(st.sampled_from("abcß.-üｅ"), min_size=1, max_size=12))
+def test_smtp_domains_are_email_validators(domain: str) -> None:
+    try:
+        expected = validate_email(f"x@{domain}.de", check_deliverability=False).ascii_domain
+    except EmailNotValidError:
+        return
+    assert smtp_address(f"x@{domain}.de").text == f"x@{expected}"
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from campaignd.messengers.envelope import Envelope, InvalidAddress
+from campaignd.errors import InvalidAddress
+from campaignd.messengers.envelope import Envelope
 
 
 def test_the_same_sender_gives_the_same_envelope_each_time() -> None:
