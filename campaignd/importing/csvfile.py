@@ -234,7 +234,7 @@ class CsvFile:
             cells = next(csv.reader((line,), delimiter=self.delimiter, strict=True), None)
         except csv.Error:
             return False
-        if cells is None or len(cells) != columns.width:
+        if cells is None or len(cells) != columns.width or _stray_quote(line, self.delimiter):
             return False
         try:
             normalize_email(cells[columns.email])
@@ -356,6 +356,33 @@ class CsvFile:
                 yield RowError(start, f"the row is longer than {MAX_LINE} characters", "")
             elif cells:
                 yield start, cells
+
+
+def _stray_quote(line: str, delimiter: str) -> bool:
+    """Whether a quote stands inside an unquoted field (`0",x`): such a line is the tail of a
+    quoted field, not a row of its own, though csv's strict mode lets it pass."""
+    at_start = True
+    quoted = False
+    chars = iter(line)
+    for ch in chars:
+        if at_start:
+            at_start = False
+            if ch == '"':
+                quoted = True
+                continue
+        if quoted:
+            if ch == '"':
+                nxt = next(chars, None)
+                if nxt == '"':
+                    continue
+                quoted = False
+                if nxt == delimiter:
+                    at_start = True
+        elif ch == delimiter:
+            at_start = True
+        elif ch == '"':
+            return True
+    return False
 
 
 def _describe(exc: BaseException) -> str:
