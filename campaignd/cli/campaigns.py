@@ -20,6 +20,7 @@ from campaignd.cli.common import (
     print_table,
 )
 from campaignd.config import DEFAULT_POOL
+from campaignd.csvsafe import safe_row
 from campaignd.domain import CampaignStatus, ContentType, NewCampaign, Recipient, utcnow
 from campaignd.errors import InvalidInput, NotFound
 from campaignd.store.protocol import Store
@@ -220,17 +221,19 @@ async def failures(app: AppContext, campaign_id: int, as_csv: bool, as_json: boo
     elif as_csv:
         out = csv.writer(sys.stdout, lineterminator="\n")
         out.writerow(["email", "status", "attempts", "code", "enhanced", "reason", "server"])
-        for f in rows:
+        for f in rows:  # addresses and server replies are attacker-controlled
             out.writerow(
-                [
-                    f.email,
-                    f.status.value,
-                    f.attempts,
-                    f.code or "",
-                    f.enhanced or "",
-                    f.text,
-                    f.server or "",
-                ]
+                safe_row(
+                    [
+                        f.email,
+                        f.status.value,
+                        f.attempts,
+                        f.code or "",
+                        f.enhanced or "",
+                        f.text,
+                        f.server or "",
+                    ]
+                )
             )
     else:
         print_table(

@@ -13,7 +13,8 @@ import click
 
 from campaignd.cli.common import AppContext, open_store, pass_app, print_json, run
 from campaignd.csvfile import parse_delimiter
-from campaignd.csvrows import RowError, neutralise
+from campaignd.csvrows import RowError
+from campaignd.csvsafe import neutralise
 from campaignd.db.fastimport import discard_spare, prestart
 from campaignd.domain import ImportMode, SubscriptionStatus
 from campaignd.errors import InvalidInput
