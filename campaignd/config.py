@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,7 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from campaignd.errors import ConfigError
+from campaignd.config_checks import check_one_line, check_root_url, is_loopback, secrets_in
+from campaignd.errors import ConfigError, HeaderInjection
+from campaignd.rendering import mime
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ def parse_duration(value: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 OptionalPath = Annotated[Path | None, BeforeValidator(lambda v: None if v == "" else v)]
+OneLine = Annotated[str, AfterValidator(check_one_line)]  # ends up in a header or SMTP command
 
 
 class _Frozen(BaseModel):
@@ -79,6 +83,21 @@ class Header(_Frozen):
     name: str
     value: str
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        try:
+            mime.check_header_name(value)
+        except HeaderInjection:
+            raise ValueError("must be 1-76 printable ASCII characters without ':'") from None
+        return value
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str) -> str:
+        check_one_line(value.replace("\t", " "))
+        return value
+
 
 def _case_insensitive(enum: type[StrEnum]) -> Any:
     def convert(value: Any) -> Any:
@@ -105,7 +124,8 @@ class SmtpSettings(_Frozen):
     password_file: OptionalPath = None
     tls_type: Annotated[TlsType, _case_insensitive(TlsType)] = TlsType.STARTTLS
     tls_skip_verify: bool = False
-    hello_hostname: str = ""
+    allow_plaintext_auth: bool = False
+    hello_hostname: OneLine = ""
     max_conns: int = Field(default=10, ge=1, le=1000)
     idle_timeout: Duration = 15.0
     wait_timeout: Duration = 5.0
@@ -130,7 +150,24 @@ class SmtpSettings(_Frozen):
                 secret = self.password_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ValueError(f"password_file cannot be read: {exc.strerror}") from exc
+            _warn_if_readable(self.password_file, ["an SMTP password (password_file)"])
             object.__setattr__(self, "password", SecretStr(secret))
+        return self
+
+    @model_validator(mode="after")
+    def _no_clear_text_auth(self) -> SmtpSettings:
+        if (
+            self.tls_type is TlsType.NONE
+            and self.auth_protocol is not AuthProtocol.NONE
+            and self.username
+            and not self.allow_plaintext_auth
+            and not is_loopback(self.host)
+        ):
+            raise ValueError(
+                f"server {self.label} would send its password in clear text (tls_type = "
+                '"none" with a username): use tls_type = "STARTTLS" or "TLS", or set '
+                "allow_plaintext_auth = true for a trusted network"
+            )
         return self
 
     @property
@@ -141,7 +178,7 @@ class SmtpSettings(_Frozen):
 
 class AppSettings(_Frozen):
     root_url: str = "http://localhost:9000"
-    from_email: str = "campaignd <noreply@localhost>"
+    from_email: OneLine = "campaignd <noreply@localhost>"
     concurrency: int = Field(default=10, ge=1, le=10000)
     message_rate: float = Field(default=10.0, ge=0)
     batch_size: int = Field(default=1000, ge=1, le=100000)
@@ -155,8 +192,8 @@ class AppSettings(_Frozen):
     poll_interval: Duration = 1.0
     shutdown_grace: Duration = 30.0
     instance_id: str = ""
-    unsubscribe_mailto: str = ""
-    message_id_domain: str = ""
+    unsubscribe_mailto: OneLine = ""
+    message_id_domain: OneLine = ""
     workers: int = Field(default=1, ge=1, le=64)
     template_max_output: int = Field(default=2_000_000, ge=1024)
     template_timeout: Duration = 2.0
@@ -164,9 +201,7 @@ class AppSettings(_Frozen):
     @field_validator("root_url")
     @classmethod
     def _root_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return check_root_url(value)
 
 
 class DbSettings(_Frozen):
@@ -191,6 +226,7 @@ class SecuritySettings(_Frozen):
                 secret = self.secret_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ValueError(f"secret_file cannot be read: {exc.strerror}") from exc
+            _warn_if_readable(self.secret_file, ["the signing secret (security.secret_file)"])
             object.__setattr__(self, "secret", SecretStr(secret))
         value = self.secret.get_secret_value()
         if value and len(value) < 16:
@@ -298,7 +334,10 @@ def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:
     node[path[-1]] = value
 
 
-_SMTP_ENV = ("HOST", "PORT", "USERNAME", "PASSWORD", "TLS_TYPE", "AUTH_PROTOCOL", "NAME")
+_SMTP_ENV = (
+    "HOST", "PORT", "USERNAME", "PASSWORD", "TLS_TYPE", "AUTH_PROTOCOL", "NAME",
+    "ALLOW_PLAINTEXT_AUTH",
+)  # fmt: skip
 
 
 def _apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -316,18 +355,22 @@ def _apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> None:
         _set_path(tree, path, value)
 
 
-def _warn_if_readable(path: Path, tree: Mapping[str, Any]) -> None:
-    has_secret = bool(tree.get("security", {}).get("secret")) or any(
-        isinstance(s, Mapping) and s.get("password") for s in tree.get("smtp", [])
-    )
+_warned: set[str] = set()  # files already warned about, once per process
+
+
+def _warn_if_readable(path: Path, holds: list[str]) -> None:
+    """Warn once if a file holding secrets (named by key, never shown) is group/other-readable."""
     try:
-        mode = path.stat().st_mode
+        mode = stat.S_IMODE(path.stat().st_mode)
     except OSError:
         return
-    if has_secret and mode & (stat.S_IRGRP | stat.S_IROTH):
+    if holds and mode & (stat.S_IRGRP | stat.S_IROTH) and str(path) not in _warned:
+        _warned.add(str(path))
         log.warning(
-            "settings file %s holds secrets and is readable by other users; chmod 600 it",
+            "%s holds %s and is readable by other users (mode %04o); chmod 600 it",
             path,
+            ", ".join(holds),
+            mode,
             extra={"action": "config.permissions"},
         )
 
@@ -346,7 +389,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             raise ConfigError("config", f"cannot read {path}: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
-        _warn_if_readable(path, tree)
+        _warn_if_readable(path, secrets_in(tree))
     _apply_env(tree, env)
     try:
         return Settings.model_validate(tree)

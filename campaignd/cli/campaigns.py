@@ -22,6 +22,7 @@ from campaignd.cli.common import (
 from campaignd.config import DEFAULT_POOL
 from campaignd.domain import CampaignStatus, ContentType, NewCampaign, Recipient, utcnow
 from campaignd.errors import InvalidInput, NotFound
+from campaignd.importing.csvsafe import safe_row
 from campaignd.store.protocol import Store
 
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -220,17 +221,19 @@ async def failures(app: AppContext, campaign_id: int, as_csv: bool, as_json: boo
     elif as_csv:
         out = csv.writer(sys.stdout, lineterminator="\n")
         out.writerow(["email", "status", "attempts", "code", "enhanced", "reason", "server"])
-        for f in rows:
+        for f in rows:  # addresses and server replies are attacker-controlled
             out.writerow(
-                [
-                    f.email,
-                    f.status.value,
-                    f.attempts,
-                    f.code or "",
-                    f.enhanced or "",
-                    f.text,
-                    f.server or "",
-                ]
+                safe_row(
+                    [
+                        f.email,
+                        f.status.value,
+                        f.attempts,
+                        f.code or "",
+                        f.enhanced or "",
+                        f.text,
+                        f.server or "",
+                    ]
+                )
             )
     else:
         print_table(

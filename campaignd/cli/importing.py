@@ -16,7 +16,8 @@ from campaignd.db.sqlite.fastimport import discard_spare, prestart
 from campaignd.domain import ImportMode, SubscriptionStatus
 from campaignd.errors import InvalidInput
 from campaignd.importing.csvfile import parse_delimiter
-from campaignd.importing.csvrows import RowError, neutralise
+from campaignd.importing.csvrows import RowError
+from campaignd.importing.csvsafe import neutralise
 from campaignd.importing.pipeline import ImportReport, ImportRequest, run_import
 from campaignd.store.sqlite_import import SqliteImportStore, plain_sqlite_file
 

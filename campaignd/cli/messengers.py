@@ -26,6 +26,7 @@ def server_view(index: int, s: SmtpSettings) -> dict[str, Any]:
         "port": s.port,
         "tls_type": s.tls_type.value,
         "tls_skip_verify": s.tls_skip_verify,
+        "allow_plaintext_auth": s.allow_plaintext_auth,
         "auth_protocol": s.auth_protocol.value,
         "username": s.username,
         "password": "set" if s.password.get_secret_value() else "unset",

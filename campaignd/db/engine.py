@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,18 @@ def sqlite_path(url: str) -> Path | None:
     if database in {"", ":memory:"} or database.startswith("file:"):
         return None
     return Path(database)
+
+
+def create_private_file(path: Path) -> bool:
+    """Create an empty database file only its owner can read (0600) unless one exists; say
+    whether it did. SQLite would create it with the umask's mode (usually 0644); its -wal and
+    -shm files take the database file's mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

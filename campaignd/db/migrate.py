@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 import campaignd
-from campaignd.db.engine import create_engine, describe, sqlite_path
+from campaignd.db.engine import create_engine, create_private_file, describe, sqlite_path
 from campaignd.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,10 @@ async def upgrade(url: str) -> str:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the directory {path.parent}: {exc.strerror}") from exc
+        try:
+            create_private_file(path)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database file {path}: {exc.strerror}") from exc
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:

@@ -22,7 +22,6 @@ MAX_RAW_REPORT = 1000  # characters of a bad row kept for the report
 
 # Lone surrogates in decoded text stand for bytes that were not UTF-8 (surrogateescape).
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
-_FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
 _BOM = "\ufeff"
 
 
@@ -88,11 +87,6 @@ def raw_text(cells: Sequence[str], delimiter: str = ",") -> str:
     if not text.isascii():
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return text.replace("\x00", "\\0")
-
-
-def neutralise(cell: str) -> str:
-    """Make a cell inert in a spreadsheet: a leading = + - @ tab or CR gets a quote prefix."""
-    return "'" + cell if cell.startswith(_FORMULA_LEAD) else cell
 
 
 def _reject_constant(name: str) -> Any:

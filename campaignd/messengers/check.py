@@ -12,6 +12,7 @@ from campaignd.domain import OutcomeKind
 from campaignd.errors import InvalidAddress
 from campaignd.messengers.connection import ConnectFailure, deliver, say_goodbye
 from campaignd.messengers.envelope import Envelope
+from campaignd.messengers.redact import credential_redactor
 from campaignd.messengers.server import SmtpServer
 
 
@@ -57,8 +58,12 @@ async def check_server(
 ) -> ServerCheck:
     """Run the steps against one server; stop at the first failure, which says what to fix."""
     result = ServerCheck(server.label)
+    settings = server.settings
+    redact = credential_redactor(settings.username, settings.password.get_secret_value())
 
     def record(step: Step) -> None:
+        # Every line shown passes through redact: a server may echo credentials in any reply.
+        step = Step(step.name, step.ok, redact(step.detail), redact(step.hint))
         result.steps.append(step)
         if on_step is not None:
             on_step(step)

@@ -23,6 +23,7 @@ from aiosmtplib import (
 
 from campaignd.config import AuthProtocol, SmtpSettings, TlsType
 from campaignd.errors import MessengerError
+from campaignd.messengers.redact import credential_redactor
 from campaignd.messengers.transaction import Delivery, Waiting, deliver, resume, say_goodbye
 
 __all__ = [
@@ -207,18 +208,22 @@ async def _auth(
         AuthProtocol.LOGIN: client.auth_login,
         AuthProtocol.CRAM: client.auth_crammd5,
     }[settings.auth_protocol]
+    redact = credential_redactor(settings.username, password)  # replies may echo AUTH
     try:
         response = await method(settings.username, password)
     except SMTPAuthenticationError as exc:
         raise ConnectFailure(
             "auth",
-            f"authentication failed: {exc.code} {exc.message}",
+            f"authentication failed: {exc.code} {redact(exc.message)}",
             code=exc.code,
             hint=f"check username ({settings.username}) and password for {settings.label}",
             auth_failed=True,
-        ) from exc
+        ) from None
+    except SMTPResponseException as exc:
+        raise ConnectFailure("auth", f"{exc.code} {redact(exc.message)}", code=exc.code) from None
     if hook:
-        hook("auth", f"{mechanism} as {settings.username}: {response.code} {response.message}")
+        detail = f"{response.code} {redact(response.message)}"
+        hook("auth", f"{mechanism} as {settings.username}: {detail}")
 
 
 async def open_connection(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +50,28 @@ def test_upgrade_reports_an_unusable_location(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: cannot create the directory")
     assert "Traceback" not in result.stderr
+
+
+def test_a_new_sqlite_database_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "campaignd.db"
+    old_umask = os.umask(0o022)  # the usual umask: SQLite alone would make the file 0644
+    try:
+        result = campaignd(f"sqlite:///{path}", "db", "upgrade")
+    finally:
+        os.umask(old_umask)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # The WAL and shared-memory files SQLite creates next to it take the file's mode.
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE probe (x)")
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            assert stat.S_IMODE(side.stat().st_mode) == 0o600, suffix
+    finally:
+        conn.close()
+    # An existing database keeps its mode (the operator may have chosen it).
+    path.chmod(0o640)
+    assert campaignd(f"sqlite:///{path}", "db", "upgrade").returncode == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

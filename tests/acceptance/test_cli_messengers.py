@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -164,3 +165,35 @@ async def test_unknown_messenger_lists_the_configured_ones(
     assert code == 1
     assert "sendgrid" in err
     assert "ark" in err
+
+
+def credential_forms(username: str, password: str) -> list[str]:
+    """What a leak of the credentials could look like: the password, base64 of each part."""
+    b64 = [
+        base64.b64encode(raw).decode()
+        for raw in (
+            username.encode(),
+            password.encode(),
+            f"\0{username}\0{password}".encode(),
+        )
+    ]
+    return [password, *b64, *(b.rstrip("=") for b in b64)]
+
+
+async def test_test_redacts_credentials_a_server_echoes(
+    tmp_path: Path, smtp_servers: Callable[..., Any]
+) -> None:
+    # A server on loopback may take AUTH without TLS; this one echoes the AUTH exchange back.
+    srv = await smtp_servers(users={"acme/production": SECRET}, echo_auth=True)
+    for mechanism in ("plain", "login", "cram"):
+        config = write_config(
+            tmp_path / "settings.toml",
+            submission(srv, tls_type="none", auth_protocol=mechanism),
+        )
+        code, out, err = await campaignd(config, "test", env={"CAMPAIGND_LOG__LEVEL": "DEBUG"})
+        assert code == 1, out + err
+        assert "authentication failed: 535 5.7.8 rejected" in out, out
+        assert "[redacted]" in out, out
+        for form in credential_forms("acme/production", SECRET):
+            assert form not in out + err, (mechanism, form, out + err)
+        assert "check username (acme/production)" in out  # the name itself is no secret

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -155,6 +156,33 @@ async def test_wrong_password_is_an_auth_failure(smtp_servers: Start, trusted_ca
     assert "wrong" not in outcome.text  # never the password
     assert again.attempts == 0 and again.auth_failed and again.connection_error
     assert srv.messages == []
+
+
+@pytest.mark.parametrize("mechanism", ["plain", "login", "cram"])
+async def test_credentials_a_server_echoes_are_not_recorded(
+    smtp_servers: Start, caplog: pytest.LogCaptureFixture, mechanism: str
+) -> None:
+    # The reply text becomes the outcome's text: the ledger row, a pause reason, log lines.
+    user, password = "acme/production", "echoed-secret-77"
+    srv = await smtp_servers(users={user: password}, echo_auth=True)
+    m = messenger(settings_for(srv, auth_protocol=mechanism, username=user, password=password))
+    with caplog.at_level(logging.DEBUG):
+        try:
+            outcome = await send(m)
+        finally:
+            await m.close()
+    assert outcome.auth_failed and outcome.code == 535
+    assert "535 5.7.8 rejected" in outcome.text and "[redacted]" in outcome.text, outcome.text
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("campaignd"))
+    assert "[redacted]" in ours  # the test server's own log (mail.log) is not ours
+    plain = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    for form in (password, b64(user), b64(password), plain, plain.rstrip("=")):
+        assert form not in outcome.text, (form, outcome.text)
+        assert form not in ours
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode().rstrip("=")
 
 
 async def test_unoffered_mechanism_says_which_to_use(smtp_servers: Start, trusted_ca: Any) -> None:

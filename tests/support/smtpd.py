@@ -15,6 +15,7 @@ queued action is used once, by whichever connection reaches that stage first.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import secrets
 import ssl
@@ -177,11 +178,35 @@ class FaultySMTP(SMTP):  # type: ignore[misc]
                 await asyncio.sleep(FOREVER)
         await super().smtp_DATA(arg)
 
+    async def _echo_refusal(self, said: str) -> AuthResult:
+        # A hostile or careless server: the refusal repeats what the client sent.
+        await super().push(f"535 5.7.8 rejected {said}")
+        return AuthResult(success=False, handled=True)
+
+    async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
+        if self.owner.echo_auth:
+            return await self._echo_refusal("AUTH " + " ".join(args))
+        result: AuthResult = await super().auth_PLAIN(server, args)
+        return result
+
+    async def auth_LOGIN(self, server: Any, args: list[str]) -> AuthResult:
+        if self.owner.echo_auth:
+            password = await self.challenge_auth(self.AuthLoginPasswordChallenge)
+            if not isinstance(password, bytes):
+                return AuthResult(success=False, handled=True)
+            sent = base64.b64encode(password).decode()
+            text = password.decode("utf-8", "replace")
+            return await self._echo_refusal(f"AUTH {' '.join(args)}, then {sent} ({text})")
+        result: AuthResult = await super().auth_LOGIN(server, args)
+        return result
+
     async def auth_CRAM__MD5(self, _: Any, args: list[str]) -> AuthResult:
         challenge = f"<{secrets.token_hex(8)}@{self.hostname}>".encode()
         response = await self.challenge_auth(challenge)
         if not isinstance(response, bytes):
             return AuthResult(success=False, handled=True)
+        if self.owner.echo_auth:
+            return await self._echo_refusal(base64.b64encode(response).decode())
         user, _, digest = response.partition(b" ")
         secret = self.owner.users.get(user.decode("utf-8", "replace"))
         if secret is None:
@@ -196,7 +221,8 @@ class SmtpTestServer:
 
     tls: "none", "starttls" (offered; `require_tls` makes it mandatory, and AUTH is offered only
     after it, port-587 style) or "implicit" (port-465 style). `users` enables AUTH with those
-    credentials (PLAIN, LOGIN, CRAM-MD5; `mechanisms` narrows them).
+    credentials (PLAIN, LOGIN, CRAM-MD5; `mechanisms` narrows them). `echo_auth` refuses every
+    login with a 535 reply that repeats what the client sent (base64 and all).
     """
 
     def __init__(
@@ -210,6 +236,7 @@ class SmtpTestServer:
         smtputf8: bool = False,
         outdir: Path | None = None,
         port: int = 0,
+        echo_auth: bool = False,
     ) -> None:
         if tls != "none" and tls_context is None:
             raise ValueError("a TLS server needs tls_context")
@@ -219,6 +246,7 @@ class SmtpTestServer:
         self.users = dict(users or {})
         self.mechanisms = mechanisms
         self.smtputf8 = smtputf8
+        self.echo_auth = echo_auth
         self.faults = Faults()
         self.handler = CaptureHandler(self.faults, outdir)
         self.host = "127.0.0.1"

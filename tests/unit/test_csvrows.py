@@ -16,7 +16,6 @@ from campaignd.importing.csvrows import (
     ParsedRow,
     RowError,
     check_row,
-    neutralise,
     parse_attributes,
     parse_header,
     parse_row,
@@ -157,22 +156,6 @@ def test_listmonk_export_statuses() -> None:
 def test_raw_text_is_readable_and_bounded() -> None:
     assert raw_text(["a", "b\x00", "caf\udcc3"]) == "a,b\\0,caf\ufffd"
     assert len(raw_text(["x" * 5000])) <= 1001
-
-
-@pytest.mark.parametrize(
-    ("cell", "safe"),
-    [
-        ("=1+2", "'=1+2"),
-        ("+1", "'+1"),
-        ("-1", "'-1"),
-        ("@SUM(A1)", "'@SUM(A1)"),
-        ("\tx", "'\tx"),
-        ("plain", "plain"),
-        ("", ""),
-    ],
-)
-def test_neutralise(cell: str, safe: str) -> None:
-    assert neutralise(cell) == safe
 
 
 def test_delimiter() -> None:

@@ -1,0 +1,40 @@
+"""CSV cells made inert for spreadsheets (OWASP CSV injection): one function for every export."""
+
+from __future__ import annotations
+
+import pytest
+
+from campaignd.importing.csvsafe import neutralise, safe_row
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        (
+            '=HYPERLINK("http://evil.example","click")',
+            '\'=HYPERLINK("http://evil.example","click")',
+        ),
+        # Spreadsheets skip leading whitespace before looking for a formula.
+        (" =1+2", "' =1+2"),
+        ("  @SUM(A1)", "'  @SUM(A1)"),
+        ("\n-2+3", "'\n-2+3"),
+        ("\u00a0+cmd", "'\u00a0+cmd"),
+        ("plain", "plain"),
+        ("a=b", "a=b"),
+        ("user@example.com", "user@example.com"),
+        ("   ", "   "),
+        ("", ""),
+    ],
+)
+def test_neutralise(cell: str, safe: str) -> None:
+    assert neutralise(cell) == safe
+
+
+def test_safe_row_leaves_numbers_alone() -> None:
+    assert safe_row(["=1", 550, None, -3, "ok"]) == ["'=1", 550, None, -3, "ok"]
