@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -31,6 +32,9 @@ ENV_PREFIX = "CAMPAIGND_"
 DEFAULT_POOL = "email"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_SNS_TOPIC_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
@@ -243,6 +247,22 @@ class BounceSettings(_Frozen):
     sendgrid_verification_key: str = ""
     postmark_username: str = ""
     postmark_password: SecretStr = SecretStr("")
+
+    @field_validator("ses_topic_arns")
+    @classmethod
+    def _topic_arns(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        # Without an allow-list any AWS account's topic could post genuinely signed messages.
+        for arn in value:
+            if not _SNS_TOPIC_ARN.match(arn):
+                raise ValueError(
+                    f"{arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+                )
+        if info.data.get("ses_enabled") and not value:
+            raise ValueError(
+                "must list the SNS topic ARNs to accept when ses_enabled = true "
+                "(otherwise any AWS account's topic would be accepted)"
+            )
+        return value
 
 
 class Settings(_Frozen):
