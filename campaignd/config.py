@@ -184,9 +184,27 @@ class DbSettings(_Frozen):
         return value
 
 
+def _secret_list(value: Any) -> Any:
+    """A list, or (from the environment) one string of values separated by commas or spaces."""
+    if isinstance(value, str):
+        return [part for part in re.split(r"[\s,]+", value) if part]
+    return value
+
+
 class SecuritySettings(_Frozen):
     secret: SecretStr = SecretStr("")
     secret_file: OptionalPath = None
+    #: Verify-only: tokens signed with these still verify; new tokens use `secret`.
+    previous_secrets: Annotated[tuple[SecretStr, ...], BeforeValidator(_secret_list)] = ()
+    previous_secret_files: Annotated[tuple[Path, ...], BeforeValidator(_secret_list)] = ()
+
+    @field_validator("previous_secrets")
+    @classmethod
+    def _previous(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for secret in value:
+            if len(secret.get_secret_value()) < 16:
+                raise ValueError("each previous secret must be at least 16 characters")
+        return value
 
     @model_validator(mode="after")
     def _secret_file(self) -> SecuritySettings:
@@ -199,6 +217,19 @@ class SecuritySettings(_Frozen):
         value = self.secret.get_secret_value()
         if value and len(value) < 16:
             raise ValueError("secret must be at least 16 characters")
+        more = []
+        for path in self.previous_secret_files:
+            try:
+                old = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"previous_secret_files: {path} cannot be read: {exc.strerror}"
+                ) from exc
+            if len(old) < 16:
+                raise ValueError(f"previous_secret_files: {path} holds fewer than 16 characters")
+            more.append(SecretStr(old))
+        if more:
+            object.__setattr__(self, "previous_secrets", (*self.previous_secrets, *more))
         return self
 
 
@@ -283,6 +314,12 @@ class Settings(_Frozen):
                 "security.secret_file, or CAMPAIGND_SECURITY__SECRET)",
             )
         return secret
+
+    def previous_secrets(self) -> tuple[str, ...]:
+        """security.previous_secrets (and _files): verify-only, never used to sign."""
+        current = self.security.secret.get_secret_value()
+        out = (s.get_secret_value() for s in self.security.previous_secrets)
+        return tuple(dict.fromkeys(s for s in out if s != current))
 
     def messengers(self) -> dict[str, tuple[SmtpSettings, ...]]:
         """Messenger name -> its servers: the unnamed (and in_pool) servers form `email`."""

@@ -65,6 +65,7 @@ def create_app(
         suppressor=suppressor or Suppressor(store, settings.bounces, clock),
         sns=SnsVerifier(fetch_cert, clock),
         scheduler_alive=scheduler_alive,
+        previous_secrets=settings.previous_secrets(),
     )
     routes = [
         Route("/unsubscribe/{token}", unsubscribe.show, methods=["GET"]),
