@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -249,6 +250,27 @@ class LogSettings(_Frozen):
 class HttpSettings(_Frozen):
     listen: str = "127.0.0.1:9000"
     enabled: bool = False
+    header_timeout: Duration = 5.0
+    body_timeout: Duration = 30.0
+    max_connections_per_client: int = Field(default=20, ge=0, le=10000)
+    proxy_addresses: tuple[str, ...] = ("127.0.0.1", "::1")
+
+    @field_validator("header_timeout", "body_timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if not 0.1 <= value <= 600:
+            raise ValueError("must be between 100ms and 10m")
+        return value
+
+    @field_validator("proxy_addresses")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        return tuple(str(ipaddress.ip_address(a)) for a in value)
 
 
 class BounceAction(StrEnum):

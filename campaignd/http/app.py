@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -38,6 +38,12 @@ async def _store_failed(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(
         "temporarily unavailable, try again later\n", status_code=503, headers={"Retry-After": "60"}
     )
+
+
+async def _gone(request: Request, exc: Exception) -> Response:
+    """The client went away (or was cut off by the guard) while sending its body: nobody
+    reads this answer, and it is no error of ours."""
+    return PlainTextResponse("client disconnected\n", status_code=400)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -81,7 +87,11 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[Middleware(BodyLimit)],
-        exception_handlers={CampaigndError: _store_failed, HTTPException: _http_error},
+        exception_handlers={
+            CampaigndError: _store_failed,
+            HTTPException: _http_error,
+            ClientDisconnect: _gone,
+        },
     )
     app.state.ctx = ctx
     return app

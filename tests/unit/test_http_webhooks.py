@@ -152,9 +152,7 @@ def make_settings(**bounces: Any) -> Settings:
     )
 
 
-async def _world(
-    settings: Settings, clock: Callable[[], dt.datetime] | None = None
-) -> World:
+async def _world(settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> World:
     store = MemoryStore()
     news = await store.create_list("news", OptIn.SINGLE, "")
     for who in ("ann", "bob", "cat"):
