@@ -42,7 +42,8 @@ _MAX_CERT = 64 * 1024
 _CACHE_SIZE = 32
 #: A URL whose certificate could not be fetched or used is not tried again for this long.
 FAILURE_TTL = dt.timedelta(minutes=5)
-#: At most this many certificate fetches per FETCH_WINDOW, whatever the URLs.
+#: At most this many certificate fetches that did not give a usable certificate (or are still
+#: running) per FETCH_WINDOW, whatever the URLs; a good fetch is cached and does not count.
 FETCH_BUDGET = 10
 FETCH_WINDOW = dt.timedelta(minutes=5)
 
@@ -158,6 +159,12 @@ class SnsVerifier:
         if len(self._fetches) >= FETCH_BUDGET:
             raise SnsUnavailable("too many SNS signing certificate fetches; try again later")
         self._fetches.append(now)
+        key, expires = await self._fetch_key(url, now)
+        if now in self._fetches:  # a usable certificate is cached: it cannot be made to repeat
+            self._fetches.remove(now)
+        return key, expires
+
+    async def _fetch_key(self, url: str, now: dt.datetime) -> tuple[rsa.RSAPublicKey, dt.datetime]:
         try:
             pem = await self._fetch(url)
         except Exception as exc:  # any failure of the fetch (HTTP, TLS, DNS, ...) is one outcome

@@ -245,6 +245,16 @@ async def test_certificate_fetches_are_rationed_across_urls(
     assert (await client.post("/webhooks/ses", json=_complaint())).status_code == 200
 
 
+async def test_good_certificate_fetches_do_not_use_up_the_budget(
+    client: httpx.AsyncClient, net: Net
+) -> None:
+    for n in range(FETCH_BUDGET + 5):  # a new certificate URL each time, all of them usable
+        body = _complaint()
+        body["SigningCertURL"] = f"https://sns.us-east-1.amazonaws.com/x{n}.pem"
+        assert (await client.post("/webhooks/ses", json=body)).status_code == 200
+    assert len(net.fetched) == FETCH_BUDGET + 5
+
+
 # -- JSON bombs and oversized bodies ---------------------------------------------------------
 
 HOSTILE_BODIES = [

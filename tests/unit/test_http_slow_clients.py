@@ -127,7 +127,9 @@ async def test_idle_and_half_sent_connections_do_not_lock_out_health_and_unsubsc
         await _close(idle + half)
 
 
-async def test_a_request_trickled_byte_by_byte_is_cut_off_at_the_header_deadline() -> None:
+async def test_a_request_trickled_byte_by_byte_is_cut_off_at_the_header_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with site(ConnectionGuard(header_timeout=1.0, body_timeout=1.0)) as s:
         reader, writer = await s.connect()
         start = time.monotonic()
@@ -157,6 +159,8 @@ async def test_a_request_trickled_byte_by_byte_is_cut_off_at_the_header_deadline
         sub = await s.store.get_subscriber("ann@example.com")
         assert [x.status for x in sub.subscriptions] == [SubscriptionStatus.CONFIRMED]
         await _close([(reader, writer), body])
+        await asyncio.sleep(0.1)
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
 
 
 async def test_keep_alive_connections_get_the_header_deadline_again() -> None:
