@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -20,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -34,6 +36,9 @@ ENV_PREFIX = "CAMPAIGND_"
 DEFAULT_POOL = "email"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_SNS_TOPIC_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
@@ -215,9 +220,27 @@ class DbSettings(_Frozen):
         return value
 
 
+def _secret_list(value: Any) -> Any:
+    """A list, or (from the environment) one string of values separated by commas or spaces."""
+    if isinstance(value, str):
+        return [part for part in re.split(r"[\s,]+", value) if part]
+    return value
+
+
 class SecuritySettings(_Frozen):
     secret: SecretStr = SecretStr("")
     secret_file: OptionalPath = None
+    #: Verify-only: tokens signed with these still verify; new tokens use `secret`.
+    previous_secrets: Annotated[tuple[SecretStr, ...], BeforeValidator(_secret_list)] = ()
+    previous_secret_files: Annotated[tuple[Path, ...], BeforeValidator(_secret_list)] = ()
+
+    @field_validator("previous_secrets")
+    @classmethod
+    def _previous(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for secret in value:
+            if len(secret.get_secret_value()) < 16:
+                raise ValueError("each previous secret must be at least 16 characters")
+        return value
 
     @model_validator(mode="after")
     def _secret_file(self) -> SecuritySettings:
@@ -231,6 +254,19 @@ class SecuritySettings(_Frozen):
         value = self.secret.get_secret_value()
         if value and len(value) < 16:
             raise ValueError("secret must be at least 16 characters")
+        more = []
+        for path in self.previous_secret_files:
+            try:
+                old = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"previous_secret_files: {path} cannot be read: {exc.strerror}"
+                ) from exc
+            if len(old) < 16:
+                raise ValueError(f"previous_secret_files: {path} holds fewer than 16 characters")
+            more.append(SecretStr(old))
+        if more:
+            object.__setattr__(self, "previous_secrets", (*self.previous_secrets, *more))
         return self
 
 
@@ -250,6 +286,27 @@ class LogSettings(_Frozen):
 class HttpSettings(_Frozen):
     listen: str = "127.0.0.1:9000"
     enabled: bool = False
+    header_timeout: Duration = 5.0
+    body_timeout: Duration = 30.0
+    max_connections_per_client: int = Field(default=20, ge=0, le=10000)
+    proxy_addresses: tuple[str, ...] = ("127.0.0.1", "::1")
+
+    @field_validator("header_timeout", "body_timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if not 0.1 <= value <= 600:
+            raise ValueError("must be between 100ms and 10m")
+        return value
+
+    @field_validator("proxy_addresses")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        return tuple(str(ipaddress.ip_address(a)) for a in value)
 
 
 class BounceAction(StrEnum):
@@ -280,6 +337,22 @@ class BounceSettings(_Frozen):
     postmark_username: str = ""
     postmark_password: SecretStr = SecretStr("")
 
+    @field_validator("ses_topic_arns")
+    @classmethod
+    def _topic_arns(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        # Without an allow-list any AWS account's topic could post genuinely signed messages.
+        for arn in value:
+            if not _SNS_TOPIC_ARN.match(arn):
+                raise ValueError(
+                    f"{arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+                )
+        if info.data.get("ses_enabled") and not value:
+            raise ValueError(
+                "must list the SNS topic ARNs to accept when ses_enabled = true "
+                "(otherwise any AWS account's topic would be accepted)"
+            )
+        return value
+
 
 class Settings(_Frozen):
     app: AppSettings = AppSettings()
@@ -299,6 +372,12 @@ class Settings(_Frozen):
                 "security.secret_file, or CAMPAIGND_SECURITY__SECRET)",
             )
         return secret
+
+    def previous_secrets(self) -> tuple[str, ...]:
+        """security.previous_secrets (and _files): verify-only, never used to sign."""
+        current = self.security.secret.get_secret_value()
+        out = (s.get_secret_value() for s in self.security.previous_secrets)
+        return tuple(dict.fromkeys(s for s in out if s != current))
 
     def messengers(self) -> dict[str, tuple[SmtpSettings, ...]]:
         """Messenger name -> its servers: the unnamed (and in_pool) servers form `email`."""

@@ -1,8 +1,11 @@
 """Amazon SNS message signatures (versions 1 and 2), checked before any SNS message is used.
 
-The signing certificate's URL comes from the message, so it is only fetched when it is an https
-URL on an SNS host (``sns.<region>.amazonaws.com``, or ``.amazonaws.com.cn``) ending in .pem;
-the fetch itself is injected (tests give a local one). Verified certificates are cached.
+The TopicArn is checked against the allow-list first: nothing is fetched for a topic that is not
+ours. The signing certificate's URL comes from the message, so it is only fetched when it is an
+https URL on an SNS host (``sns.<region>.amazonaws.com``, or ``sns.cn-<...>.amazonaws.com.cn``)
+ending in .pem; the fetch itself is injected (tests give a local one). Verified certificates are
+cached; failed fetches too, for a while (a negative cache), and new fetches are rationed, so a
+caller cannot make us fetch over and over.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
+import logging
 import re
 import ssl
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,9 +29,23 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from campaignd.errors import InvalidInput
 
-_SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+log = logging.getLogger(__name__)
+
+#: A region is "xx-name-N" (us-east-1, us-gov-west-1, ap-southeast-2); China regions (cn-...)
+#: live under .amazonaws.com.cn only. "sns.s3.amazonaws.com" and the like do not match.
+_SNS_HOST = re.compile(
+    r"^sns\.(?:(?!cn-)[a-z]{2}(?:-[a-z]+)+-\d{1,2}\.amazonaws\.com"
+    r"|cn-[a-z]+(?:-[a-z]+)*-\d{1,2}\.amazonaws\.com\.cn)$"
+)
+_PRINTABLE = re.compile(r"^[\x21-\x7e]{1,1024}$")
 _MAX_CERT = 64 * 1024
 _CACHE_SIZE = 32
+#: A URL whose certificate could not be fetched or used is not tried again for this long.
+FAILURE_TTL = dt.timedelta(minutes=5)
+#: At most this many certificate fetches that did not give a usable certificate (or are still
+#: running) per FETCH_WINDOW, whatever the URLs; a good fetch is cached and does not count.
+FETCH_BUDGET = 10
+FETCH_WINDOW = dt.timedelta(minutes=5)
 
 _NOTIFICATION = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 _CONFIRMATION = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
@@ -39,11 +57,17 @@ _FIELDS = {
 
 
 class SnsSignatureError(InvalidInput):
-    """The SNS message is not signed by Amazon SNS."""
+    """The SNS message is not signed by Amazon SNS (or not for a topic we accept)."""
+
+
+class SnsUnavailable(InvalidInput):
+    """The signing certificate cannot be fetched now: our side, try again later."""
 
 
 def cert_url_allowed(url: str) -> bool:
     """True for https://sns.<region>.amazonaws.com[.cn]/....pem and nothing else."""
+    if not _PRINTABLE.match(url):  # urlsplit would drop tabs and line breaks silently
+        return False
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -102,7 +126,8 @@ async def fetch_https(url: str) -> bytes:
 
 
 class SnsVerifier:
-    """Verifies SNS messages; holds a small cache of verified signing certificates."""
+    """Verifies SNS messages; holds a small cache of verified signing certificates and of
+    recent fetch failures."""
 
     def __init__(
         self,
@@ -112,30 +137,67 @@ class SnsVerifier:
         self._fetch = fetch
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._keys: dict[str, tuple[rsa.RSAPublicKey, dt.datetime]] = {}
+        self._failed: dict[str, tuple[dt.datetime, str]] = {}  # url -> (retry after, reason)
+        self._fetches: list[dt.datetime] = []
 
     async def _key(self, url: str) -> rsa.RSAPublicKey:
+        now = self._clock()
         cached = self._keys.get(url)
         if cached is None:
-            try:
-                pem = await self._fetch(url)
-                cert = x509.load_pem_x509_certificate(pem)
-            except (OSError, ValueError) as exc:
-                raise SnsSignatureError(f"cannot load the SNS signing certificate: {exc}") from exc
-            key = cert.public_key()
-            if not isinstance(key, rsa.RSAPublicKey):
-                raise SnsSignatureError("the SNS signing certificate is not an RSA certificate")
-            cached = (key, cert.not_valid_after_utc)
-            if len(self._keys) >= _CACHE_SIZE:
-                self._keys.pop(next(iter(self._keys)))
-            self._keys[url] = cached
+            cached = await self._load(url, now)
         key, expires = cached
-        if expires < self._clock():
+        if expires < now:
             self._keys.pop(url, None)
             raise SnsSignatureError("the SNS signing certificate has expired")
         return key
 
-    async def verify(self, message: Mapping[str, Any]) -> None:
-        """Return if `message` is signed by SNS, else raise SnsSignatureError."""
+    async def _load(self, url: str, now: dt.datetime) -> tuple[rsa.RSAPublicKey, dt.datetime]:
+        failed = self._failed.get(url)
+        if failed is not None and failed[0] > now:
+            raise SnsUnavailable(f"the SNS signing certificate failed recently: {failed[1]}")
+        self._fetches = [t for t in self._fetches if t > now - FETCH_WINDOW]
+        if len(self._fetches) >= FETCH_BUDGET:
+            raise SnsUnavailable("too many SNS signing certificate fetches; try again later")
+        self._fetches.append(now)
+        key, expires = await self._fetch_key(url, now)
+        if now in self._fetches:  # a usable certificate is cached: it cannot be made to repeat
+            self._fetches.remove(now)
+        return key, expires
+
+    async def _fetch_key(self, url: str, now: dt.datetime) -> tuple[rsa.RSAPublicKey, dt.datetime]:
+        try:
+            pem = await self._fetch(url)
+        except Exception as exc:  # any failure of the fetch (HTTP, TLS, DNS, ...) is one outcome
+            reason = f"cannot fetch the SNS signing certificate: {_describe(exc)}"
+            self._remember_failure(url, now, reason)
+            raise SnsUnavailable(reason) from None
+        try:
+            cert = x509.load_pem_x509_certificate(pem)
+            key, expires = cert.public_key(), cert.not_valid_after_utc
+        except (TypeError, ValueError) as exc:
+            self._remember_failure(url, now, "not a certificate")
+            raise SnsSignatureError(f"the SNS signing certificate cannot be read: {exc}") from None
+        if not isinstance(key, rsa.RSAPublicKey):
+            self._remember_failure(url, now, "not an RSA certificate")
+            raise SnsSignatureError("the SNS signing certificate is not an RSA certificate")
+        self._failed.pop(url, None)
+        if len(self._keys) >= _CACHE_SIZE:
+            self._keys.pop(next(iter(self._keys)))
+        self._keys[url] = (key, expires)
+        return key, expires
+
+    def _remember_failure(self, url: str, now: dt.datetime, reason: str) -> None:
+        log.warning("SNS certificate %s: %s", url, reason, extra={"action": "webhook.sns_cert"})
+        if len(self._failed) >= _CACHE_SIZE:
+            self._failed.pop(next(iter(self._failed)))
+        self._failed[url] = (now + FAILURE_TTL, reason)
+
+    async def verify(self, message: Mapping[str, Any], topics: Collection[str]) -> None:
+        """Return if `message` is for one of `topics` and signed by SNS, else raise
+        SnsSignatureError (SnsUnavailable when the certificate cannot be had now)."""
+        topic = message.get("TopicArn")
+        if not isinstance(topic, str) or topic not in topics:
+            raise SnsSignatureError(f"topic {str(topic)[:200]!r} is not in bounces.ses_topic_arns")
         version = message.get("SignatureVersion")
         algorithm: hashes.HashAlgorithm
         if version == "1":
@@ -160,3 +222,8 @@ class SnsVerifier:
             key.verify(raw, data, padding.PKCS1v15(), algorithm)
         except InvalidSignature:
             raise SnsSignatureError() from None
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

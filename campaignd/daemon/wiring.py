@@ -51,7 +51,7 @@ class Extras:
         self._http_context: HttpContext | None = None
         if settings.http.enabled:
             from campaignd.http.app import create_app
-            from campaignd.http.server import HttpServer
+            from campaignd.http.server import HttpServer, guard_of
 
             app = create_app(
                 store,
@@ -61,7 +61,7 @@ class Extras:
                 suppressor=self.suppressor,
                 scheduler_alive=scheduler_alive,
             )
-            self.server = HttpServer(app, settings.http.listen)
+            self.server = HttpServer(app, settings.http.listen, guard=guard_of(settings.http))
             self._http_context = app.state.ctx
 
     async def start(self) -> None:

@@ -20,15 +20,23 @@ def _double_lists() -> Any:
     return select(T.lists.c.id).where(T.lists.c.optin == _DOUBLE)
 
 
-async def confirm_optin(conn: AsyncConnection, subscriber_id: int, now: dt.datetime) -> int:
-    """Unconfirmed subscriptions of `subscriber_id` on double opt-in lists -> confirmed."""
+async def confirm_optin(
+    conn: AsyncConnection,
+    subscriber_id: int,
+    now: dt.datetime,
+    list_ids: Sequence[int] | None = None,
+) -> int:
+    """Unconfirmed subscriptions of `subscriber_id` on double opt-in lists (of `list_ids` when
+    given) -> confirmed."""
     sl = T.subscriptions.c
+    scope = [sl.list_id.in_(list(list_ids))] if list_ids is not None else []
     result = await conn.execute(
         update(T.subscriptions)
         .where(
             sl.subscriber_id == subscriber_id,
             sl.status == _UNCONFIRMED,
             sl.list_id.in_(_double_lists()),
+            *scope,
         )
         .values(status=SubscriptionStatus.CONFIRMED.value, updated_at=now)
     )

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -40,6 +40,12 @@ async def _store_failed(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _gone(request: Request, exc: Exception) -> Response:
+    """The client went away (or was cut off by the guard) while sending its body: nobody
+    reads this answer, and it is no error of ours."""
+    return PlainTextResponse("client disconnected\n", status_code=400)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code, headers=exc.headers)
@@ -65,6 +71,7 @@ def create_app(
         suppressor=suppressor or Suppressor(store, settings.bounces, clock),
         sns=SnsVerifier(fetch_cert, clock),
         scheduler_alive=scheduler_alive,
+        previous_secrets=settings.previous_secrets(),
     )
     routes = [
         Route("/unsubscribe/{token}", unsubscribe.show, methods=["GET"]),
@@ -80,7 +87,11 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[Middleware(BodyLimit)],
-        exception_handlers={CampaigndError: _store_failed, HTTPException: _http_error},
+        exception_handlers={
+            CampaigndError: _store_failed,
+            HTTPException: _http_error,
+            ClientDisconnect: _gone,
+        },
     )
     app.state.ctx = ctx
     return app

@@ -2,13 +2,15 @@
 
 A webhook whose credentials are not configured answers 404, as if it did not exist. Failed
 authentication answers 401 (403 for a bad SNS signature) with the same short body every time.
-Credentials are compared in constant time; nothing about them is logged.
+Credentials are compared in constant time; nothing about them is logged. A body that is not
+JSON (or nested too deeply to parse) answers 400, one over the size limit 413.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hmac
 import json
 import logging
@@ -23,13 +25,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from campaignd.bounces.providers import BadPayload, parse_postmark, parse_sendgrid, parse_ses
 from campaignd.bounces.rules import BounceEvent
-from campaignd.bounces.sns import SnsSignatureError
+from campaignd.bounces.sns import SnsSignatureError, SnsUnavailable
 from campaignd.http.context import HttpContext, context
 
 log = logging.getLogger(__name__)
 
 SG_SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 SG_TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
+#: A signed SendGrid request is accepted this long before or after its timestamp header.
+SENDGRID_MAX_SKEW = dt.timedelta(minutes=10)
 
 
 def _not_found() -> Response:
@@ -80,12 +84,18 @@ def sendgrid_signature_ok(key: str, body: bytes, signature: str, timestamp: str)
     return True
 
 
-async def _json(request: Request) -> Any:
-    body = await request.body()
+def parse_json(data: bytes | str, what: str = "the body") -> Any:
+    """`data` as JSON; raise BadPayload for anything else, however deep or odd it is."""
     try:
-        return json.loads(body)
+        return json.loads(data)
+    except RecursionError:
+        raise BadPayload(f"{what} is nested too deeply") from None
     except (UnicodeDecodeError, ValueError):
-        raise BadPayload("the body is not JSON") from None
+        raise BadPayload(f"{what} is not JSON") from None
+
+
+async def _json(request: Request) -> Any:
+    return parse_json(await request.body())
 
 
 async def _apply(ctx: HttpContext, events: Sequence[BounceEvent]) -> Response:
@@ -101,22 +111,26 @@ async def _apply(ctx: HttpContext, events: Sequence[BounceEvent]) -> Response:
 async def ses(request: Request) -> Response:
     ctx = context(request)
     cfg = ctx.settings.bounces
-    if not cfg.ses_enabled:
+    if not (cfg.ses_enabled and cfg.ses_topic_arns):
         return _not_found()
     try:
         message = await _json(request)
         if not isinstance(message, dict):
             raise BadPayload("an SNS message is a JSON object")
-        await ctx.sns.verify(message)
+        await ctx.sns.verify(message, cfg.ses_topic_arns)
     except BadPayload as exc:
         return _bad(str(exc))
     except SnsSignatureError as exc:
         log.warning("SES webhook: %s", exc, extra={"action": "webhook.rejected"})
         return PlainTextResponse("forbidden\n", status_code=403)
+    except SnsUnavailable as exc:
+        log.warning("SES webhook: %s", exc, extra={"action": "webhook.unavailable"})
+        return PlainTextResponse(
+            "temporarily unavailable, try again later\n",
+            status_code=503,
+            headers={"Retry-After": "300"},
+        )
     topic = message.get("TopicArn")
-    if cfg.ses_topic_arns and topic not in cfg.ses_topic_arns:
-        log.warning("SES webhook: unexpected topic %s", topic, extra={"action": "webhook.rejected"})
-        return PlainTextResponse("forbidden\n", status_code=403)
     kind = message.get("Type")
     if kind == "SubscriptionConfirmation":
         log.warning(
@@ -129,15 +143,21 @@ async def ses(request: Request) -> Response:
     if kind != "Notification":
         return JSONResponse({"received": 0, "recorded": 0})
     try:
-        inner = json.loads(message.get("Message") or "")
+        inner = parse_json(message.get("Message") or "", "the SNS Message")
         if not isinstance(inner, dict):
             raise BadPayload("the SES notification is not a JSON object")
         events = parse_ses(inner)
-    except ValueError:
-        return _bad("the SNS Message is not an SES notification")
     except BadPayload as exc:
         return _bad(str(exc))
     return await _apply(ctx, events)
+
+
+def sendgrid_timestamp_ok(timestamp: str, now: dt.datetime) -> bool:
+    """The signed timestamp (Unix seconds) is within SENDGRID_MAX_SKEW of `now`: an old signed
+    request replayed later is refused."""
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    return abs(now.timestamp() - int(timestamp)) <= SENDGRID_MAX_SKEW.total_seconds()
 
 
 async def sendgrid(request: Request) -> Response:
@@ -153,6 +173,13 @@ async def sendgrid(request: Request) -> Response:
         timestamp = request.headers.get(SG_TIMESTAMP, "")
         if not (signature and timestamp and sendgrid_signature_ok(key, body, signature, timestamp)):
             log.warning("SendGrid webhook: bad signature", extra={"action": "webhook.rejected"})
+            return _unauthorized()
+        if not sendgrid_timestamp_ok(timestamp, ctx.clock()):
+            log.warning(
+                "SendGrid webhook: signed more than %d minutes from now",
+                SENDGRID_MAX_SKEW.total_seconds() // 60,
+                extra={"action": "webhook.rejected"},
+            )
             return _unauthorized()
     if password and not basic_auth_ok(request, cfg.sendgrid_username, password):
         return _unauthorized()

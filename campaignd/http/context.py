@@ -26,6 +26,8 @@ class HttpContext:
     suppressor: Suppressor
     sns: SnsVerifier
     scheduler_alive: Callable[[], bool] | None = None
+    #: security.previous_secrets: tokens signed with these still verify.
+    previous_secrets: tuple[str, ...] = ()
 
 
 def context(request: Request) -> HttpContext:

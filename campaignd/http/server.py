@@ -2,7 +2,7 @@
 
 The daemon owns the signals: uvicorn's own handlers are left out, and `stop()` asks the server
 to finish its open requests and return. Access logs are off (paths carry tokens); handlers log
-what they do without them.
+what they do without them. Slow or idle clients are cut off by campaignd.http.guard.
 """
 
 from __future__ import annotations
@@ -16,9 +16,24 @@ from collections.abc import Generator
 import uvicorn
 from starlette.types import ASGIApp
 
+from campaignd.config import HttpSettings
 from campaignd.errors import ConfigError
+from campaignd.http.guard import ConnectionGuard
 
 log = logging.getLogger(__name__)
+
+#: Open connections (and running requests) beyond this get 503 from uvicorn.
+MAX_CONNECTIONS = 200
+
+
+def guard_of(http: HttpSettings) -> ConnectionGuard:
+    """The connection limits of `[http]`."""
+    return ConnectionGuard(
+        header_timeout=http.header_timeout,
+        body_timeout=http.body_timeout,
+        max_per_client=http.max_connections_per_client,
+        exempt=frozenset(http.proxy_addresses),
+    )
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -39,16 +54,26 @@ class _Server(uvicorn.Server):
 class HttpServer:
     """Bind at `start()`, serve in an owned task, stop gracefully with `stop()`."""
 
-    def __init__(self, app: ASGIApp, listen: str, *, shutdown_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        listen: str,
+        *,
+        shutdown_timeout: float = 5.0,
+        guard: ConnectionGuard | None = None,
+    ) -> None:
         self.host, self.port = parse_listen(listen)
+        self.guard = guard or ConnectionGuard()
         config = uvicorn.Config(
             app,
+            http=self.guard.protocol(),  # h11 with request deadlines and a per-client cap
+            ws="none",
             log_config=None,
             access_log=False,
             lifespan="off",
             server_header=False,
             timeout_graceful_shutdown=max(1, int(shutdown_timeout)),
-            limit_concurrency=200,
+            limit_concurrency=MAX_CONNECTIONS,
         )
         self._server = _Server(config)
         self._socket: socket.socket | None = None

@@ -27,7 +27,7 @@ FIELD, ONE_CLICK = "List-Unsubscribe", "One-Click"
 
 async def _resolve(ctx: HttpContext, token: str) -> tuple[TokenData, Subscriber] | None:
     try:
-        data = verify(ctx.secret, "unsub", token)
+        data = verify(ctx.secret, "unsub", token, ctx.previous_secrets)
         return data, await ctx.store.get_subscriber_by_uuid(data.subscriber_uuid)
     except (InvalidToken, NotFound):
         return None

@@ -29,7 +29,7 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from email.utils import format_datetime
 from functools import partial
 from typing import Any
@@ -94,8 +94,10 @@ class CampaignMailer:
         headers: tuple[tuple[str, str], ...],
         app: AppSettings,
         secret: str,
+        optin_lists: Sequence[int] = (),
     ) -> None:
         display, self._from_addr = from_header
+        self._optin_lists = tuple(optin_lists)
         self.renderer = renderer
         self._campaign_uuid = campaign_uuid
         self._campaign_bytes = campaign_uuid.bytes
@@ -148,7 +150,9 @@ class CampaignMailer:
             app=app,
         )
         from_header = mime.parse_mailbox(campaign.from_email or app.from_email, "from_email")
-        return cls(campaign.uuid, renderer, from_header, campaign.headers, app, secret)
+        return cls(
+            campaign.uuid, renderer, from_header, campaign.headers, app, secret, campaign.list_ids
+        )
 
     @property
     def envelope_from(self) -> str:
@@ -175,14 +179,19 @@ class CampaignMailer:
             self._cache[(slot, value)] = line
         return line
 
-    def build(self, recipient: Recipient, now: dt.datetime) -> tuple[str, bytes]:
-        """(Message-ID, complete message bytes with CRLF line ends) for one recipient."""
+    def build(
+        self, recipient: Recipient, now: dt.datetime, optin_lists: Sequence[int] | None = None
+    ) -> tuple[str, bytes]:
+        """(Message-ID, complete message bytes with CRLF line ends) for one recipient;
+        `{{ optin_url() }}` confirms `optin_lists` (default: the campaign's lists)."""
         to_addr = mime.check_address(recipient.email, "recipient address")
         message_id = self.message_id(recipient)
         sub_uuid = recipient.uuid
         sub_text = str(sub_uuid)
         unsub = f"{self._root}/unsubscribe/{self._unsub.sign(sub_uuid, self._campaign_uuid)}"
-        optin = partial(self._optin_url, sub_uuid)
+        optin = partial(
+            self._optin_url, sub_uuid, self._optin_lists if optin_lists is None else optin_lists
+        )
         data = SubscriberData(
             recipient.email,
             recipient.name,
@@ -227,8 +236,8 @@ class CampaignMailer:
             )
         )
 
-    def _optin_url(self, subscriber_uuid: uuid.UUID) -> str:
-        return f"{self._root}/optin/{self._optin.sign(subscriber_uuid)}"
+    def _optin_url(self, subscriber_uuid: uuid.UUID, list_ids: Sequence[int]) -> str:
+        return f"{self._root}/optin/{self._optin.sign_lists(subscriber_uuid, list_ids)}"
 
 
 def _renderer(

@@ -1,14 +1,19 @@
 """Compact signed tokens for unsubscribe and opt-in links (HMAC-SHA256, URL-safe, no expiry).
 
-A token is the URL-safe base64 (no padding) of::
+A token is the URL-safe base64 (no padding) of one of::
 
-    kind (1 byte) | subscriber uuid (16) | campaign uuid (16, only when kind == 2) | tag (16)
+    1 | subscriber uuid (16) | tag (16)                          (unsubscribe: every list)
+    2 | subscriber uuid (16) | campaign uuid (16) | tag (16)     (unsubscribe: its lists)
+    3 | subscriber uuid (16) | n (1) | n list ids | tag (16)     (opt-in: confirms these lists)
 
-where ``tag`` is HMAC-SHA256 over the preceding bytes, truncated to 128 bits, keyed with a key
-derived from the configured secret *per purpose* (an unsubscribe token is not an opt-in token).
-Verification is constant-time and accepts only the canonical encoding of exactly one of the
-two layouts, so there is nothing to pad, trim or re-order. Tokens carry no secret and do not
-expire: an unsubscribe link must keep working for as long as the mail sits in an inbox.
+where list ids are ascending unsigned LEB128 varints and ``tag`` is HMAC-SHA256 over the
+preceding bytes, truncated to 128 bits, keyed with a key derived from the configured secret *per
+purpose* (an unsubscribe token is not an opt-in token). Verification is constant-time and accepts
+only the canonical encoding of one layout, so there is nothing to pad, trim or re-order. Tokens
+carry no secret and do not expire: an unsubscribe link must keep working for as long as the mail
+sits in an inbox. Verification accepts tokens signed with the current secret or one of the
+previous ones (security.previous_secrets), so the secret can be rotated; signing always uses the
+current one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hashlib
 import hmac
 import re
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,9 +33,12 @@ PURPOSES = frozenset({"unsub", "optin"})
 
 _KIND_SUBSCRIBER = 1
 _KIND_CAMPAIGN = 2
+_KIND_LISTS = 3
 _TAG_LEN = 16
 _LEN = {_KIND_SUBSCRIBER: 1 + 16 + _TAG_LEN, _KIND_CAMPAIGN: 1 + 32 + _TAG_LEN}
-_ALPHABET = re.compile(r"^[A-Za-z0-9_-]{40,80}$")
+#: An opt-in token names at most this many lists (its count is one byte).
+MAX_LISTS = 255
+_ALPHABET = re.compile(r"^[A-Za-z0-9_-]{40,3200}$")
 _BLOCK = hashlib.sha256().block_size
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
@@ -44,6 +53,8 @@ class TokenData:
     purpose: str
     subscriber_uuid: uuid.UUID
     campaign_uuid: uuid.UUID | None
+    #: The lists an opt-in token confirms; None for a token that names none (layouts 1 and 2).
+    list_ids: tuple[int, ...] | None = None
 
 
 class Signer:
@@ -80,6 +91,11 @@ class Signer:
             payload = bytes((_KIND_CAMPAIGN,)) + subscriber_uuid.bytes + campaign_uuid.bytes
         return _encode(payload + self._tag(payload))
 
+    def sign_lists(self, subscriber_uuid: uuid.UUID, list_ids: Iterable[int]) -> str:
+        """A token naming these lists (an opt-in link confirms only them)."""
+        payload = _lists_payload(subscriber_uuid, tuple(sorted(set(list_ids))))
+        return _encode(payload + self._tag(payload))
+
     def verify(self, token: str) -> TokenData:
         if not isinstance(token, str) or not _ALPHABET.match(token):
             raise InvalidToken()
@@ -88,15 +104,67 @@ class Signer:
             raw = binascii.a2b_base64(text + b"=" * (-len(text) % 4), strict_mode=True)
         except (binascii.Error, ValueError):
             raise InvalidToken() from None
+        return self._check(token, raw)
+
+    def _check(self, token: str, raw: bytes) -> TokenData:
         kind = raw[0] if raw else 0
-        if _LEN.get(kind) != len(raw):
+        lists: tuple[int, ...] | None = None
+        if kind == _KIND_LISTS:
+            lists = _parse_lists(raw[:-_TAG_LEN]) if len(raw) >= 18 + _TAG_LEN else None
+            if lists is None:
+                raise InvalidToken()
+        elif _LEN.get(kind) != len(raw):
             raise InvalidToken()
         payload, tag = raw[:-_TAG_LEN], raw[-_TAG_LEN:]
         if not hmac.compare_digest(tag, self._tag(payload)):
             raise InvalidToken()
         if _encode(raw) != token:  # a non-canonical spelling (stray bits in the last character)
             raise InvalidToken()
-        return TokenData(self.purpose, uuid.UUID(bytes=payload[1:17]), _campaign(payload))
+        return TokenData(self.purpose, uuid.UUID(bytes=payload[1:17]), _campaign(payload), lists)
+
+
+def _lists_payload(subscriber_uuid: uuid.UUID, list_ids: tuple[int, ...]) -> bytes:
+    if len(list_ids) > MAX_LISTS:
+        raise InvalidInput(f"an opt-in link names at most {MAX_LISTS} lists")
+    out = bytearray((_KIND_LISTS,))
+    out += subscriber_uuid.bytes
+    out.append(len(list_ids))
+    for value in list_ids:
+        if value < 0 or value >= 1 << 63:
+            raise InvalidInput(f"list id {value} cannot be put in a link")
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                break
+    return bytes(out)
+
+
+def _parse_lists(payload: bytes) -> tuple[int, ...] | None:
+    """The list ids of a layout 3 payload, or None unless it is exactly canonical."""
+    count, pos, out = payload[17], 18, []
+    for _ in range(count):
+        value = shift = 0
+        while True:
+            if pos >= len(payload) or shift > 63:
+                return None
+            byte = payload[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        if value >= 1 << 63:
+            return None
+        out.append(value)
+    lists = tuple(out)
+    if (
+        pos != len(payload)
+        or lists != tuple(sorted(set(lists)))
+        or _lists_payload(uuid.UUID(bytes=payload[1:17]), lists) != payload
+    ):
+        return None  # trailing bytes, padded varints, or ids not ascending and unique
+    return lists
 
 
 def _encode(raw: bytes) -> str:
@@ -124,6 +192,22 @@ def sign(
     return _signer(secret, purpose).sign(subscriber_uuid, campaign_uuid)
 
 
-def verify(secret: str, purpose: str, token: str) -> TokenData:
-    """The data in `token`; raise InvalidToken if it was not signed by us for `purpose`."""
-    return _signer(secret, purpose).verify(token)
+def sign_lists(
+    secret: str, purpose: str, subscriber_uuid: uuid.UUID, list_ids: Iterable[int]
+) -> str:
+    """A token for `purpose` naming the subscriber and these lists (opt-in links)."""
+    return _signer(secret, purpose).sign_lists(subscriber_uuid, list_ids)
+
+
+def verify(secret: str, purpose: str, token: str, previous: Sequence[str] = ()) -> TokenData:
+    """The data in `token`; raise InvalidToken unless it was signed for `purpose` with `secret`
+    or one of the `previous` secrets (kept, verify-only, while a rotation settles)."""
+    try:
+        return _signer(secret, purpose).verify(token)
+    except InvalidToken:
+        for old in previous:
+            try:
+                return _signer(old, purpose).verify(token)
+            except InvalidToken:
+                continue
+        raise

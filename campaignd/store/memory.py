@@ -578,11 +578,14 @@ class MemoryStore:
             for (s, lid), link in self._links.items()
         )
 
-    async def confirm_optin(self, subscriber_id: int, now: dt.datetime) -> int:
+    async def confirm_optin(
+        self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
+    ) -> int:
         changed = 0
         for (sid, lid), link in self._links.items():
             if (
                 sid == subscriber_id
+                and (list_ids is None or lid in list_ids)
                 and link.status is SubscriptionStatus.UNCONFIRMED
                 and self._lists[lid].optin is OptIn.DOUBLE
             ):

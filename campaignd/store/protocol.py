@@ -247,9 +247,12 @@ class Store(Protocol):
         """Raise NotFound."""
         ...
 
-    async def confirm_optin(self, subscriber_id: int, now: dt.datetime) -> int:
-        """The subscriber's unconfirmed subscriptions on double opt-in lists become confirmed
-        (unsubscribed ones stay so); return how many changed."""
+    async def confirm_optin(
+        self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
+    ) -> int:
+        """The subscriber's unconfirmed subscriptions on double opt-in lists (only those of
+        `list_ids` when given) become confirmed (unsubscribed ones stay so); return how many
+        changed."""
         ...
 
     async def optin_pending(

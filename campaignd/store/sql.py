@@ -584,9 +584,11 @@ class SqlStore:
 
         return await self._tx(fn, write=False)
 
-    async def confirm_optin(self, subscriber_id: int, now: dt.datetime) -> int:
+    async def confirm_optin(
+        self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
+    ) -> int:
         async def fn(conn: AsyncConnection) -> int:
-            return await links.confirm_optin(conn, subscriber_id, now)
+            return await links.confirm_optin(conn, subscriber_id, now, list_ids)
 
         return await self._tx(fn)
 

@@ -2,7 +2,8 @@
 
 Subscribers with an unconfirmed subscription on a double opt-in list, and no confirmation sent
 yet, get one message rendered from a template (the built-in one, or the operator's) that links to
-``{{ optin_url() }}``. The link shows a page whose button confirms (campaignd.http.optin).
+``{{ optin_url() }}``. The link names the lists it confirms (the subscriber's unconfirmed ones,
+within `list_ids` when given) and shows a page whose button confirms them (campaignd.http.optin).
 A message is recorded as sent once the server accepted it, or when it may have been delivered
 (no reply after the final "."), so nobody gets it twice; failures are tried again next time.
 """
@@ -23,6 +24,7 @@ from campaignd.domain import (
     OutcomeKind,
     Recipient,
     Subscriber,
+    SubscriptionStatus,
     utcnow,
 )
 from campaignd.errors import InvalidInput, MessengerError, TemplateError
@@ -93,6 +95,17 @@ def _recipient(sub: Subscriber) -> Recipient:
     return Recipient(0, 0, sub.id, sub.uuid, sub.email, sub.name, dict(sub.attributes), 0)
 
 
+def _pending(sub: Subscriber, list_ids: Sequence[int] | None) -> tuple[int, ...]:
+    """The lists the subscriber's link confirms: the unconfirmed ones (the store confirms only
+    those on double opt-in lists), within `list_ids` when given."""
+    return tuple(
+        s.list_id
+        for s in sub.subscriptions
+        if s.status is SubscriptionStatus.UNCONFIRMED
+        and (list_ids is None or s.list_id in list_ids)
+    )
+
+
 async def send_optins(
     store: Store,
     messenger: Messenger,
@@ -108,7 +121,7 @@ async def send_optins(
         for sub in batch:
             after = sub.id
             try:
-                _, data = mailer.build(_recipient(sub), clock())
+                _, data = mailer.build(_recipient(sub), clock(), _pending(sub, list_ids))
             except TemplateError as exc:
                 report.failed += 1
                 log.warning(

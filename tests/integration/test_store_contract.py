@@ -418,6 +418,17 @@ async def test_confirm_optin_confirms_unconfirmed_double_optin_subscriptions_onl
     assert await store.confirm_optin(sid, T0) == 0
 
 
+async def test_confirm_optin_confirms_only_the_named_lists(store: Any) -> None:
+    s1, d1, d2 = await single(store), await double(store), await double(store, "double2")
+    sid = await subscriber(store, "a@example.com", (s1, d1, d2), UNCONFIRMED)
+    assert await store.confirm_optin(sid, T0, [d2, s1]) == 1  # single: needs no confirmation
+    got = {
+        s.list_name: s.status for s in (await store.get_subscriber("a@example.com")).subscriptions
+    }
+    assert got == {"single": UNCONFIRMED, "double": UNCONFIRMED, "double2": CONFIRMED}
+    assert await store.confirm_optin(sid, T0, []) == 0
+
+
 async def test_optin_pending_until_marked_sent(store: Any) -> None:
     s1, d1, d2 = await single(store), await double(store), await double(store, "double2")
     a = await subscriber(store, "a@example.com", (d1,), UNCONFIRMED)

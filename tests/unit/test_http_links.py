@@ -15,8 +15,9 @@ from campaignd.config import SecuritySettings, Settings
 from campaignd.domain import NewCampaign, NewSubscriber, OptIn, SubscriptionStatus
 from campaignd.errors import StoreError
 from campaignd.http.app import create_app
-from campaignd.rendering.tokens import sign
+from campaignd.rendering.tokens import sign, sign_lists
 from campaignd.store.memory import MemoryStore
+from campaignd.store.protocol import ImportOptions
 
 SECRET = "s3cret-for-tests-only-0123456789"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -151,8 +152,13 @@ async def test_oversized_bodies_are_refused(world: World) -> None:
     assert (await world.statuses())["news"] is SubscriptionStatus.UNCONFIRMED
 
 
+async def optin_path(w: World, *lists: str, secret: str = SECRET) -> str:
+    ids = [(await w.store.get_list(name)).id for name in lists]
+    return f"/optin/{sign_lists(secret, 'optin', w.sub_uuid, ids)}"
+
+
 async def test_optin_confirms_on_post_only(world: World) -> None:
-    path = f"/optin/{sign(SECRET, 'optin', world.sub_uuid)}"
+    path = await optin_path(world, "vip")
     r = await world.client.get(path)
     assert r.status_code == 200 and 'name="confirm"' in r.text
     assert (await world.statuses())["vip"] is SubscriptionStatus.UNCONFIRMED
@@ -205,3 +211,54 @@ async def test_oversized_chunked_bodies_are_refused(world: World) -> None:
     assert "content-length" not in r.request.headers
     assert r.status_code == 413
     assert (await world.statuses())["news"] is SubscriptionStatus.UNCONFIRMED
+
+
+async def test_an_optin_link_confirms_only_the_lists_it_names(world: World) -> None:
+    path = await optin_path(world, "vip")  # sent while ann awaited vip only
+    later = await world.store.create_list("later", OptIn.DOUBLE, "")
+    await world.store.import_batch(  # added afterwards: needs its own consent
+        [NewSubscriber("ann@example.com", "Ann")],
+        ImportOptions(list_ids=(later.id,), status=SubscriptionStatus.UNCONFIRMED),
+    )
+    assert (await world.statuses())["later"] is SubscriptionStatus.UNCONFIRMED
+    assert (await world.client.post(path, data={"confirm": "yes"})).status_code == 200
+    statuses = await world.statuses()
+    assert statuses["vip"] is SubscriptionStatus.CONFIRMED
+    assert statuses["later"] is SubscriptionStatus.UNCONFIRMED
+
+
+async def test_an_optin_link_that_names_no_list_is_not_valid(world: World) -> None:
+    old_format = f"/optin/{sign(SECRET, 'optin', world.sub_uuid)}"
+    for method in ("GET", "POST"):
+        r = await world.client.request(method, old_format, data={"confirm": "yes"})
+        assert r.status_code == 404
+    assert (await world.statuses())["vip"] is SubscriptionStatus.UNCONFIRMED
+
+
+async def test_links_signed_with_a_previous_secret_keep_working_after_rotation() -> None:
+    old, new = "the-old-secret-0123456789", "the-new-secret-0123456789"
+    store = MemoryStore()
+    vip = await store.create_list("vip", OptIn.DOUBLE, "")
+    news = await store.create_list("news", OptIn.SINGLE, "")
+    sub = await store.add_subscriber(
+        NewSubscriber("ann@example.com", "Ann"), (vip.id, news.id), SubscriptionStatus.UNCONFIRMED
+    )
+    rotated = Settings(
+        security=SecuritySettings(secret=SecretStr(new), previous_secrets=(SecretStr(old),))
+    )
+    forgotten = Settings(security=SecuritySettings(secret=SecretStr(new)))
+    optin_old = f"/optin/{sign_lists(old, 'optin', sub.uuid, [vip.id])}"
+    unsub_old = f"/unsubscribe/{sign(old, 'unsub', sub.uuid)}"
+    unsub_other = f"/unsubscribe/{sign('some-other-secret-0123456789', 'unsub', sub.uuid)}"
+    for s, expected in ((forgotten, 404), (rotated, 200)):
+        transport = httpx.ASGITransport(app=create_app(store, s))
+        async with httpx.AsyncClient(transport=transport, base_url="https://x") as client:
+            assert (await client.post(optin_old, data={"confirm": "yes"})).status_code == expected
+            confirmed = {
+                s.list_name: s.status for s in (await store.get_subscriber(sub.email)).subscriptions
+            }
+            assert (confirmed["vip"] is SubscriptionStatus.CONFIRMED) is (expected == 200)
+            assert (await client.post(unsub_other, data=ONE_CLICK)).status_code == 404
+            assert (await client.post(unsub_old, data=ONE_CLICK)).status_code == expected
+    got = {s.list_name: s.status for s in (await store.get_subscriber(sub.email)).subscriptions}
+    assert got == {"vip": SubscriptionStatus.UNSUBSCRIBED, "news": SubscriptionStatus.UNSUBSCRIBED}

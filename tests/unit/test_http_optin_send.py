@@ -24,6 +24,7 @@ from campaignd.domain import (
 from campaignd.errors import InvalidInput, MessengerError, TemplateError
 from campaignd.http.app import create_app
 from campaignd.messengers.recording import RecordingMessenger
+from campaignd.rendering.tokens import verify
 from campaignd.store.memory import MemoryStore
 from campaignd.subscribers import optin
 
@@ -122,3 +123,31 @@ async def test_the_link_in_the_message_confirms_and_makes_the_subscriber_eligibl
     got = await store.get_subscriber("ann@example.com")
     assert [s.status for s in got.subscriptions] == [SubscriptionStatus.CONFIRMED]
     assert await store.populate_ledger(campaign.id, utcnow()) == 1  # ann only
+
+
+async def test_the_link_names_the_pending_lists_it_was_sent_for() -> None:
+    store = await _store()
+    vip = await store.get_list("vip")
+    club = await store.create_list("club", OptIn.DOUBLE, "")
+    news = await store.get_list("news")
+    await store.add_subscriber(
+        NewSubscriber("dan@example.com", "dan"), (vip.id, club.id, news.id), UNCONFIRMED
+    )
+    messenger = RecordingMessenger()
+    mailer = optin.prepare(APP, SECRET)
+    await optin.send_optins(store, messenger, mailer, list_ids=[club.id])
+    dan = next(s for s in messenger.sent if s.recipients == ("dan@example.com",))
+    html = _parse(dan.message).get_body(("html",))
+    assert html is not None
+    token = re.findall(r'href="https://news\.example/optin/([^"]+)"', html.get_content())[0]
+    assert verify(SECRET, "optin", token).list_ids == (club.id,)  # not vip: not asked for
+
+    settings = Settings(security=SecuritySettings(secret=SecretStr(SECRET)))
+    transport = httpx.ASGITransport(app=create_app(store, settings))
+    async with httpx.AsyncClient(transport=transport, base_url="https://news.example") as client:
+        r = await client.post(f"/optin/{token}", data={"confirm": "yes"})
+        assert r.status_code == 200
+    got = {
+        s.list_name: s.status for s in (await store.get_subscriber(dan.recipients[0])).subscriptions
+    }
+    assert got == {"vip": UNCONFIRMED, "club": SubscriptionStatus.CONFIRMED, "news": UNCONFIRMED}

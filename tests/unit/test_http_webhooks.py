@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,7 +152,7 @@ def make_settings(**bounces: Any) -> Settings:
     )
 
 
-async def _world(settings: Settings) -> World:
+async def _world(settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> World:
     store = MemoryStore()
     news = await store.create_list("news", OptIn.SINGLE, "")
     for who in ("ann", "bob", "cat"):
@@ -165,7 +165,7 @@ async def _world(settings: Settings) -> World:
         fetched.append(url)
         return SNS_PEM
 
-    app = create_app(store, settings, fetch_cert=fetch)
+    app = create_app(store, settings, fetch_cert=fetch, **({"clock": clock} if clock else {}))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://x")
     return World(store, client, fetched)
 
@@ -175,6 +175,7 @@ async def world() -> AsyncIterator[World]:
     w = await _world(
         make_settings(
             ses_enabled=True,
+            ses_topic_arns=(TOPIC,),
             sendgrid_username="sg",
             sendgrid_password=SecretStr("sg-pass"),
             postmark_username="pm",
@@ -284,7 +285,8 @@ async def test_subscription_confirmation_is_logged_not_fetched(
 
 
 async def test_ses_topic_allow_list_and_disabled_endpoint() -> None:
-    w = await _world(make_settings(ses_enabled=True, ses_topic_arns=("arn:aws:sns:x:1:other",)))
+    other = "arn:aws:sns:eu-west-1:123456789012:other"
+    w = await _world(make_settings(ses_enabled=True, ses_topic_arns=(other,)))
     async with w.client:
         body = sns_sign(sns_notification(ses_complaint("ann@example.com")))
         assert (await w.client.post("/webhooks/ses", json=body)).status_code == 403
@@ -374,9 +376,10 @@ async def test_sendgrid_refuses_bad_credentials(world: World, headers: dict[str,
 
 
 async def test_sendgrid_signed_event_webhook() -> None:
-    w = await _world(make_settings(sendgrid_verification_key=SG_PUBLIC))
-    body = json.dumps(SENDGRID_EVENTS[:1]).encode()
     stamp = "1772366400"
+    signed_at = dt.datetime.fromtimestamp(int(stamp), dt.UTC)
+    w = await _world(make_settings(sendgrid_verification_key=SG_PUBLIC), lambda: signed_at)
+    body = json.dumps(SENDGRID_EVENTS[:1]).encode()
     sig = base64.b64encode(SG_KEY.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
     headers = {
         "content-type": "application/json",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import pytest
 
 from campaignd.errors import InvalidInput
-from campaignd.rendering.tokens import InvalidToken, Signer, sign, verify
+from campaignd.rendering.tokens import InvalidToken, Signer, sign, sign_lists, verify
 
 SECRET = "0123456789abcdef-secret"
 SUB = uuid.UUID("11111111-2222-3333-4444-555555555555")
@@ -99,3 +100,73 @@ def test_tokens_are_hmac_sha256_tagged(secret: str) -> None:
     raw = payload + hmac.new(key, payload, hashlib.sha256).digest()[:16]
     expected = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     assert sign(secret, "unsub", SUB, CAMP) == expected
+
+
+# -- opt-in tokens name their lists; secrets rotate ------------------------------------------
+
+
+@pytest.mark.parametrize("lists", [[], [1], [3, 1, 2, 3], [127, 128, 16383, 16384, 2**40]])
+def test_a_list_token_names_exactly_its_lists(lists: list[int]) -> None:
+    token = sign_lists(SECRET, "optin", SUB, lists)
+    data = verify(SECRET, "optin", token)
+    assert data.subscriber_uuid == SUB
+    assert data.list_ids == tuple(sorted(set(lists)))
+    assert verify(SECRET, "optin", sign(SECRET, "optin", SUB)).list_ids is None
+    with pytest.raises(InvalidToken):
+        verify(SECRET, "unsub", token)
+
+
+def test_a_list_token_names_at_most_255_lists_and_stays_a_url() -> None:
+    token = sign_lists(SECRET, "optin", SUB, range(1, 256))
+    assert verify(SECRET, "optin", token).list_ids == tuple(range(1, 256))
+    assert len(token) < 800
+    with pytest.raises(InvalidInput):
+        sign_lists(SECRET, "optin", SUB, range(256))
+
+
+def _forged(payload: bytes) -> str:
+    """`payload` with a valid tag: only the layout checks can refuse it."""
+    signer = Signer(SECRET, "optin")
+    raw = payload + signer._tag(payload)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "lists_part",
+    [
+        b"\x02\x02\x01",  # not ascending
+        b"\x02\x01\x01",  # repeated
+        b"\x01\x81\x00",  # a padded varint (1 spelt in two bytes)
+        b"\x01",  # fewer ids than counted
+        b"\x01\x01\x02",  # a trailing byte
+        b"\x01\x80",  # a varint that never ends
+        b"\x01" + b"\xff" * 12 + b"\x01",  # a varint over 63 bits
+        b"\x01" + b"\xff" * 9 + b"\x01",  # an id of 2**64 or more
+    ],
+)
+def test_non_canonical_list_tokens_are_refused(lists_part: bytes) -> None:
+    assert verify(SECRET, "optin", _forged(b"\x03" + SUB.bytes + b"\x01\x05")).list_ids == (5,)
+    with pytest.raises(InvalidToken):
+        verify(SECRET, "optin", _forged(b"\x03" + SUB.bytes + lists_part))
+
+
+def test_a_tampered_list_is_refused() -> None:
+    token = sign_lists(SECRET, "optin", SUB, [5])
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[18] = 6  # list 5 -> 6, tag unchanged
+    with pytest.raises(InvalidToken):
+        verify(SECRET, "optin", base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode())
+
+
+def test_previous_secrets_verify_but_never_sign() -> None:
+    old, new = "old-secret-0123456789", "new-secret-0123456789"
+    token = sign(old, "unsub", SUB, CAMP)
+    with pytest.raises(InvalidToken):
+        verify(new, "unsub", token)
+    assert verify(new, "unsub", token, [old]).campaign_uuid == CAMP
+    assert verify(new, "unsub", token, ["third-secret-0123456789", old]).subscriber_uuid == SUB
+    with pytest.raises(InvalidToken):
+        verify(new, "unsub", token, ["third-secret-0123456789"])
+    with pytest.raises(InvalidToken):  # the purpose still binds under a previous secret
+        verify(new, "optin", token, [old])
+    assert sign(new, "unsub", SUB, CAMP) != token
