@@ -3,11 +3,15 @@ JSON logs, and a SIGHUP reload of the daemon's rate while it sends."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
 import signal
+import socketserver
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -165,3 +169,51 @@ def test_json_logs_and_sighup_reload_of_the_rate(tmp_path: Path) -> None:
     assert "reload" in actions
     assert "campaign.finished" in actions
     assert all({"time", "level", "message"} <= r.keys() for r in records)
+
+
+@contextlib.contextmanager
+def refusing_server(port: int) -> Iterator[None]:
+    """An SMTP server that answers every connection with 421 and hangs up."""
+
+    class Refuse(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(b"421 4.3.2 Service not available, closing channel\r\n")
+
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("down", ["closed port", "421 to everything"])
+def test_all_servers_down_pauses_with_the_reason_and_loses_nobody(
+    tmp_path: Path, down: str
+) -> None:
+    port = free_port()
+    e = make_env(tmp_path, port, pause_after_unreachable="2s", max_send_errors=0, message_rate=0)
+    campaign_id = setup(e, n=20)
+    e.cli("campaigns", "start", campaign_id)
+    with refusing_server(port) if down.startswith("421") else contextlib.nullcontext():
+        started = time.monotonic()
+        e.cli("run", "--until-idle")  # returns once the campaign paused
+        elapsed = time.monotonic() - started
+    shown = e.show(campaign_id)
+    assert shown["status"] == "paused"
+    reason = str(shown["pause_reason"])
+    assert reason.startswith("all SMTP servers of messenger email unreachable since"), reason
+    assert ("421" if down.startswith("421") else "refused") in reason
+    # Counts are of recipients, and nobody is failed: all wait for a retry.
+    assert (shown["to_send"], shown["sent"], shown["failed"], shown["unknown"]) == (20, 0, 0, 0)
+    assert shown["pending"] + shown["deferred"] == 20  # type: ignore[operator]
+    assert elapsed < 2 + 5 + 15  # the bound, one retry interval, start-up and shutdown
+
+    e.cli("campaigns", "resume", campaign_id)
+    with capture_server(port, e.mail):
+        e.cli("run", "--until-idle")
+    assert e.received() == {f"user{i}@example.com": 1 for i in range(20)}
+    assert e.show(campaign_id)["status"] == "finished"
