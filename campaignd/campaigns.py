@@ -144,7 +144,6 @@ class Preflight:
     """What `campaigns start`/`schedule` say before sending: attributes some recipients lack."""
 
     campaign_id: int
-    recipients: int
     lacking: tuple[LackingAttribute, ...]
     mode: str  # app.missing_attributes
 
@@ -156,7 +155,8 @@ class Preflight:
     def warnings(self) -> list[str]:
         effect = "sending to them fails" if self.mode == "fail" else "it renders empty for them"
         return [
-            f"warning: {a.missing} of {self.recipients} recipients lack attribute {a.name!r} "
+            f"warning: {a.missing} recipient{'s' if a.missing > 1 else ''} "
+            f"lack{'' if a.missing > 1 else 's'} attribute {a.name!r} "
             f"(used in {', '.join(a.fields)}); {effect}"
             for a in self.lacking
         ]
@@ -196,10 +196,10 @@ async def preflight(store: Store, campaign_id: int, app: AppSettings) -> Preflig
         else None
     )
     uses = attribute_uses(template_sources(campaign, layout))
-    total, missing = await store.missing_attributes(campaign_id, list(uses))
+    missing = await store.missing_attributes(campaign_id, list(uses)) if uses else {}
     lacking = tuple(
         LackingAttribute(name, missing[name], fields)
         for name, fields in uses.items()
         if missing.get(name)
     )
-    return Preflight(campaign_id, total, lacking, app.missing_attributes)
+    return Preflight(campaign_id, lacking, app.missing_attributes)

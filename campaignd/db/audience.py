@@ -1,4 +1,4 @@
-"""A campaign's audience still to send, counted per attribute its templates use (one scan)."""
+"""Who of a campaign's recipients still to send lacks attributes its templates use."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 # Names per statement: each is one CASE over the subscriber's JSON attributes.
 _NAMES_PER_SCAN = 50
 
-# The subscribers populate_ledger would add (db.ledger's eligibility rule), less those with a
-# final ledger row of this campaign (sent, failed, unknown or skipped).
-_AUDIENCE = """
-SELECT count(*){sums}
+# Subscribers lacking one of the names (tested first: cheap beside the eligibility test, and
+# few pass it), then the rule populate_ledger uses (db.ledger), less those with a final ledger
+# row of this campaign (sent, failed, unknown or skipped). At 1M subscribers who all have the
+# attribute: ~1 s on SQLite.
+_LACKING = """
+SELECT {sums}
 FROM subscribers s
-WHERE s.status = 'enabled'
+WHERE NOT ({has_all})
+  AND s.status = 'enabled'
   AND EXISTS (
     SELECT 1 FROM campaign_lists cl
     JOIN lists l ON l.id = cl.list_id
@@ -41,20 +44,17 @@ def _has_key(dialect: str, param: str) -> str:
 
 async def missing_attributes(
     conn: AsyncConnection, dialect: str, campaign_id: int, names: Sequence[str]
-) -> tuple[int, dict[str, int]]:
-    """(recipients still to send, {name: how many of them lack it})."""
+) -> dict[str, int]:
+    """{name: how many of the recipients still to send lack it}."""
     names = list(dict.fromkeys(names))
-    total = 0
     missing: dict[str, int] = {}
-    for start in range(0, max(len(names), 1), _NAMES_PER_SCAN):
+    for start in range(0, len(names), _NAMES_PER_SCAN):
         chunk = names[start : start + _NAMES_PER_SCAN]
-        sums = "".join(
-            f", coalesce(sum(CASE WHEN {_has_key(dialect, f'k{i}')} THEN 0 ELSE 1 END), 0)"
-            for i in range(len(chunk))
-        )
+        has = [_has_key(dialect, f"k{i}") for i in range(len(chunk))]
+        sums = ", ".join(f"coalesce(sum(CASE WHEN {h} THEN 0 ELSE 1 END), 0)" for h in has)
+        statement = text(_LACKING.format(sums=sums, has_all=" AND ".join(has)))
         params: dict[str, object] = {"cid": campaign_id}
         params.update({f"k{i}": name for i, name in enumerate(chunk)})
-        row = (await conn.execute(text(_AUDIENCE.format(sums=sums)), params)).one()
-        total = int(row[0])
-        missing.update({name: int(row[i + 1]) for i, name in enumerate(chunk)})
-    return total, missing
+        row = (await conn.execute(statement, params)).one()
+        missing.update({name: int(row[i]) for i, name in enumerate(chunk)})
+    return missing

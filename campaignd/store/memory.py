@@ -558,23 +558,20 @@ class MemoryStore:
         ]
         return min(times, default=None)
 
-    async def missing_attributes(
-        self, campaign_id: int, names: Sequence[str]
-    ) -> tuple[int, dict[str, int]]:
+    async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
         campaign = await self.get_campaign(campaign_id)
         done = {
             r.subscriber_id
             for r in self._ledger.values()
             if r.campaign_id == campaign_id and r.status in _FINAL
         }
-        total, missing = 0, dict.fromkeys(names, 0)
+        missing = dict.fromkeys(names, 0)
         for sid, sub in self._subs.items():
             if sid in done or not self._eligible(campaign, sid):
                 continue
-            total += 1
             for name in names:
                 missing[name] += name not in sub.attributes
-        return total, missing
+        return missing
 
     # -- subscribers' own actions --------------------------------------------------------
     async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Subscriber:

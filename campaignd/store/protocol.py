@@ -233,12 +233,10 @@ class Store(Protocol):
         """The earliest next_attempt_at among deferred rows."""
         ...
 
-    async def missing_attributes(
-        self, campaign_id: int, names: Sequence[str]
-    ) -> tuple[int, dict[str, int]]:
-        """Over the campaign's recipients still to send (eligible now, without a sent, failed,
-        unknown or skipped ledger row): how many there are, and per name how many lack that
-        top-level attribute (a key holding null is present). Raise NotFound."""
+    async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
+        """Per name, how many of the campaign's recipients still to send (eligible now, without
+        a sent, failed, unknown or skipped ledger row) lack that top-level attribute (a key
+        holding null is present). Raise NotFound."""
         ...
 
     # -- subscribers' own actions: unsubscribe and opt-in links, bounces -------------------

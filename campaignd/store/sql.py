@@ -563,10 +563,8 @@ class SqlStore:
 
         return await self._tx(fn, write=False)
 
-    async def missing_attributes(
-        self, campaign_id: int, names: Sequence[str]
-    ) -> tuple[int, dict[str, int]]:
-        async def fn(conn: AsyncConnection) -> tuple[int, dict[str, int]]:
+    async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
+        async def fn(conn: AsyncConnection) -> dict[str, int]:
             await C.get(conn, campaign_id)  # NotFound names the campaign
             return await audience.missing_attributes(conn, self.dialect, campaign_id, names)
 

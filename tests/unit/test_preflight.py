@@ -103,16 +103,15 @@ async def test_preflight_counts_recipients_lacking_each_used_attribute() -> None
     store = MemoryStore()
     cid = await _campaign(store)
     report = await preflight(store, cid, AppSettings())
-    assert report.recipients == 3
     assert [(a.name, a.missing, a.fields) for a in report.lacking] == [
         ("city", 2, ("subject", "body")),
         ("zip", 3, ("body",)),
     ]
     assert not report.refused  # "blank": a warning only
     assert report.warnings() == [
-        "warning: 2 of 3 recipients lack attribute 'city' (used in subject, body); "
+        "warning: 2 recipients lack attribute 'city' (used in subject, body); "
         "it renders empty for them",
-        "warning: 3 of 3 recipients lack attribute 'zip' (used in body); it renders empty for them",
+        "warning: 3 recipients lack attribute 'zip' (used in body); it renders empty for them",
     ]
 
 
@@ -141,6 +140,17 @@ async def test_start_under_blank_warns_and_starts() -> None:
     )
     assert started.status is CampaignStatus.RUNNING
     assert [w.split(" (")[0] for w in warned] == [
-        "warning: 2 of 3 recipients lack attribute 'city'",
-        "warning: 3 of 3 recipients lack attribute 'zip'",
+        "warning: 2 recipients lack attribute 'city'",
+        "warning: 3 recipients lack attribute 'zip'",
     ]
+
+
+def test_one_lacking_recipient_reads_in_the_singular() -> None:
+    from campaignd.campaigns import LackingAttribute, Preflight
+
+    report = Preflight(1, (LackingAttribute("city", 1, ("body",)),), "fail")
+    assert report.warnings() == [
+        "warning: 1 recipient lacks attribute 'city' (used in body); sending to them fails"
+    ]
+    assert "1 attribute the templates use is missing" in str(report.refusal("schedule"))
+    assert "campaign 1 not scheduled" in str(report.refusal("schedule"))
