@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -202,6 +202,10 @@ class AppSettings(_Frozen):
     workers: int = Field(default=1, ge=1, le=64)
     template_max_output: int = Field(default=2_000_000, ge=1024)
     template_timeout: Duration = 2.0
+    # Sends reaching no server for this long pause the campaign (recipients stay deferred).
+    pause_after_unreachable: Annotated[Duration, Field(gt=0, le=86400)] = 120.0
+    # A missing subscriber attribute prints empty ("blank", as listmonk) or fails ("fail").
+    missing_attributes: Literal["blank", "fail"] = "blank"
 
     @field_validator("root_url")
     @classmethod

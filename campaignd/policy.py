@@ -110,6 +110,33 @@ def decide(
     )
 
 
+@dataclass(slots=True)
+class Unreachable:
+    """Whether a campaign's sends have reached no server of its messenger for `limit` seconds.
+
+    Every outcome goes through `observe`: one that reached a server (whatever it answered)
+    clears the watch; connection-level failures keep it, and once they have lasted `limit`
+    seconds `observe` returns the pause reason. The recipients stay deferred, for a resume."""
+
+    messenger: str
+    limit: float  # seconds (app.pause_after_unreachable)
+    since: dt.datetime | None = None
+
+    def observe(self, outcome: SendOutcome, now: dt.datetime) -> str | None:
+        if not outcome.connection_error:
+            self.since = None
+            return None
+        if self.since is None:
+            self.since = now
+        if (now - self.since).total_seconds() < self.limit:
+            return None
+        last = f"{outcome.code or ''} {outcome.text}".strip() or "no reply"
+        return (
+            f"all SMTP servers of messenger {self.messenger} unreachable since "
+            f"{self.since.astimezone(dt.UTC).isoformat(timespec='seconds')}: {last}"
+        )
+
+
 def render_failure(recipient: Recipient, message_id: str, reason: str) -> DeliveryRecord:
     """A recipient whose message could not be built (e.g. a template error for their data)."""
     return DeliveryRecord(

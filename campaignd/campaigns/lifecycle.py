@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from campaignd.config import AppSettings
-from campaignd.domain import Campaign, CampaignCounts, NewCampaign
+from campaignd.domain import Campaign, CampaignCounts, ContentType, NewCampaign, Template
 from campaignd.errors import InvalidInput, UnknownMessenger
 from campaignd.policy import check_action
 from campaignd.store.protocol import Store
@@ -103,13 +103,103 @@ async def apply_action(
     action: str,
     now: dt.datetime,
     send_at: dt.datetime | None = None,
+    *,
+    app: AppSettings | None = None,
+    force: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> Campaign:
     """schedule | start | pause | resume | cancel | unschedule, with listmonk's transitions;
-    a refused one raises TransitionRefused saying why and changes nothing."""
+    a refused one raises TransitionRefused saying why and changes nothing.
+
+    With `app`, start and schedule run the preflight first: a warning (to `warn`) per
+    attribute some recipients lack, and under app.missing_attributes = "fail" InvalidInput
+    unless `force`."""
     campaign = await store.get_campaign(campaign_id)
     if send_at is not None and send_at.tzinfo is None:
         raise InvalidInput("--send-at needs a time zone, e.g. 2026-12-01T09:00:00+01:00")
     expected, target = check_action(action, campaign.status, send_at or campaign.send_at)
+    if app is not None and action in ("start", "schedule"):
+        report = await preflight(store, campaign_id, app)
+        for line in report.warnings():
+            if warn is not None:
+                warn(line)
+        if report.refused and not force:
+            raise report.refusal(action)
     return await store.transition(
         campaign_id, expected, target, now=now, send_at=send_at if action == "schedule" else None
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LackingAttribute:
+    """Recipients of a campaign lacking one attribute its templates use."""
+
+    name: str
+    missing: int
+    fields: tuple[str, ...]  # where the templates use it: subject, body, header X, ...
+
+
+@dataclass(frozen=True, slots=True)
+class Preflight:
+    """What `campaigns start`/`schedule` say before sending: attributes some recipients lack."""
+
+    campaign_id: int
+    lacking: tuple[LackingAttribute, ...]
+    mode: str  # app.missing_attributes
+
+    @property
+    def refused(self) -> bool:
+        """Under "fail", sending would fail recipients: refuse unless forced."""
+        return self.mode == "fail" and bool(self.lacking)
+
+    def warnings(self) -> list[str]:
+        effect = "sending to them fails" if self.mode == "fail" else "it renders empty for them"
+        return [
+            f"warning: {a.missing} recipient{'s' if a.missing > 1 else ''} "
+            f"lack{'' if a.missing > 1 else 's'} attribute {a.name!r} "
+            f"(used in {', '.join(a.fields)}); {effect}"
+            for a in self.lacking
+        ]
+
+    def refusal(self, action: str) -> InvalidInput:
+        count = len(self.lacking)
+        return InvalidInput(
+            f"campaign {self.campaign_id} not {'started' if action == 'start' else 'scheduled'}: "
+            f"{count} attribute{'s' if count > 1 else ''} the templates use "
+            f"{'are' if count > 1 else 'is'} missing for some recipients and "
+            'app.missing_attributes = "fail"; give them the attributes, guard the template '
+            "({% if subscriber.attributes.x %} or | default(...)), or use --force"
+        )
+
+
+def template_sources(campaign: Campaign, layout: Template | None) -> dict[str, str]:
+    """Every template of a campaign by field name: subject, headers, body, alt body, layout."""
+    sources = {"subject": campaign.subject}
+    sources.update({f"header {name}": value for name, value in campaign.headers})
+    sources["body"] = campaign.body
+    if campaign.alt_body is not None:
+        sources["alt_body"] = campaign.alt_body
+    if layout is not None and campaign.content_type is not ContentType.PLAIN:
+        sources["template"] = layout.body
+    return sources
+
+
+async def preflight(store: Store, campaign_id: int, app: AppSettings) -> Preflight:
+    """Count the recipients still to send lacking each attribute the templates use (found in
+    their syntax, see render_attributes); only attributes someone lacks are listed."""
+    from campaignd.rendering.attributes import attribute_uses
+
+    campaign = await store.get_campaign(campaign_id)
+    layout = (
+        await store.get_template_by_id(campaign.template_id)
+        if campaign.template_id is not None
+        else None
+    )
+    uses = attribute_uses(template_sources(campaign, layout))
+    missing = await store.missing_attributes(campaign_id, list(uses)) if uses else {}
+    lacking = tuple(
+        LackingAttribute(name, missing[name], fields)
+        for name, fields in uses.items()
+        if missing.get(name)
+    )
+    return Preflight(campaign_id, lacking, app.missing_attributes)

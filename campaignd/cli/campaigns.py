@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from campaignd.campaigns.lifecycle import apply_action, create_campaign, summarize
+from campaignd.campaigns.lifecycle import apply_action, create_campaign, summarize, template_sources
 from campaignd.cli.common import (
     AppContext,
     async_command,
@@ -19,8 +19,16 @@ from campaignd.cli.common import (
     print_json,
     print_table,
 )
-from campaignd.config import DEFAULT_POOL
-from campaignd.domain import CampaignStatus, ContentType, NewCampaign, Recipient, utcnow
+from campaignd.config import DEFAULT_POOL, AppSettings
+from campaignd.domain import (
+    Campaign,
+    CampaignStatus,
+    ContentType,
+    NewCampaign,
+    Recipient,
+    Template,
+    utcnow,
+)
 from campaignd.errors import InvalidInput, NotFound
 from campaignd.importing.csvsafe import safe_row
 from campaignd.store.protocol import Store
@@ -176,10 +184,20 @@ def _action(action: str, doc: str) -> click.Command:
     @click.argument("campaign_id", type=int)
     @pass_app
     @async_command
-    async def command(app: AppContext, campaign_id: int, **kwargs: str | None) -> None:
-        when = _parse_when(kwargs.get("send_at"))
+    async def command(app: AppContext, campaign_id: int, **kwargs: str | bool | None) -> None:
+        send_at = kwargs.get("send_at")
+        when = _parse_when(send_at if isinstance(send_at, str) else None)
         async with open_store(app.settings) as store:
-            campaign = await apply_action(store, campaign_id, action, utcnow(), when)
+            campaign = await apply_action(
+                store,
+                campaign_id,
+                action,
+                utcnow(),
+                when,
+                app=app.settings.app,
+                force=bool(kwargs.get("force")),
+                warn=lambda line: click.echo(line, err=True),
+            )
         extra = (
             f" for {campaign.send_at.isoformat()}"
             if campaign.send_at and action == "schedule"
@@ -191,6 +209,13 @@ def _action(action: str, doc: str) -> click.Command:
         command = click.option("--send-at", help="ISO-8601 time with zone (default: as created)")(
             command
         )
+    if action in ("start", "schedule"):
+        command = click.option(
+            "--force",
+            is_flag=True,
+            help="Go ahead although recipients lack attributes the templates use (under "
+            'app.missing_attributes = "fail" those recipients fail).',
+        )(command)
     return command
 
 
@@ -302,9 +327,42 @@ async def preview(app: AppContext, campaign_id: int, email: str | None) -> None:
             if email
             else sample_recipient(campaign_id=campaign_id)
         )
-    mailer = CampaignMailer.prepare(campaign, layout, settings.app, settings.require_secret())
+    # A subscriber lacking attributes is shown as under "blank"; the marker line says so.
+    shown = settings.app.model_copy(update={"missing_attributes": "blank"})
+    mailer = CampaignMailer.prepare(campaign, layout, shown, settings.require_secret())
     _, data = mailer.build(recipient, utcnow())
+    click.echo(
+        f"X-Campaignd-Preview: {_preview_note(campaign, layout, recipient, email, settings.app)}"
+    )
     click.echo(data.decode("utf-8", errors="replace").replace("\r\n", "\n"))
+
+
+def _preview_note(
+    campaign: Campaign,
+    layout: Template | None,
+    recipient: Recipient,
+    email: str | None,
+    app: AppSettings,
+) -> str:
+    """The preview's marker line: sample data, or whose data and which attributes they lack."""
+    from campaignd.rendering.attributes import attribute_uses
+
+    if recipient.subscriber_id == 0:
+        why = f"{recipient.email} is not a subscriber" if email else "no --subscriber given"
+        return f"sample data ({why}); attribute values are placeholders such as [city]"
+    uses = attribute_uses(template_sources(campaign, layout))
+    lacking = [name for name in uses if name not in recipient.attributes]
+    note = f"data of subscriber {recipient.email}"
+    if not lacking:
+        return note
+    effect = (
+        'rendered empty here; sending to this subscriber fails (app.missing_attributes = "fail")'
+        if app.missing_attributes == "fail"
+        else "rendered empty"
+    )
+    return (
+        f"{note}; lacks attribute{'s' if len(lacking) > 1 else ''} {', '.join(lacking)}: {effect}"
+    )
 
 
 @campaigns.command("test")

@@ -151,7 +151,7 @@ class Daemon:
             await asyncio.gather(*self._side, return_exceptions=True)
             t = engine.tally
             log.info(
-                "stopped: sent %d ◆ failed %d ◆ retried %d ◆ unknown %d ◆ in flight %d",
+                "stopped: sent %d ◆ failed %d ◆ deferred %d ◆ unknown %d ◆ in flight %d",
                 t.sent,
                 t.failed,
                 t.deferred,

@@ -42,6 +42,7 @@ from campaignd.rendering import templates as render
 from campaignd.rendering.sample import sample_attributes
 from campaignd.rendering.templates import (
     Attributes,
+    BlankAttributes,
     CampaignData,
     CampaignRenderer,
     Links,
@@ -105,6 +106,7 @@ class CampaignMailer:
         self._unsub = Signer(secret, "unsub")
         self._optin = Signer(secret, "optin")
         self._root = app.root_url
+        self._blank = app.missing_attributes == "blank"
         self._from_line = mime.address("From", display, self._from_addr)
         domain = app.message_id_domain or self._from_addr.rpartition("@")[2]
         self._mid_domain = mime.check_address(f"x@{domain}", "Message-ID domain").rpartition("@")[2]
@@ -196,7 +198,7 @@ class CampaignMailer:
             recipient.email,
             recipient.name,
             sub_text,
-            _attributes(recipient.attributes),
+            _attributes(recipient.attributes, self._blank),
             Links(unsub, optin, now),
         )
         rendered = self.renderer.render(data)
@@ -294,9 +296,12 @@ def check_layout(body: str, app: AppSettings | None = None) -> None:
     render.check_layout(body, max_output=app.template_max_output, timeout=app.template_timeout)
 
 
-def _attributes(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Real attributes get MissingAttribute for absent keys; the sample mapping is kept."""
-    return Attributes(value) if isinstance(value, dict) else value
+def _attributes(value: Mapping[str, Any], blank: bool = False) -> Mapping[str, Any]:
+    """Real attributes get MissingAttribute for absent keys (one that prints empty when
+    `blank`); the sample mapping is kept."""
+    if not isinstance(value, dict):
+        return value
+    return BlankAttributes(value) if blank else Attributes(value)
 
 
 def sample_recipient(email: str = "subscriber@example.com", campaign_id: int = 0) -> Recipient:

@@ -105,14 +105,47 @@ class MissingAttribute(jinja2.StrictUndefined):
         return id(type(self))
 
 
+class BlankAttribute(MissingAttribute):
+    """A missing attribute under app.missing_attributes = "blank" (listmonk's behaviour): it
+    prints as empty text, and ``.x``/``["x"]`` on it give itself, so ``.address.city`` does
+    too. Arithmetic on it is still an error."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:  # type: ignore[override]
+        return ""
+
+    def __html__(self) -> str:
+        return ""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, key: Any) -> Any:
+        return self
+
+
 class Attributes(dict[str, Any]):
     """A subscriber's attributes; a key this subscriber lacks gives a MissingAttribute, so
-    `{% if subscriber.attributes.city %}` works for everyone."""
+    `{% if subscriber.attributes.city %}` works for everyone, and printing it fails the
+    message naming the attribute (app.missing_attributes = "fail")."""
 
     __slots__ = ()
 
     def __missing__(self, key: str) -> MissingAttribute:
         return MissingAttribute(hint=f"this subscriber has no attribute {key!r}")
+
+
+class BlankAttributes(Attributes):
+    """Attributes under app.missing_attributes = "blank": a key this subscriber lacks prints
+    as empty text."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> MissingAttribute:
+        return BlankAttribute(hint=f"this subscriber has no attribute {key!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +300,7 @@ class CampaignRenderer:
         self.campaign = campaign
         self.env.trust(
             types=(SubscriberData, CampaignData),
-            mappings=(Attributes,),
+            mappings=(Attributes, BlankAttributes),
             functions=(_unsubscribe_url, _optin_url, _date, _with_subject),
         )
         self._vars = dict(self.env.globals)

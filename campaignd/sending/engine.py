@@ -29,7 +29,7 @@ from campaignd.domain import (
 )
 from campaignd.errors import CampaigndError, StoreError, TemplateError, TransitionRefused
 from campaignd.messengers.protocol import Messenger
-from campaignd.policy import RetryPolicy, decide, render_failure
+from campaignd.policy import RetryPolicy, Unreachable, decide, render_failure
 from campaignd.ratelimit import RateLimiter, SlidingWindow
 from campaignd.rendering.compose import CampaignMailer
 from campaignd.sending.recorder import Recorder
@@ -68,21 +68,30 @@ SendObserver = Callable[[SendEvent], None]
 
 @dataclass
 class Tally:
-    """Outcomes of one runner (or the whole daemon), for progress lines and the final tally."""
+    """Outcomes of one runner (or the whole daemon), for progress lines and the final tally.
+
+    Every count is of recipients: `deferred` is how many wait for a retry now (a recipient
+    deferred ten times counts once, and no longer once its retry is sent or failed)."""
 
     sent: int = 0
     failed: int = 0
-    deferred: int = 0
     unknown: int = 0
+    waiting: set[int] = field(default_factory=set)  # ledger ids whose last outcome is deferred
+
+    @property
+    def deferred(self) -> int:
+        return len(self.waiting)
 
     def add(self, records: Sequence[DeliveryRecord]) -> None:
         for r in records:
+            if r.status is DeliveryStatus.DEFERRED:
+                self.waiting.add(r.ledger_id)
+                continue
+            self.waiting.discard(r.ledger_id)
             if r.status is DeliveryStatus.SENT:
                 self.sent += 1
             elif r.status is DeliveryStatus.FAILED:
                 self.failed += 1
-            elif r.status is DeliveryStatus.DEFERRED:
-                self.deferred += 1
             elif r.status is DeliveryStatus.UNKNOWN:
                 self.unknown += 1
 
@@ -167,6 +176,7 @@ class CampaignRunner:
         self.started = asyncio.get_running_loop().time()
         self.last_error = ""
         self.messenger_name = ""
+        self.unreachable = Unreachable("", engine.app.pause_after_unreachable)
         self.populating: asyncio.Task[None] | None = None
         self.claiming: asyncio.Task[list[Recipient]] | None = None  # the next batch's claim
         self.ledger_complete = False  # every eligible subscriber has its ledger row
@@ -177,7 +187,7 @@ class CampaignRunner:
         campaign = await store.get_campaign(self.campaign_id)
         if campaign.status is not CampaignStatus.RUNNING:
             return
-        self.messenger_name = campaign.messenger
+        self.messenger_name = self.unreachable.messenger = campaign.messenger
         mailer = await self._prepare(campaign)
         if mailer is None:
             return
@@ -326,9 +336,12 @@ class CampaignRunner:
                 code = f"{outcome.code} " if outcome.code else ""
                 self.pause_reason = f"authentication failed{where}: {code}{outcome.text}"
                 self.stop.set()
-            record = decide(
-                recipient, outcome, message_id, engine.retry_policy, engine.clock(), engine.rng
-            )
+            now = engine.clock()
+            record = decide(recipient, outcome, message_id, engine.retry_policy, now, engine.rng)
+            unreachable = self.unreachable.observe(outcome, now)
+            if unreachable is not None and self.pause_reason is None:
+                self.pause_reason = unreachable  # its recipients stay deferred, for a resume
+                self.stop.set()
             if record.status is not DeliveryStatus.SENT:
                 self.last_error = f"{outcome.code or ''} {outcome.text}".strip()
                 log.debug(

@@ -38,6 +38,9 @@ from campaignd.store.protocol import ImportOptions
 
 _UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED
 _FAILURES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN})
+_FINAL = frozenset(
+    {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.SKIPPED}
+)
 
 
 @dataclass
@@ -555,6 +558,21 @@ class MemoryStore:
             and r.next_attempt_at is not None
         ]
         return min(times, default=None)
+
+    async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
+        campaign = await self.get_campaign(campaign_id)
+        done = {
+            r.subscriber_id
+            for r in self._ledger.values()
+            if r.campaign_id == campaign_id and r.status in _FINAL
+        }
+        missing = dict.fromkeys(names, 0)
+        for sid, sub in self._subs.items():
+            if sid in done or not self._eligible(campaign, sid):
+                continue
+            for name in names:
+                missing[name] += name not in sub.attributes
+        return missing
 
     # -- subscribers' own actions --------------------------------------------------------
     async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Subscriber:

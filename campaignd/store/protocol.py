@@ -238,6 +238,12 @@ class Store(Protocol):
         """The earliest next_attempt_at among deferred rows."""
         ...
 
+    async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
+        """Per name, how many of the campaign's recipients still to send (eligible now, without
+        a sent, failed, unknown or skipped ledger row) lack that top-level attribute (a key
+        holding null is present). Raise NotFound."""
+        ...
+
     # -- subscribers' own actions: unsubscribe and opt-in links, bounces -------------------
     async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Subscriber:
         """With subscriptions. Raise NotFound."""

@@ -14,8 +14,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from campaignd.db import audience, links
 from campaignd.db import campaigns as C
-from campaignd.db import links
 from campaignd.db import tables as T
 from campaignd.db.bulk import Importer
 from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transient, sqlite_path
@@ -560,6 +560,13 @@ class SqlStore:
     async def next_retry_at(self, campaign_id: int) -> dt.datetime | None:
         async def fn(conn: AsyncConnection) -> dt.datetime | None:
             return await self._ledger.next_retry_at(conn, campaign_id)
+
+        return await self._tx(fn, write=False)
+
+    async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
+        async def fn(conn: AsyncConnection) -> dict[str, int]:
+            await C.get(conn, campaign_id)  # NotFound names the campaign
+            return await audience.missing_attributes(conn, self.dialect, campaign_id, names)
 
         return await self._tx(fn, write=False)
 

@@ -3,11 +3,15 @@ JSON logs, and a SIGHUP reload of the daemon's rate while it sends."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
 import signal
+import socketserver
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -165,3 +169,126 @@ def test_json_logs_and_sighup_reload_of_the_rate(tmp_path: Path) -> None:
     assert "reload" in actions
     assert "campaign.finished" in actions
     assert all({"time", "level", "message"} <= r.keys() for r in records)
+
+
+@contextlib.contextmanager
+def refusing_server(port: int) -> Iterator[None]:
+    """An SMTP server that answers every connection with 421 and hangs up."""
+
+    class Refuse(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(b"421 4.3.2 Service not available, closing channel\r\n")
+
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("down", ["closed port", "421 to everything"])
+def test_all_servers_down_pauses_with_the_reason_and_loses_nobody(
+    tmp_path: Path, down: str
+) -> None:
+    port = free_port()
+    e = make_env(tmp_path, port, pause_after_unreachable="2s", max_send_errors=0, message_rate=0)
+    campaign_id = setup(e, n=20)
+    e.cli("campaigns", "start", campaign_id)
+    with refusing_server(port) if down.startswith("421") else contextlib.nullcontext():
+        started = time.monotonic()
+        e.cli("run", "--until-idle")  # returns once the campaign paused
+        elapsed = time.monotonic() - started
+    shown = e.show(campaign_id)
+    assert shown["status"] == "paused"
+    reason = str(shown["pause_reason"])
+    assert reason.startswith("all SMTP servers of messenger email unreachable since"), reason
+    assert ("421" if down.startswith("421") else "refused") in reason
+    # Counts are of recipients, and nobody is failed: all wait for a retry.
+    assert (shown["to_send"], shown["sent"], shown["failed"], shown["unknown"]) == (20, 0, 0, 0)
+    assert shown["pending"] + shown["deferred"] == 20  # type: ignore[operator]
+    assert elapsed < 2 + 5 + 15  # the bound, one retry interval, start-up and shutdown
+
+    e.cli("campaigns", "resume", campaign_id)
+    with capture_server(port, e.mail):
+        e.cli("run", "--until-idle")
+    assert e.received() == {f"user{i}@example.com": 1 for i in range(20)}
+    assert e.show(campaign_id)["status"] == "finished"
+
+
+def setup_attributes(e: Env) -> str:
+    """Three subscribers, one with a city; a campaign printing the city."""
+    e.cli("db", "upgrade")
+    e.cli("lists", "create", "news")
+    (e.root / "subs.csv").write_text(
+        'email,name,attributes\na@example.com,A,"{""city"": ""Oslo""}"\n'
+        "b@example.com,B,{}\nc@example.com,C,\n"
+    )
+    e.cli("subscribers", "import", str(e.root / "subs.csv"), "--list", "news")
+    body = e.root / "body.html"
+    body.write_text("<p>Hello from [{{ subscriber.attributes.city }}]</p>")
+    return e.cli(
+        "campaigns", "create", "--name", "c", "--subject", "News", "--list", "news",
+        "--body-file", str(body),
+    ).stdout.strip()  # fmt: skip
+
+
+def test_start_under_fail_counts_lacking_attributes_and_refuses_unless_forced(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    e = make_env(tmp_path, port, missing_attributes="fail")
+    campaign_id = setup_attributes(e)
+    warning = "warning: 2 recipients lack attribute 'city' (used in body)"
+    for action in (["start"], ["schedule", "--send-at", "2099-01-01T09:00:00Z"]):
+        refused = e.cli("campaigns", *action[:1], campaign_id, *action[1:], check=False)
+        assert refused.returncode == 1, refused.stderr
+        assert warning in refused.stderr
+        assert 'app.missing_attributes = "fail"' in refused.stderr
+        assert "--force" in refused.stderr
+        assert e.show(campaign_id)["status"] == "draft"
+
+    sample = e.cli("campaigns", "preview", campaign_id).stdout
+    assert sample.startswith("X-Campaignd-Preview: sample data (no --subscriber given)")
+    assert "Hello from [[city]]" in sample
+    outsider = e.cli("campaigns", "preview", campaign_id, "--subscriber", "x@example.org")
+    assert "sample data (x@example.org is not a subscriber)" in outsider.stdout
+    lacking = e.cli("campaigns", "preview", campaign_id, "--subscriber", "b@example.com").stdout
+    assert lacking.startswith(
+        "X-Campaignd-Preview: data of subscriber b@example.com; lacks attribute city: "
+        "rendered empty here; sending to this subscriber fails"
+    )
+    assert "Hello from []" in lacking
+    full = e.cli("campaigns", "preview", campaign_id, "--subscriber", "a@example.com").stdout
+    assert full.startswith("X-Campaignd-Preview: data of subscriber a@example.com\n")
+    assert "Hello from [Oslo]" in full
+
+    forced = e.cli("campaigns", "start", campaign_id, "--force")
+    assert warning in forced.stderr
+    assert "is running" in forced.stdout
+    with capture_server(port, e.mail):
+        e.cli("run", "--until-idle")
+    assert e.received() == {"a@example.com": 1}
+    failures = json.loads(e.cli("campaigns", "failures", campaign_id, "--json").stdout)
+    assert sorted(f["email"] for f in failures) == ["b@example.com", "c@example.com"]
+    assert all("has no attribute 'city'" in f["text"] for f in failures)
+
+
+def test_start_under_blank_warns_then_sends_everyone_with_the_attribute_empty(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    e = make_env(tmp_path, port)
+    campaign_id = setup_attributes(e)
+    started = e.cli("campaigns", "start", campaign_id)
+    assert (
+        "warning: 2 recipients lack attribute 'city' (used in body); it renders empty for them"
+    ) in started.stderr
+    with capture_server(port, e.mail):
+        e.cli("run", "--until-idle")
+    assert e.received() == {f"{x}@example.com": 1 for x in "abc"}
+    bodies = "".join(p.read_text() for p in e.mail.glob("*.eml"))
+    assert bodies.count("<p>Hello from []</p>") == 2 and "<p>Hello from [Oslo]</p>" in bodies

@@ -223,7 +223,8 @@ def test_build_refuses_an_address_that_cannot_go_in_a_header() -> None:
 
 
 def test_a_failing_attribute_fails_only_that_recipient() -> None:
-    mailer = CampaignMailer.prepare(campaign(), LAYOUT, APP, SECRET)
+    app = APP.model_copy(update={"missing_attributes": "fail"})
+    mailer = CampaignMailer.prepare(campaign(), LAYOUT, app, SECRET)
     bad = Recipient(1, 7, 3, uuid.uuid4(), "b@example.org", "B", {}, 0)
     with pytest.raises(TemplateError, match=r"body: line 1: .*note"):
         mailer.build(bad, NOW)
@@ -309,10 +310,29 @@ def test_missing_attribute_is_false_in_conditions(
 
 
 def test_printing_a_missing_attribute_fails_that_recipient_with_the_name() -> None:
+    app = APP.model_copy(update={"missing_attributes": "fail"})
     mailer = CampaignMailer.prepare(
-        campaign(body="Hello {{ subscriber.attributes.city }}"), None, APP, SECRET
+        campaign(body="Hello {{ subscriber.attributes.city }}"), None, app, SECRET
     )
     with pytest.raises(TemplateError, match="city"):
         mailer.build(recipient(), NOW)
     _, data = mailer.build(recipient(city="Oslo"), NOW)
     assert "Hello Oslo" in _body_of(data)
+
+
+def test_a_missing_attribute_prints_empty_by_default_like_listmonk() -> None:
+    assert AppSettings().missing_attributes == "blank"
+    c = campaign(
+        subject="For {{ subscriber.attributes.city }}!",
+        body="<p>Hello [{{ subscriber.attributes.city }}] [{{ subscriber.attributes['zip'] }}]"
+        " [{{ subscriber.attributes.address.street | upper }}]"
+        " [{{ 'x' ~ subscriber.attributes.plan }}]</p>",
+        headers=(("X-City", "{{ subscriber.attributes.city }}"),),
+    )
+    mailer = CampaignMailer.prepare(c, None, APP, SECRET)
+    msg = parse(mailer.build(recipient(), NOW)[1])
+    assert msg["Subject"] == "For !"
+    assert msg["X-City"] == ""
+    assert "Hello [] [] [] [x]" in _body_of(msg.as_bytes())
+    _, data = mailer.build(recipient(city="Oslo"), NOW)
+    assert "Hello [Oslo]" in _body_of(data)

@@ -392,3 +392,79 @@ async def test_running_campaigns_share_capacity_fairly() -> None:
     assert subjects.count("First") == 101 and subjects.count("Second") == 101
     early = Counter(subjects[:60])
     assert early["First"] >= 20 and early["Second"] >= 20  # interleaved, not one after the other
+
+
+def test_tally_counts_recipients_not_retries() -> None:
+    from campaignd.domain import DeliveryRecord, DeliveryStatus
+    from campaignd.sending.engine import Tally
+
+    def record(ledger_id: int, status: DeliveryStatus) -> DeliveryRecord:
+        return DeliveryRecord(ledger_id, status, 0, None, None, "", None, "")
+
+    tally = Tally()
+    for _ in range(10):  # 20 recipients, each deferred 10 times
+        tally.add([record(i, DeliveryStatus.DEFERRED) for i in range(20)])
+    assert tally.deferred == 20
+    tally.add([record(0, DeliveryStatus.SENT), record(1, DeliveryStatus.FAILED)])
+    assert (tally.sent, tally.failed, tally.deferred) == (1, 1, 18)
+
+
+async def test_all_servers_unreachable_pauses_within_the_bound_and_loses_nobody() -> None:
+    store = MemoryStore()
+    down = True
+
+    def answer(_s: str, _r: Sequence[str], _m: bytes) -> SendOutcome:
+        if down:
+            return SendOutcome(
+                OutcomeKind.TRANSIENT,
+                text="no server of messenger email is available (h:25: connection refused)",
+                connection_error=True,
+            )
+        return SendOutcome(OutcomeKind.SENT, code=250)
+
+    messenger = RecordingMessenger(answer=answer)
+    campaign_id = await seed(store)
+    await start(store, campaign_id)
+    now = [utcnow()]
+
+    def clock() -> dt.datetime:  # time runs 0.5 s per look: retries (every 5 s) come quickly
+        now[0] += dt.timedelta(seconds=0.5)
+        return now[0]
+
+    d = Daemon(
+        settings(max_send_errors=0, pause_after_unreachable="2m"),
+        until_idle=True,
+        store=store,
+        messengers=lambda _s: {"email": messenger},
+        clock=clock,
+    )
+    began = now[0]
+    assert await asyncio.wait_for(d.run(), 30) == 0
+
+    campaign = await store.get_campaign(campaign_id)
+    assert campaign.status is CampaignStatus.PAUSED
+    assert campaign.pause_reason is not None
+    assert campaign.pause_reason.startswith("all SMTP servers of messenger email unreachable since")
+    assert "connection refused" in campaign.pause_reason
+    assert campaign.updated_at - began < dt.timedelta(minutes=2, seconds=15)
+    counts = await store.counts(campaign_id)
+    assert counts.failed == 0 and counts.sent == 0
+    assert counts.deferred + counts.pending == counts.to_send == 21
+    assert len(messenger.calls) > 21  # retried meanwhile, but counted once per recipient
+
+    # Nothing lost: resumed with a server back, everyone gets it once.
+    down = False
+    messenger.closed = False
+    await store.transition(
+        campaign_id, frozenset({CampaignStatus.PAUSED}), CampaignStatus.RUNNING, now=now[0]
+    )
+    again = Daemon(
+        settings(),
+        until_idle=True,
+        store=store,
+        messengers=lambda _s: {"email": messenger},
+        clock=clock,
+    )
+    assert await asyncio.wait_for(again.run(), 30) == 0
+    got = delivered(messenger)
+    assert set(got) == eligible() and max(got.values()) == 1

@@ -11,7 +11,7 @@ import pytest
 from campaignd.domain import CampaignStatus as S
 from campaignd.domain import DeliveryStatus, OutcomeKind, Recipient, SendOutcome
 from campaignd.errors import TransitionRefused
-from campaignd.policy import RetryPolicy, check_action, decide
+from campaignd.policy import RetryPolicy, Unreachable, check_action, decide
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 POLICY = RetryPolicy(max_attempts=3, backoff=60.0)
@@ -111,3 +111,34 @@ def test_connection_error_defers_without_using_an_attempt_and_is_sender_fault() 
 def test_auth_and_policy_replies_are_sender_faults() -> None:
     auth = SendOutcome(OutcomeKind.PERMANENT, "s1", 535, "5.7.8", "5.7.8 bad credentials")
     assert _decide(auth)[2] is True
+
+
+def test_unreachable_pauses_only_after_the_limit_of_connection_failures() -> None:
+    down = SendOutcome(
+        OutcomeKind.TRANSIENT, text="connect: connection to h:25 refused", connection_error=True
+    )
+    watch = Unreachable("email", limit=120.0)
+    assert watch.observe(down, NOW) is None
+    assert watch.observe(down, NOW + dt.timedelta(seconds=119)) is None
+    reason = watch.observe(down, NOW + dt.timedelta(seconds=120))
+    assert reason == (
+        "all SMTP servers of messenger email unreachable since 2026-11-22T12:00:00+00:00: "
+        "connect: connection to h:25 refused"
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        SendOutcome(OutcomeKind.SENT, code=250),
+        SendOutcome(OutcomeKind.TRANSIENT, code=451, text="4.3.0 later"),
+        SendOutcome(OutcomeKind.PERMANENT, code=550, text="5.1.1 no user"),
+    ],
+)
+def test_any_reply_from_a_server_restarts_the_unreachable_watch(answer: SendOutcome) -> None:
+    down = SendOutcome(OutcomeKind.TRANSIENT, text="refused", connection_error=True)
+    watch = Unreachable("email", limit=60.0)
+    watch.observe(down, NOW)
+    assert watch.observe(answer, NOW + dt.timedelta(seconds=59)) is None
+    assert watch.observe(down, NOW + dt.timedelta(seconds=61)) is None  # a new watch from here
+    assert watch.observe(down, NOW + dt.timedelta(seconds=121)) is not None

@@ -1,0 +1,60 @@
+"""Who of a campaign's recipients still to send lacks attributes its templates use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# Names per statement: each is one CASE over the subscriber's JSON attributes.
+_NAMES_PER_SCAN = 50
+
+# Subscribers lacking one of the names (tested first: cheap beside the eligibility test, and
+# few pass it), then the rule populate_ledger uses (db.ledger), less those with a final ledger
+# row of this campaign (sent, failed, unknown or skipped). At 1M subscribers who all have the
+# attribute: ~1 s on SQLite.
+_LACKING = """
+SELECT {sums}
+FROM subscribers s
+WHERE NOT ({has_all})
+  AND s.status = 'enabled'
+  AND EXISTS (
+    SELECT 1 FROM campaign_lists cl
+    JOIN lists l ON l.id = cl.list_id
+    JOIN subscriptions sl ON sl.list_id = cl.list_id
+    WHERE cl.campaign_id = :cid AND sl.subscriber_id = s.id
+      AND (sl.status = 'confirmed' OR (l.optin = 'single' AND sl.status <> 'unsubscribed'))
+  )
+  AND NOT EXISTS (
+    SELECT 1 FROM deliveries d
+    WHERE d.campaign_id = :cid AND d.subscriber_id = s.id
+      AND d.status IN ('sent', 'failed', 'unknown', 'skipped')
+  )
+"""
+
+
+def _has_key(dialect: str, param: str) -> str:
+    """SQL true when the subscriber's attributes object has the key bound to `param` (a key
+    holding JSON null counts: it is there). Keys are bound, never spliced into the SQL."""
+    if dialect == "postgresql":
+        return f"jsonb_exists(CAST(s.attributes AS jsonb), :{param})"
+    return f"EXISTS (SELECT 1 FROM json_each(s.attributes) a WHERE a.key = :{param})"
+
+
+async def missing_attributes(
+    conn: AsyncConnection, dialect: str, campaign_id: int, names: Sequence[str]
+) -> dict[str, int]:
+    """{name: how many of the recipients still to send lack it}."""
+    names = list(dict.fromkeys(names))
+    missing: dict[str, int] = {}
+    for start in range(0, len(names), _NAMES_PER_SCAN):
+        chunk = names[start : start + _NAMES_PER_SCAN]
+        has = [_has_key(dialect, f"k{i}") for i in range(len(chunk))]
+        sums = ", ".join(f"coalesce(sum(CASE WHEN {h} THEN 0 ELSE 1 END), 0)" for h in has)
+        statement = text(_LACKING.format(sums=sums, has_all=" AND ".join(has)))
+        params: dict[str, object] = {"cid": campaign_id}
+        params.update({f"k{i}": name for i, name in enumerate(chunk)})
+        row = (await conn.execute(statement, params)).one()
+        missing.update({name: int(row[i]) for i, name in enumerate(chunk)})
+    return missing
