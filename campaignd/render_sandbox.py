@@ -441,6 +441,9 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             return guarded
         signature = inspect.signature(func)
         skip = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
+        # Jinja's async variants take an eval context their (sync) signature does not show.
+        first = next(iter(signature.parameters), "")
+        unbound = skip if first not in ("environment", "eval_ctx", "context") else 0
         limit = self.max_output
 
         @functools.wraps(func)
@@ -451,10 +454,14 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
                     self._refuse_over(what, text_size(args[skip], limit))
             else:
                 assert check is not None
-                if name in ("join", "sum") and len(args) > skip:
+                if (
+                    name in ("join", "sum")
+                    and len(args) > skip
+                    and not isinstance(args[skip], list | tuple)
+                ):
                     # a generator is read once: read it here, for the check and the filter
                     args = (*args[:skip], list(self.guard_iter(args[skip])), *args[skip + 1 :])
-                bound = signature.bind(*args, **kwargs)
+                bound = signature.bind(*args[unbound:], **kwargs)
                 bound.apply_defaults()
                 self._refuse_over(what, check(bound.arguments))
             return self._check_result(what, func(*args, **kwargs))
