@@ -24,10 +24,13 @@ recipient alone.
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import format_datetime
 from functools import partial
 from typing import Any
@@ -38,6 +41,7 @@ from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Temp
 from campaignd.errors import HeaderInjection, InvalidInput, TemplateError
 from campaignd.render import Attributes, CampaignData, CampaignRenderer, Links, SubscriberData
 from campaignd.render_sample import sample_attributes
+from campaignd.render_sandbox import SlowRender
 from campaignd.tokens import Signer
 
 OWNED_HEADERS = frozenset(
@@ -46,6 +50,13 @@ OWNED_HEADERS = frozenset(
         "list-unsubscribe", "list-unsubscribe-post", "x-campaignd-id", "return-path",
     }
 )  # fmt: skip
+log = logging.getLogger(__name__)
+
+#: Seconds a render may hold the event loop; a slower one is run again in the render thread
+#: (with the full template_timeout), and so are the campaign's later renders.
+INLINE_RENDER_BUDGET = 0.05
+_render_pool: ThreadPoolExecutor | None = None
+
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _ADDRESS_HEADERS = frozenset({"reply-to", "sender", "errors-to", "disposition-notification-to"})
 
@@ -104,6 +115,7 @@ class CampaignMailer:
         self._close = f"--{boundary}--\r\n".encode()
         self._date: tuple[int, str] = (-1, "")
         self._bodies = mime.BodyEncoder()
+        self.slow = False  # renders run in the render thread, not on the event loop
 
     @classmethod
     def prepare(
@@ -149,8 +161,34 @@ class CampaignMailer:
             self._cache[(slot, value)] = line
         return line
 
-    def build(self, recipient: Recipient, now: dt.datetime) -> tuple[str, bytes]:
-        """(Message-ID, complete message bytes with CRLF line ends) for one recipient."""
+    async def build_async(self, recipient: Recipient, now: dt.datetime) -> tuple[str, bytes]:
+        """`build` that never holds the event loop for long: a render still running after
+        INLINE_RENDER_BUDGET is given up and run again in the render thread (one for the
+        daemon, so hostile templates cannot take every core), and from then on every render
+        of this campaign is. The thread shares the interpreter lock with the loop, which still
+        gets its turn every few milliseconds (health checks, other campaigns)."""
+        if not self.slow:
+            try:
+                return self.build(recipient, now, budget=INLINE_RENDER_BUDGET)
+            except SlowRender:
+                self.slow = True
+                log.warning(
+                    "campaign %s: a render took longer than %g s: rendering in a thread",
+                    self._campaign_text,
+                    INLINE_RENDER_BUDGET,
+                    extra={"action": "render.slow"},
+                )
+        global _render_pool
+        if _render_pool is None:
+            _render_pool = ThreadPoolExecutor(1, thread_name_prefix="campaignd-render")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_render_pool, self.build, recipient, now)
+
+    def build(
+        self, recipient: Recipient, now: dt.datetime, budget: float | None = None
+    ) -> tuple[str, bytes]:
+        """(Message-ID, complete message bytes with CRLF line ends) for one recipient; with a
+        budget, a render running longer raises SlowRender (see build_async)."""
         to_addr = mime.check_address(recipient.email, "recipient address")
         message_id = self.message_id(recipient)
         sub_uuid = recipient.uuid
@@ -164,7 +202,7 @@ class CampaignMailer:
             _attributes(recipient.attributes),
             Links(unsub, optin, now),
         )
-        rendered = self.renderer.render(data)
+        rendered = self.renderer.render(data, budget)
         lines = [
             self._date_line(now),
             self._from_line,

@@ -160,6 +160,7 @@ class AppSettings(_Frozen):
     workers: int = Field(default=1, ge=1, le=64)
     template_max_output: int = Field(default=2_000_000, ge=1024)
     template_timeout: Duration = 2.0
+    max_render_failures: int = Field(default=5, ge=0)
 
     @field_validator("root_url")
     @classmethod
