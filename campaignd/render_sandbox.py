@@ -78,7 +78,7 @@ class SlowRender(TemplateError):
 
 class _RenderState(threading.local):
     at: float = math.inf
-    budget: bool = False  # `at` is the event-loop budget, not the timeout
+    budget: bool = False  # `at` is the event-loop budget (thread CPU time), not the timeout
     work: int = 0
 
 
@@ -255,20 +255,27 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
 
     # -- clock
     def start(self, budget: float | None = None) -> None:
-        """Start the clock for one render on this thread; with a budget shorter than the
-        timeout, running past it raises SlowRender."""
+        """Start the clock for one render on this thread. With a budget shorter than the
+        timeout, the render raises SlowRender once it has used that much CPU time (CPU, not
+        wall time: a render preempted on a busy machine is not a slow one)."""
         state = self._state
         state.work = 0
         state.budget = budget is not None and budget < self.timeout
-        state.at = time.monotonic() + (budget if state.budget and budget else self.timeout)
+        if state.budget and budget is not None:
+            state.at = time.thread_time() + budget
+        else:
+            state.at = time.monotonic() + self.timeout
 
     def stop(self) -> None:
         self._state.at = math.inf
+        self._state.budget = False
 
     def tick(self) -> None:
-        if time.monotonic() > self._state.at:
-            if self._state.budget:
+        state = self._state
+        if state.budget:
+            if time.thread_time() > state.at:
                 raise SlowRender("the render is slow: run it in a thread")
+        elif time.monotonic() > state.at:
             raise TemplateError(f"the template ran longer than {self.timeout:g}s and was stopped")
 
     def guard_iter(self, iterable: Any) -> Any:
