@@ -206,6 +206,7 @@ class AppSettings(_Frozen):
     pause_after_unreachable: Annotated[Duration, Field(gt=0, le=86400)] = 120.0
     # A missing subscriber attribute prints empty ("blank", as listmonk) or fails ("fail").
     missing_attributes: Literal["blank", "fail"] = "blank"
+    max_render_failures: int = Field(default=5, ge=0)
 
     @field_validator("root_url")
     @classmethod

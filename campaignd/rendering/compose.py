@@ -26,10 +26,13 @@ recipient alone.
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import format_datetime
 from functools import partial
 from typing import Any
@@ -40,6 +43,7 @@ from campaignd.errors import HeaderInjection, InvalidInput, TemplateError
 from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
 from campaignd.rendering.sample import sample_attributes
+from campaignd.rendering.sandbox import SlowRender
 from campaignd.rendering.templates import (
     Attributes,
     BlankAttributes,
@@ -56,6 +60,13 @@ OWNED_HEADERS = frozenset(
         "list-unsubscribe", "list-unsubscribe-post", "x-campaignd-id", "return-path",
     }
 )  # fmt: skip
+log = logging.getLogger(__name__)
+
+#: Seconds a render may hold the event loop; a slower one is run again in the render thread
+#: (with the full template_timeout), and so are the campaign's later renders.
+INLINE_RENDER_BUDGET = 0.05
+_render_pool: ThreadPoolExecutor | None = None
+
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
@@ -134,6 +145,7 @@ class CampaignMailer:
         self._close = f"--{boundary}--\r\n".encode()
         self._date: tuple[int, str] = (-1, "")
         self._bodies = mime.BodyEncoder()
+        self.slow = False  # renders run in the render thread, not on the event loop
 
     @classmethod
     def prepare(
@@ -181,11 +193,39 @@ class CampaignMailer:
             self._cache[(slot, value)] = line
         return line
 
+    async def build_async(self, recipient: Recipient, now: dt.datetime) -> tuple[str, bytes]:
+        """`build` that never holds the event loop for long: a render still running after
+        INLINE_RENDER_BUDGET is given up and run again in the render thread (one for the
+        daemon, so hostile templates cannot take every core), and from then on every render
+        of this campaign is. The thread shares the interpreter lock with the loop, which still
+        gets its turn every few milliseconds (health checks, other campaigns)."""
+        if not self.slow:
+            try:
+                return self.build(recipient, now, budget=INLINE_RENDER_BUDGET)
+            except SlowRender:
+                self.slow = True
+                log.warning(
+                    "campaign %s: a render took longer than %g s: rendering in a thread",
+                    self._campaign_text,
+                    INLINE_RENDER_BUDGET,
+                    extra={"action": "render.slow"},
+                )
+        global _render_pool
+        if _render_pool is None:
+            _render_pool = ThreadPoolExecutor(1, thread_name_prefix="campaignd-render")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_render_pool, self.build, recipient, now)
+
     def build(
-        self, recipient: Recipient, now: dt.datetime, optin_lists: Sequence[int] | None = None
+        self,
+        recipient: Recipient,
+        now: dt.datetime,
+        optin_lists: Sequence[int] | None = None,
+        budget: float | None = None,
     ) -> tuple[str, bytes]:
         """(Message-ID, complete message bytes with CRLF line ends) for one recipient;
-        `{{ optin_url() }}` confirms `optin_lists` (default: the campaign's lists)."""
+        `{{ optin_url() }}` confirms `optin_lists` (default: the campaign's lists). With a
+        budget, a render running longer raises SlowRender (see build_async)."""
         to_addr = mime.check_address(recipient.email, "recipient address")
         message_id = self.message_id(recipient)
         sub_uuid = recipient.uuid
@@ -201,7 +241,7 @@ class CampaignMailer:
             _attributes(recipient.attributes, self._blank),
             Links(unsub, optin, now),
         )
-        rendered = self.renderer.render(data)
+        rendered = self.renderer.render(data, budget)
         lines = [
             self._date_line(now),
             self._from_line,

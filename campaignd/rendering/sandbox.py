@@ -1,53 +1,85 @@
-"""A Jinja2 sandbox that also bounds run time and output size (Jinja's own sandbox does not).
+"""A Jinja2 sandbox that also bounds run time, memory and output size (Jinja's own does not).
 
 ``LimitedSandbox`` is an ``ImmutableSandboxedEnvironment`` (no ``__class__``, ``mro``,
 ``__subclasses__``, no mutation of lists and dicts, sandboxed ``str.format``) with
 ``StrictUndefined`` and these additions:
 
 - every ``for`` loop iterates through a guard that checks the clock every 256 items, and every
-  call (functions, macros, methods) and filter checks it too: no loop, nested loop or recursion
-  runs past ``timeout`` seconds without raising TemplateError;
-- calls, filters and the ``*``, ``**`` and ``%`` operators refuse work whose result would be larger
-  than ``max_output`` (``"x" * 10**9``, ``10**10**10``, ``"%0999999999d" % 1``, ``center(10**9)``,
-  ``"{:>999999999}".format(1)``) before doing it, and check the size of what they return;
-- ``namespace()`` objects refuse values larger than ``max_output`` (doubling a string in a loop);
+  call (functions, macros, methods), filter and intercepted operator checks it too: no loop,
+  nested loop or recursion runs past ``timeout`` seconds without raising TemplateError;
+- the operations that can make a big value from a small template are checked BEFORE they
+  run, from their operands: ``*`` (``"x" * 10**9``), ``**``, ``+`` and ``~`` (doubling a string),
+  ``%`` and ``|format`` (widths and precisions, ``*`` ones included: ``"%*s" % (10**9, "x")``),
+  ``str.format`` (each field's width and precision after nested fields are filled in:
+  ``"{:{}}".format(x, 10**9)``), the filters ``center``, ``indent``, ``wordwrap``, ``join``,
+  ``replace``, ``batch``, ``slice``, ``sum`` and the ones that turn a list into text, the
+  methods ``center``, ``ljust``, ``rjust``, ``zfill``, ``expandtabs``, ``join``, ``replace``,
+  ``translate``, and printing a list (``{{ list }}``): what would exceed ``max_output``
+  characters is refused with a TemplateError naming the operation and the limit;
+- what those operations return is counted: a render that builds more than ``WORK_FACTOR``
+  times ``max_output`` characters in all is stopped (bounds memory held across a recursion);
+- ``range()`` refuses more than ``MAX_RANGE`` items with a TemplateError (not a data error);
+- ``namespace()`` objects refuse values larger than ``max_output``;
 - ``lipsum`` is gone, and ``date(fmt)`` formats refuse field widths.
 
-The deadline is per thread and set by ``start()`` before each render.
+The deadline is per thread and set by ``start()`` before each render. ``start(budget=...)``
+sets a shorter deadline that raises ``SlowRender`` instead: a render on the event loop gives
+up early and is run again in a thread with the full ``timeout`` (see campaignd.rendering.compose).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import re
+import textwrap
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined, nodes
-from jinja2.compiler import CodeGenerator, Frame
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
+from jinja2.filters import make_attrgetter
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEscapeFormatter,
+    SandboxedFormatter,
+)
 from jinja2.utils import Namespace
+from markupsafe import Markup
 
 from campaignd.errors import TemplateError
 
-_BIG_NUMBER = re.compile(r"\d{7,}")
-_AMPLIFYING_FILTERS = frozenset(
-    {"center", "indent", "wordwrap", "replace", "join", "batch", "slice", "format", "truncate"}
-)
-_AMPLIFYING_METHODS = frozenset(
-    {"center", "ljust", "rjust", "zfill", "expandtabs", "join", "replace", "format", "format_map"}
-)
-
+#: Items a ``range()`` may have (Jinja's sandbox limit).
+MAX_RANGE = 100_000
+#: A render may build at most this many times ``max_output`` characters in all.
+WORK_FACTOR = 32
+#: ``|slice`` makes at most this many slices.
+MAX_SLICES = 1_000
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+_TEXT_FILTERS = frozenset(
+    {"string", "e", "escape", "forceescape", "tojson", "pprint", "urlize", "safe", "upper",
+     "lower", "title", "capitalize", "trim", "striptags", "urlencode", "xmlattr", "list"}
+)  # fmt: skip
+_PERCENT = re.compile(
+    r"%(?:\((?P<key>[^)]*)\))?[-#0 +]*(?P<width>\*|\d+)?(?:\.(?P<prec>\*|\d+))?[hlL]?(?P<conv>.)",
+    re.DOTALL,
+)
+_DIGITS = re.compile(r"\d+")
 
 
-class _Deadline(threading.local):
+class SlowRender(TemplateError):
+    """A render went past its budget on the event loop: run it again in a thread."""
+
+
+class _RenderState(threading.local):
     at: float = math.inf
+    budget: bool = False  # `at` is the event-loop budget (thread CPU time), not the timeout
+    work: int = 0
 
 
 def _size(value: Any) -> int:
@@ -64,8 +96,70 @@ def _weight(value: Any) -> int:
     return _size(value)
 
 
+def text_size(value: Any, limit: int, depth: int = 0) -> int:
+    """About ``len(str(value))`` (containers as their repr), counted no further than past
+    ``limit``: what turning a value into text would cost, found without doing it."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    items: Iterable[Any]
+    if isinstance(value, dict):
+        items = (x for pair in value.items() for x in pair)
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = value
+    else:
+        return 1
+    if depth > 20:
+        return 2
+    total = 2
+    for item in items:
+        total += text_size(item, limit - total, depth + 1) + 2
+        if total > limit:
+            break
+    return total
+
+
+def percent_size(fmt: Any, args: Any, limit: int) -> int:
+    """At least how long ``fmt % args`` is, found from the format and the arguments alone:
+    literal and ``*`` widths and precisions, and the arguments' text."""
+    if not isinstance(fmt, str):
+        return 0
+    total = len(fmt)
+    if isinstance(args, tuple):
+        positional: tuple[Any, ...] = args
+    elif isinstance(args, Mapping):
+        positional = ()
+    else:
+        positional = (args,)
+    index = 0
+    for match in _PERCENT.finditer(fmt):
+        for part in ("width", "prec"):
+            spec = match.group(part)
+            if spec == "*":
+                star = positional[index] if index < len(positional) else 0
+                index += 1
+                total += abs(star) if isinstance(star, int) else 0
+            elif spec:
+                total += int(spec)
+        if match.group("conv") == "%":
+            continue
+        key = match.group("key")
+        if key is not None and isinstance(args, Mapping):
+            value = args.get(key, "")
+        elif index < len(positional):
+            value = positional[index]
+            index += 1
+        else:
+            value = ""
+        total += text_size(value, limit)
+        if total > limit:
+            break
+    return total
+
+
 class _GuardedCodeGenerator(CodeGenerator):
-    """Wraps every for-loop iterable in ``environment.guard_iter(...)`` before compiling."""
+    """Wraps every for-loop iterable in ``environment.guard_iter(...)``, sends every ``~``
+    through ``environment.concat_checked`` and every printed non-str through
+    ``environment.check_printed``."""
 
     def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
         for loop in node.find_all(nodes.For):
@@ -74,12 +168,61 @@ class _GuardedCodeGenerator(CodeGenerator):
             )
         super().visit_Template(node, frame)
 
+    # ``{{ x }}`` compiles to ``str(x)``/``escape(x)``; these make it ``str(v if (v := x).__class__
+    # is str else environment.check_printed(v))``: a str costs a compare, not a call.
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        super()._output_child_pre(node, frame, finalize)
+        self.write("(_cd_v if (_cd_v := ")
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        self.write(").__class__ is str else environment.check_printed(_cd_v))")
+        super()._output_child_post(node, frame, finalize)
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if frame.eval_ctx.volatile:
+            func_name = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            func_name = "markup_join"
+        else:
+            func_name = "str_join"
+        self.write(f"environment.concat_checked({func_name}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class _LimitedFormatter(SandboxedFormatter):
+    """``str.format`` that checks each field's width and precision (nested fields filled in)
+    and the running length before formatting the field."""
+
+    def __init__(self, env: LimitedSandbox, **kwargs: Any) -> None:
+        super().__init__(env, **kwargs)
+        self._limited = env
+        self._used = 0
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        env = self._limited
+        env.tick()
+        wanted = self._used + text_size(value, env.max_output)
+        wanted += sum(int(d) for d in _DIGITS.findall(format_spec))
+        if wanted > env.max_output:
+            raise env.too_big("format()")
+        result = super().format_field(value, format_spec)
+        self._used += len(result)
+        return result
+
+
+class _LimitedEscapeFormatter(_LimitedFormatter, SandboxedEscapeFormatter):
+    pass
+
 
 class LimitedSandbox(ImmutableSandboxedEnvironment):
     """See the module docstring."""
 
     code_generator_class = _GuardedCodeGenerator
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def __init__(self, *, max_output: int, timeout: float) -> None:
         super().__init__(
@@ -90,23 +233,49 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             cache_size=0,
         )
         self.max_output = max_output
+        self.max_work = WORK_FACTOR * max_output
         self.timeout = timeout
-        self._deadline = _Deadline()
+        self._state = _RenderState()
         self.globals.pop("lipsum", None)
         self.globals["namespace"] = _limited_namespace(max_output)
+        self.globals["range"] = _limited_range
         self.trust()
+        self._checks: dict[str, Callable[[dict[str, Any]], int]] = {
+            "center": self._center,
+            "indent": self._indent,
+            "join": self._join_size,
+            "replace": self._replace_size,
+            "format": lambda a: percent_size(a["value"], a["kwargs"] or a["args"], max_output),
+            "batch": lambda a: a["linecount"] if a["fill_with"] is not None else 0,
+            "slice": self._slices,
+            "sum": self._sum_size,
+        }
+        self.filters["wordwrap"] = self._wordwrap
         self.filters = {name: self._guard_filter(name, f) for name, f in self.filters.items()}
 
     # -- clock
-    def start(self) -> None:
-        """Start the clock for one render on this thread."""
-        self._deadline.at = time.monotonic() + self.timeout
+    def start(self, budget: float | None = None) -> None:
+        """Start the clock for one render on this thread. With a budget shorter than the
+        timeout, the render raises SlowRender once it has used that much CPU time (CPU, not
+        wall time: a render preempted on a busy machine is not a slow one)."""
+        state = self._state
+        state.work = 0
+        state.budget = budget is not None and budget < self.timeout
+        if state.budget and budget is not None:
+            state.at = time.thread_time() + budget
+        else:
+            state.at = time.monotonic() + self.timeout
 
     def stop(self) -> None:
-        self._deadline.at = math.inf
+        self._state.at = math.inf
+        self._state.budget = False
 
     def tick(self) -> None:
-        if time.monotonic() > self._deadline.at:
+        state = self._state
+        if state.budget:
+            if time.thread_time() > state.at:
+                raise SlowRender("the render is slow: run it in a thread")
+        elif time.monotonic() > state.at:
             raise TemplateError(f"the template ran longer than {self.timeout:g}s and was stopped")
 
     def guard_iter(self, iterable: Any) -> Any:
@@ -117,29 +286,58 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             yield item
 
     # -- size
-    def _too_big(self, what: str) -> TemplateError:
-        return TemplateError(f"{what} would produce more than {self.max_output} characters")
+    def too_big(self, what: str) -> TemplateError:
+        return TemplateError(
+            f"{what} would produce more than {self.max_output} characters (template_max_output)"
+        )
+
+    def _refuse_over(self, what: str, size: int) -> None:
+        if size > self.max_output:
+            raise self.too_big(what)
 
     def _check_result(self, what: str, value: Any) -> Any:
-        if _size(value) > self.max_output:
-            raise self._too_big(what)
+        size = _size(value)
+        if size > self.max_output:
+            raise self.too_big(what)
+        state = self._state
+        state.work += size
+        if state.work > self.max_work:
+            raise TemplateError(
+                f"the template built more than {self.max_work} characters of values "
+                f"({WORK_FACTOR} × template_max_output) and was stopped"
+            )
         return value
-
-    def _check_format_string(self, what: str, fmt: Any) -> None:
-        if isinstance(fmt, str):
-            for number in _BIG_NUMBER.findall(fmt):
-                if int(number) > self.max_output:
-                    raise self._too_big(what)
 
     def _check_product(self, what: str, weights: list[int]) -> None:
         weights = sorted((w for w in weights if w > 1), reverse=True)[:2]
         if math.prod(weights) > self.max_output:
-            raise self._too_big(what)
+            raise self.too_big(what)
+
+    def check_printed(self, value: Any) -> Any:
+        """``{{ value }}`` of anything but a str: a list or dict is checked before it is
+        turned into text."""
+        if type(value) is not str and isinstance(value, list | tuple | dict | set | frozenset):
+            self._refuse_over("printing a list", text_size(value, self.max_output))
+        return value
+
+    def concat_checked(self, join: Callable[[Any], str], parts: tuple[Any, ...]) -> str:
+        """``a ~ b``: the parts' total length is checked before they are joined."""
+        self.tick()
+        limit = self.max_output
+        size = 0
+        for part in parts:
+            size += text_size(part, limit)
+        self._refuse_over("'~'", size)
+        return self._check_result("'~'", join(parts))  # type: ignore[no-any-return]
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         self.tick()
         if operator == "*":
-            self._check_product("'*'", [_weight(left), _weight(right)])
+            if isinstance(left, int) and isinstance(right, int):
+                if left.bit_length() + right.bit_length() > 8 * self.max_output:
+                    raise self.too_big("'*'")
+            else:
+                self._check_product("'*'", [_weight(left), _weight(right)])
         elif operator == "**":
             ints = isinstance(left, int) and isinstance(right, int)
             if (
@@ -148,9 +346,11 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
                 and right > 0
                 and left.bit_length() * right > 8 * self.max_output
             ):
-                raise self._too_big("'**'")
+                raise self.too_big("'**'")
         elif operator == "%":
-            self._check_format_string("'%'", left)
+            self._refuse_over("'%'", percent_size(left, right, self.max_output))
+        elif operator == "+":
+            self._refuse_over("'+'", _size(left) + _size(right))
         return self._check_result(
             f"'{operator}'", super().call_binop(context, operator, left, right)
         )
@@ -202,29 +402,238 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         target = getattr(__obj, "__wrapped__", __obj)  # sandboxed str.format wrappers
         owner = getattr(target, "__self__", None)
         name = getattr(target, "__name__", "")
-        if isinstance(owner, str | list | tuple) and name in _AMPLIFYING_METHODS:
-            __self._check_format_string(f"{name}()", owner)
-            weights = [len(owner)] + [_weight(a) for a in (*args, *kwargs.values())]
-            __self._check_product(f"{name}()", weights)
+        if isinstance(owner, str | bytes | list | tuple) and name in _METHOD_CHECKS:
+            if name == "join" and len(args) == 1 and not isinstance(args[0], list | tuple):
+                args = (list(__self.guard_iter(args[0])),)
+            size = _METHOD_CHECKS[name](owner, args, kwargs, __self.max_output)
+            __self._refuse_over(f"{name}()", size)
         result = super().call(__context, __obj, *args, **kwargs)
         return __self._check_result(f"{name or 'the call'}()", result)
 
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """Jinja's sandboxed ``str.format``/``format_map``, with the limited formatter."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        f_self: str = value.__self__
+        is_format_map = value.__name__ == "format_map"
+        str_type = type(f_self)
+
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            formatter: _LimitedFormatter
+            if isinstance(f_self, Markup):
+                formatter = _LimitedEscapeFormatter(self, escape=f_self.escape)
+            else:
+                formatter = _LimitedFormatter(self)
+            if is_format_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                kwargs, args = args[0], ()
+            return str_type(formatter.vformat(f_self, args, kwargs))
+
+        return functools.update_wrapper(wrapper, value)
+
+    # -- filters
     def _guard_filter(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-        amplifying = name in _AMPLIFYING_FILTERS
         what = f"filter {name!r}"
+        check = self._checks.get(name)
+        text = name in _TEXT_FILTERS
+        if check is None and not text:
+
+            @functools.wraps(func)
+            def guarded(*args: Any, **kwargs: Any) -> Any:
+                self.tick()
+                return self._check_result(what, func(*args, **kwargs))
+
+            return guarded
+        signature = inspect.signature(func)
+        skip = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
+        # Jinja's async variants take an eval context their (sync) signature does not show.
+        first = next(iter(signature.parameters), "")
+        unbound = skip if first not in ("environment", "eval_ctx", "context") else 0
+        limit = self.max_output
 
         @functools.wraps(func)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
+        def checked(*args: Any, **kwargs: Any) -> Any:
             self.tick()
-            if amplifying:
-                values = (*args, *kwargs.values())
-                if name == "format":
-                    for value in values:
-                        self._check_format_string(what, value)
-                self._check_product(what, [_weight(v) for v in values])
+            if text:
+                if len(args) > skip:
+                    self._refuse_over(what, text_size(args[skip], limit))
+            else:
+                assert check is not None
+                if (
+                    name in ("join", "sum")
+                    and len(args) > skip
+                    and not isinstance(args[skip], list | tuple)
+                ):
+                    # a generator is read once: read it here, for the check and the filter
+                    args = (*args[:skip], list(self.guard_iter(args[skip])), *args[skip + 1 :])
+                bound = signature.bind(*args[unbound:], **kwargs)
+                bound.apply_defaults()
+                self._refuse_over(what, check(bound.arguments))
             return self._check_result(what, func(*args, **kwargs))
 
-        return guarded
+        return checked
+
+    def _center(self, a: dict[str, Any]) -> int:
+        width = a["width"]
+        return max(_size(a["value"]), width if isinstance(width, int) else 0)
+
+    def _indent(self, a: dict[str, Any]) -> int:
+        s, width = a["s"], a["width"]
+        pad = width if isinstance(width, int) else text_size(width, self.max_output)
+        lines = s.count("\n") + 1 if isinstance(s, str) else 1
+        return text_size(s, self.max_output) + lines * max(pad, 0)
+
+    def _join_size(self, a: dict[str, Any]) -> int:
+        items, attribute = a["value"], a["attribute"]
+        if attribute is not None:
+            items = list(map(make_attrgetter(self, attribute), items))
+        return _joined_size(a["d"], items, self.max_output)
+
+    def _replace_size(self, a: dict[str, Any]) -> int:
+        return _replaced_size(a["s"], a["old"], a["new"], a["count"])
+
+    def _slices(self, a: dict[str, Any]) -> int:
+        slices = a["slices"]
+        if isinstance(slices, int) and slices > MAX_SLICES:
+            raise TemplateError(
+                f"filter 'slice': {slices} slices is over the limit of {MAX_SLICES}"
+            )
+        return 0
+
+    def _sum_size(self, a: dict[str, Any]) -> int:
+        """Summing lists or tuples: the total length, and the copying (``sum`` copies the
+        total so far for each item) checked against the work limit."""
+        start, items = a["start"], a["iterable"]
+        if not isinstance(start, list | tuple):
+            return 0
+        if a["attribute"] is not None:
+            items = list(map(make_attrgetter(self, a["attribute"]), items))
+        total = copied = len(start)
+        for item in items:
+            total += _size(item)
+            copied += total
+            if copied > self.max_work:
+                raise TemplateError(
+                    f"filter 'sum': adding up these lists copies more than {self.max_work} items"
+                )
+        return total
+
+    def _wordwrap(
+        self,
+        s: str,
+        width: int = 79,
+        break_long_words: bool = True,
+        wrapstring: str | None = None,
+        break_on_hyphens: bool = True,
+    ) -> str:
+        """Jinja's ``wordwrap``, with its cost checked: wrapping a long word cuts one line at a
+        time and copies the rest each time, so a 200,000-character word at width 1 takes
+        seconds; the total copying and the joined length are checked before they happen."""
+        s = str(s)
+        wrapstring = self.newline_sequence if wrapstring is None else str(wrapstring)
+        if not isinstance(width, int) or width < 1:
+            raise TemplateError("filter 'wordwrap': the width must be a positive number")
+        if break_long_words:
+            cost = sum(len(w) * len(w) // (2 * width) for w in s.split() if len(w) > width)
+            if cost > self.max_work:
+                raise TemplateError(
+                    f"filter 'wordwrap': words this long ({max(map(len, s.split()))} characters)"
+                    f" at width {width} are too costly to wrap"
+                )
+        wrapper = textwrap.TextWrapper(
+            width=width,
+            expand_tabs=False,
+            replace_whitespace=False,
+            break_long_words=break_long_words,
+            break_on_hyphens=break_on_hyphens,
+        )
+        paragraphs: list[list[str]] = []
+        size = 0
+        for line in s.splitlines():
+            self.tick()
+            lines = wrapper.wrap(line)
+            size += sum(map(len, lines)) + len(wrapstring) * max(len(lines), 1)
+            if size > self.max_output:
+                raise self.too_big("filter 'wordwrap'")
+            paragraphs.append(lines)
+        return wrapstring.join([wrapstring.join(lines) for lines in paragraphs])
+
+
+def _joined_size(sep: Any, items: Any, limit: int) -> int:
+    if not isinstance(items, list | tuple):
+        return 0
+    total = text_size(sep, limit) * max(len(items) - 1, 0)
+    for item in items:
+        if total > limit:
+            break
+        total += text_size(item, limit)
+    return total
+
+
+def _replaced_size(s: Any, old: Any, new: Any, count: Any) -> int:
+    if not isinstance(s, str | bytes) or not isinstance(old, str | bytes):
+        return 0
+    found = len(s) + 1 if not old else s.count(old)  # type: ignore[arg-type]
+    if isinstance(count, int) and 0 <= count < found:
+        found = count
+    grow = len(new) - len(old) if isinstance(new, str | bytes) else 0
+    return len(s) + found * max(grow, 0)
+
+
+def _width_size(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> int:
+    width = args[0] if args else kwargs.get("width", 0)
+    return max(len(owner), width if isinstance(width, int) else 0)
+
+
+def _expandtabs_size(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> int:
+    tabsize = args[0] if args else kwargs.get("tabsize", 8)
+    tabs: int = owner.count("\t" if isinstance(owner, str) else b"\t")
+    return len(owner) + tabs * (tabsize if isinstance(tabsize, int) else 0)
+
+
+def _join_method_size(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> int:
+    return _joined_size(owner, args[0], limit) if args else 0
+
+
+def _replace_method_size(
+    owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], limit: int
+) -> int:
+    if len(args) < 2:
+        return 0
+    return _replaced_size(
+        owner, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count")
+    )
+
+
+def _translate_size(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> int:
+    table = args[0] if args else None
+    if not isinstance(table, Mapping):
+        return len(owner)
+    longest = max((len(v) for v in table.values() if isinstance(v, str)), default=1)
+    return len(owner) * longest
+
+
+_MethodCheck = Callable[[Any, tuple[Any, ...], dict[str, Any], int], int]
+_METHOD_CHECKS: dict[str, _MethodCheck] = {
+    "center": _width_size,
+    "ljust": _width_size,
+    "rjust": _width_size,
+    "zfill": _width_size,
+    "expandtabs": _expandtabs_size,
+    "join": _join_method_size,
+    "replace": _replace_method_size,
+    "translate": _translate_size,
+}
+
+
+def _limited_range(*args: int) -> range:
+    """``range()`` in templates: at most MAX_RANGE items, else a TemplateError."""
+    result = range(*args)
+    if len(result) > MAX_RANGE:
+        raise TemplateError(f"range() of {len(result)} items is over the limit of {MAX_RANGE}")
+    return result
 
 
 def _limited_namespace(limit: int) -> type[Namespace]:

@@ -33,7 +33,7 @@ from jinja2.runtime import Context
 from campaignd.domain import ContentType
 from campaignd.errors import TemplateError
 from campaignd.rendering.sample import sample_attributes
-from campaignd.rendering.sandbox import LimitedSandbox, format_date
+from campaignd.rendering.sandbox import LimitedSandbox, SlowRender, format_date
 from campaignd.rendering.source import html_to_text, markdown_to_html
 from campaignd.rendering.textify import textify, tidy
 
@@ -397,13 +397,15 @@ class CampaignRenderer:
             self.render(sample_subscriber())
 
     # -- rendering
-    def render(self, subscriber: SubscriberData) -> Rendered:
-        """Render every part for one subscriber; TemplateError says which field and line."""
+    def render(self, subscriber: SubscriberData, budget: float | None = None) -> Rendered:
+        """Render every part for one subscriber; TemplateError says which field and line.
+        With a ``budget`` (seconds) shorter than the timeout, a render still running after it
+        raises SlowRender (render it again without one, off the event loop)."""
         env = self.env
         variables = self._vars.copy()
         variables["subscriber"] = subscriber
         template = self._template
-        env.start()
+        env.start(budget)
         try:
             out: list[str] = []
             size, limit = 0, env.max_output
@@ -411,7 +413,11 @@ class CampaignRenderer:
                 out.append(chunk)
                 size += len(chunk)
                 if size > limit:
-                    raise TemplateError(f"the message would be larger than {limit} characters")
+                    raise TemplateError(
+                        f"the message would be larger than {limit} characters (template_max_output)"
+                    )
+        except SlowRender:
+            raise
         except TemplateError as exc:
             raise self._from_traceback(str(exc), exc.__traceback__) from None
         except jinja2.TemplateError as exc:

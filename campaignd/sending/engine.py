@@ -175,6 +175,7 @@ class CampaignRunner:
         self.pause_reason: str | None = None
         self.started = asyncio.get_running_loop().time()
         self.last_error = ""
+        self.render_failures = 0  # messages in a row that could not be built
         self.messenger_name = ""
         self.unreachable = Unreachable("", engine.app.pause_after_unreachable)
         self.populating: asyncio.Task[None] | None = None
@@ -315,10 +316,12 @@ class CampaignRunner:
         outcome: SendOutcome | None = None
         started = 0.0
         try:
-            message_id, data = mailer.build(recipient, engine.clock())
+            message_id, data = await mailer.build_async(recipient, engine.clock())
         except (TemplateError, CampaigndError) as exc:
             record = render_failure(recipient, message_id or mailer.message_id(recipient), str(exc))
+            self._render_failed(str(exc))
         else:
+            self.render_failures = 0
             messenger = engine.messengers.get(self.messenger_name)
             if messenger is None:
                 outcome = SendOutcome(
@@ -362,6 +365,19 @@ class CampaignRunner:
                 except Exception:  # an observer must never cost a recipient
                     log.exception("send observer failed", extra={"action": "send.observer"})
         engine.recorder.submit(self.campaign_id, record)
+
+    def _render_failed(self, error: str) -> None:
+        """After app.max_render_failures messages in a row could not be built, pause: the
+        template fails everyone (a limit, a bomb, a broken expression); the recipients not
+        yet tried stay pending for a resume after the template is fixed."""
+        self.render_failures += 1
+        limit = self.engine.app.max_render_failures
+        if limit and self.render_failures >= limit and self.pause_reason is None:
+            self.pause_reason = (
+                f"{self.render_failures} messages in a row could not be built "
+                f"(max_render_failures={limit}); last: {error}"
+            )
+            self.stop.set()
 
     def _committed(self, campaign_id: int, records: Sequence[DeliveryRecord], errors: int) -> None:
         self.tally.add(records)

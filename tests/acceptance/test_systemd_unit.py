@@ -60,3 +60,6 @@ def test_unit_contract() -> None:
         assert line in text
     stop = int(re.search(r"TimeoutStopSec=(\d+)s", text).group(1))  # type: ignore[union-attr]
     assert stop > 30  # longer than the default app.shutdown_grace
+    high = int(re.search(r"^MemoryHigh=(\d+)M$", text, re.M).group(1))  # type: ignore[union-attr]
+    top = int(re.search(r"^MemoryMax=(\d+)G$", text, re.M).group(1))  # type: ignore[union-attr]
+    assert 0 < high < top * 1024  # a bound, and reclaim before the kill

@@ -468,3 +468,34 @@ async def test_all_servers_unreachable_pauses_within_the_bound_and_loses_nobody(
     assert await asyncio.wait_for(again.run(), 30) == 0
     got = delivered(messenger)
     assert set(got) == eligible() and max(got.values()) == 1
+
+
+async def test_a_template_failing_everyone_pauses_the_campaign_and_leaves_the_rest_pending() -> (
+    None
+):
+    store, messenger = MemoryStore(), RecordingMessenger()
+    await seed(store, n=40)
+    bomb = await store.create_campaign(
+        NewCampaign(
+            name="bomb",
+            subject="Hi",
+            from_email="News <news@example.com>",
+            body="{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+            lists=("news",),
+        ),
+        None,
+    )
+    await start(store, bomb.id)
+    await daemon(store, messenger, concurrency=2, template_timeout=0.3).run()
+
+    campaign = await store.get_campaign(bomb.id)
+    assert campaign.status is CampaignStatus.PAUSED
+    assert campaign.pause_reason is not None
+    assert "5 messages in a row could not be built (max_render_failures=5)" in (
+        campaign.pause_reason
+    )
+    assert "longer than 0.3s" in campaign.pause_reason
+    counts = await store.counts(bomb.id)
+    assert 5 <= counts.failed <= 5 + 2  # the failures in a row, and those already in flight
+    assert counts.pending == counts.to_send - counts.failed  # the rest wait for a resume
+    assert not messenger.sent

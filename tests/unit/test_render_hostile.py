@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 
 import pytest
 
@@ -74,7 +75,9 @@ def test_runaway_loops_and_recursion_stop_within_the_time_limit(body: str) -> No
     elapsed = time.monotonic() - started
     assert elapsed < TIMEOUT + 2.0
     message = str(caught.value)
-    assert any(word in message for word in ("longer than", "too big", "recursion", "Range"))
+    assert any(
+        word in message for word in ("longer than", "too big", "recursion", "over the limit")
+    )
 
 
 @pytest.mark.parametrize(
@@ -121,3 +124,99 @@ def test_normal_templates_are_not_affected_by_the_limits() -> None:
     )
     assert out.endswith("ababab 1024 00042    7  x  |45")
     assert out.startswith("0,1,2,")
+
+
+BIG = 2_000_000  # the default template_max_output
+
+
+def run_big(body: str) -> str:
+    renderer = CampaignRenderer(
+        subject="s",
+        body=body,
+        content_type=ContentType.PLAIN,
+        alt_body=None,
+        layout=None,
+        headers=(),
+        campaign=CampaignData("n", "s", "u", ()),
+        max_output=BIG,
+        timeout=2.0,
+    )
+    return renderer.render(sample_subscriber()).text or ""
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ('{{ "%*s" % (10**9, "x") }}', "'%' would produce more than 2000000"),
+        ('{{ "%.*f" % (10**9, 1.0) }}', "'%' would produce more than"),
+        ('{{ "%*s"|format(10**9, "x") }}', "filter 'format' would produce more than"),
+        ('{{ "{:{}}".format("x", 10**9) }}', "format() would produce more than"),
+        ('{{ "{0:{1}}{0:{1}}{0:{1}}".format("x", 1900000) }}', "format() would produce"),
+        ('{{ "{x:>{w}}".format_map({"x": "y", "w": 10**9}) }}', "format() would produce more than"),
+        (
+            "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% endif %}{% endmacro %}"
+            '{{ d("x", 40) }}',
+            "'~' would produce more than",
+        ),
+        (
+            "{% macro d(s, n) %}{% if n %}{{ d(s + s, n - 1) }}{% endif %}{% endmacro %}"
+            '{{ d("x", 40) }}',
+            r"'\+' would produce more than",
+        ),
+        (
+            '{% macro d(s, n) %}{% if n %}{{ d(s ~ "x", n - 1) }}{% endif %}{% endmacro %}'
+            '{{ d("x" * 1900000, 300) }}',
+            "built more than 64000000 characters",
+        ),
+        ('{{ ("x" * 1900000)|wordwrap(1) }}', "too costly to wrap"),
+        ('{{ ("x" * 1900000)|wordwrap(2, wrapstring="yy") }}', "too costly|would produce"),
+        ('{{ ("a\n" * 900000)|indent(100) }}', "filter 'indent' would produce"),
+        ('{{ ("a" * 1900000)|replace("a", "bb") }}', "filter 'replace' would produce"),
+        ('{{ ("a" * 1900000).replace("a", "bb") }}', "replace() would produce"),
+        ('{{ ("a" * 1900000).translate({97: "bb"}) }}', "translate() would produce"),
+        ('{{ ("\t" * 1000).expandtabs(10**6) }}', "expandtabs() would produce"),
+        ('{% set l = ["x" * 19000] * 1900000 %}{{ l|join|length }}', "filter 'join' would"),
+        ('{% set l = ["x" * 19000] * 1900000 %}{{ "".join(l)|length }}', "join() would"),
+        ('{% set l = ["x" * 19000] * 1900000 %}{{ l }}', "printing a list would"),
+        ('{% set l = ["x" * 19000] * 1900000 %}{{ l|string|length }}', "filter 'string' would"),
+        ('{% set l = ["x" * 19000] * 1900000 %}{{ (l ~ "")|length }}', "'~' would"),
+        ('{% set l = ["x" * 19000] * 1900000 %}{{ l|map("upper")|list|length }}', "built more"),
+        ("{% set l = [[1] * 1000] * 10000 %}{{ l|sum(start=[])|length }}", "copies more than"),
+        ("{{ range(10**9)|list|length }}", "range() of 1000000000 items is over the limit"),
+        ("{{ [1]|slice(10**9)|list }}", "slices is over the limit"),
+    ],
+)
+def test_bombs_stop_before_allocating(body: str, error: str) -> None:
+    """Each bomb ends fast with an error naming the limit, and never holds much memory."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(TemplateError, match=error.replace("(", r"\(").replace(")", r"\)")):
+            run_big(body)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 1.5
+    # 100 MB at most (the work limit is 32 x 2 MB): far from the GBs these reached
+    assert peak < 50 * BIG
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('{{ "Hello {}".format(10**6) }}', "Hello 1000000"),
+        ('{{ "{0:{1}}|".format("x", 3) }}', "x  |"),
+        ('{{ "%*s|%-3s|" % (3, "x", "y") }}', "  x|y  |"),
+        ('{{ "%(a)s" % {"a": 1} }}', "1"),
+        ("{{ 50000 * 100 }}", "5000000"),
+        ('{{ ("word " * 30000)|wordwrap(79)|length }}', "149999"),
+        ('{{ ("a" * 100000)|wordwrap(80)|length }}', "101249"),
+        ('{{ ["a", "b"]|join(", ") }} {{ "-".join(["a", "b"]) }}', "a, b a-b"),
+        ("{{ [[1], [2]]|sum(start=[]) }}", "[1, 2]"),
+        ('{{ "x" ~ 1 ~ [2] }}', "x1[2]"),
+        ("{{ [1, 'a'] }}", "[1, 'a']"),
+        ('{{ "a\nb"|indent(2, true) }}', "  a\n  b"),
+    ],
+)
+def test_checks_do_not_refuse_ordinary_use(body: str, expected: str) -> None:
+    assert run_big(body) == expected
