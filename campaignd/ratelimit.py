@@ -1,6 +1,6 @@
 """Rate limits: aiolimiter's leaky bucket sized to a 10 ms burst, and a sliding-window cap.
 
-``RateLimiter`` wraps ``aiolimiter.AsyncLimiter`` (the only place that imports it). The
+``RateLimiter`` wraps ``aiolimiter.AsyncLimiter`` (no other module of ours imports it). The
 library's bucket starts empty, so its full capacity is free at once; with its defaults
 (``AsyncLimiter(rate)``: ``rate`` per *minute*) that is a minute's worth. Sized as
 ``AsyncLimiter(capacity, capacity / rate)`` with a small capacity it drains at ``rate`` per
@@ -8,9 +8,9 @@ second and bursts at most ``capacity`` messages. The capacity here is one messag
 of the rate (``1 + rate / 100``): no window of T seconds holds more than ``rate * (T + 0.01)
 + 1`` messages, so no second more than 1% above the rate plus one message; and a caller the
 event loop wakes up to 10 ms late takes the credit it left in the bucket, so lateness does
-not lower the rate. A bucket of exactly one message loses every late wake-up: measured on
-uvloop, whose timers tick in milliseconds, 50/s held only 46.2-46.7/s (bench in
-docs/performance.md). aiolimiter has no sliding window; ``SlidingWindow`` is our own.
+not lower the rate. A bucket of exactly one message loses every late wake-up: on uvloop,
+whose timers tick in milliseconds, 50/s held only 46.2-47.8/s in three runs (``python -m
+bench.limiter``, docs/performance.md). aiolimiter has no sliding window: ``SlidingWindow``.
 """
 
 from __future__ import annotations
