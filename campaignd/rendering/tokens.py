@@ -9,6 +9,8 @@ derived from the configured secret *per purpose* (an unsubscribe token is not an
 Verification is constant-time and accepts only the canonical encoding of exactly one of the
 two layouts, so there is nothing to pad, trim or re-order. Tokens carry no secret and do not
 expire: an unsubscribe link must keep working for as long as the mail sits in an inbox.
+The "verp" purpose's key signs the shorter, case-insensitive tokens of VERP addresses
+(campaignd.rendering.verp) through ``Signer.tag``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from functools import lru_cache
 
 from campaignd.errors import InvalidInput
 
-PURPOSES = frozenset({"unsub", "optin"})
+PURPOSES = frozenset({"unsub", "optin", "verp"})
 
 _KIND_SUBSCRIBER = 1
 _KIND_CAMPAIGN = 2
@@ -65,6 +67,11 @@ class Signer:
         block = key.ljust(_BLOCK, b"\0")
         self._inner = hashlib.sha256(block.translate(_IPAD))
         self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def tag(self, payload: bytes) -> bytes:
+        """The 128-bit tag of any payload under this purpose's key (campaignd.rendering.verp
+        packs its own, case-insensitive tokens around it)."""
+        return self._tag(payload)
 
     def _tag(self, payload: bytes) -> bytes:
         inner = self._inner.copy()
