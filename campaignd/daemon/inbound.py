@@ -217,6 +217,17 @@ class _Handler:
             return "451 4.3.0 Temporary failure, try again later"
         return "250 2.0.0 OK"
 
+    async def handle_exception(self, error: Exception) -> str:
+        """A bug while handling a command: logged, and a temporary failure for the client
+        (aiosmtpd's default would send it the exception's text)."""
+        log.error(
+            "inbound: internal error, the sender will retry: %s",
+            error,
+            exc_info=error,
+            extra={"action": "inbound.error"},
+        )
+        return "451 4.3.0 Temporary failure, try again later"
+
 
 async def serve(settings: Settings, store: Store, suppressor: Suppressor) -> InboundServer:
     """Start the receiver for the configured addresses: bounces.return_path, and the bare

@@ -40,10 +40,13 @@ NOW = dt.datetime(2026, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
 
 class FlakyStore(MemoryStore):
     down = False
+    broken = False
 
     async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Any:
         if self.down:
             raise StoreError("database unavailable")
+        if self.broken:
+            raise RuntimeError("a bug with a secret-looking detail")
         return await super().get_subscriber_by_uuid(subscriber_uuid)
 
 
@@ -205,6 +208,20 @@ async def test_a_database_outage_answers_451_and_the_retry_applies() -> None:
         replies = await asyncio.to_thread(send, w.server.port, [to], unsubscribe_mail(to))
         assert replies[-1][0] == 250
         assert (await w.subscriptions())["news"] is SubscriptionStatus.UNSUBSCRIBED
+    finally:
+        await w.server.stop()
+
+
+async def test_a_bug_answers_451_without_its_details(caplog: pytest.LogCaptureFixture) -> None:
+    store = FlakyStore()
+    w = await start(store)
+    try:
+        store.broken = True
+        to = w.unsubscribe()
+        replies = await asyncio.to_thread(send, w.server.port, [to], unsubscribe_mail(to))
+        assert replies[-1][0] == 451 and b"secret" not in replies[-1][1]
+        assert "a bug with a secret-looking detail" in caplog.text
+        assert (await w.subscriptions())["news"] is SubscriptionStatus.CONFIRMED
     finally:
         await w.server.stop()
 
