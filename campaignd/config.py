@@ -341,6 +341,14 @@ class BounceSettings(_Frozen):
     sendgrid_verification_key: str = ""
     postmark_username: str = ""
     postmark_password: SecretStr = SecretStr("")
+    return_path: str = ""  # VERP: the envelope sender becomes <local>+<token>@<domain>
+
+    @field_validator("return_path")
+    @classmethod
+    def _return_path(cls, value: str) -> str:
+        if value and not VERP_BASE.match(value):
+            raise ValueError(VERP_BASE_RULE)
+        return value
 
     @field_validator("ses_topic_arns")
     @classmethod
@@ -359,6 +367,40 @@ class BounceSettings(_Frozen):
         return value
 
 
+#: A base address that can carry a VERP token (campaignd.rendering.verp): local part <= 15.
+VERP_BASE = re.compile(r"^[A-Za-z0-9._=-]{1,15}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+VERP_BASE_RULE = (
+    "must be a bare ASCII address with at most 15 characters before the @ (letters, digits, "
+    ". _ = -; no +): with the 49 of the +token the local part stays within 64"
+)
+
+
+class InboundSettings(_Frozen):
+    """The SMTP receiver for bounces and mailto unsubscribes (campaignd.daemon.inbound)."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:2526"
+    max_message_size: int = Field(default=10_000_000, ge=10_000, le=1_000_000_000)
+    max_connections_per_client: int = Field(default=10, ge=1, le=10_000)
+    timeout: Duration = 60.0
+    tls_cert_file: OptionalPath = None
+    tls_key_file: OptionalPath = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:2526")
+        return value
+
+    @model_validator(mode="after")
+    def _tls(self) -> InboundSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together (STARTTLS needs both)")
+        return self
+
+
 class Settings(_Frozen):
     app: AppSettings = AppSettings()
     db: DbSettings = DbSettings()
@@ -366,7 +408,17 @@ class Settings(_Frozen):
     log: LogSettings = LogSettings()
     http: HttpSettings = HttpSettings()
     bounces: BounceSettings = BounceSettings()
+    inbound: InboundSettings = InboundSettings()
     smtp: tuple[SmtpSettings, ...] = ()
+
+    @model_validator(mode="after")
+    def _verp_mailto(self) -> Settings:
+        mailto = self.app.unsubscribe_mailto
+        if self.bounces.return_path and mailto and not VERP_BASE.match(_bare_address(mailto)):
+            raise ValueError(
+                f"app.unsubscribe_mailto (with bounces.return_path set) {VERP_BASE_RULE}"
+            )
+        return self
 
     def require_secret(self) -> str:
         secret = self.security.secret.get_secret_value()
@@ -395,6 +447,10 @@ class Settings(_Frozen):
             if server.name:
                 out.setdefault(server.name, []).append(server)
         return {k: tuple(v) for k, v in out.items()}
+
+
+def _bare_address(value: str) -> str:
+    return value.rpartition("<")[2].rstrip(">").strip() if "<" in value else value.strip()
 
 
 def _key_of(loc: tuple[int | str, ...]) -> str:

@@ -99,6 +99,7 @@ class Daemon:
                 owner=owner,
                 messengers=messengers,
                 clock=self.clock,
+                return_path=settings.bounces.return_path,
             )
             recovered = await store.recover_claims(owner, self.clock() - CLAIM_LEASE)
             if recovered:
@@ -117,6 +118,12 @@ class Daemon:
             await extras.start()  # metrics, send-time bounces, [http] endpoint
             self.extras = extras
             stack.push_async_callback(extras.stop)
+            if settings.inbound.enabled:  # bounces and unsubscribes by mail
+                from campaignd.daemon import inbound
+
+                stack.push_async_callback(
+                    (await inbound.serve(settings, store, extras.suppressor)).stop
+                )
             recorder = asyncio.create_task(engine.recorder.run(), name="recorder")
             ticker = Ticker(self.tick, settings.app.poll_interval)
             loop = asyncio.get_running_loop()

@@ -81,6 +81,7 @@ class Extras:
         """SIGHUP: apply new [bounces] settings (thresholds, actions, on/off) at once; return
         the sections whose changes need a restart ([http]: its port and secrets are bound)."""
         self.suppressor.settings = fresh.bounces
+        self._engine.return_path = fresh.bounces.return_path  # campaigns prepared from now on
         if fresh.bounces.enabled and self.bounces is None:
             self.bounces = SendTimeBounces(self.suppressor)
             self._engine.observers.append(self.bounces)
@@ -92,7 +93,7 @@ class Extras:
         if self._http_context is not None:  # the webhooks' credentials are in [bounces] too
             ctx = self._http_context
             ctx.settings = ctx.settings.model_copy(update={"bounces": fresh.bounces})
-        later = ["http"] if fresh.http != self.settings.http else []
+        later = [s for s in ("http", "inbound") if getattr(fresh, s) != getattr(self.settings, s)]
         self.settings = fresh
         return later
 

@@ -36,9 +36,20 @@ def _address(role: str, raw: str) -> tuple[bytes, bool]:
     return address.text.encode("utf-8"), address.smtputf8
 
 
-@functools.lru_cache(maxsize=32)
+# A bare ASCII address that _address would return unchanged (no IDNA, no SMTPUTF8).
+_PLAIN = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
 def _mail_from(sender: str) -> tuple[bytes, bool]:
-    """b"FROM:<...>" for a sender (a campaign's messages share theirs: checked once)."""
+    """b"FROM:<...>" for a sender. A plain address (a VERP sender is one per recipient) is used
+    as it is; others are checked once per distinct sender (a campaign's messages share theirs)."""
+    if _PLAIN.fullmatch(sender):
+        return b"FROM:<" + sender.encode("ascii") + b">", False
+    return _checked_mail_from(sender)
+
+
+@functools.lru_cache(maxsize=32)
+def _checked_mail_from(sender: str) -> tuple[bytes, bool]:
     if not _bare(sender):
         return b"FROM:<>", False  # the null sender
     address, needs = _address("sender", sender)

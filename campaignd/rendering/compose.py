@@ -7,6 +7,11 @@ Each message is built as bytes directly (the stdlib EmailMessage path is ~10x sl
     (``<campaign uuid>.<subscriber uuid>``), the campaign's own headers, then
     multipart/alternative (text/plain + text/html) or a single text/plain part, UTF-8.
 
+With ``[bounces] return_path`` set (VERP, see campaignd.rendering.verp), the envelope sender
+of each message is ``<return_path local>+<token>@<domain>`` (``envelope_sender``) and the
+mailto is ``<unsubscribe_mailto local>+<token>@<domain>``: one HMAC per recipient, the rest built
+once per campaign. Return-Path is never written (the receiving MTA adds it from MAIL FROM).
+
 The Message-ID is derived from the campaign and subscriber uuids (base32) on
 app.message_id_domain, else the From domain: retries of a ledger row keep it.
 
@@ -53,6 +58,7 @@ from campaignd.rendering.templates import (
     SubscriberData,
 )
 from campaignd.rendering.tokens import Signer
+from campaignd.rendering.verp import CampaignVerp, VerpCodec
 
 OWNED_HEADERS = frozenset(
     {
@@ -107,6 +113,9 @@ class CampaignMailer:
         app: AppSettings,
         secret: str,
         optin_lists: Sequence[int] = (),
+        *,
+        campaign_id: int = 0,
+        return_path: str = "",
     ) -> None:
         display, self._from_addr = from_header
         self._optin_lists = tuple(optin_lists)
@@ -122,10 +131,16 @@ class CampaignMailer:
         domain = app.message_id_domain or self._from_addr.rpartition("@")[2]
         self._mid_domain = mime.check_address(f"x@{domain}", "Message-ID domain").rpartition("@")[2]
         mailto = ""
+        addr = ""
         if app.unsubscribe_mailto:
             addr = mime.parse_mailbox(app.unsubscribe_mailto, "app.unsubscribe_mailto")[1]
             mailto = f",\r\n <mailto:{addr}?subject=unsubscribe>"
         self._unsub_tail = f">{mailto}\r\n"
+        self._verp: CampaignVerp | None = None
+        self._verp_mailto = False
+        if return_path:
+            self._verp = VerpCodec(secret).for_campaign(campaign_id, return_path, addr)
+            self._verp_mailto = bool(addr)
         self._header_kinds: list[Callable[[str, str], str]] = [
             partial(_address_line, address_headers.parse(name, value))
             if address_headers.is_address_header(name)
@@ -149,9 +164,15 @@ class CampaignMailer:
 
     @classmethod
     def prepare(
-        cls, campaign: Campaign, layout: Template | None, app: AppSettings, secret: str
+        cls,
+        campaign: Campaign,
+        layout: Template | None,
+        app: AppSettings,
+        secret: str,
+        return_path: str = "",
     ) -> CampaignMailer:
-        """Compile everything once; raise TemplateError or HeaderInjection if it cannot work."""
+        """Compile everything once; raise TemplateError or HeaderInjection if it cannot work
+        (InvalidInput for a `return_path` that cannot carry a VERP token)."""
         check_headers(campaign.headers)
         renderer = _renderer(
             subject=campaign.subject,
@@ -165,12 +186,26 @@ class CampaignMailer:
         )
         from_header = mime.parse_mailbox(campaign.from_email or app.from_email, "from_email")
         return cls(
-            campaign.uuid, renderer, from_header, campaign.headers, app, secret, campaign.list_ids
+            campaign.uuid,
+            renderer,
+            from_header,
+            campaign.headers,
+            app,
+            secret,
+            campaign.list_ids,
+            campaign_id=campaign.id,
+            return_path=return_path,
         )
 
     @property
     def envelope_from(self) -> str:
+        """The From address: the envelope sender without VERP."""
         return self._from_addr
+
+    def envelope_sender(self, recipient: Recipient) -> str:
+        """MAIL FROM for one recipient: its VERP address with [bounces] return_path, else From."""
+        verp = self._verp
+        return self._from_addr if verp is None else verp.bounce_address(recipient.uuid)
 
     def message_id(self, recipient: Recipient) -> str:
         raw = binascii.b2a_base64(self._campaign_bytes + recipient.uuid.bytes, newline=False)
@@ -248,7 +283,7 @@ class CampaignMailer:
             mime.address("To", recipient.name, to_addr),
             self._cached(-1, mime.unstructured, "Subject", rendered.subject),
             f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n",
-            f"List-Unsubscribe: <{unsub}{self._unsub_tail}",
+            f"List-Unsubscribe: <{unsub}{self._mailto_tail(sub_uuid)}",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             f"X-Campaignd-Id: {self._campaign_text}.{sub_text}\r\n",
         ]
@@ -277,6 +312,13 @@ class CampaignMailer:
                 self._close,
             )
         )
+
+    def _mailto_tail(self, subscriber_uuid: uuid.UUID) -> str:
+        if not self._verp_mailto:
+            return self._unsub_tail
+        assert self._verp is not None
+        mailto = self._verp.unsubscribe_address(subscriber_uuid)
+        return f">,\r\n <mailto:{mailto}?subject=unsubscribe>\r\n"
 
     def _optin_url(self, subscriber_uuid: uuid.UUID, list_ids: Sequence[int]) -> str:
         return f"{self._root}/optin/{self._optin.sign_lists(subscriber_uuid, list_ids)}"

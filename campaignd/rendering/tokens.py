@@ -13,7 +13,8 @@ only the canonical encoding of one layout, so there is nothing to pad, trim or r
 carry no secret and do not expire: an unsubscribe link must keep working for as long as the mail
 sits in an inbox. Verification accepts tokens signed with the current secret or one of the
 previous ones (security.previous_secrets), so the secret can be rotated; signing always uses the
-current one.
+current one. The "verp" purpose's key signs the shorter, case-insensitive tokens of VERP
+addresses (campaignd.rendering.verp) through ``Signer.tag``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from functools import lru_cache
 
 from campaignd.errors import InvalidInput
 
-PURPOSES = frozenset({"unsub", "optin"})
+PURPOSES = frozenset({"unsub", "optin", "verp"})
 
 _KIND_SUBSCRIBER = 1
 _KIND_CAMPAIGN = 2
@@ -76,6 +77,11 @@ class Signer:
         block = key.ljust(_BLOCK, b"\0")
         self._inner = hashlib.sha256(block.translate(_IPAD))
         self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def tag(self, payload: bytes) -> bytes:
+        """The 128-bit tag of any payload under this purpose's key (campaignd.rendering.verp
+        packs its own, case-insensitive tokens around it)."""
+        return self._tag(payload)
 
     def _tag(self, payload: bytes) -> bytes:
         inner = self._inner.copy()

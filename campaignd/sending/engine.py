@@ -107,6 +107,7 @@ class Engine:
     messengers: dict[str, Messenger]
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
+    return_path: str = ""  # [bounces] return_path: VERP envelope senders when set
     slots: asyncio.Semaphore = field(init=False)
     rate: RateLimiter = field(init=False)
     window: SlidingWindow | None = field(init=False)
@@ -330,7 +331,8 @@ class CampaignRunner:
             else:
                 started = time.perf_counter()
                 try:
-                    outcome = await messenger.send(mailer.envelope_from, [recipient.email], data)
+                    sender = mailer.envelope_sender(recipient)
+                    outcome = await messenger.send(sender, [recipient.email], data)
                 except Exception as exc:  # a messenger must not raise; never lose the recipient
                     log.exception("messenger raised", extra={"action": "send.bug"})
                     outcome = SendOutcome(OutcomeKind.TRANSIENT, text=f"internal error: {exc}")
@@ -405,7 +407,9 @@ class CampaignRunner:
                 if campaign.template_id is not None
                 else None
             )
-            return CampaignMailer.prepare(campaign, layout, self.engine.app, self.engine.secret)
+            return CampaignMailer.prepare(
+                campaign, layout, self.engine.app, self.engine.secret, self.engine.return_path
+            )
         except CampaigndError as exc:
             await self._pause(f"campaign cannot be prepared: {exc}")
             return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaignd.config import AppSettings, HttpSettings, Settings, SmtpSettings
+from campaignd.config import AppSettings, HttpSettings, InboundSettings, Settings, SmtpSettings
 from campaignd.daemon.workers import share
 
 
@@ -19,6 +19,7 @@ def _settings() -> Settings:
             workers=3,
         ),
         http=HttpSettings(enabled=True),
+        inbound=InboundSettings(enabled=True),
         smtp=(
             SmtpSettings(host="a", max_conns=10, max_rate=9.0),
             SmtpSettings(host="b", max_conns=2),
@@ -44,9 +45,10 @@ def test_shares_add_up_to_the_daemon_wide_limits(count: int) -> None:
     assert [p.smtp[1].max_conns for p in parts] == [1] * count if count > 2 else [1, 1]
 
 
-def test_owner_ids_and_http_only_on_the_main_process() -> None:
+def test_owner_ids_and_http_and_inbound_only_on_the_main_process() -> None:
     settings = _settings()
     parts = [share(settings, i, 3) for i in range(3)]
     assert [p.app.instance_id for p in parts] == ["box", "box/w1", "box/w2"]
     assert [p.http.enabled for p in parts] == [True, False, False]
+    assert [p.inbound.enabled for p in parts] == [True, False, False]
     assert all(p.smtp[0].host == "a" and p.db == settings.db for p in parts)
