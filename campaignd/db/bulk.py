@@ -12,12 +12,12 @@ from campaignd.db.raw import Raw
 from campaignd.domain import (
     ImportCounts,
     ImportMode,
+    ImportOptions,
     NewSubscriber,
     SubscriberStatus,
     SubscriptionStatus,
 )
 from campaignd.rules import plan_subscriptions
-from campaignd.store.protocol import ImportOptions
 
 _ENABLED = SubscriberStatus.ENABLED.value
 _BLOCKLISTED = SubscriberStatus.BLOCKLISTED.value

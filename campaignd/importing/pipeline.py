@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Protocol
 
 from campaignd.addresses import address_key
-from campaignd.domain import ImportCounts, ImportMode, SubscriptionStatus
+from campaignd.domain import ImportCounts, ImportMode, ImportOptions, SubscriptionStatus
 from campaignd.errors import CampaigndError, InvalidInput, NotFound
 from campaignd.importing.csvfile import CsvFile
 from campaignd.importing.csvrows import ParsedRow, RowError, check_row, parse_row, raw_text
 from campaignd.importing.seen import SeenAddresses
-from campaignd.store.protocol import ImportOptions, ImportStore
+from campaignd.store.protocol import ImportStore
 
 log = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ from campaignd.domain import (
     DeliveryRecord,
     Failure,
     ImportCounts,
+    ImportOptions,
     MailingList,
     NewCampaign,
     NewSubscriber,
@@ -50,7 +51,6 @@ from campaignd.errors import (
     SchemaOutOfDate,
     StoreError,
 )
-from campaignd.store.protocol import ImportOptions
 
 log = logging.getLogger(__name__)
 

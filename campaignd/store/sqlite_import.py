@@ -20,6 +20,7 @@ from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE
 from campaignd.db.sqlite.fastimport import BUSY_TIMEOUT_S, BulkSession, SqliteBulk, bulk_rows
 from campaignd.domain import (
     ImportCounts,
+    ImportOptions,
     MailingList,
     NewSubscriber,
     OptIn,
@@ -27,7 +28,6 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.errors import NotFound, SchemaOutOfDate, StoreError
-from campaignd.store.protocol import ImportOptions
 
 # sqlite:///relative or sqlite:////absolute, nothing else: no query string, no escapes, not
 # ":memory:" or a "file:" URI (those go through SQLAlchemy's URL parsing as before).

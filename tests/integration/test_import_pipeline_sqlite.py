@@ -13,9 +13,8 @@ from campaignd.db.engine import sqlite_path
 from campaignd.db.migrate import upgrade
 from campaignd.db.sqlite import fastimport
 from campaignd.db.sqlite.fastimport import BulkSession, SqliteBulk, discard_spare, prestart
-from campaignd.domain import ImportMode, SubscriptionStatus
+from campaignd.domain import ImportMode, ImportOptions, SubscriptionStatus
 from campaignd.errors import NotFound
-from campaignd.store.protocol import ImportOptions
 
 
 def _rows(*emails: str) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from campaignd.domain import ImportCounts, OptIn
+from campaignd.domain import ImportCounts, ImportOptions, OptIn
 from campaignd.errors import StoreError
 from campaignd.importing.csvrows import RowError
 from campaignd.importing.pipeline import (
@@ -23,7 +23,6 @@ from campaignd.importing.pipeline import (
     run_import,
 )
 from campaignd.store.memory import MemoryStore
-from campaignd.store.protocol import ImportOptions
 
 
 class FakeSession:

@@ -35,13 +35,13 @@ from typing import Any
 from campaignd.domain import (
     ImportCounts,
     ImportMode,
+    ImportOptions,
     NewSubscriber,
     SubscriberStatus,
     SubscriptionStatus,
 )
 from campaignd.errors import CampaigndError, NotFound, StoreError
 from campaignd.rules import plan_subscriptions
-from campaignd.store.protocol import ImportOptions
 
 #: One row for the bulk path: (email, email_key, name, attributes as a JSON object text).
 BulkRow = tuple[str, str, str, str]
