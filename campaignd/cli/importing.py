@@ -18,7 +18,8 @@ from campaignd.errors import InvalidInput
 from campaignd.importing.csvfile import parse_delimiter
 from campaignd.importing.csvrows import RowError
 from campaignd.importing.csvsafe import neutralise
-from campaignd.importing.pipeline import ImportReport, ImportRequest, run_import
+from campaignd.importing.pipeline import run_import
+from campaignd.importing.report import ImportReport, ImportRequest
 from campaignd.store.sqlite_import import SqliteImportStore, plain_sqlite_file
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from campaignd.db.migrate import upgrade
 from campaignd.domain import OptIn, SubscriberStatus, SubscriptionStatus
-from campaignd.importing.pipeline import ImportRequest, run_import
+from campaignd.importing.pipeline import run_import
+from campaignd.importing.report import ImportRequest
 from campaignd.store.memory import MemoryStore
 from campaignd.store.protocol import Store
 from campaignd.store.sql import SqlStore

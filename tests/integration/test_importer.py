@@ -22,7 +22,8 @@ from campaignd.domain import (
 )
 from campaignd.errors import InvalidInput, NotFound, StoreError
 from campaignd.importing.csvrows import RowError
-from campaignd.importing.pipeline import ImportReport, ImportRequest, run_import
+from campaignd.importing.pipeline import run_import
+from campaignd.importing.report import ImportReport, ImportRequest
 from campaignd.store.memory import MemoryStore
 from campaignd.store.protocol import Store
 
