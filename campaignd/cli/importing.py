@@ -12,7 +12,7 @@ from typing import IO, Any
 import click
 
 from campaignd.cli.common import AppContext, open_store, pass_app, print_json, run
-from campaignd.db.sqlite.fastimport import discard_spare, prestart
+from campaignd.db.sqlite.writer import discard_spare, prestart
 from campaignd.domain import ImportMode, SubscriptionStatus
 from campaignd.errors import InvalidInput
 from campaignd.importing.csvfile import parse_delimiter

@@ -1,4 +1,4 @@
-"""The SQLite bulk path (db.fastimport): duplicates across its batches, in file order."""
+"""The SQLite bulk path (db.sqlite.upsert, writer): duplicates across its batches, in file order."""
 
 from __future__ import annotations
 
