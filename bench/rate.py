@@ -25,6 +25,7 @@ from campaignd.daemon.service import Daemon
 from campaignd.domain import (
     CampaignStatus,
     ImportMode,
+    ImportOptions,
     NewCampaign,
     NewSubscriber,
     OptIn,
@@ -34,7 +35,6 @@ from campaignd.domain import (
 )
 from campaignd.messengers.protocol import Messenger
 from campaignd.messengers.registry import build_messengers
-from campaignd.store.protocol import ImportOptions
 from campaignd.store.sql import SqlStore, upgrade_schema
 
 RESULTS = Path(__file__).parent / "results"

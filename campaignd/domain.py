@@ -248,5 +248,22 @@ class ImportCounts:
         )
 
 
+#: The subscriber fields an import sets from its columns.
+INFO_FIELDS: frozenset[str] = frozenset({"name", "attributes"})
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    """How one import batch is written: the mode, the lists, and what it may overwrite."""
+
+    mode: ImportMode = ImportMode.SUBSCRIBE
+    list_ids: tuple[int, ...] = ()
+    status: SubscriptionStatus = SubscriptionStatus.UNCONFIRMED
+    overwrite_info: bool = False  # replace name/attributes of existing subscribers
+    overwrite_status: bool = False  # replace subscription status of existing subscriptions
+    # With overwrite_info: the fields the file has a column for; the others are left alone.
+    info_fields: frozenset[str] = INFO_FIELDS
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

@@ -12,13 +12,14 @@ from typing import IO, Any
 import click
 
 from campaignd.cli.common import AppContext, open_store, pass_app, print_json, run
-from campaignd.db.sqlite.fastimport import discard_spare, prestart
+from campaignd.db.sqlite.writer import discard_spare, prestart
 from campaignd.domain import ImportMode, SubscriptionStatus
 from campaignd.errors import InvalidInput
 from campaignd.importing.csvfile import parse_delimiter
 from campaignd.importing.csvrows import RowError
 from campaignd.importing.csvsafe import neutralise
-from campaignd.importing.pipeline import ImportReport, ImportRequest, run_import
+from campaignd.importing.pipeline import run_import
+from campaignd.importing.report import ImportReport, ImportRequest
 from campaignd.store.sqlite_import import SqliteImportStore, plain_sqlite_file
 
 
@@ -112,6 +113,24 @@ def _prestart_writer(app: AppContext) -> None:
         prestart()
 
 
+async def _import(
+    app: AppContext, request: ImportRequest, sink: ErrorsFile | None, progress: Progress | None
+) -> ImportReport:
+    """Run the import on the configured database; a plain SQLite file without SQLAlchemy."""
+    on_errors = sink.write if sink is not None else None
+    on_progress = progress.update if progress is not None else None
+    path = plain_sqlite_file(app.settings.db.url)
+    if path is not None:  # no SQLAlchemy to import and set up: ~0.45 s sooner at work
+        light = SqliteImportStore(path)
+        try:
+            await light.check_schema()
+            return await run_import(light, request, on_errors=on_errors, on_progress=on_progress)
+        finally:
+            await light.close()
+    async with open_store(app.settings) as store:
+        return await run_import(store, request, on_errors=on_errors, on_progress=on_progress)
+
+
 def _delimiter(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         return parse_delimiter(value)
@@ -188,25 +207,8 @@ def import_cmd(
     )
     sink = ErrorsFile(errors_file) if errors_file is not None else None
     progress = Progress(f"importing {file.name}") if sys.stderr.isatty() and not as_json else None
-
-    async def go() -> ImportReport:
-        on_errors = sink.write if sink is not None else None
-        on_progress = progress.update if progress is not None else None
-        path = plain_sqlite_file(app.settings.db.url)
-        if path is not None:  # no SQLAlchemy to import and set up: ~0.45 s sooner at work
-            light = SqliteImportStore(path)
-            try:
-                await light.check_schema()
-                return await run_import(
-                    light, request, on_errors=on_errors, on_progress=on_progress
-                )
-            finally:
-                await light.close()
-        async with open_store(app.settings) as store:
-            return await run_import(store, request, on_errors=on_errors, on_progress=on_progress)
-
     try:
-        report = run(go())
+        report = run(_import(app, request, sink, progress))
     finally:
         discard_spare()
         if progress is not None:

@@ -12,12 +12,12 @@ from campaignd.db.raw import Raw
 from campaignd.domain import (
     ImportCounts,
     ImportMode,
+    ImportOptions,
     NewSubscriber,
     SubscriberStatus,
     SubscriptionStatus,
 )
 from campaignd.rules import plan_subscriptions
-from campaignd.store.protocol import ImportOptions
 
 _ENABLED = SubscriberStatus.ENABLED.value
 _BLOCKLISTED = SubscriberStatus.BLOCKLISTED.value
@@ -106,10 +106,41 @@ class Importer:
         result = await r.run(conn, self._select_existing, (r.array(list(batch)),))
         existing = {e[1]: e for e in result.all()}  # key -> (id, key, status, name, attributes)
 
-        new: list[tuple[Any, ...]] = []
-        info: list[tuple[Any, ...]] = []  # name/attributes (and status) replaced
-        status_only: list[tuple[Any, ...]] = []
         new_status = _BLOCKLISTED if blocklist else _ENABLED
+        new, info, status_only = self._plan(batch, existing, options, new_status, ts)
+        changed: set[int] = {c[-1] for c in info + status_only}
+        if info:
+            await r.run(conn, _UPDATE_INFO, info)
+        if status_only:
+            await r.run(conn, _UPDATE_STATUS, status_only)
+        if new and r.pg:  # one statement over arrays: far cheaper than 1000 pipelined INSERTs
+            uuids_, emails, keys, names, attrs, *_ = zip(*new, strict=True)
+            params = (new_status, ts, ts, list(uuids_), list(emails), list(keys), list(names))
+            await r.run(conn, _INSERT_SUBSCRIBERS_PG, (*params, list(attrs)))
+        elif new:
+            await r.run(conn, _INSERT_SUBSCRIBER, new)
+        changed |= await self._subscriptions(conn, new, list(existing.values()), options, ts)
+
+        updated = len(changed)
+        return ImportCounts(
+            inserted=len(new), updated=updated, skipped=len(existing) - updated + duplicates
+        )
+
+    def _plan(
+        self,
+        batch: dict[str, NewSubscriber],
+        existing: dict[str, Any],
+        options: ImportOptions,
+        new_status: str,
+        ts: Any,
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """(new rows, existing rows whose name/attributes (and status) are replaced, existing
+        rows whose status alone changes), as the statements' parameters."""
+        r = self.raw
+        blocklist = options.mode is ImportMode.BLOCKLIST
+        new: list[tuple[Any, ...]] = []
+        info: list[tuple[Any, ...]] = []
+        status_only: list[tuple[Any, ...]] = []
         uuids = r.new_uuids(len(batch) - len(existing))
         fields = options.info_fields if options.overwrite_info else frozenset()
         set_name, set_attributes = "name" in fields, "attributes" in fields
@@ -139,19 +170,22 @@ class Importer:
                 info.append((name, r.json(attributes), status, ts, sid))
             elif status != old_status:
                 status_only.append((status, ts, sid))
-        changed: set[int] = {c[-1] for c in info + status_only}
-        if info:
-            await r.run(conn, _UPDATE_INFO, info)
-        if status_only:
-            await r.run(conn, _UPDATE_STATUS, status_only)
-        if new and r.pg:  # one statement over arrays: far cheaper than 1000 pipelined INSERTs
-            uuids_, emails, keys, names, attrs, *_ = zip(*new, strict=True)
-            params = (new_status, ts, ts, list(uuids_), list(emails), list(keys), list(names))
-            await r.run(conn, _INSERT_SUBSCRIBERS_PG, (*params, list(attrs)))
-        elif new:
-            await r.run(conn, _INSERT_SUBSCRIBER, new)
+        return new, info, status_only
 
-        old_ids = [e[0] for e in existing.values()]
+    async def _subscriptions(
+        self,
+        conn: AsyncConnection,
+        new: list[tuple[Any, ...]],
+        existing: list[Any],
+        options: ImportOptions,
+        ts: Any,
+    ) -> set[int]:
+        """Blocklist: end the existing rows' subscriptions. Otherwise subscribe the new rows
+        and the existing ones not blocklisted to the lists. Return the ids changed."""
+        r = self.raw
+        changed: set[int] = set()
+        blocklist = options.mode is ImportMode.BLOCKLIST
+        old_ids = [e[0] for e in existing]
         if blocklist and old_ids:
             ids = r.array(old_ids)
             touched = await r.run(conn, self._open_subscriptions, (ids,))
@@ -164,14 +198,10 @@ class Importer:
                 keys = r.array([n[2] for n in new])
                 await r.run(conn, self._subscribe_new, (status, ts, ts, lists, keys))
             # Blocklisted subscribers are not put back on lists.
-            eligible = [e[0] for e in existing.values() if e[2] != _BLOCKLISTED]
+            eligible = [e[0] for e in existing if e[2] != _BLOCKLISTED]
             if eligible:
                 changed |= await self._subscribe_existing(conn, eligible, options, ts)
-
-        updated = len(changed)
-        return ImportCounts(
-            inserted=len(new), updated=updated, skipped=len(existing) - updated + duplicates
-        )
+        return changed
 
     async def _subscribe_existing(
         self, conn: AsyncConnection, ids: list[int], options: ImportOptions, ts: Any

@@ -1,4 +1,4 @@
-"""Reading an import file as CSV rows: .csv, .csv.gz or .zip, UTF-8 (or UTF-16 with a BOM).
+"""Reading an import file as CSV rows (the file opened and decoded by csvsource.TextSource).
 
 Streams: a physical line is read at most MAX_LINE characters at a time, so memory stays flat
 whatever the file holds. Bytes that are not valid in the encoding are kept as lone surrogates
@@ -15,28 +15,22 @@ line costs at most two reads.
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import csv
-import gzip
 import io
-import zipfile
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
 from campaignd.addresses import normalize_email
 from campaignd.errors import InvalidInput
 from campaignd.importing.csvrows import Columns, RowError, parse_header, raw_text
+from campaignd.importing.csvsource import READ_ERRORS, TextSource, describe
 
 MAX_LINE = 1024 * 1024  # characters in one physical line; longer lines are reported
 MAX_RECORD = 4 * MAX_LINE  # characters in one record (quoted fields may span lines)
 _OVERSIZE = "\x00\n"  # stands in for a discarded line; csvrows rejects NUL
 # A record only continues past a line inside a quoted field, so this always ends it.
 _END_QUOTED_RECORD = '"\n'
-_READ_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, UnicodeError)
 # Why a record of several lines was cut short (CsvFile._broken).
 _RUNS_INTO_ROW = "runs on into the rows after it"
 _RUNS_TO_END = "runs to the end of the file"
@@ -61,8 +55,7 @@ class CsvFile:
         self.path = path
         self.delimiter = delimiter
         self.size = 0  # the total that position() counts towards
-        self._disk: IO[bytes] | None = None
-        self._member: IO[bytes] | gzip.GzipFile | None = None
+        self._source = TextSource(path)
         self._text: io.TextIOWrapper | None = None
         self._line = 0  # physical lines read so far
         self._record_chars = 0  # characters read for the record being parsed
@@ -94,95 +87,31 @@ class CsvFile:
         self.close()
 
     def close(self) -> None:
-        for fh in (self._text, self._member, self._disk):
-            if fh is not None:
-                with contextlib.suppress(*_READ_ERRORS):
-                    fh.close()
-        self._text = self._member = self._disk = None
+        self._source.close()
+        self._text = None
 
     def _fail(self, problem: str) -> InvalidInput:
-        return InvalidInput(f"cannot import {self.path}: {problem}")
+        return self._source.fail(problem)
 
     def _open(self) -> None:
         try:
-            disk = self._disk = self.path.open("rb")
-            self.size = self.path.stat().st_size
-            magic = disk.read(4)
-            disk.seek(0)
-            stream: IO[bytes] | gzip.GzipFile
-            if magic.startswith(b"\x1f\x8b"):
-                stream = self._member = gzip.GzipFile(fileobj=disk, mode="rb")
-            elif magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
-                archive = zipfile.ZipFile(disk)
-                member = self._zip_member(archive)
-                self.size = member.file_size
-                try:
-                    stream = self._member = archive.open(member)
-                except (RuntimeError, NotImplementedError) as exc:  # e.g. a compression method
-                    why = f"cannot read {member.filename!r} in the zip file: {exc}"
-                    raise self._fail(why) from exc
-            else:
-                stream = disk
-            encoding = self._encoding(stream)
-            self._text = io.TextIOWrapper(
-                stream, encoding=encoding, errors="surrogateescape", newline=""
-            )
+            self._text = self._source.open()
+            self.size = self._source.size
             self._reader = csv.reader(self._lines(), delimiter=self.delimiter, strict=False)
             header = self._next_row()
         except InvalidInput:
             raise
-        except _READ_ERRORS as exc:
-            raise self._fail(_describe(exc)) from exc
+        except READ_ERRORS as exc:
+            raise self._fail(describe(exc)) from exc
         if header is None:
             raise self._fail("the file is empty (a header row with an 'email' column is needed)")
         if isinstance(header, RowError):
             raise self._fail(f"the header row cannot be read: {header.error}")
         self.columns = parse_header(header[1])
 
-    def _zip_member(self, archive: zipfile.ZipFile) -> zipfile.ZipInfo:
-        """The one .csv file in the archive (macOS's __MACOSX/ and ._ copies aside)."""
-        members = [
-            i
-            for i in archive.infolist()
-            if not i.is_dir()
-            and i.filename.lower().endswith(".csv")
-            and not i.filename.startswith("__MACOSX/")
-            and not i.filename.rpartition("/")[2].startswith("._")
-        ]
-        if not members:
-            names = ", ".join(repr(i.filename) for i in archive.infolist()[:10]) or "nothing"
-            raise self._fail(f"the zip file holds no .csv file (it holds {names})")
-        if len(members) > 1:
-            names = ", ".join(repr(i.filename) for i in members[:10])
-            raise self._fail(
-                f"the zip file holds {len(members)} .csv files ({names}); import them one at a time"
-            )
-        member = members[0]
-        if member.flag_bits & 0x1:
-            raise self._fail(
-                f"{member.filename!r} in the zip file is encrypted (password-protected); "
-                "extract it and import the .csv file"
-            )
-        return member
-
-    @staticmethod
-    def _encoding(stream: IO[bytes] | gzip.GzipFile) -> str:
-        peek = getattr(stream, "peek", None)
-        head = peek(4)[:4] if peek is not None else b""
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
-        return "utf-8-sig"
-
     def position(self) -> int:
         """Bytes consumed towards `size` (compressed bytes for .gz, the member's for .zip)."""
-        try:
-            if isinstance(self._member, zipfile.ZipExtFile):
-                return min(self._member.tell(), self.size)
-            if self._disk is not None:
-                return min(self._disk.tell(), self.size)
-        except (OSError, ValueError):
-            pass
-        return 0
+        return self._source.position()
 
     def _lines(self) -> Iterator[str]:
         """Physical lines for the csv reader; watches the records that span lines (see above)."""
@@ -343,9 +272,9 @@ class CsvFile:
                 assert problem is not None
                 yield from self._reread(start, lines, problem)
                 continue
-            except _READ_ERRORS as exc:
+            except READ_ERRORS as exc:
                 raise self._fail(
-                    f"reading stopped after line {self._line}: {_describe(exc)}"
+                    f"reading stopped after line {self._line}: {describe(exc)}"
                 ) from exc
             if spill:
                 lines, problem = self._take_spill(start, None)
@@ -383,11 +312,3 @@ def _stray_quote(line: str, delimiter: str) -> bool:
         elif ch == '"':
             return True
     return False
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    if isinstance(exc, zlib.error):
-        return f"the compressed data is damaged ({exc})"
-    return str(exc) or type(exc).__name__

@@ -6,6 +6,6 @@ http/, daemon/ or cli/.
 
 from __future__ import annotations
 
-from campaignd.store.protocol import ImportOptions, Store
+from campaignd.store.protocol import Store
 
-__all__ = ["ImportOptions", "Store"]
+__all__ = ["Store"]

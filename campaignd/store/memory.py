@@ -20,6 +20,7 @@ from campaignd.domain import (
     Failure,
     ImportCounts,
     ImportMode,
+    ImportOptions,
     MailingList,
     NewCampaign,
     NewSubscriber,
@@ -34,7 +35,6 @@ from campaignd.domain import (
 )
 from campaignd.errors import Conflict, NotFound
 from campaignd.rules import refusal, transition_values
-from campaignd.store.protocol import ImportOptions
 
 _UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED
 _FAILURES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN})

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from campaignd.domain import (
@@ -32,7 +31,7 @@ from campaignd.domain import (
     DeliveryRecord,
     Failure,
     ImportCounts,
-    ImportMode,
+    ImportOptions,
     MailingList,
     NewCampaign,
     NewSubscriber,
@@ -43,20 +42,6 @@ from campaignd.domain import (
     SubscriptionStatus,
     Template,
 )
-
-#: The subscriber fields an import sets from its columns.
-INFO_FIELDS: frozenset[str] = frozenset({"name", "attributes"})
-
-
-@dataclass(frozen=True, slots=True)
-class ImportOptions:
-    mode: ImportMode = ImportMode.SUBSCRIBE
-    list_ids: tuple[int, ...] = ()
-    status: SubscriptionStatus = SubscriptionStatus.UNCONFIRMED
-    overwrite_info: bool = False  # replace name/attributes of existing subscribers
-    overwrite_status: bool = False  # replace subscription status of existing subscriptions
-    # With overwrite_info: the fields the file has a column for; the others are left alone.
-    info_fields: frozenset[str] = INFO_FIELDS
 
 
 class ImportStore(Protocol):

@@ -22,8 +22,10 @@ from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transi
 from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE
 from campaignd.db.ledger import Ledger
 from campaignd.db.revision import database_revision
+from campaignd.db.sqlite.bulkrows import bulk_rows
 from campaignd.db.sqlite.direct import SqliteDirect
-from campaignd.db.sqlite.fastimport import BulkSession, SqliteBulk, bulk_rows
+from campaignd.db.sqlite.fastimport import SqliteBulk
+from campaignd.db.sqlite.writer import BulkSession
 from campaignd.domain import (
     Campaign,
     CampaignCounts,
@@ -31,6 +33,7 @@ from campaignd.domain import (
     DeliveryRecord,
     Failure,
     ImportCounts,
+    ImportOptions,
     MailingList,
     NewCampaign,
     NewSubscriber,
@@ -50,7 +53,6 @@ from campaignd.errors import (
     SchemaOutOfDate,
     StoreError,
 )
-from campaignd.store.protocol import ImportOptions
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Importing SQLAlchemy and building the async engine costs the CLI ~0.45 s before the first batch
 can reach the import's writer process; on SQLite the import needs none of it: the schema
-check, the lists by name, and the writer (campaignd.db.sqlite.fastimport), all on the stdlib sqlite3
+check, the lists by name, and the writer (campaignd.db.sqlite.writer), all on the stdlib sqlite3
 module. `open_for_import` returns this store for a plain `sqlite:///FILE` URL and None for
 anything else (PostgreSQL, in-memory, URL options), which then goes through SqlStore as before.
 """
@@ -17,9 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE
-from campaignd.db.sqlite.fastimport import BUSY_TIMEOUT_S, BulkSession, SqliteBulk, bulk_rows
+from campaignd.db.sqlite.bulkrows import bulk_rows
+from campaignd.db.sqlite.fastimport import BUSY_TIMEOUT_S, SqliteBulk
+from campaignd.db.sqlite.writer import BulkSession
 from campaignd.domain import (
     ImportCounts,
+    ImportOptions,
     MailingList,
     NewSubscriber,
     OptIn,
@@ -27,7 +30,6 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.errors import NotFound, SchemaOutOfDate, StoreError
-from campaignd.store.protocol import ImportOptions
 
 # sqlite:///relative or sqlite:////absolute, nothing else: no query string, no escapes, not
 # ":memory:" or a "file:" URI (those go through SQLAlchemy's URL parsing as before).

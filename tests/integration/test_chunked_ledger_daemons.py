@@ -13,13 +13,13 @@ from campaignd.config import AppSettings, DbSettings, SecuritySettings, Settings
 from campaignd.daemon.service import Daemon
 from campaignd.domain import (
     CampaignStatus,
+    ImportOptions,
     NewSubscriber,
     SubscriberStatus,
     utcnow,
 )
 from campaignd.messengers.recording import RecordingMessenger
 from campaignd.sending import engine as dispatch
-from campaignd.store.protocol import ImportOptions
 from campaignd.store.sql import SqlStore
 from tests.integration.store_fixtures import campaign, single, store_url
 

@@ -1,4 +1,4 @@
-"""The SQLite bulk path (db.fastimport): duplicates across its batches, in file order."""
+"""The SQLite bulk path (db.sqlite.upsert, writer): duplicates across its batches, in file order."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 from campaignd.db.migrate import upgrade
 from campaignd.domain import OptIn, SubscriberStatus, SubscriptionStatus
-from campaignd.importing.pipeline import ImportRequest, run_import
+from campaignd.importing.pipeline import run_import
+from campaignd.importing.report import ImportRequest
 from campaignd.store.memory import MemoryStore
 from campaignd.store.protocol import Store
 from campaignd.store.sql import SqlStore

@@ -1,4 +1,4 @@
-"""The SQLite writer process (db.fastimport.BulkSession) with batches submitted ahead of their
+"""The SQLite writer process (db.sqlite.writer.BulkSession) with batches submitted ahead of their
 answers: answers come back in order, a refused batch writes nothing and the next goes on."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 
 from campaignd.db.engine import sqlite_path
 from campaignd.db.migrate import upgrade
-from campaignd.db.sqlite import fastimport
-from campaignd.db.sqlite.fastimport import BulkSession, SqliteBulk, discard_spare, prestart
-from campaignd.domain import ImportMode, SubscriptionStatus
+from campaignd.db.sqlite import checkpoint
+from campaignd.db.sqlite.fastimport import SqliteBulk
+from campaignd.db.sqlite.writer import BulkSession, discard_spare, prestart
+from campaignd.domain import ImportMode, ImportOptions, SubscriptionStatus
 from campaignd.errors import NotFound
-from campaignd.store.protocol import ImportOptions
 
 
 def _rows(*emails: str) -> list[str]:
@@ -85,7 +85,7 @@ async def test_background_checkpoints_start_the_wal_over(
 ) -> None:
     """The writer's WAL is copied by a thread of its own and still starts over again and
     again (its header's salt changes each time); every committed row ends in the file."""
-    monkeypatch.setattr(fastimport, "_WAL_FRAMES", 64)
+    monkeypatch.setattr(checkpoint, "_WAL_FRAMES", 64)
     path = await _database(sqlite_url)
     wal = Path(f"{path}-wal")
     bulk = SqliteBulk(path, background_checkpoints=True)

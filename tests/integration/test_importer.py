@@ -14,6 +14,7 @@ import pytest
 from campaignd.domain import (
     ImportCounts,
     ImportMode,
+    ImportOptions,
     NewSubscriber,
     OptIn,
     SubscriberStatus,
@@ -21,9 +22,10 @@ from campaignd.domain import (
 )
 from campaignd.errors import InvalidInput, NotFound, StoreError
 from campaignd.importing.csvrows import RowError
-from campaignd.importing.pipeline import ImportReport, ImportRequest, run_import
+from campaignd.importing.pipeline import run_import
+from campaignd.importing.report import ImportReport, ImportRequest
 from campaignd.store.memory import MemoryStore
-from campaignd.store.protocol import ImportOptions, Store
+from campaignd.store.protocol import Store
 
 SAMPLE = Path(__file__).parents[2] / "campaignd" / "samples" / "subscribers.csv"
 _UPGRADED: set[str] = set()

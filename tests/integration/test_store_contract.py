@@ -13,6 +13,7 @@ from campaignd.domain import (
     ContentType,
     ImportCounts,
     ImportMode,
+    ImportOptions,
     NewCampaign,
     NewSubscriber,
     OptIn,
@@ -20,7 +21,6 @@ from campaignd.domain import (
     SubscriptionStatus,
 )
 from campaignd.errors import Conflict, NotFound, TransitionRefused
-from campaignd.store.protocol import ImportOptions
 from tests.integration.store_fixtures import (
     campaign,
     double,

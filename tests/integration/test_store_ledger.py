@@ -317,8 +317,7 @@ async def test_every_status_lands_in_counts(store: Any) -> None:
 async def test_two_claimers_never_get_the_same_row(store_url: str) -> None:
     if not store_url.startswith("postgres"):
         pytest.skip("concurrent claimers: PostgreSQL (FOR UPDATE SKIP LOCKED)")
-    from campaignd.domain import NewSubscriber
-    from campaignd.store.protocol import ImportOptions
+    from campaignd.domain import ImportOptions, NewSubscriber
     from campaignd.store.sql import SqlStore
 
     stores = [await SqlStore.open(store_url) for _ in range(3)]

@@ -21,13 +21,13 @@ from campaignd.config import Settings
 from campaignd.daemon.service import Daemon
 from campaignd.domain import (
     CampaignStatus,
+    ImportOptions,
     NewCampaign,
     NewSubscriber,
     OptIn,
     SubscriptionStatus,
     utcnow,
 )
-from campaignd.store.protocol import ImportOptions
 from campaignd.store.sql import SqlStore, upgrade_schema
 
 SECRET = "sig-secret-Qw7Rt5Zx2Kp9Lm4N"

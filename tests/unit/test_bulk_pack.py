@@ -1,4 +1,4 @@
-"""Rows travel to the SQLite import writer as one string (db.fastimport.pack/unpack)."""
+"""Rows travel to the SQLite import writer as one string (db.sqlite.bulkrows.pack/unpack)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from campaignd.db.sqlite.fastimport import _new_uuids, columns, pack, unpack
+from campaignd.db.sqlite.bulkrows import columns, pack, unpack
+from campaignd.db.sqlite.upsert import _new_uuids
 
 
 def test_rows_round_trip() -> None:

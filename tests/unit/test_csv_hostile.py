@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaignd.addresses import address_key, name_from_email, normalize_email
-from campaignd.domain import ImportCounts, NewSubscriber, OptIn
+from campaignd.domain import ImportCounts, ImportOptions, NewSubscriber, OptIn
 from campaignd.errors import InvalidInput, NotFound
 from campaignd.importing.csvrows import RowError
-from campaignd.importing.pipeline import ImportReport, ImportRequest, run_import
+from campaignd.importing.pipeline import run_import
+from campaignd.importing.report import ImportReport, ImportRequest
 from campaignd.store.memory import MemoryStore
-from campaignd.store.protocol import ImportOptions
 
 BAD_BYTE = "\ue000"  # written as the byte 0xff, which is never valid UTF-8
 HOSTILE = settings(

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from campaignd.domain import OptIn
 from campaignd.importing.csvfile import MAX_RECORD, CsvFile
 from campaignd.importing.csvrows import Columns, RowError, check_row
-from campaignd.importing.pipeline import ImportRequest, run_import
+from campaignd.importing.pipeline import run_import
+from campaignd.importing.report import ImportRequest
 from campaignd.store.memory import MemoryStore
 
 HEADER = ["email", "name", "attributes", "extra"]

@@ -12,12 +12,11 @@ import pytest
 from pydantic import SecretStr
 
 from campaignd.config import SecuritySettings, Settings
-from campaignd.domain import NewCampaign, NewSubscriber, OptIn, SubscriptionStatus
+from campaignd.domain import ImportOptions, NewCampaign, NewSubscriber, OptIn, SubscriptionStatus
 from campaignd.errors import StoreError
 from campaignd.http.app import create_app
 from campaignd.rendering.tokens import sign, sign_lists
 from campaignd.store.memory import MemoryStore
-from campaignd.store.protocol import ImportOptions
 
 SECRET = "s3cret-for-tests-only-0123456789"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

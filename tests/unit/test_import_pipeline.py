@@ -1,4 +1,4 @@
-"""The bulk import pipeline (importer._pump_bulk): batches handed to the writer ahead of their
+"""The bulk import pipeline (importing.bulkpump): batches handed to the writer ahead of their
 answers, answers matched in order, refusals reported and the import stopped as before."""
 
 from __future__ import annotations
@@ -12,18 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from campaignd.domain import ImportCounts, OptIn
+from campaignd.domain import ImportCounts, ImportOptions, OptIn
 from campaignd.errors import StoreError
+from campaignd.importing.bulkpump import BULK_DEPTH
 from campaignd.importing.csvrows import RowError
-from campaignd.importing.pipeline import (
-    BULK_DEPTH,
-    MAX_CONSECUTIVE_FAILURES,
-    ImportReport,
-    ImportRequest,
-    run_import,
-)
+from campaignd.importing.pipeline import run_import
+from campaignd.importing.report import MAX_CONSECUTIVE_FAILURES, ImportReport, ImportRequest
 from campaignd.store.memory import MemoryStore
-from campaignd.store.protocol import ImportOptions
 
 
 class FakeSession:
