@@ -35,6 +35,147 @@ HOSTILE = {
     "tests/unit/test_render_hostile.py": "templates: sandbox escapes blocked, runaway loops and "
     "huge output stopped with a clear error",
 }
+# The attacks of the hostile trial (issue 15): what was tried, what campaignd does now, and the
+# tests that show it (a file, or "file::name-prefix"). The outcome column is read from the run.
+ATTACKS: list[tuple[str, str, tuple[str, ...]]] = [
+    (
+        "CSV row with a quote never closed",
+        "that row reported by line (`quote never closed`), "
+        "every other row imported; both import paths",
+        (
+            "tests/unit/test_csv_unclosed_quote.py",
+            "tests/integration/test_importer.py::test_an_unclosed",
+            "tests/acceptance/test_cli_import_hostile.py",
+        ),
+    ),
+    (
+        "`--overwrite-info` with a file lacking columns",
+        "absent columns left alone; an empty cell clears; memory, SQLite, PostgreSQL",
+        (
+            "tests/integration/test_store_contract.py::test_overwrite_info",
+            "tests/integration/test_importer.py::test_overwrite_info",
+        ),
+    ),
+    (
+        "international domain `x@faß.de`, full-width `＞` in an address",
+        "IDNA 2008 (`xn--fa-hia.de`) in envelope and headers; characters that normalise to "
+        "SMTP syntax refused",
+        (
+            "tests/unit/test_messenger_envelope.py",
+            "tests/integration/test_smtp_idna.py",
+            "tests/unit/test_addresses.py",
+        ),
+    ),
+    (
+        "`{{ campaign.subject }}` in a layout",
+        "the subject as rendered for that subscriber",
+        ("tests/unit/test_render_subject.py",),
+    ),
+    (
+        "a template attribute some subscribers lack",
+        "blank by default; `start`/`schedule` count who lacks it; `fail` refuses without --force",
+        (
+            "tests/unit/test_preflight.py",
+            "tests/integration/test_store_audience.py",
+            "tests/acceptance/test_cli_campaigns.py::test_start_under",
+        ),
+    ),
+    (
+        "every SMTP server down",
+        "recipients counted once; the campaign pauses with the reason "
+        "after app.pause_after_unreachable; nobody lost",
+        (
+            "tests/unit/test_dispatch.py::test_tally_counts",
+            "tests/unit/test_dispatch.py::test_all_servers",
+            "tests/acceptance/test_cli_campaigns.py::test_all_servers_down",
+        ),
+    ),
+    (
+        "SES webhook from a foreign topic, look-alike certificate hosts, failing fetches",
+        "topic checked before any fetch; only real SNS hosts; failures cached and rationed (503)",
+        (
+            "tests/unit/test_http_hostile.py::test_ses",
+            "tests/unit/test_http_hostile.py::test_a_",
+            "tests/unit/test_http_hostile.py::test_look",
+            "tests/unit/test_http_hostile.py::test_cert",
+            "tests/unit/test_http_hostile.py::test_good",
+            "tests/unit/test_http_hostile.py::test_real",
+        ),
+    ),
+    (
+        "200 idle connections, half-sent requests",
+        "closed after http.header_timeout; capped per "
+        "client; /healthz and one-click unsubscribe keep answering",
+        ("tests/unit/test_http_slow_clients.py",),
+    ),
+    (
+        "template bombs (format widths, `~` doubling, wordwrap, huge lists, slow renders)",
+        "refused before allocating; slow renders leave the event loop; pause after "
+        "max_render_failures",
+        (
+            "tests/unit/test_render_hostile.py",
+            "tests/unit/test_render_event_loop.py",
+            "tests/unit/test_dispatch.py::test_a_template_failing",
+        ),
+    ),
+    (
+        "CR/LF in `app.root_url` and header settings",
+        "refused at load, exit 78 naming the key",
+        ("tests/unit/test_config_hostile.py", "tests/acceptance/test_cli_config.py"),
+    ),
+    (
+        "formula cells in `campaigns failures --csv`",
+        "neutralised with a leading `'`",
+        ("tests/unit/test_csvsafe.py", "tests/acceptance/test_cli_failures.py"),
+    ),
+    (
+        "AUTH over plaintext, a server echoing AUTH",
+        "refused without allow_plaintext_auth; credentials redacted from every output",
+        (
+            "tests/unit/test_messenger_redact.py",
+            "tests/acceptance/test_cli_messengers.py::test_test_redacts",
+            "tests/integration/test_smtp_messenger.py::test_credentials",
+        ),
+    ),
+    (
+        "a new SQLite database file",
+        "created 0600",
+        ("tests/acceptance/test_cli_db.py::test_a_new_sqlite",),
+    ),
+    (
+        "deeply nested JSON, oversized bodies, old SendGrid signatures",
+        "400 / 413; SendGrid outside ±10 minutes refused",
+        (
+            "tests/unit/test_http_hostile.py::test_hostile",
+            "tests/unit/test_http_hostile.py::test_bodies",
+            "tests/unit/test_http_hostile.py::test_sendgrid",
+        ),
+    ),
+    (
+        "encrypted or damaged archives",
+        "one clear error line",
+        (
+            "tests/unit/test_csvrows.py::test_encrypted",
+            "tests/unit/test_csvrows.py::test_corrupt",
+            "tests/unit/test_csvrows.py::test_zip",
+        ),
+    ),
+    (
+        "an opt-in link used for other lists; rotating security.secret",
+        "links name their lists; previous_secrets verify only",
+        (
+            "tests/unit/test_tokens.py",
+            "tests/unit/test_config_secrets.py",
+            "tests/unit/test_http_optin_send.py",
+        ),
+    ),
+    (
+        "a subscriber name that redirects Reply-To",
+        "addresses are literal; names quoted",
+        ("tests/unit/test_address_headers.py",),
+    ),
+]
+ATTACK_FILES = sorted({s.split("::")[0] for _, _, sel in ATTACKS for s in sel})
 GROUPS = ["SMTP faults", "Crashes", "Database outages", "Hostile input"]
 COLUMNS = [
     ("recipients", "Recipients"),
@@ -50,8 +191,8 @@ COLUMNS = [
 def run_suites(results: Path, junit: Path) -> int:
     env = {**os.environ, "CAMPAIGND_RELIABILITY_RESULTS": str(results)}
     command = [
-        sys.executable, "-m", "pytest", TIER, *HOSTILE, "-q", "-p", "no:cacheprovider",
-        f"--junitxml={junit}",
+        sys.executable, "-m", "pytest", TIER, *HOSTILE, *ATTACK_FILES, "-q",
+        "-p", "no:cacheprovider", f"--junitxml={junit}",
     ]  # fmt: skip
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode  # noqa: S603
 
@@ -60,6 +201,44 @@ def load_results(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def junit_cases(path: Path) -> dict[str, str]:
+    """Every test case of the run as "file::name" -> passed / failed / skipped."""
+    cases: dict[str, str] = {}
+    if not path.exists():
+        return cases
+    root = ET.parse(path).getroot()  # noqa: S314 (our own pytest output)
+    for case in root.iter("testcase"):
+        parts = [p for p in case.get("classname", "").split(".") if not p[:1].isupper()]
+        kinds = {child.tag for child in case}
+        outcome = (
+            "failed"
+            if kinds & {"failure", "error"}
+            else ("skipped" if "skipped" in kinds else "passed")
+        )
+        cases["/".join(parts) + ".py::" + case.get("name", "")] = outcome
+    return cases
+
+
+def attack_rows(cases: dict[str, str]) -> list[str]:
+    out = [
+        "## Attacks of the hostile trial",
+        "",
+        "Each attack a hostile trial made on the earlier code, what campaignd does now, and the "
+        "tests that show it (each failed on the code before the fix); the counts are this run's.",
+        "",
+        "| Attack | Outcome now | Tests | Passed | Failed | Result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for attack, outcome, selectors in ATTACKS:
+        hits = [v for k, v in cases.items() if any(k.startswith(s) for s in selectors)]
+        passed, failed = hits.count("passed"), hits.count("failed")
+        result = "**not run**" if not hits else ("pass" if not failed and passed else "**FAIL**")
+        tests = ", ".join(f"`{s}`" for s in selectors)
+        out.append(f"| {attack} | {outcome} | {tests} | {passed} | {failed} | {result} |")
+    out.append("")
+    return out
 
 
 def junit_counts(path: Path) -> tuple[dict[str, dict[str, int]], float]:
@@ -117,7 +296,12 @@ def _git_commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def render(rows: list[dict[str, Any]], junit: dict[str, dict[str, int]], seconds: float) -> str:
+def render(
+    rows: list[dict[str, Any]],
+    junit: dict[str, dict[str, int]],
+    seconds: float,
+    cases: dict[str, str] | None = None,
+) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     by_outcome: dict[str, int] = defaultdict(int)
     for row in rows:
@@ -185,6 +369,8 @@ def render(rows: list[dict[str, Any]], junit: dict[str, dict[str, int]], seconds
                 f"{c.get('skipped', 0)} |"
             )
         out.append("")
+    if cases:
+        out += attack_rows(cases)
     out += [
         "## Reproduce",
         "",
@@ -221,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
             return code or 1
         counts, seconds = junit_counts(junit)
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(render(rows, counts, seconds), encoding="utf-8")
+        text = render(rows, counts, seconds, junit_cases(junit))
+        args.output.write_text(text, encoding="utf-8")
     print(f"wrote {args.output} ({len(rows)} scenarios)")
     return code
 
