@@ -133,6 +133,7 @@ ATTACKS: list[tuple[str, str, tuple[str, ...]]] = [
         "refused without allow_plaintext_auth; credentials redacted from every output",
         (
             "tests/unit/test_messenger_redact.py",
+            "tests/unit/test_config_hostile.py::test_auth_over",
             "tests/acceptance/test_cli_messengers.py::test_test_redacts",
             "tests/integration/test_smtp_messenger.py::test_credentials",
         ),
