@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 
 from campaignd.domain import (
@@ -76,7 +77,8 @@ class MemoryImport(MemoryState):
         """Put `ids` on the chosen lists by campaignd.rules.plan_subscriptions; return the ids
         changed."""
         list_ids = list(dict.fromkeys(options.list_ids))
-        current = {key: link.status for key, link in self._links.items() if key[1] in list_ids}
+        links = ((key, self._links.get(key)) for key in itertools.product(ids, list_ids))
+        current = {key: link.status for key, link in links if link is not None}
         inserts, updates, changed = plan_subscriptions(
             ids, list_ids, current, options.status, options.overwrite_status, now
         )
