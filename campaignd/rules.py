@@ -1,4 +1,9 @@
-"""Store rules shared by the SQL store and its in-memory twin (pure, no I/O)."""
+"""Store rules shared by the SQL store and its in-memory twin (pure, no I/O).
+
+The in-memory twin applies these functions row by row; the SQL store encodes the same rules
+set-based in its WHERE clauses (db/ledger.py, db/links.py, db/audience.py) where a function
+cannot run, and the contract suite pins both to them (tests/integration/test_store_rules.py).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,78 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from campaignd.domain import Campaign, CampaignStatus
+from campaignd.domain import (
+    Campaign,
+    CampaignStatus,
+    DeliveryStatus,
+    OptIn,
+    SubscriberStatus,
+    SubscriptionStatus,
+)
 from campaignd.errors import TransitionRefused
+
+#: Ledger rows the operator is shown as failures (`campaign failures`).
+FAILURE_STATUSES = frozenset(
+    {DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN}
+)
+#: Ledger rows that are done with: never claimed again unless reset_failed puts them back.
+FINAL_STATUSES = frozenset(
+    {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.SKIPPED}
+)
+
+
+def receives(optin: OptIn, status: SubscriptionStatus) -> bool:
+    """Whether a subscription makes its subscriber a recipient of the list's campaigns: confirmed,
+    or on a single opt-in list and not unsubscribed."""
+    return status is SubscriptionStatus.CONFIRMED or (
+        optin is OptIn.SINGLE and status is not SubscriptionStatus.UNSUBSCRIBED
+    )
+
+
+def eligible(
+    subscriber: SubscriberStatus, subscriptions: Iterable[tuple[OptIn, SubscriptionStatus]]
+) -> bool:
+    """Whether a subscriber receives a campaign, given its (opt-in, status) subscriptions on the
+    campaign's lists: enabled, and at least one of them `receives`."""
+    return subscriber is SubscriberStatus.ENABLED and any(
+        receives(optin, status) for optin, status in subscriptions
+    )
+
+
+def awaits_confirmation(optin: OptIn, status: SubscriptionStatus) -> bool:
+    """Whether a subscription waits for its opt-in to be confirmed: unconfirmed, double opt-in."""
+    return optin is OptIn.DOUBLE and status is SubscriptionStatus.UNCONFIRMED
+
+
+def claimable(
+    status: DeliveryStatus, next_attempt_at: dt.datetime | None, now: dt.datetime
+) -> bool:
+    """Whether a ledger row may be claimed: pending, or deferred and due."""
+    if status is DeliveryStatus.PENDING:
+        return True
+    return (
+        status is DeliveryStatus.DEFERRED and next_attempt_at is not None and next_attempt_at <= now
+    )
+
+
+def unclaimed(now: dt.datetime) -> dict[str, Any]:
+    """The fields of a ledger row put back to pending (released, recovered, reset)."""
+    return {
+        "status": DeliveryStatus.PENDING,
+        "claimed_by": None,
+        "claimed_at": None,
+        "next_attempt_at": None,
+        "updated_at": now,
+    }
+
+
+def is_due(campaign: Campaign, now: dt.datetime) -> bool:
+    """Whether a scheduled campaign is to start: its send_at has come."""
+    return (
+        campaign.status is CampaignStatus.SCHEDULED
+        and campaign.send_at is not None
+        and campaign.send_at <= now
+    )
 
 
 def refusal(

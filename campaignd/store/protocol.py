@@ -1,7 +1,19 @@
-"""The storage seam: everything the use cases ask of the database, as one protocol.
+"""The storage seam: what the use cases ask of the database, as focused protocols.
 
-Two implementations pass the same contract suite (tests/integration/test_store_contract.py):
-``SqlStore`` (SQLite or PostgreSQL through SQLAlchemy) and ``MemoryStore`` (the in-memory twin).
+``Store`` is their union, for the composition root (daemon/, cli/); a use case or handler may
+type its parameter with the narrow protocol it uses:
+
+    SchemaStore      check_schema, close
+    CampaignStore    templates; campaign rows, look-ups, compare-and-set transitions
+    LedgerStore      the delivery ledger (below), its counts and failures, the send-error
+                     counter the recorder bumps with the outcomes, the audience preflight
+    SubscriberStore  lists, subscribers, subscriptions, opt-in (ImportStore is its import part)
+    BounceStore      recorded bounces
+
+Two implementations pass the same contract suite (tests/integration/test_store_*.py) and
+implement every focused protocol (tests/integration/test_store_protocols.py): ``SqlStore``
+(SQLite or PostgreSQL through SQLAlchemy) and ``MemoryStore`` (the in-memory twin). The rules
+both must agree on are in campaignd.rules.
 
 Ledger life cycle (one row per campaign x eligible subscriber):
 
@@ -44,32 +56,41 @@ from campaignd.domain import (
 )
 
 
-class ImportStore(Protocol):
-    """What a CSV import needs (campaignd.importing.pipeline): every Store, and the SQLAlchemy-free
-    campaignd.store.sqlite_import used by `subscribers import` on a SQLite file."""
+class SchemaStore(Protocol):
+    """The schema check and closing the connections."""
 
-    async def get_list(self, name: str) -> MailingList: ...
-
-    async def import_batch(
-        self, rows: Sequence[NewSubscriber], options: ImportOptions
-    ) -> ImportCounts: ...
-
-
-class Store(Protocol):
-    # -- schema and lifecycle ------------------------------------------------------------
     async def check_schema(self) -> None:
         """Raise SchemaOutOfDate unless the schema is at the newest migration."""
         ...
 
     async def close(self) -> None: ...
 
-    # -- lists ---------------------------------------------------------------------------
-    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
-        """Raise Conflict if the name exists."""
-        ...
+
+class ImportStore(Protocol):
+    """What a CSV import needs (campaignd.importing.pipeline): every Store, and the SQLAlchemy-free
+    campaignd.store.sqlite_import used by `subscribers import` on a SQLite file."""
 
     async def get_list(self, name: str) -> MailingList:
         """Raise NotFound."""
+        ...
+
+    async def import_batch(
+        self, rows: Sequence[NewSubscriber], options: ImportOptions
+    ) -> ImportCounts:
+        """Upsert one batch in one transaction. Rows are validated and unique by email.
+
+        inserted: new subscribers; updated: existing ones whose info, status or subscriptions
+        changed; skipped: existing ones left as they were. Idempotent.
+        """
+        ...
+
+
+class SubscriberStore(ImportStore, Protocol):
+    """Lists, subscribers and their subscriptions, opt-in (get_list, import_batch: ImportStore)."""
+
+    # -- lists ---------------------------------------------------------------------------
+    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
+        """Raise Conflict if the name exists."""
         ...
 
     async def lists(self) -> list[MailingList]:
@@ -94,6 +115,10 @@ class Store(Protocol):
         """By address, case-insensitively, with subscriptions. Raise NotFound."""
         ...
 
+    async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Subscriber:
+        """With subscriptions. Raise NotFound."""
+        ...
+
     async def set_subscriber_status(self, email: str, status: SubscriberStatus) -> Subscriber:
         """Blocklisting also unsubscribes from every list. Raise NotFound."""
         ...
@@ -102,15 +127,30 @@ class Store(Protocol):
         """Mark subscriptions unsubscribed (all lists when None); return how many changed."""
         ...
 
-    async def import_batch(
-        self, rows: Sequence[NewSubscriber], options: ImportOptions
-    ) -> ImportCounts:
-        """Upsert one batch in one transaction. Rows are validated and unique by email.
-
-        inserted: new subscribers; updated: existing ones whose info, status or subscriptions
-        changed; skipped: existing ones left as they were. Idempotent.
-        """
+    # -- opt-in --------------------------------------------------------------------------
+    async def confirm_optin(
+        self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
+    ) -> int:
+        """The subscriber's unconfirmed subscriptions on double opt-in lists (only those of
+        `list_ids` when given) become confirmed (unsubscribed ones stay so); return how many
+        changed."""
         ...
+
+    async def optin_pending(
+        self, list_ids: Sequence[int] | None = None, *, after_id: int = 0, limit: int = 500
+    ) -> list[Subscriber]:
+        """Enabled subscribers with an unconfirmed subscription on a double opt-in list (one of
+        `list_ids` when given) and no confirmation message sent yet (mark_optin_sent), with
+        id > after_id, in id order, at most `limit`."""
+        ...
+
+    async def mark_optin_sent(self, subscriber_id: int, now: dt.datetime) -> None:
+        """Record that the subscriber was sent an opt-in confirmation message."""
+        ...
+
+
+class CampaignStore(Protocol):
+    """Templates and campaign rows: create, read, compare-and-set transitions."""
 
     # -- templates -----------------------------------------------------------------------
     async def add_template(self, name: str, body: str) -> Template:
@@ -129,6 +169,10 @@ class Store(Protocol):
         ...
 
     async def get_campaign(self, campaign_id: int) -> Campaign: ...
+
+    async def get_campaign_by_uuid(self, campaign_uuid: uuid.UUID) -> Campaign:
+        """Raise NotFound."""
+        ...
 
     async def campaigns(self) -> list[Campaign]: ...
 
@@ -154,11 +198,11 @@ class Store(Protocol):
 
     async def running_campaigns(self) -> list[Campaign]: ...
 
-    async def add_send_errors(self, campaign_id: int, count: int) -> int:
-        """Add to the campaign's sender-side error counter; return the new total."""
-        ...
 
-    # -- ledger --------------------------------------------------------------------------
+class LedgerStore(Protocol):
+    """The delivery ledger (see the life cycle above) and what is asked of it."""
+
+    # -- filling -------------------------------------------------------------------------
     async def populate_ledger(
         self, campaign_id: int, now: dt.datetime, *, after: int = 0, upto: int | None = None
     ) -> int:
@@ -174,6 +218,13 @@ class Store(Protocol):
         """The highest subscriber id there is (0 without subscribers): where chunks end."""
         ...
 
+    async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
+        """Per name, how many of the campaign's recipients still to send (eligible now, without
+        a sent, failed, unknown or skipped ledger row) lack that top-level attribute (a key
+        holding null is present). Raise NotFound."""
+        ...
+
+    # -- claims and outcomes -------------------------------------------------------------
     async def claim_batch(
         self, campaign_id: int, owner: str, limit: int, now: dt.datetime
     ) -> list[Recipient]:
@@ -184,6 +235,10 @@ class Store(Protocol):
 
     async def record_deliveries(self, records: Sequence[DeliveryRecord], now: dt.datetime) -> None:
         """Write outcomes in one transaction (attempts, code, text, server, message id)."""
+        ...
+
+    async def add_send_errors(self, campaign_id: int, count: int) -> int:
+        """Add to the campaign's sender-side error counter; return the new total."""
         ...
 
     async def renew_claims(self, owner: str, campaign_id: int, now: dt.datetime) -> int:
@@ -213,6 +268,7 @@ class Store(Protocol):
         """Failed rows back to pending with attempts kept; return the count."""
         ...
 
+    # -- counts --------------------------------------------------------------------------
     async def counts(self, campaign_id: int) -> CampaignCounts: ...
 
     async def failures(self, campaign_id: int) -> list[Failure]:
@@ -223,40 +279,9 @@ class Store(Protocol):
         """The earliest next_attempt_at among deferred rows."""
         ...
 
-    async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
-        """Per name, how many of the campaign's recipients still to send (eligible now, without
-        a sent, failed, unknown or skipped ledger row) lack that top-level attribute (a key
-        holding null is present). Raise NotFound."""
-        ...
 
-    # -- subscribers' own actions: unsubscribe and opt-in links, bounces -------------------
-    async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Subscriber:
-        """With subscriptions. Raise NotFound."""
-        ...
-
-    async def get_campaign_by_uuid(self, campaign_uuid: uuid.UUID) -> Campaign:
-        """Raise NotFound."""
-        ...
-
-    async def confirm_optin(
-        self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
-    ) -> int:
-        """The subscriber's unconfirmed subscriptions on double opt-in lists (only those of
-        `list_ids` when given) become confirmed (unsubscribed ones stay so); return how many
-        changed."""
-        ...
-
-    async def optin_pending(
-        self, list_ids: Sequence[int] | None = None, *, after_id: int = 0, limit: int = 500
-    ) -> list[Subscriber]:
-        """Enabled subscribers with an unconfirmed subscription on a double opt-in list (one of
-        `list_ids` when given) and no confirmation message sent yet (mark_optin_sent), with
-        id > after_id, in id order, at most `limit`."""
-        ...
-
-    async def mark_optin_sent(self, subscriber_id: int, now: dt.datetime) -> None:
-        """Record that the subscriber was sent an opt-in confirmation message."""
-        ...
+class BounceStore(Protocol):
+    """Bounces and complaints reported by the SMTP servers and the providers."""
 
     async def add_bounce(
         self,
@@ -273,3 +298,7 @@ class Store(Protocol):
         that kind, this one included. With the provider's `event_id`, an event already
         recorded from that source is not recorded again: None is returned."""
         ...
+
+
+class Store(SchemaStore, CampaignStore, LedgerStore, SubscriberStore, BounceStore, Protocol):
+    """Everything: what the composition root (daemon/, cli/) builds and hands out."""

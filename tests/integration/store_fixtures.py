@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from campaignd.domain import NewCampaign, NewSubscriber, OptIn, SubscriptionStatus
-from campaignd.store.protocol import Store
+from campaignd.store.protocol import CampaignStore, SubscriberStore
 
 _TABLES = "deliveries, campaign_lists, campaigns, subscriptions, subscribers, lists, templates"
 _PG_READY: set[str] = set()
@@ -63,7 +63,7 @@ async def store(store_url: str) -> AsyncIterator[Any]:
 
 
 async def subscriber(
-    store: Store,
+    store: SubscriberStore,
     email: str,
     list_ids: tuple[int, ...] = (),
     status: SubscriptionStatus = SubscriptionStatus.CONFIRMED,
@@ -75,7 +75,7 @@ async def subscriber(
     return added.id
 
 
-async def campaign(store: Store, *lists: str, name: str = "c") -> int:
+async def campaign(store: CampaignStore, *lists: str, name: str = "c") -> int:
     created = await store.create_campaign(
         NewCampaign(name=name, subject="s", from_email="me@example.com", body="b", lists=lists),
         None,
@@ -83,9 +83,9 @@ async def campaign(store: Store, *lists: str, name: str = "c") -> int:
     return created.id
 
 
-async def single(store: Store, name: str = "single") -> int:
+async def single(store: SubscriberStore, name: str = "single") -> int:
     return (await store.create_list(name, OptIn.SINGLE, "")).id
 
 
-async def double(store: Store, name: str = "double") -> int:
+async def double(store: SubscriberStore, name: str = "double") -> int:
     return (await store.create_list(name, OptIn.DOUBLE, "")).id

@@ -1,0 +1,256 @@
+"""The delivery ledger's claims: claiming a batch, renewing, releasing, recovering, resetting.
+
+claim_sqlite is the SQLite fast path (campaignd.db.sqlite.direct): the same statement on a stdlib
+connection. Which rows are claimable and eligible is campaignd.rules (claimable, eligible),
+written set-based here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaignd.db import tables as T
+from campaignd.db.ledger import bind_now
+from campaignd.db.raw import Raw
+from campaignd.domain import DeliveryStatus, Recipient
+from campaignd.rules import unclaimed
+
+# Eligible to receive: subscriber enabled and on one of the campaign's lists, confirmed for a
+# double opt-in list or not unsubscribed for a single opt-in one. `d` is the ledger row.
+_ELIGIBLE = """
+    (SELECT s.status FROM subscribers s WHERE s.id = {d}.subscriber_id) = 'enabled'
+    AND EXISTS (
+        SELECT 1 FROM campaign_lists cl
+        JOIN lists l ON l.id = cl.list_id
+        JOIN subscriptions sl ON sl.list_id = cl.list_id
+        WHERE cl.campaign_id = {d}.campaign_id AND sl.subscriber_id = {d}.subscriber_id
+          AND (sl.status = 'confirmed' OR (l.optin = 'single' AND sl.status <> 'unsubscribed'))
+    )
+"""
+
+
+# Due deferred rows and pending rows each come in id order from the claim index (ordering by
+# the index's leading columns too keeps PostgreSQL on it instead of walking the primary key
+# past every row already sent); the first `n` of both, in id order, are claimed. Ineligible
+# ones become skipped in the same statement. The subscriber's status is a scalar subquery so
+# PostgreSQL looks it up per row instead of hashing the whole subscribers table.
+_CLAIM_SET = """
+SET status = CASE WHEN {eligible} THEN 'claimed' ELSE 'skipped' END,
+    claimed_by = :owner, claimed_at = {now}, updated_at = {now}
+"""
+
+_CLAIM_SQLITE = (
+    "UPDATE deliveries "
+    + _CLAIM_SET
+    + """
+WHERE id IN (
+    SELECT id FROM (
+        SELECT id FROM deliveries
+        WHERE campaign_id = :cid AND status = 'deferred' AND next_attempt_at <= {now}
+        ORDER BY campaign_id, status, id LIMIT :n
+    )
+    UNION ALL
+    SELECT id FROM (
+        SELECT id FROM deliveries WHERE campaign_id = :cid AND status = 'pending'
+        ORDER BY campaign_id, status, id LIMIT :n
+    )
+    ORDER BY id LIMIT :n
+)
+RETURNING id, subscriber_id, attempts, status
+"""
+)
+
+_CLAIM_POSTGRES = (
+    """
+WITH due AS (
+    SELECT id FROM deliveries
+    WHERE campaign_id = :cid AND status = 'deferred' AND next_attempt_at <= {now}
+    ORDER BY campaign_id, status, id LIMIT :n FOR UPDATE SKIP LOCKED
+), fresh AS (
+    SELECT id FROM deliveries WHERE campaign_id = :cid AND status = 'pending' AND id > :after
+    ORDER BY campaign_id, status, id LIMIT :n FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries """
+    + _CLAIM_SET
+    + """
+WHERE id IN (
+    SELECT id FROM (SELECT id FROM due UNION ALL SELECT id FROM fresh) c ORDER BY id LIMIT :n
+)
+RETURNING id, subscriber_id, attempts, status
+"""
+)
+
+
+class Claims:
+    """Claim statements for one dialect ("sqlite" or "postgresql")."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self._after: dict[int, int] = {}  # campaign -> the highest ledger id claimed here
+        eligible = _ELIGIBLE.format(d="deliveries")
+        claim = _CLAIM_POSTGRES if dialect == "postgresql" else _CLAIM_SQLITE
+        self._claim = text(claim.format(now=bind_now(dialect), eligible=eligible))
+        self._raw = r = Raw(dialect)
+        self._recipients = r.sql(
+            "SELECT id, uuid, email, name, attributes FROM subscribers WHERE "
+            + r.in_("id", "integer")
+        )
+
+    async def claim(
+        self, conn: AsyncConnection, campaign_id: int, owner: str, limit: int, now: dt.datetime
+    ) -> list[Recipient]:
+        if limit <= 0:
+            return []
+        params = {"cid": campaign_id, "owner": owner, "n": limit, "now": self._raw.ts(now)}
+        rows: list[Any]
+        if self.dialect == "postgresql":
+            rows = await self._claim_pg(conn, campaign_id, params)
+        else:
+            rows = list((await conn.execute(self._claim, params)).all())
+        claimed = [(row[0], row[1], row[2]) for row in rows if row[3] == DeliveryStatus.CLAIMED]
+        if not claimed:
+            return []
+        r = self._raw
+        result = await r.run(conn, self._recipients, (r.array([c[1] for c in claimed]),))
+        return self._people(campaign_id, claimed, result.all())
+
+    def claim_sqlite(
+        self,
+        conn: sqlite3.Connection,
+        campaign_id: int,
+        owner: str,
+        limit: int,
+        now: dt.datetime,
+    ) -> list[Recipient]:
+        """`claim` on a stdlib connection (campaignd.db.sqlite.direct), inside its transaction: the
+        same statements without SQLAlchemy's per-row result processing (1000 rows a claim)."""
+        if limit <= 0:
+            return []
+        params = {"cid": campaign_id, "owner": owner, "n": limit, "now": self._raw.ts(now)}
+        rows = conn.execute(self._claim.text, params).fetchall()
+        claimed = [(row[0], row[1], row[2]) for row in rows if row[3] == DeliveryStatus.CLAIMED]
+        if not claimed:
+            return []
+        ids = self._raw.array([c[1] for c in claimed])
+        return self._people(campaign_id, claimed, conn.execute(self._recipients, (ids,)).fetchall())
+
+    def _people(
+        self,
+        campaign_id: int,
+        claimed: list[tuple[int, int, int]],
+        subscribers: Sequence[Any],
+    ) -> list[Recipient]:
+        """Recipients of the claimed (ledger id, subscriber id, attempts), in ledger order."""
+        r = self._raw
+        people = {p[0]: p for p in subscribers}
+        out = []
+        for ledger_id, subscriber_id, attempts in sorted(claimed):
+            p = people[subscriber_id]
+            out.append(
+                Recipient(
+                    ledger_id=ledger_id,
+                    campaign_id=campaign_id,
+                    subscriber_id=subscriber_id,
+                    uuid=r.to_uuid(p[1]),
+                    email=p[2],
+                    name=p[3],
+                    attributes=r.to_json(p[4]),
+                    attempts=attempts,
+                )
+            )
+        return out
+
+    async def _claim_pg(
+        self, conn: AsyncConnection, campaign_id: int, params: dict[str, Any]
+    ) -> list[Any]:
+        # PostgreSQL's planner assumes pending rows are spread evenly over the primary key and
+        # walks it from the start, past every row already sent: each batch would cost more than
+        # the last. Starting after the last row this store claimed keeps a batch cheap; rows
+        # put back below it (released, recovered, reset) are found by a second pass from 0.
+        after = self._after.get(campaign_id, 0)
+        rows: list[Any] = list((await conn.execute(self._claim, {**params, "after": after})).all())
+        if after and len(rows) < params["n"]:
+            rest = {**params, "after": 0, "n": params["n"] - len(rows)}
+            rows += (await conn.execute(self._claim, rest)).all()
+        if rows:
+            self._after[campaign_id] = max(after, *(row[0] for row in rows))
+        return rows
+
+
+async def renew(conn: AsyncConnection, owner: str, campaign_id: int, now: dt.datetime) -> int:
+    d = T.deliveries.c
+    stmt = (
+        update(T.deliveries)
+        .where(
+            d.campaign_id == campaign_id,
+            d.status == DeliveryStatus.CLAIMED.value,
+            d.claimed_by == owner,
+        )
+        .values(claimed_at=now)
+    )
+    return (await conn.execute(stmt)).rowcount
+
+
+async def release(
+    conn: AsyncConnection, owner: str, campaign_id: int | None, now: dt.datetime
+) -> int:
+    d = T.deliveries.c
+    stmt = update(T.deliveries).where(
+        d.status == DeliveryStatus.CLAIMED.value, d.claimed_by == owner
+    )
+    if campaign_id is not None:
+        stmt = stmt.where(d.campaign_id == campaign_id)
+    result = await conn.execute(stmt.values(unclaimed(now)))
+    return result.rowcount
+
+
+async def recover(
+    conn: AsyncConnection, owner: str, stale_before: dt.datetime, now: dt.datetime
+) -> int:
+    d = T.deliveries.c
+    stmt = (
+        update(T.deliveries)
+        .where(
+            d.status == DeliveryStatus.CLAIMED.value,
+            (d.claimed_by == owner) | (d.claimed_at < stale_before),
+        )
+        .values(unclaimed(now))
+    )
+    return (await conn.execute(stmt)).rowcount
+
+
+async def recover_stale(
+    conn: AsyncConnection,
+    campaign_id: int,
+    stale_before: dt.datetime,
+    alive: str,
+    now: dt.datetime,
+) -> int:
+    d = T.deliveries.c
+    stmt = (
+        update(T.deliveries)
+        .where(
+            d.campaign_id == campaign_id,  # the (campaign_id, status) index: no table scan
+            d.status == DeliveryStatus.CLAIMED.value,
+            d.claimed_at < stale_before,
+            d.claimed_by != alive,
+        )
+        .values(unclaimed(now))
+    )
+    return (await conn.execute(stmt)).rowcount
+
+
+async def reset_failed(conn: AsyncConnection, campaign_id: int, now: dt.datetime) -> int:
+    d = T.deliveries.c
+    stmt = (
+        update(T.deliveries)
+        .where(d.campaign_id == campaign_id, d.status == DeliveryStatus.FAILED.value)
+        .values(unclaimed(now))
+    )
+    return (await conn.execute(stmt)).rowcount

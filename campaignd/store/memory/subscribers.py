@@ -1,0 +1,131 @@
+"""The in-memory SubscriberStore: lists, subscribers, their subscriptions, opt-in."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from campaignd.domain import (
+    MailingList,
+    NewSubscriber,
+    OptIn,
+    Subscriber,
+    SubscriberStatus,
+    SubscriptionStatus,
+    utcnow,
+)
+from campaignd.errors import Conflict, NotFound
+from campaignd.rules import awaits_confirmation
+from campaignd.store.memory.state import UNSUBSCRIBED, Link, MemoryState, Sub, utc
+
+
+class MemorySubscribers(MemoryState):
+    """Lists, subscribers and opt-in (import_batch: MemoryImport)."""
+
+    # -- lists -------------------------------------------------------------------------------
+    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
+        if any(m.name == name for m in self._lists.values()):
+            raise Conflict(f"list {name!r} already exists")
+        new = MailingList(self._next("list"), name, OptIn(optin), description, utcnow(), 0)
+        self._lists[new.id] = new
+        return new
+
+    def _with_count(self, m: MailingList) -> MailingList:
+        count = sum(
+            1
+            for (_, lid), link in self._links.items()
+            if lid == m.id and link.status != UNSUBSCRIBED
+        )
+        return dataclasses.replace(m, subscriber_count=count)
+
+    async def get_list(self, name: str) -> MailingList:
+        for m in self._lists.values():
+            if m.name == name:
+                return self._with_count(m)
+        raise NotFound(f"no list named {name!r}")
+
+    async def lists(self) -> list[MailingList]:
+        return [self._with_count(m) for m in sorted(self._lists.values(), key=lambda m: m.id)]
+
+    async def list_names(self) -> dict[int, str]:
+        return {m.id: m.name for m in self._lists.values()}
+
+    # -- subscribers -------------------------------------------------------------------------
+    def _find(self, email: str) -> Sub:
+        sid = self._by_key.get(email.strip().lower())
+        if sid is None:
+            raise NotFound(f"no subscriber {email.strip()}")
+        return self._subs[sid]
+
+    async def add_subscriber(
+        self, subscriber: NewSubscriber, list_ids: Sequence[int], status: SubscriptionStatus
+    ) -> Subscriber:
+        if subscriber.email.lower() in self._by_key:
+            raise Conflict(f"subscriber {subscriber.email} already exists")
+        self._require_lists(list_ids)
+        now = utcnow()
+        sub = self._insert(subscriber, SubscriberStatus.ENABLED, now)
+        for lid in dict.fromkeys(list_ids):
+            self._links[(sub.id, lid)] = Link(SubscriptionStatus(status), now, now)
+        return self._view(sub)
+
+    async def get_subscriber(self, email: str) -> Subscriber:
+        return self._view(self._find(email))
+
+    async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Subscriber:
+        for sub in self._subs.values():
+            if sub.uuid == subscriber_uuid:
+                return self._view(sub)
+        raise NotFound("no such subscriber")
+
+    async def set_subscriber_status(self, email: str, status: SubscriberStatus) -> Subscriber:
+        sub = self._find(email)
+        now = utcnow()
+        sub.status, sub.updated_at = SubscriberStatus(status), now
+        if status is SubscriberStatus.BLOCKLISTED:
+            self._unsubscribe(sub.id, None, now)
+        return self._view(sub)
+
+    async def unsubscribe(self, subscriber_id: int, list_ids: Sequence[int] | None) -> int:
+        return self._unsubscribe(subscriber_id, list_ids, utcnow())
+
+    # -- opt-in ------------------------------------------------------------------------------
+    def _awaiting(self, sid: int, list_ids: Sequence[int] | None) -> list[Link]:
+        """The subscriber's subscriptions that await confirmation (on `list_ids` when given)."""
+        return [
+            link
+            for (s, lid), link in self._links.items()
+            if s == sid
+            and (list_ids is None or lid in list_ids)
+            and awaits_confirmation(self._lists[lid].optin, link.status)
+        ]
+
+    async def confirm_optin(
+        self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
+    ) -> int:
+        awaiting = self._awaiting(subscriber_id, list_ids)
+        for link in awaiting:
+            link.status, link.updated_at = SubscriptionStatus.CONFIRMED, utc(now) or now
+        return len(awaiting)
+
+    async def optin_pending(
+        self, list_ids: Sequence[int] | None = None, *, after_id: int = 0, limit: int = 500
+    ) -> list[Subscriber]:
+        out: list[Subscriber] = []
+        for sid in sorted(self._subs):
+            if len(out) >= limit:
+                break
+            sub = self._subs[sid]
+            if (
+                sid > after_id
+                and sub.status is SubscriberStatus.ENABLED
+                and sid not in self._optin_sent
+                and self._awaiting(sid, list_ids)
+            ):
+                out.append(self._view(sub))
+        return out
+
+    async def mark_optin_sent(self, subscriber_id: int, now: dt.datetime) -> None:
+        self._optin_sent[subscriber_id] = now.astimezone(dt.UTC)

@@ -1,0 +1,32 @@
+"""SqlStore: the Store protocol on SQLite or PostgreSQL through SQLAlchemy's async engine.
+
+One part per focused protocol of campaignd.store.protocol, each a mixin over one shared base
+(base.SqlBase: the engine, the transaction runner, the SQLite fast paths): campaigns.py
+(CampaignStore), ledger.py (LedgerStore), subscribers.py and importing.py (SubscriberStore,
+ImportStore), bounces.py (BounceStore). The SQL itself is in campaignd.db.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from campaignd.store.sql.base import ANALYZE_AFTER_ROWS, upgrade_schema
+from campaignd.store.sql.bounces import SqlBounces
+from campaignd.store.sql.campaigns import SqlCampaigns
+from campaignd.store.sql.importing import SqlImport
+from campaignd.store.sql.ledger import SqlLedger
+from campaignd.store.sql.subscribers import SqlSubscribers
+
+
+class SqlStore(SqlCampaigns, SqlLedger, SqlSubscribers, SqlImport, SqlBounces):
+    """The Store on a SQL database; every method is one transaction."""
+
+
+if TYPE_CHECKING:
+    from campaignd.store.protocol import Store
+
+    def _implements_store(store: SqlStore) -> Store:  # mypy checks every focused protocol
+        return store
+
+
+__all__ = ["ANALYZE_AFTER_ROWS", "SqlStore", "upgrade_schema"]
