@@ -25,7 +25,10 @@ from campaignd.domain import (
     DeliveryStatus,
     OutcomeKind,
     Recipient,
+    SendEvent,
+    SendObserver,
     SendOutcome,
+    Tally,
 )
 from campaignd.errors import CampaigndError, StoreError, TemplateError, TransitionRefused
 from campaignd.messengers.protocol import Messenger
@@ -49,51 +52,6 @@ CLAIM_LEASE = dt.timedelta(minutes=10)
 # How often a runner marks its claims as alive, far inside the lease: a claim can wait longer
 # than the lease behind a slow message rate or a sliding window.
 CLAIM_RENEW_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class SendEvent:
-    """One send attempt's result, for observers (metrics, send-time bounces)."""
-
-    campaign_id: int
-    messenger: str
-    recipient: Recipient
-    outcome: SendOutcome | None  # None when the message could not be built
-    record: DeliveryRecord
-    seconds: float  # time spent in the messenger
-
-
-SendObserver = Callable[[SendEvent], None]
-
-
-@dataclass
-class Tally:
-    """Outcomes of one runner (or the whole daemon), for progress lines and the final tally.
-
-    Every count is of recipients: `deferred` is how many wait for a retry now (a recipient
-    deferred ten times counts once, and no longer once its retry is sent or failed)."""
-
-    sent: int = 0
-    failed: int = 0
-    unknown: int = 0
-    waiting: set[int] = field(default_factory=set)  # ledger ids whose last outcome is deferred
-
-    @property
-    def deferred(self) -> int:
-        return len(self.waiting)
-
-    def add(self, records: Sequence[DeliveryRecord]) -> None:
-        for r in records:
-            if r.status is DeliveryStatus.DEFERRED:
-                self.waiting.add(r.ledger_id)
-                continue
-            self.waiting.discard(r.ledger_id)
-            if r.status is DeliveryStatus.SENT:
-                self.sent += 1
-            elif r.status is DeliveryStatus.FAILED:
-                self.failed += 1
-            elif r.status is DeliveryStatus.UNKNOWN:
-                self.unknown += 1
 
 
 @dataclass
