@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -220,6 +220,51 @@ class DeliveryRecord:
     message_id: str
     next_attempt_at: dt.datetime | None = None
     sender_fault: bool = False  # counts towards app.max_send_errors
+
+
+@dataclass(frozen=True, slots=True)
+class SendEvent:
+    """One send attempt's result, for observers (metrics, send-time bounces)."""
+
+    campaign_id: int
+    messenger: str
+    recipient: Recipient
+    outcome: SendOutcome | None  # None when the message could not be built
+    record: DeliveryRecord
+    seconds: float  # time spent in the messenger
+
+
+SendObserver = Callable[[SendEvent], None]
+
+
+@dataclass
+class Tally:
+    """Outcomes of one runner (or the whole daemon), for progress lines and the final tally.
+
+    Every count is of recipients: `deferred` is how many wait for a retry now (a recipient
+    deferred ten times counts once, and no longer once its retry is sent or failed)."""
+
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    waiting: set[int] = field(default_factory=set)  # ledger ids whose last outcome is deferred
+
+    @property
+    def deferred(self) -> int:
+        return len(self.waiting)
+
+    def add(self, records: Sequence[DeliveryRecord]) -> None:
+        for r in records:
+            if r.status is DeliveryStatus.DEFERRED:
+                self.waiting.add(r.ledger_id)
+                continue
+            self.waiting.discard(r.ledger_id)
+            if r.status is DeliveryStatus.SENT:
+                self.sent += 1
+            elif r.status is DeliveryStatus.FAILED:
+                self.failed += 1
+            elif r.status is DeliveryStatus.UNKNOWN:
+                self.unknown += 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 from campaignd.bounces.rules import BounceEvent, BounceType, action_for, send_time_bounce
 from campaignd.config import BounceAction, BounceSettings
-from campaignd.domain import SubscriberStatus
+from campaignd.domain import SendEvent, SubscriberStatus
 from campaignd.errors import NotFound, StoreError
-from campaignd.sending.engine import SendEvent
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)

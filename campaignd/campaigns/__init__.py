@@ -1,4 +1,5 @@
-"""Campaign use cases: create (checked before it is stored), operator actions, summaries.
+"""Campaign use cases: create (checked before it is stored), operator actions, summaries
+(lifecycle.py); starting scheduled campaigns when due, within schedule_max_lag (scheduling.py).
 
 May import: the core, rendering/, store/ (the protocol). Never db/, http/, daemon/ or cli/.
 """

@@ -20,9 +20,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from campaignd.domain import CampaignStatus, DeliveryStatus
+from campaignd.domain import CampaignStatus, DeliveryStatus, SendEvent
 from campaignd.http.shared_metrics import MergedRegistry
-from campaignd.sending.engine import Engine, SendEvent
+from campaignd.sending.engine import Engine
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -19,7 +19,7 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.messengers.recording import RecordingMessenger
-from campaignd.sending import engine as dispatch
+from campaignd.sending import ledgerfill
 from campaignd.store.sql import SqlStore
 from tests.integration.store_fixtures import campaign, single, store_url
 
@@ -46,8 +46,8 @@ def settings(url: str, owner: str) -> Settings:
 async def test_two_daemons_fill_and_send_a_chunked_ledger_exactly_once(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dispatch, "FIRST_CHUNK", 20)
-    monkeypatch.setattr(dispatch, "CHUNK", 37)
+    monkeypatch.setattr(ledgerfill, "FIRST_CHUNK", 20)
+    monkeypatch.setattr(ledgerfill, "CHUNK", 37)
     stores = [await SqlStore.open(store_url) for _ in range(2)]
     try:
         s0 = stores[0]

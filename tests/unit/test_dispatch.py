@@ -396,8 +396,7 @@ async def test_running_campaigns_share_capacity_fairly() -> None:
 
 
 def test_tally_counts_recipients_not_retries() -> None:
-    from campaignd.domain import DeliveryRecord, DeliveryStatus
-    from campaignd.sending.engine import Tally
+    from campaignd.domain import DeliveryRecord, DeliveryStatus, Tally
 
     def record(ledger_id: int, status: DeliveryStatus) -> DeliveryRecord:
         return DeliveryRecord(ledger_id, status, 0, None, None, "", None, "")

@@ -11,15 +11,15 @@ import pytest
 from campaignd.domain import CampaignStatus
 from campaignd.errors import StoreError
 from campaignd.messengers.recording import RecordingMessenger
-from campaignd.sending import engine as dispatch
+from campaignd.sending import ledgerfill
 from campaignd.store.memory import MemoryStore
 from tests.unit.test_dispatch import daemon, delivered, eligible, seed, start
 
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dispatch, "FIRST_CHUNK", 3)
-    monkeypatch.setattr(dispatch, "CHUNK", 4)
+    monkeypatch.setattr(ledgerfill, "FIRST_CHUNK", 3)
+    monkeypatch.setattr(ledgerfill, "CHUNK", 4)
 
 
 class GatedStore(MemoryStore):

@@ -15,8 +15,9 @@ from campaignd.config import AppSettings
 from campaignd.daemon.service import Daemon
 from campaignd.domain import CampaignStatus, Recipient, SendOutcome
 from campaignd.messengers.recording import RecordingMessenger
-from campaignd.sending import engine as dispatch
-from campaignd.sending.engine import CLAIM_LEASE, Engine
+from campaignd.sending import claims
+from campaignd.sending.claims import CLAIM_LEASE
+from campaignd.sending.engine import Engine
 from campaignd.store.memory import MemoryStore
 from tests.unit.test_dispatch import daemon, delivered, eligible, seed, settings, start
 
@@ -62,7 +63,7 @@ class GatedMessenger(RecordingMessenger):
 @pytest.fixture
 def fast_renewal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Claims renewed, and stale ones looked for, every 50 ms instead of every minute."""
-    monkeypatch.setattr(dispatch, "CLAIM_RENEW_S", 0.05)
+    monkeypatch.setattr(claims, "CLAIM_RENEW_S", 0.05)
 
 
 async def running_campaign(store: MemoryStore) -> int:

@@ -20,12 +20,12 @@ from campaignd.domain import (
     OptIn,
     OutcomeKind,
     Recipient,
+    SendEvent,
     SendOutcome,
 )
 from campaignd.errors import StoreError
 from campaignd.http.app import create_app
 from campaignd.http.metrics import Metrics
-from campaignd.sending.engine import SendEvent
 from campaignd.store.memory import MemoryStore
 
 

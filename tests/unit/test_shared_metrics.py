@@ -13,11 +13,11 @@ from campaignd.domain import (
     DeliveryStatus,
     OutcomeKind,
     Recipient,
+    SendEvent,
     SendOutcome,
 )
 from campaignd.http.metrics import Metrics
 from campaignd.http.shared_metrics import read_snapshots, write_snapshot
-from campaignd.sending.engine import SendEvent
 
 WHO = Recipient(1, 1, 1, uuid.uuid4(), "a@example.com", "A", {}, 0)
 
