@@ -49,14 +49,14 @@ from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
 from campaignd.rendering.sample import sample_attributes
 from campaignd.rendering.sandbox import SlowRender
-from campaignd.rendering.templates import (
+from campaignd.rendering.template_data import (
     Attributes,
     BlankAttributes,
     CampaignData,
-    CampaignRenderer,
     Links,
     SubscriberData,
 )
+from campaignd.rendering.templates import CampaignRenderer
 from campaignd.rendering.tokens import Signer
 from campaignd.rendering.verp import CampaignVerp, VerpCodec
 
