@@ -266,16 +266,10 @@ class CampaignMailer:
         sub_uuid = recipient.uuid
         sub_text = str(sub_uuid)
         unsub = f"{self._root}/unsubscribe/{self._unsub.sign(sub_uuid, self._campaign_uuid)}"
-        optin = partial(
-            self._optin_url, sub_uuid, self._optin_lists if optin_lists is None else optin_lists
-        )
-        data = SubscriberData(
-            recipient.email,
-            recipient.name,
-            sub_text,
-            _attributes(recipient.attributes, self._blank),
-            Links(unsub, optin, now),
-        )
+        lists = self._optin_lists if optin_lists is None else optin_lists
+        links = Links(unsub, partial(self._optin_url, sub_uuid, lists), now)
+        attributes = _attributes(recipient.attributes, self._blank)
+        data = SubscriberData(recipient.email, recipient.name, sub_text, attributes, links)
         rendered = self.renderer.render(data, budget)
         lines = [
             self._date_line(now),
