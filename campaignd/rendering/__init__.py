@@ -1,8 +1,12 @@
 """Rendering, pure: Jinja2 sandbox, campaign templates, Markdown/text conversion, MIME, tokens.
 
-Lives here: the sandbox (sandbox.py), a campaign's templates compiled once (templates.py), source
-conversions (source.py, textify.py), sample data (sample.py), MIME building blocks (mime.py),
-signed link tokens (tokens.py) and message assembly per recipient (compose.py).
+Lives here: the sandbox (sandbox.py: the environment; sandbox_sizes.py: pure size estimates;
+sandbox_filters.py: the filter guards), a campaign's templates (template_source.py: joined into
+one source; templates.py: compiled once, rendered per subscriber; template_data.py: what
+templates see; attributes.py: the attributes they use, found statically), source conversions
+(source.py, textify.py), sample data (sample.py), MIME building blocks (mime.py,
+address_headers.py), signed link tokens (tokens.py), VERP addresses (verp.py) and message
+assembly per recipient (compose.py).
 May import: the core (campaignd.errors, domain, config, policy, addresses). No I/O, no database,
 no network.
 """

@@ -49,14 +49,14 @@ from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
 from campaignd.rendering.sample import sample_attributes
 from campaignd.rendering.sandbox import SlowRender
-from campaignd.rendering.templates import (
+from campaignd.rendering.template_data import (
     Attributes,
     BlankAttributes,
     CampaignData,
-    CampaignRenderer,
     Links,
     SubscriberData,
 )
+from campaignd.rendering.templates import CampaignRenderer
 from campaignd.rendering.tokens import Signer
 from campaignd.rendering.verp import CampaignVerp, VerpCodec
 
@@ -266,16 +266,10 @@ class CampaignMailer:
         sub_uuid = recipient.uuid
         sub_text = str(sub_uuid)
         unsub = f"{self._root}/unsubscribe/{self._unsub.sign(sub_uuid, self._campaign_uuid)}"
-        optin = partial(
-            self._optin_url, sub_uuid, self._optin_lists if optin_lists is None else optin_lists
-        )
-        data = SubscriberData(
-            recipient.email,
-            recipient.name,
-            sub_text,
-            _attributes(recipient.attributes, self._blank),
-            Links(unsub, optin, now),
-        )
+        lists = self._optin_lists if optin_lists is None else optin_lists
+        links = Links(unsub, partial(self._optin_url, sub_uuid, lists), now)
+        attributes = _attributes(recipient.attributes, self._blank)
+        data = SubscriberData(recipient.email, recipient.name, sub_text, attributes, links)
         rendered = self.renderer.render(data, budget)
         lines = [
             self._date_line(now),

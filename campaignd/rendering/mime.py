@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from email.utils import parseaddr
 
 from campaignd.addresses import smtp_address
+from campaignd.config.checks import FIELD_NAME as _FIELD_NAME
 from campaignd.errors import HeaderInjection, InvalidAddress, TemplateError
 
 SOFT_LIMIT = 78
@@ -31,7 +32,6 @@ HARD_LIMIT = 998
 
 _CONTROL = dict.fromkeys((*range(32), *range(127, 160), 8232, 8233), " ")
 _CONTROL.update(dict.fromkeys(range(55296, 57344), "�"))
-_FIELD_NAME = re.compile(r"^[!-9;-~]{1,76}$")
 _ATOM_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 
 

@@ -25,23 +25,24 @@
 The deadline is per thread and set by ``start()`` before each render. ``start(budget=...)``
 sets a shorter deadline that raises ``SlowRender`` instead: a render on the event loop gives
 up early and is run again in a thread with the full ``timeout`` (see campaignd.rendering.compose).
+
+The size estimates are pure functions in sandbox_sizes.py; the filter guards (and the checked
+``wordwrap``) are in sandbox_filters.py. This module has the environment: clock, operators,
+calls, attributes, ``str.format``, and the code generator's hooks.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import re
-import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined, nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
-from jinja2.filters import make_attrgetter
 from jinja2.runtime import Context
 from jinja2.sandbox import (
     ImmutableSandboxedEnvironment,
@@ -52,23 +53,21 @@ from jinja2.utils import Namespace
 from markupsafe import Markup
 
 from campaignd.errors import TemplateError
+from campaignd.rendering.sandbox_filters import guard_filters
+from campaignd.rendering.sandbox_sizes import (
+    METHOD_CHECKS,
+    percent_size,
+    size_of,
+    text_size,
+    weight_of,
+)
 
 #: Items a ``range()`` may have (Jinja's sandbox limit).
 MAX_RANGE = 100_000
 #: A render may build at most this many times ``max_output`` characters in all.
 WORK_FACTOR = 32
-#: ``|slice`` makes at most this many slices.
-MAX_SLICES = 1_000
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
-_TEXT_FILTERS = frozenset(
-    {"string", "e", "escape", "forceescape", "tojson", "pprint", "urlize", "safe", "upper",
-     "lower", "title", "capitalize", "trim", "striptags", "urlencode", "xmlattr", "list"}
-)  # fmt: skip
-_PERCENT = re.compile(
-    r"%(?:\((?P<key>[^)]*)\))?[-#0 +]*(?P<width>\*|\d+)?(?:\.(?P<prec>\*|\d+))?[hlL]?(?P<conv>.)",
-    re.DOTALL,
-)
 _DIGITS = re.compile(r"\d+")
 
 
@@ -80,80 +79,6 @@ class _RenderState(threading.local):
     at: float = math.inf
     budget: bool = False  # `at` is the event-loop budget (thread CPU time), not the timeout
     work: int = 0
-
-
-def _size(value: Any) -> int:
-    if isinstance(value, str | list | tuple | dict | bytes):
-        return len(value)
-    return 0
-
-
-def _weight(value: Any) -> int:
-    if isinstance(value, bool):
-        return 1
-    if isinstance(value, int):
-        return abs(value)
-    return _size(value)
-
-
-def text_size(value: Any, limit: int, depth: int = 0) -> int:
-    """About ``len(str(value))`` (containers as their repr), counted no further than past
-    ``limit``: what turning a value into text would cost, found without doing it."""
-    if isinstance(value, str | bytes):
-        return len(value)
-    items: Iterable[Any]
-    if isinstance(value, dict):
-        items = (x for pair in value.items() for x in pair)
-    elif isinstance(value, list | tuple | set | frozenset):
-        items = value
-    else:
-        return 1
-    if depth > 20:
-        return 2
-    total = 2
-    for item in items:
-        total += text_size(item, limit - total, depth + 1) + 2
-        if total > limit:
-            break
-    return total
-
-
-def percent_size(fmt: Any, args: Any, limit: int) -> int:
-    """At least how long ``fmt % args`` is, found from the format and the arguments alone:
-    literal and ``*`` widths and precisions, and the arguments' text."""
-    if not isinstance(fmt, str):
-        return 0
-    total = len(fmt)
-    if isinstance(args, tuple):
-        positional: tuple[Any, ...] = args
-    elif isinstance(args, Mapping):
-        positional = ()
-    else:
-        positional = (args,)
-    index = 0
-    for match in _PERCENT.finditer(fmt):
-        for part in ("width", "prec"):
-            spec = match.group(part)
-            if spec == "*":
-                star = positional[index] if index < len(positional) else 0
-                index += 1
-                total += abs(star) if isinstance(star, int) else 0
-            elif spec:
-                total += int(spec)
-        if match.group("conv") == "%":
-            continue
-        key = match.group("key")
-        if key is not None and isinstance(args, Mapping):
-            value = args.get(key, "")
-        elif index < len(positional):
-            value = positional[index]
-            index += 1
-        else:
-            value = ""
-        total += text_size(value, limit)
-        if total > limit:
-            break
-    return total
 
 
 class _GuardedCodeGenerator(CodeGenerator):
@@ -240,18 +165,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         self.globals["namespace"] = _limited_namespace(max_output)
         self.globals["range"] = _limited_range
         self.trust()
-        self._checks: dict[str, Callable[[dict[str, Any]], int]] = {
-            "center": self._center,
-            "indent": self._indent,
-            "join": self._join_size,
-            "replace": self._replace_size,
-            "format": lambda a: percent_size(a["value"], a["kwargs"] or a["args"], max_output),
-            "batch": lambda a: a["linecount"] if a["fill_with"] is not None else 0,
-            "slice": self._slices,
-            "sum": self._sum_size,
-        }
-        self.filters["wordwrap"] = self._wordwrap
-        self.filters = {name: self._guard_filter(name, f) for name, f in self.filters.items()}
+        guard_filters(self)
 
     # -- clock
     def start(self, budget: float | None = None) -> None:
@@ -291,12 +205,12 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             f"{what} would produce more than {self.max_output} characters (template_max_output)"
         )
 
-    def _refuse_over(self, what: str, size: int) -> None:
+    def refuse_over(self, what: str, size: int) -> None:
         if size > self.max_output:
             raise self.too_big(what)
 
-    def _check_result(self, what: str, value: Any) -> Any:
-        size = _size(value)
+    def check_result(self, what: str, value: Any) -> Any:
+        size = size_of(value)
         if size > self.max_output:
             raise self.too_big(what)
         state = self._state
@@ -317,7 +231,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         """``{{ value }}`` of anything but a str: a list or dict is checked before it is
         turned into text."""
         if type(value) is not str and isinstance(value, list | tuple | dict | set | frozenset):
-            self._refuse_over("printing a list", text_size(value, self.max_output))
+            self.refuse_over("printing a list", text_size(value, self.max_output))
         return value
 
     def concat_checked(self, join: Callable[[Any], str], parts: tuple[Any, ...]) -> str:
@@ -327,8 +241,8 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         size = 0
         for part in parts:
             size += text_size(part, limit)
-        self._refuse_over("'~'", size)
-        return self._check_result("'~'", join(parts))  # type: ignore[no-any-return]
+        self.refuse_over("'~'", size)
+        return self.check_result("'~'", join(parts))  # type: ignore[no-any-return]
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         self.tick()
@@ -337,7 +251,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
                 if left.bit_length() + right.bit_length() > 8 * self.max_output:
                     raise self.too_big("'*'")
             else:
-                self._check_product("'*'", [_weight(left), _weight(right)])
+                self._check_product("'*'", [weight_of(left), weight_of(right)])
         elif operator == "**":
             ints = isinstance(left, int) and isinstance(right, int)
             if (
@@ -348,10 +262,10 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             ):
                 raise self.too_big("'**'")
         elif operator == "%":
-            self._refuse_over("'%'", percent_size(left, right, self.max_output))
+            self.refuse_over("'%'", percent_size(left, right, self.max_output))
         elif operator == "+":
-            self._refuse_over("'+'", _size(left) + _size(right))
-        return self._check_result(
+            self.refuse_over("'+'", size_of(left) + size_of(right))
+        return self.check_result(
             f"'{operator}'", super().call_binop(context, operator, left, right)
         )
 
@@ -402,13 +316,13 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         target = getattr(__obj, "__wrapped__", __obj)  # sandboxed str.format wrappers
         owner = getattr(target, "__self__", None)
         name = getattr(target, "__name__", "")
-        if isinstance(owner, str | bytes | list | tuple) and name in _METHOD_CHECKS:
+        if isinstance(owner, str | bytes | list | tuple) and name in METHOD_CHECKS:
             if name == "join" and len(args) == 1 and not isinstance(args[0], list | tuple):
                 args = (list(__self.guard_iter(args[0])),)
-            size = _METHOD_CHECKS[name](owner, args, kwargs, __self.max_output)
-            __self._refuse_over(f"{name}()", size)
+            size = METHOD_CHECKS[name](owner, args, kwargs, __self.max_output)
+            __self.refuse_over(f"{name}()", size)
         result = super().call(__context, __obj, *args, **kwargs)
-        return __self._check_result(f"{name or 'the call'}()", result)
+        return __self.check_result(f"{name or 'the call'}()", result)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         """Jinja's sandboxed ``str.format``/``format_map``, with the limited formatter."""
@@ -433,200 +347,6 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
 
         return functools.update_wrapper(wrapper, value)
 
-    # -- filters
-    def _guard_filter(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-        what = f"filter {name!r}"
-        check = self._checks.get(name)
-        text = name in _TEXT_FILTERS
-        if check is None and not text:
-
-            @functools.wraps(func)
-            def guarded(*args: Any, **kwargs: Any) -> Any:
-                self.tick()
-                return self._check_result(what, func(*args, **kwargs))
-
-            return guarded
-        signature = inspect.signature(func)
-        skip = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
-        # Jinja's async variants take an eval context their (sync) signature does not show.
-        first = next(iter(signature.parameters), "")
-        unbound = skip if first not in ("environment", "eval_ctx", "context") else 0
-        limit = self.max_output
-
-        @functools.wraps(func)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            self.tick()
-            if text:
-                if len(args) > skip:
-                    self._refuse_over(what, text_size(args[skip], limit))
-            else:
-                assert check is not None
-                if (
-                    name in ("join", "sum")
-                    and len(args) > skip
-                    and not isinstance(args[skip], list | tuple)
-                ):
-                    # a generator is read once: read it here, for the check and the filter
-                    args = (*args[:skip], list(self.guard_iter(args[skip])), *args[skip + 1 :])
-                bound = signature.bind(*args[unbound:], **kwargs)
-                bound.apply_defaults()
-                self._refuse_over(what, check(bound.arguments))
-            return self._check_result(what, func(*args, **kwargs))
-
-        return checked
-
-    def _center(self, a: dict[str, Any]) -> int:
-        width = a["width"]
-        return max(_size(a["value"]), width if isinstance(width, int) else 0)
-
-    def _indent(self, a: dict[str, Any]) -> int:
-        s, width = a["s"], a["width"]
-        pad = width if isinstance(width, int) else text_size(width, self.max_output)
-        lines = s.count("\n") + 1 if isinstance(s, str) else 1
-        return text_size(s, self.max_output) + lines * max(pad, 0)
-
-    def _join_size(self, a: dict[str, Any]) -> int:
-        items, attribute = a["value"], a["attribute"]
-        if attribute is not None:
-            items = list(map(make_attrgetter(self, attribute), items))
-        return _joined_size(a["d"], items, self.max_output)
-
-    def _replace_size(self, a: dict[str, Any]) -> int:
-        return _replaced_size(a["s"], a["old"], a["new"], a["count"])
-
-    def _slices(self, a: dict[str, Any]) -> int:
-        slices = a["slices"]
-        if isinstance(slices, int) and slices > MAX_SLICES:
-            raise TemplateError(
-                f"filter 'slice': {slices} slices is over the limit of {MAX_SLICES}"
-            )
-        return 0
-
-    def _sum_size(self, a: dict[str, Any]) -> int:
-        """Summing lists or tuples: the total length, and the copying (``sum`` copies the
-        total so far for each item) checked against the work limit."""
-        start, items = a["start"], a["iterable"]
-        if not isinstance(start, list | tuple):
-            return 0
-        if a["attribute"] is not None:
-            items = list(map(make_attrgetter(self, a["attribute"]), items))
-        total = copied = len(start)
-        for item in items:
-            total += _size(item)
-            copied += total
-            if copied > self.max_work:
-                raise TemplateError(
-                    f"filter 'sum': adding up these lists copies more than {self.max_work} items"
-                )
-        return total
-
-    def _wordwrap(
-        self,
-        s: str,
-        width: int = 79,
-        break_long_words: bool = True,
-        wrapstring: str | None = None,
-        break_on_hyphens: bool = True,
-    ) -> str:
-        """Jinja's ``wordwrap``, with its cost checked: wrapping a long word cuts one line at a
-        time and copies the rest each time, so a 200,000-character word at width 1 takes
-        seconds; the total copying and the joined length are checked before they happen."""
-        s = str(s)
-        wrapstring = self.newline_sequence if wrapstring is None else str(wrapstring)
-        if not isinstance(width, int) or width < 1:
-            raise TemplateError("filter 'wordwrap': the width must be a positive number")
-        if break_long_words:
-            cost = sum(len(w) * len(w) // (2 * width) for w in s.split() if len(w) > width)
-            if cost > self.max_work:
-                raise TemplateError(
-                    f"filter 'wordwrap': words this long ({max(map(len, s.split()))} characters)"
-                    f" at width {width} are too costly to wrap"
-                )
-        wrapper = textwrap.TextWrapper(
-            width=width,
-            expand_tabs=False,
-            replace_whitespace=False,
-            break_long_words=break_long_words,
-            break_on_hyphens=break_on_hyphens,
-        )
-        paragraphs: list[list[str]] = []
-        size = 0
-        for line in s.splitlines():
-            self.tick()
-            lines = wrapper.wrap(line)
-            size += sum(map(len, lines)) + len(wrapstring) * max(len(lines), 1)
-            if size > self.max_output:
-                raise self.too_big("filter 'wordwrap'")
-            paragraphs.append(lines)
-        return wrapstring.join([wrapstring.join(lines) for lines in paragraphs])
-
-
-def _joined_size(sep: Any, items: Any, limit: int) -> int:
-    if not isinstance(items, list | tuple):
-        return 0
-    total = text_size(sep, limit) * max(len(items) - 1, 0)
-    for item in items:
-        if total > limit:
-            break
-        total += text_size(item, limit)
-    return total
-
-
-def _replaced_size(s: Any, old: Any, new: Any, count: Any) -> int:
-    if not isinstance(s, str | bytes) or not isinstance(old, str | bytes):
-        return 0
-    found = len(s) + 1 if not old else s.count(old)  # type: ignore[arg-type]
-    if isinstance(count, int) and 0 <= count < found:
-        found = count
-    grow = len(new) - len(old) if isinstance(new, str | bytes) else 0
-    return len(s) + found * max(grow, 0)
-
-
-def _width_size(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> int:
-    width = args[0] if args else kwargs.get("width", 0)
-    return max(len(owner), width if isinstance(width, int) else 0)
-
-
-def _expandtabs_size(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> int:
-    tabsize = args[0] if args else kwargs.get("tabsize", 8)
-    tabs: int = owner.count("\t" if isinstance(owner, str) else b"\t")
-    return len(owner) + tabs * (tabsize if isinstance(tabsize, int) else 0)
-
-
-def _join_method_size(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> int:
-    return _joined_size(owner, args[0], limit) if args else 0
-
-
-def _replace_method_size(
-    owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], limit: int
-) -> int:
-    if len(args) < 2:
-        return 0
-    return _replaced_size(
-        owner, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count")
-    )
-
-
-def _translate_size(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> int:
-    table = args[0] if args else None
-    if not isinstance(table, Mapping):
-        return len(owner)
-    longest = max((len(v) for v in table.values() if isinstance(v, str)), default=1)
-    return len(owner) * longest
-
-
-_MethodCheck = Callable[[Any, tuple[Any, ...], dict[str, Any], int], int]
-_METHOD_CHECKS: dict[str, _MethodCheck] = {
-    "center": _width_size,
-    "ljust": _width_size,
-    "rjust": _width_size,
-    "zfill": _width_size,
-    "expandtabs": _expandtabs_size,
-    "join": _join_method_size,
-    "replace": _replace_method_size,
-    "translate": _translate_size,
-}
-
 
 def _limited_range(*args: int) -> range:
     """``range()`` in templates: at most MAX_RANGE items, else a TemplateError."""
@@ -639,7 +359,7 @@ def _limited_range(*args: int) -> range:
 def _limited_namespace(limit: int) -> type[Namespace]:
     class LimitedNamespace(Namespace):
         def __setitem__(self, name: str, value: Any) -> None:
-            if _size(value) > limit:
+            if size_of(value) > limit:
                 raise TemplateError(f"a namespace value would exceed {limit} characters")
             super().__setitem__(name, value)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from campaignd.config import load_settings
-from campaignd.config_checks import is_loopback, secrets_in
+from campaignd.config.checks import is_loopback, secrets_in
 from campaignd.errors import ConfigError
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from campaignd.domain import ContentType
 from campaignd.errors import TemplateError
-from campaignd.rendering.templates import CampaignData, CampaignRenderer, sample_subscriber
+from campaignd.rendering.template_data import CampaignData, sample_subscriber
+from campaignd.rendering.templates import CampaignRenderer
 
 TIMEOUT = 0.5
 MAX_OUTPUT = 200_000

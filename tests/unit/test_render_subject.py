@@ -9,7 +9,8 @@ import pytest
 
 from campaignd.domain import ContentType
 from campaignd.errors import TemplateError
-from campaignd.rendering.templates import CampaignData, CampaignRenderer, Links, SubscriberData
+from campaignd.rendering.template_data import CampaignData, Links, SubscriberData
+from campaignd.rendering.templates import CampaignRenderer
 
 NOW = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
 SUBJECT = "News for {{ subscriber.first_name | default('you') }}"

@@ -9,7 +9,7 @@ import jinja2
 import pytest
 
 from campaignd.rendering.sandbox import LimitedSandbox
-from campaignd.rendering.templates import Attributes, CampaignData, Links, SubscriberData
+from campaignd.rendering.template_data import Attributes, CampaignData, Links, SubscriberData
 
 NAMES = [
     "city", "plan", "absent", "items", "keys", "get", "copy", "pop", "update", "setdefault",

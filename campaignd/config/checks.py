@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 _URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
+#: A header field name (RFC 5322 ftext), at most 76 characters so a line can hold it.
+FIELD_NAME = re.compile(r"^[!-9;-~]{1,76}$")
 
 
 def check_one_line(value: str) -> str:
@@ -20,6 +22,11 @@ def check_one_line(value: str) -> str:
     if any(not c.isprintable() and c != " " for c in value):
         raise ValueError("must not contain a line break or another control character")
     return value
+
+
+def is_field_name(name: str) -> bool:
+    """A header field name: 1-76 printable ASCII characters without ':'."""
+    return FIELD_NAME.match(name) is not None
 
 
 def check_root_url(value: str) -> str:

@@ -1,0 +1,59 @@
+"""Settings, core: one frozen tree, defaults < settings.toml < CAMPAIGND_SECTION__KEY environment.
+
+Lives here: shared field types (fields.py), the sections (sections.py: app, db, security, log,
+http, inbound; smtp.py; bounces.py), the whole tree (settings.py), loading it from the file and
+the environment (load.py), secrets read from files and the permission warning (secret_files.py),
+and the pure checks behind the validators (checks.py). Import the names from
+``campaignd.config``; they are all re-exported here.
+May import: campaignd.errors only (and pydantic). Nothing above the core.
+"""
+
+from __future__ import annotations
+
+from campaignd.config.bounces import (
+    VERP_BASE,
+    VERP_BASE_RULE,
+    BounceAction,
+    BounceRule,
+    BounceSettings,
+)
+from campaignd.config.fields import Duration, Header, OneLine, OptionalPath, parse_duration
+from campaignd.config.load import ENV_PREFIX, load_settings
+from campaignd.config.sections import (
+    AppSettings,
+    DbSettings,
+    HttpSettings,
+    InboundSettings,
+    LogFormat,
+    LogSettings,
+    SecuritySettings,
+)
+from campaignd.config.settings import Settings
+from campaignd.config.smtp import DEFAULT_POOL, AuthProtocol, SmtpSettings, TlsType
+
+__all__ = [
+    "DEFAULT_POOL",
+    "ENV_PREFIX",
+    "VERP_BASE",
+    "VERP_BASE_RULE",
+    "AppSettings",
+    "AuthProtocol",
+    "BounceAction",
+    "BounceRule",
+    "BounceSettings",
+    "DbSettings",
+    "Duration",
+    "Header",
+    "HttpSettings",
+    "InboundSettings",
+    "LogFormat",
+    "LogSettings",
+    "OneLine",
+    "OptionalPath",
+    "SecuritySettings",
+    "Settings",
+    "SmtpSettings",
+    "TlsType",
+    "load_settings",
+    "parse_duration",
+]
