@@ -15,9 +15,8 @@ import aiosmtplib
 
 from campaignd.config import SmtpSettings, TlsType
 from campaignd.domain import OutcomeKind, SendOutcome
-from campaignd.errors import ConfigError
+from campaignd.errors import ConfigError, ConnectFailure
 from campaignd.messengers.connection import (
-    ConnectFailure,
     StepHook,
     Waiting,
     deliver,

@@ -31,8 +31,9 @@ import aiosmtplib
 from aiosmtplib import SMTPException, SMTPServerDisconnected, SMTPTimeoutError
 
 from campaignd.domain import OutcomeKind, SendOutcome
+from campaignd.errors import ReplyTimeout, WireError
 from campaignd.messengers.envelope import Envelope
-from campaignd.messengers.wire import Reply, ReplyTimeout, Wire, WireError
+from campaignd.messengers.wire import Reply, Wire
 from campaignd.replies import classify
 
 _FLUSH_POLL = 0.002

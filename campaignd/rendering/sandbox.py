@@ -51,7 +51,7 @@ from jinja2.sandbox import (
 from jinja2.utils import Namespace
 from markupsafe import Markup
 
-from campaignd.errors import TemplateError
+from campaignd.errors import SlowRender, TemplateError
 
 #: Items a ``range()`` may have (Jinja's sandbox limit).
 MAX_RANGE = 100_000
@@ -70,10 +70,6 @@ _PERCENT = re.compile(
     re.DOTALL,
 )
 _DIGITS = re.compile(r"\d+")
-
-
-class SlowRender(TemplateError):
-    """A render went past its budget on the event loop: run it again in a thread."""
 
 
 class _RenderState(threading.local):

@@ -31,9 +31,9 @@ from jinja2 import nodes, pass_context
 from jinja2.runtime import Context
 
 from campaignd.domain import ContentType
-from campaignd.errors import TemplateError
+from campaignd.errors import DataError, SlowRender, TemplateError
 from campaignd.rendering.sample import sample_attributes
-from campaignd.rendering.sandbox import LimitedSandbox, SlowRender, format_date
+from campaignd.rendering.sandbox import LimitedSandbox, format_date
 from campaignd.rendering.source import html_to_text, markdown_to_html
 from campaignd.rendering.textify import textify, tidy
 
@@ -41,10 +41,6 @@ from campaignd.rendering.textify import textify, tidy
 _HTML_ONLY_FILTERS = frozenset(
     {"safe", "e", "escape", "forceescape", "urlize", "xmlattr", "tojson"}
 )
-
-
-class DataError(TemplateError):
-    """A template expression failed on this subscriber's data (a type or value problem)."""
 
 
 class Links:
