@@ -23,8 +23,9 @@ from aiosmtplib import (
 
 from campaignd.config import AuthProtocol, SmtpSettings, TlsType
 from campaignd.errors import ConnectFailure
+from campaignd.messengers.outcomes import Delivery
 from campaignd.messengers.redact import credential_redactor
-from campaignd.messengers.transaction import Delivery, Waiting, deliver, resume, say_goodbye
+from campaignd.messengers.transaction import Waiting, deliver, resume, say_goodbye
 
 __all__ = [
     "Delivery",
