@@ -1,18 +1,29 @@
 """The exception tree of campaignd: every error the package raises derives from CampaigndError.
 
     CampaigndError
-    ├── ConfigError            a bad setting (names its key; the CLI exits 78)
-    ├── StoreError             the database failed or refused
-    │   ├── SchemaOutOfDate    migrations must run first
-    │   ├── NotFound           no such list / subscriber / campaign / template
-    │   ├── Conflict           a unique name or address already exists
-    │   └── TransitionRefused  a campaign state change that is not allowed
-    ├── InvalidInput           operator input that cannot be used (names the field)
-    │   └── InvalidAddress     an email address that cannot be stored, sent to or put in a header
-    ├── TemplateError          a template that does not compile or render (line and reason)
-    ├── HeaderInjection        a header name or value that would add a header or body
-    └── MessengerError         SMTP configuration or connection problems
-        └── UnknownMessenger   a campaign names a messenger that is not configured
+    ├── ConfigError                a bad setting (names its key; the CLI exits 78)
+    ├── StoreError                 the database failed or refused
+    │   ├── SchemaOutOfDate        migrations must run first
+    │   ├── NotFound               no such list / subscriber / campaign / template
+    │   ├── Conflict               a unique name or address already exists
+    │   └── TransitionRefused      a campaign state change that is not allowed
+    ├── InvalidInput               input that cannot be used (names the field)
+    │   ├── InvalidAddress         an address that cannot be stored, sent to or put in a header
+    │   ├── HeaderInjection        a header name or value that would add a header or body
+    │   ├── InvalidToken           a signed link (unsubscribe, opt-in, VERP) that does not verify
+    │   ├── BadPayload             a bounce webhook body that is not what the provider sends
+    │   ├── SnsSignatureError      an SNS message not signed by Amazon SNS for a topic we accept
+    │   └── SnsUnavailable         the SNS signing certificate cannot be fetched now (retry later)
+    ├── TemplateError              a template that does not compile or render (line and reason)
+    │   ├── DataError              an expression failed on this subscriber's data
+    │   └── SlowRender             a render past its event-loop budget (run again in a thread)
+    └── MessengerError             SMTP configuration or connection problems
+        ├── UnknownMessenger       a campaign names a messenger that is not configured
+        ├── ConnectFailure         opening a connection failed (refused, timeout, TLS, AUTH)
+        └── WireError              a pipelined SMTP connection cannot carry on
+            ├── ConnectionLost     the connection was lost
+            ├── ReplyTimeout       no reply in time
+            └── BadReply           bytes that are not an SMTP reply
 
 Foreign exceptions are wrapped where they enter (``raise X(...) from exc``).
 """
@@ -68,8 +79,32 @@ class TemplateError(CampaigndError):
     """The template is invalid."""
 
 
+class DataError(TemplateError):
+    """A template expression failed on this subscriber's data (a type or value problem)."""
+
+
+class SlowRender(TemplateError):
+    """A render went past its budget on the event loop: run it again in a thread."""
+
+
 class HeaderInjection(InvalidInput):
     """A header name or value contains a line break or a control character."""
+
+
+class InvalidToken(InvalidInput):
+    """The link is invalid or has been tampered with."""
+
+
+class BadPayload(InvalidInput):
+    """The webhook payload is not what the provider sends."""
+
+
+class SnsSignatureError(InvalidInput):
+    """The SNS message is not signed by Amazon SNS (or not for a topic we accept)."""
+
+
+class SnsUnavailable(InvalidInput):
+    """The signing certificate cannot be fetched now: our side, try again later."""
 
 
 class MessengerError(CampaigndError):
@@ -78,3 +113,39 @@ class MessengerError(CampaigndError):
 
 class UnknownMessenger(MessengerError):
     """No messenger of that name is configured."""
+
+
+class ConnectFailure(MessengerError):
+    """Opening a connection failed (refused, timeout, TLS, greeting, AUTH)."""
+
+    def __init__(
+        self,
+        step: str,
+        reason: str,
+        *,
+        code: int | None = None,
+        hint: str = "",
+        auth_failed: bool = False,
+    ) -> None:
+        self.step = step
+        self.reason = reason
+        self.code = code
+        self.hint = hint
+        self.auth_failed = auth_failed
+        super().__init__(f"{step}: {reason}")
+
+
+class WireError(MessengerError):
+    """The SMTP connection cannot carry on."""
+
+
+class ConnectionLost(WireError):
+    """The connection to the SMTP server was lost."""
+
+
+class ReplyTimeout(WireError):
+    """The SMTP server did not reply in time."""
+
+
+class BadReply(WireError):
+    """The SMTP server sent something that is not an SMTP reply."""

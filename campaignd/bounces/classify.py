@@ -77,6 +77,46 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()[:40]
 
 
+def _recipient_report(block: Fields) -> RecipientReport | None:
+    """One per-recipient block of a DSN; None without an address."""
+    original = dsn.address(dsn.first(block, "original-recipient"))
+    address = dsn.address(dsn.first(block, "final-recipient")) or original
+    if address is None:
+        return None
+    action = (dsn.first(block, "action") or "").split("(")[0].strip().lower()
+    status = textual.enhanced((dsn.first(block, "status") or "")[:20])
+    diagnostic = dsn.without_type(dsn.first(block, "diagnostic-code") or "")[:500]
+    if not action and status:
+        action = {"5": "failed", "4": "delayed"}.get(status[0], "delivered")
+    if action == "failed":
+        v = textual.verdict(status, diagnostic)
+    else:
+        v = Verdict(None, False, f"action {action or 'missing'}")
+    kind = MailKind(v.bounce.value) if v.bounce else MailKind.IGNORE
+    return RecipientReport(address, kind, action, status, diagnostic, original, v.sender_fault)
+
+
+def _dsn_reason(worst: RecipientReport, reports: list[RecipientReport]) -> str:
+    """Why a DSN whose worst recipient is `worst` becomes what it does."""
+    if worst.kind is not MailKind.IGNORE:
+        return f"delivery failed: {worst.status or 'no status'}"
+    if worst.sender_fault:
+        return f"failed for a reason about the sender ({worst.status})"
+    actions = sorted({r.action or "missing" for r in reports})
+    if actions == ["delayed"]:
+        return "delay warning"
+    return f"delivery report: {', '.join(actions)}"
+
+
+def _content_digest(raw: bytes, head: Fields) -> str:
+    """The mail without the trace fields a relay or mailbox adds (Received, Delivered-To)."""
+    data = raw[: dsn.MAX_BYTES]
+    ends = [i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0]
+    body = data[min(ends) :] if ends else b""
+    stable = [f"{n}:{v}" for n, v in head if n in ("from", "to", "date", "subject")]
+    return _digest(hashlib.sha256(body).hexdigest(), *stable)
+
+
 class _Reader:
     """One classification: the parsed mail and what has been learnt of its original."""
 
@@ -131,42 +171,13 @@ class _Reader:
         return self._make(MailKind.IGNORE, "not a bounce, complaint or unsubscribe", "other")
 
     def _dsn(self) -> MailResult:
-        reports = []
-        for block in self.report.per_recipient:
-            address = dsn.address(dsn.first(block, "final-recipient"))
-            original = dsn.address(dsn.first(block, "original-recipient"))
-            address = address or original
-            if address is None:
-                continue
-            action = (dsn.first(block, "action") or "").split("(")[0].strip().lower()
-            status = textual.enhanced((dsn.first(block, "status") or "")[:20])
-            diagnostic = dsn.without_type(dsn.first(block, "diagnostic-code") or "")[:500]
-            if not action and status:
-                action = {"5": "failed", "4": "delayed"}.get(status[0], "delivered")
-            if action == "failed":
-                v = textual.verdict(status, diagnostic)
-            else:
-                v = Verdict(None, False, f"action {action or 'missing'}")
-            kind = MailKind(v.bounce.value) if v.bounce else MailKind.IGNORE
-            reports.append(
-                RecipientReport(address, kind, action, status, diagnostic, original, v.sender_fault)
-            )
+        reports = [r for r in map(_recipient_report, self.report.per_recipient) if r is not None]
         if not reports:
             if self._looks_like_bounce():
                 return self._text_bounce()
             return self._make(MailKind.IGNORE, "delivery report without recipients", "dsn")
         worst = max(reports, key=lambda r: (_SEVERITY[r.kind], r.action == "failed"))
-        if worst.kind is MailKind.IGNORE:
-            actions = sorted({r.action or "missing" for r in reports})
-            why = (
-                f"failed for a reason about the sender ({worst.status})"
-                if worst.sender_fault
-                else "delay warning"
-                if actions == ["delayed"]
-                else f"delivery report: {', '.join(actions)}"
-            )
-        else:
-            why = f"delivery failed: {worst.status or 'no status'}"
+        why = _dsn_reason(worst, reports)
         chosen = tuple(
             r.address for r in reports if r.kind is worst.kind and r.action == worst.action
         )
@@ -293,14 +304,6 @@ class _Reader:
                 out.add(address.lower())
         return out
 
-    def _content_digest(self) -> str:
-        """The mail without the trace fields a relay or mailbox adds (Received, Delivered-To)."""
-        data = self.raw[: dsn.MAX_BYTES]
-        ends = [i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0]
-        body = data[min(ends) :] if ends else b""
-        stable = [f"{n}:{v}" for n, v in self.head if n in ("from", "to", "date", "subject")]
-        return _digest(hashlib.sha256(body).hexdigest(), *stable)
-
     # -- the result --------------------------------------------------------------------------
 
     def _make(
@@ -330,7 +333,7 @@ class _Reader:
             fingerprint = _digest(kind.value, identity, addresses)
         else:
             own = dsn.first(self.head, "message-id") or ""
-            fallback = "" if own else self._content_digest()
+            fallback = "" if own else _content_digest(self.raw, self.head)
             fingerprint = _digest(kind.value, addresses, status or "", own, fallback, *key)
         return MailResult(
             kind,

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from campaignd.bounces.rules import BounceEvent, BounceType, parse_campaignd_id
-from campaignd.errors import InvalidInput
+from campaignd.errors import BadPayload
 
 _SES_BOUNCE = {"Permanent": BounceType.HARD, "Transient": BounceType.SOFT}
 _POSTMARK = {
@@ -25,10 +25,6 @@ _POSTMARK = {
     "SpamNotification": BounceType.COMPLAINT,
     "SpamComplaint": BounceType.COMPLAINT,
 }
-
-
-class BadPayload(InvalidInput):
-    """The webhook payload is not what the provider sends."""
 
 
 def _text(value: Any, limit: int = 500) -> str:

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from campaignd.errors import InvalidInput
+from campaignd.errors import SnsSignatureError, SnsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +54,6 @@ _FIELDS = {
     "SubscriptionConfirmation": _CONFIRMATION,
     "UnsubscribeConfirmation": _CONFIRMATION,
 }
-
-
-class SnsSignatureError(InvalidInput):
-    """The SNS message is not signed by Amazon SNS (or not for a topic we accept)."""
-
-
-class SnsUnavailable(InvalidInput):
-    """The signing certificate cannot be fetched now: our side, try again later."""
 
 
 def cert_url_allowed(url: str) -> bool:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from campaignd.devtools.devsmtp import free_port, wait_for_port
 
-SAMPLES = Path(__file__).parent / "samples"
+#: The sample subscribers, layout and newsletter, shipped in the package (campaignd/samples/).
+SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 @contextlib.contextmanager
@@ -67,12 +68,8 @@ def _campaignd(env: dict[str, str], *args: str, capture: bool = False) -> str:
     return ""
 
 
-def main() -> None:
-    root = Path(".demo").resolve()
-    shutil.rmtree(root, ignore_errors=True)
-    mail = root / "mail"
-    mail.mkdir(parents=True)
-    ports = [free_port(), free_port()]
+def _write_settings(root: Path, ports: list[int]) -> Path:
+    """settings.toml for the demo: SQLite in `root`, the capture servers on `ports`."""
     config = root / "settings.toml"
     config.write_text(
         f"""# Written by `make demo`.
@@ -108,52 +105,66 @@ auth_protocol = "none"
         encoding="utf-8",
     )
     config.chmod(0o600)
-    env = {**os.environ, "CAMPAIGND_CONFIG": str(config)}
+    return config
+
+
+def _commands(env: dict[str, str], root: Path) -> None:
+    """What an operator types: set up, import, write a campaign, send it, look at it."""
+    _campaignd(env, "db", "upgrade")
+    _campaignd(env, "lists", "create", "newsletter", "--description", "Monthly news")
+    _campaignd(env, "lists", "create", "vip", "--optin", "double")
+    _campaignd(
+        env,
+        "subscribers",
+        "import",
+        str(SAMPLES / "subscribers.csv"),
+        "--list",
+        "newsletter",
+        "--status",
+        "confirmed",
+        "--errors-file",
+        str(root / "import-errors.csv"),
+    )
+    _campaignd(env, "subscribers", "add", "pending@demo.example", "--list", "vip")
+    _campaignd(env, "lists", "ls")
+    _campaignd(env, "templates", "add", "house", "--file", str(SAMPLES / "layout.html"))
+    campaign_id = _campaignd(
+        env,
+        "campaigns",
+        "create",
+        "--name",
+        "November news",
+        "--subject",
+        "News for {{ subscriber.first_name or subscriber.name }}",
+        "--list",
+        "newsletter",
+        "--list",
+        "vip",
+        "--body-file",
+        str(SAMPLES / "newsletter.md"),
+        "--content-type",
+        "markdown",
+        "--template",
+        "house",
+        "--header",
+        "X-Demo-Tag: {{ campaign.name }}",
+        capture=True,
+    ).strip()
+    _campaignd(env, "campaigns", "start", campaign_id)
+    _campaignd(env, "run", "--until-idle")
+    _campaignd(env, "campaigns", "show", campaign_id)
+    _campaignd(env, "campaigns", "failures", campaign_id)
+
+
+def main() -> None:
+    root = Path(".demo").resolve()
+    shutil.rmtree(root, ignore_errors=True)
+    mail = root / "mail"
+    mail.mkdir(parents=True)
+    ports = [free_port(), free_port()]
+    config = _write_settings(root, ports)
     with _capture_servers(ports, mail):
-        _campaignd(env, "db", "upgrade")
-        _campaignd(env, "lists", "create", "newsletter", "--description", "Monthly news")
-        _campaignd(env, "lists", "create", "vip", "--optin", "double")
-        _campaignd(
-            env,
-            "subscribers",
-            "import",
-            str(SAMPLES / "subscribers.csv"),
-            "--list",
-            "newsletter",
-            "--status",
-            "confirmed",
-            "--errors-file",
-            str(root / "import-errors.csv"),
-        )
-        _campaignd(env, "subscribers", "add", "pending@demo.example", "--list", "vip")
-        _campaignd(env, "lists", "ls")
-        _campaignd(env, "templates", "add", "house", "--file", str(SAMPLES / "layout.html"))
-        campaign_id = _campaignd(
-            env,
-            "campaigns",
-            "create",
-            "--name",
-            "November news",
-            "--subject",
-            "News for {{ subscriber.first_name or subscriber.name }}",
-            "--list",
-            "newsletter",
-            "--list",
-            "vip",
-            "--body-file",
-            str(SAMPLES / "newsletter.md"),
-            "--content-type",
-            "markdown",
-            "--template",
-            "house",
-            "--header",
-            "X-Demo-Tag: {{ campaign.name }}",
-            capture=True,
-        ).strip()
-        _campaignd(env, "campaigns", "start", campaign_id)
-        _campaignd(env, "run", "--until-idle")
-        _campaignd(env, "campaigns", "show", campaign_id)
-        _campaignd(env, "campaigns", "failures", campaign_id)
+        _commands({**os.environ, "CAMPAIGND_CONFIG": str(config)}, root)
     files = sorted(mail.glob("*.eml"))
     print(
         f"""

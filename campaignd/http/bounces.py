@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from campaignd.bounces.providers import BadPayload, parse_postmark, parse_sendgrid, parse_ses
+from campaignd.bounces.providers import parse_postmark, parse_sendgrid, parse_ses
 from campaignd.bounces.rules import BounceEvent
-from campaignd.bounces.sns import SnsSignatureError, SnsUnavailable
+from campaignd.errors import BadPayload, SnsSignatureError, SnsUnavailable
 from campaignd.http.context import HttpContext, context
 
 log = logging.getLogger(__name__)

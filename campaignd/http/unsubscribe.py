@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from campaignd.domain import Subscriber
-from campaignd.errors import NotFound
+from campaignd.errors import InvalidToken, NotFound
 from campaignd.http.context import HttpContext, context
 from campaignd.http.limits import form_field
 from campaignd.http.pages import invalid_link, page
-from campaignd.rendering.tokens import InvalidToken, TokenData, verify
+from campaignd.rendering.tokens import TokenData, verify
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from campaignd.domain import OutcomeKind
-from campaignd.errors import InvalidAddress
-from campaignd.messengers.connection import ConnectFailure, deliver, say_goodbye
+from campaignd.errors import ConnectFailure, InvalidAddress
+from campaignd.messengers.connection import deliver, say_goodbye
 from campaignd.messengers.envelope import Envelope
 from campaignd.messengers.redact import credential_redactor
 from campaignd.messengers.server import SmtpServer

@@ -22,12 +22,12 @@ from aiosmtplib import (
 )
 
 from campaignd.config import AuthProtocol, SmtpSettings, TlsType
-from campaignd.errors import MessengerError
+from campaignd.errors import ConnectFailure
+from campaignd.messengers.outcomes import Delivery
 from campaignd.messengers.redact import credential_redactor
-from campaignd.messengers.transaction import Delivery, Waiting, deliver, resume, say_goodbye
+from campaignd.messengers.transaction import Waiting, deliver, resume, say_goodbye
 
 __all__ = [
-    "ConnectFailure",
     "Delivery",
     "StepHook",
     "Waiting",
@@ -46,26 +46,6 @@ _MECHANISMS = {
     AuthProtocol.CRAM: "CRAM-MD5",
 }
 _WRONG_TLS = re.compile(r"WRONG_VERSION_NUMBER|record layer failure|unknown protocol|packet length")
-
-
-class ConnectFailure(MessengerError):
-    """Opening a connection failed (refused, timeout, TLS, greeting, AUTH)."""
-
-    def __init__(
-        self,
-        step: str,
-        reason: str,
-        *,
-        code: int | None = None,
-        hint: str = "",
-        auth_failed: bool = False,
-    ) -> None:
-        self.step = step
-        self.reason = reason
-        self.code = code
-        self.hint = hint
-        self.auth_failed = auth_failed
-        super().__init__(f"{step}: {reason}")
 
 
 def _tls_failure(step: str, exc: BaseException, settings: SmtpSettings) -> ConnectFailure:

@@ -15,9 +15,8 @@ import aiosmtplib
 
 from campaignd.config import SmtpSettings, TlsType
 from campaignd.domain import OutcomeKind, SendOutcome
-from campaignd.errors import ConfigError
+from campaignd.errors import ConfigError, ConnectFailure
 from campaignd.messengers.connection import (
-    ConnectFailure,
     StepHook,
     Waiting,
     deliver,
@@ -55,6 +54,44 @@ def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def _connect_failed(server: str, exc: ConnectFailure) -> SendOutcome:
+    """The outcome of a send whose connection could not be opened."""
+    return SendOutcome(
+        OutcomeKind.TRANSIENT,
+        server=server,
+        code=exc.code,
+        text=f"{exc.step}: {exc.reason}",
+        connection_error=True,
+        auth_failed=exc.auth_failed,
+    )
+
+
+def _no_slot(server: str, wait_timeout: float) -> SendOutcome:
+    """The outcome of a send that found no free connection in time."""
+    text = f"no free connection within {wait_timeout:g}s"
+    return SendOutcome(OutcomeKind.TRANSIENT, server=server, text=text)
+
+
+def _log_down(server: str, reason: str, delay: float, first: bool) -> None:
+    """A warning when a server goes down, a debug line for each failed retry after that."""
+    if first:
+        log.warning(
+            "SMTP server %s is down (%s); set aside, retrying in %.3gs",
+            server,
+            reason,
+            delay,
+            extra={"action": "smtp.server_down"},
+        )
+    else:
+        log.debug(
+            "SMTP server %s still down (%s); next try in %.3gs",
+            server,
+            reason,
+            delay,
+            extra={"action": "smtp.server_down"},
+        )
 
 
 class SmtpServer:
@@ -163,24 +200,8 @@ class SmtpServer:
 
     def _down(self, reason: str, auth_failed: bool = False) -> None:
         delay = self.health.failed(self._clock(), reason, auth_failed)
-        if delay is None:
-            return
-        if self.health.failures == 1:
-            log.warning(
-                "SMTP server %s is down (%s); set aside, retrying in %.3gs",
-                self.label,
-                reason,
-                delay,
-                extra={"action": "smtp.server_down"},
-            )
-        else:
-            log.debug(
-                "SMTP server %s still down (%s); next try in %.3gs",
-                self.label,
-                reason,
-                delay,
-                extra={"action": "smtp.server_down"},
-            )
+        if delay is not None:
+            _log_down(self.label, reason, delay, first=self.health.failures == 1)
 
     def _up(self) -> None:
         if self.health.failures and (failures := self.health.succeeded()):
@@ -244,11 +265,7 @@ class SmtpServer:
                 self._release(waiting.client)
             raise
         if not got:
-            return SendOutcome(
-                OutcomeKind.TRANSIENT,
-                server=self.label,
-                text=f"no free connection within {self.settings.wait_timeout:g}s",
-            )
+            return _no_slot(self.label, self.settings.wait_timeout)
         passed = False  # the slot went on to a send this one's connection adopted
         try:
             client = waiting.client  # adopted: this send's envelope went out on it
@@ -264,14 +281,7 @@ class SmtpServer:
                             client = await self.connect()
                         except ConnectFailure as exc:
                             self._down(exc.reason, exc.auth_failed)
-                            return SendOutcome(
-                                OutcomeKind.TRANSIENT,
-                                server=self.label,
-                                code=exc.code,
-                                text=f"{exc.step}: {exc.reason}",
-                                connection_error=True,
-                                auth_failed=exc.auth_failed,
-                            )
+                            return _connect_failed(self.label, exc)
                         self.open_connections += 1
                         self.peak_connections = max(self.peak_connections, self.open_connections)
                         self._up()

@@ -2,7 +2,8 @@
 
 The DATA phase is done here rather than with aiosmtplib's ``SMTP.data()`` so we know whether
 the final "." left this process: a failure before it is transient (safe to retry), no reply
-after it is unknown (a retry could duplicate the mail).
+after it is unknown (a retry could duplicate the mail). What each reply or failure means for
+the send is decided in outcomes.py (pure).
 
 When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write and
 their replies are read in order off a `Wire`: two round trips per message instead of four, and
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -31,23 +32,22 @@ import aiosmtplib
 from aiosmtplib import SMTPException, SMTPServerDisconnected, SMTPTimeoutError
 
 from campaignd.domain import OutcomeKind, SendOutcome
+from campaignd.errors import ReplyTimeout, WireError
 from campaignd.messengers.envelope import Envelope
-from campaignd.messengers.wire import Reply, ReplyTimeout, Wire, WireError
-from campaignd.replies import classify
+from campaignd.messengers.outcomes import (
+    Delivery,
+    envelope_failed,
+    failed_after,
+    failed_before,
+    final,
+    first_refusal,
+    from_reply,
+    no_smtputf8,
+)
+from campaignd.messengers.wire import Reply, Wire
 
 _FLUSH_POLL = 0.002
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
-_LOST_BEFORE = "connection lost before the message was sent"
-_TIMEOUT_BEFORE = "no reply before the message was sent (timeout)"
-_LOST_AFTER = "connection lost after the message was sent; it may have been accepted"
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """A transaction's outcome; `stale`: it failed on the first command of a reused connection."""
-
-    outcome: SendOutcome
-    stale: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -63,28 +63,6 @@ class Waiting:
 #: Called with the connection and a test of whether a waiting send fits it (the test sets its
 #: `batch`): the longest waiting send, taken out of the wait if it fits, or None.
 Adopt = Callable[[aiosmtplib.SMTP, Callable[[Waiting], bool]], Waiting | None]
-
-
-def _lost(server: str, text: str) -> SendOutcome:
-    return SendOutcome(OutcomeKind.TRANSIENT, server=server, text=text, connection_error=True)
-
-
-def _from_reply(server: str, code: int, text: str) -> SendOutcome:
-    c = classify(code, text)
-    return SendOutcome(c.kind, server=server, code=code, enhanced=c.enhanced, text=text)
-
-
-def _unknown(server: str, text: str) -> Delivery:
-    return Delivery(SendOutcome(OutcomeKind.UNKNOWN, server=server, text=text))
-
-
-def _final(server: str, code: int, text: str, refused: tuple[int, str] | None) -> Delivery:
-    """The outcome of the reply to the final "."; a partial refusal is noted on a success."""
-    outcome = _from_reply(server, code, text)
-    if outcome.kind is OutcomeKind.SENT and refused is not None:
-        text = f"{text} (refused: {refused[0]} {refused[1]})"
-        outcome = SendOutcome(OutcomeKind.SENT, server=server, code=code, text=text)
-    return Delivery(outcome)
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:
@@ -164,24 +142,30 @@ async def deliver(
     returns, and the caller hands it the connection (if still connected) and its slot.
     """
     if env.smtputf8 and not client.supports_extension("smtputf8"):
-        return Delivery(
-            SendOutcome(
-                OutcomeKind.PERMANENT,
-                server=server,
-                text="the address has a non-ASCII local part, which needs SMTPUTF8, "
-                f"and {server} does not offer SMTPUTF8",
-            )
-        )
+        return no_smtputf8(server)
     options = _options(client, env, payload)
     if client.supports_extension("pipelining"):
         return await _pipelined(client, server, env, options, payload, reused=reused, adopt=adopt)
+    return await _stepwise(client, server, env, options, payload, reused=reused)
+
+
+async def _stepwise(
+    client: aiosmtplib.SMTP,
+    server: str,
+    env: Envelope,
+    options: list[bytes],
+    payload: bytes,
+    *,
+    reused: bool,
+) -> Delivery:
+    """Without PIPELINING: each command waits for its reply through aiosmtplib."""
     first = True
     try:
         response = await client.execute_command(b"MAIL", env.mail_from, *options)
         first = False
         if response.code != 250:
             await _reset(client)
-            return Delivery(_from_reply(server, response.code, response.message))
+            return Delivery(from_reply(server, response.code, response.message))
         refused = None
         accepted = 0
         for rcpt in env.rcpt_to:
@@ -192,22 +176,19 @@ async def deliver(
                 refused = response
         if refused is not None and not accepted:
             await _reset(client)
-            return Delivery(_from_reply(server, refused.code, refused.message))
+            return Delivery(from_reply(server, refused.code, refused.message))
         response = await client.execute_command(b"DATA")
         if response.code != 354:
             await _reset(client)
-            return Delivery(_from_reply(server, response.code, response.message))
+            return Delivery(from_reply(server, response.code, response.message))
         protocol = client.protocol
         if protocol is None:
             raise SMTPServerDisconnected("Connection lost")
         protocol.write(payload)
         await _flush(client, client.timeout or 60.0)
-    except SMTPTimeoutError:
+    except (SMTPException, OSError) as exc:
         client.close()
-        return Delivery(_lost(server, _TIMEOUT_BEFORE))
-    except (SMTPException, OSError):
-        client.close()
-        return Delivery(_lost(server, _LOST_BEFORE), stale=reused and first)
+        return failed_before(server, isinstance(exc, SMTPTimeoutError), stale=reused and first)
     except ValueError as exc:  # a control character in an address; Envelope should prevent it
         await _reset(client)
         return Delivery(SendOutcome(OutcomeKind.PERMANENT, server=server, text=str(exc)))
@@ -215,39 +196,17 @@ async def deliver(
     try:
         protocol.write(b".\r\n")
         response = await protocol.read_response(timeout=client.timeout)
-    except SMTPTimeoutError:
+    except (SMTPException, OSError) as exc:
         client.close()
-        return _unknown(server, _timeout_after(client.timeout))
-    except (SMTPException, OSError):
-        client.close()
-        return _unknown(server, _LOST_AFTER)
+        return failed_after(server, isinstance(exc, SMTPTimeoutError), client.timeout)
     if response.code == 421:
         client.close()
-    return _final(
+    return final(
         server,
         response.code,
         response.message,
         (refused.code, refused.message) if refused else None,
     )
-
-
-def _timeout_after(limit: float | None) -> str:
-    return f"no reply within {limit:g}s after the message was sent; it may have been accepted"
-
-
-def _refusal(replies: Sequence[Reply], recipients: int) -> Reply | None:
-    """Among the replies to MAIL, RCPT... read so far, the one that ends the transaction."""
-    if not replies:
-        return None
-    if replies[0].code != 250:
-        return replies[0]
-    rcpts = replies[1 : 1 + recipients]
-    for reply in rcpts:
-        if reply.code == 421:  # the server is closing the connection
-            return reply
-    if len(rcpts) == recipients and all(r.code not in (250, 251) for r in rcpts):
-        return rcpts[0]
-    return None
 
 
 async def _pipelined(
@@ -269,7 +228,7 @@ async def _pipelined(
     transport, inner = client.transport, client.protocol
     if transport is None or inner is None or not client.is_connected:
         client.close()
-        return Delivery(_lost(server, _LOST_BEFORE), stale=reused)
+        return failed_before(server, False, stale=reused)
     if _CONTROL.search(b" ".join((env.mail_from, *env.rcpt_to))):
         # Envelope should prevent it; aiosmtplib refuses it the same way.
         text = "Command arg contains a prohibited control character"
@@ -289,7 +248,7 @@ async def resume(client: aiosmtplib.SMTP, server: str, waiting: Waiting, adopt: 
     transport, inner = client.transport, client.protocol
     if transport is None or inner is None or not client.is_connected:
         client.close()
-        return Delivery(_lost(server, _LOST_BEFORE), stale=True)
+        return failed_before(server, False, stale=True)
     wire = Wire.on(cast(asyncio.Transport, transport), inner)
     return await _transaction(
         client, server, wire, waiting.env, waiting.payload, None, reused=True, adopt=adopt
@@ -317,29 +276,16 @@ async def _transaction(
         await wire.replies(recipients + 2, limit, replies)
     except WireError as exc:
         client.close()
-        refusal = _refusal(replies, recipients)
-        if refusal is not None:
-            return Delivery(_from_reply(server, refusal.code, refusal.message))
-        text = _TIMEOUT_BEFORE if isinstance(exc, ReplyTimeout) else _LOST_BEFORE
-        if batch is None:  # adopted: its message was not sent, retry it on another connection
-            return Delivery(_lost(server, text), stale=True)
-        if isinstance(exc, ReplyTimeout):
-            return Delivery(_lost(server, text))
-        return Delivery(_lost(server, text), stale=reused and not replies)
+        return envelope_failed(server, exc, replies, recipients, batch is None, reused)
     data = replies[-1]
-    refusal = _refusal(replies, recipients)
+    refusal = first_refusal(replies, recipients)
     if refusal is None and data.code != 354:
         refusal = data
     if refusal is not None:
-        if data.code in (354, 421) or refusal.code == 421:
-            client.close()
-        else:
-            await _wire_reset(client, wire, limit)
-        return Delivery(_from_reply(server, refusal.code, refusal.message))
+        return await _refused(client, server, wire, limit, data, refusal)
     refused = next((r for r in replies[1:-1] if r.code not in (250, 251)), None)
-    # The message, and once every byte of it has left this process, the final "." (in the
-    # same write when the kernel certainly takes both at once: one system call fewer, and
-    # then a waiting send's MAIL, RCPT... and DATA may follow in that write too).
+    # The message and, once all of it has left this process, the final "." (in one write, with
+    # a waiting send's MAIL, RCPT... and DATA after it, when the kernel surely takes it all).
     adopted: Waiting | None = None
     try:
         room = wire.room - len(payload) - 3
@@ -354,27 +300,33 @@ async def _transaction(
                 wire.write(payload + b".\r\n")
             else:
                 wire.write(b"".join((payload, b".\r\n", adopted.batch)))
-    except ReplyTimeout:
+    except WireError as exc:
         client.close()
-        return Delivery(_lost(server, _TIMEOUT_BEFORE))
-    except WireError:
-        client.close()
-        return Delivery(_lost(server, _LOST_BEFORE))
+        return failed_before(server, isinstance(exc, ReplyTimeout))
     # From here on the final "." may have reached the server: never retry without a reply.
     try:
         if not at_once:
             wire.write(b".\r\n")
         response = await wire.reply(limit)
-    except ReplyTimeout:
+    except WireError as exc:
         client.close()
-        return _unknown(server, _timeout_after(limit))
-    except WireError:
-        client.close()
-        return _unknown(server, _LOST_AFTER)
+        return failed_after(server, isinstance(exc, ReplyTimeout), limit)
     # Closing, or more replies than commands (unless they answer the adopted send).
     if response.code == 421 or (adopted is None and not wire.idle):
         client.close()
-    return _final(server, response.code, response.message, refused)
+    return final(server, response.code, response.message, refused)
+
+
+async def _refused(
+    client: aiosmtplib.SMTP, server: str, wire: Wire, limit: float, data: Reply, refusal: Reply
+) -> Delivery:
+    """A refused pipelined transaction: reset it with RSET, or close the connection when the
+    server is closing it (421) or, wrongly, said 354 to DATA."""
+    if data.code in (354, 421) or refusal.code == 421:
+        client.close()
+    else:
+        await _wire_reset(client, wire, limit)
+    return Delivery(from_reply(server, refusal.code, refusal.message))
 
 
 def _fits(client: aiosmtplib.SMTP, waiting: Waiting, room: int) -> bool:

@@ -16,7 +16,7 @@ import socket
 from collections import deque
 from typing import NamedTuple
 
-from campaignd.errors import MessengerError
+from campaignd.errors import BadReply, ConnectionLost, ReplyTimeout, WireError
 
 #: The longest reply line we accept (RFC 5321 allows 512 octets; servers exceed it a little).
 MAX_LINE = 8192
@@ -29,22 +29,6 @@ class Reply(NamedTuple):
 
     code: int
     message: str
-
-
-class WireError(MessengerError):
-    """The SMTP connection cannot carry on."""
-
-
-class ConnectionLost(WireError):
-    """The connection to the SMTP server was lost."""
-
-
-class ReplyTimeout(WireError):
-    """The SMTP server did not reply in time."""
-
-
-class BadReply(WireError):
-    """The SMTP server sent something that is not an SMTP reply."""
 
 
 class Wire(asyncio.Protocol):

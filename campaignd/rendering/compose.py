@@ -44,11 +44,10 @@ from typing import Any
 
 from campaignd.config import AppSettings
 from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Template
-from campaignd.errors import HeaderInjection, InvalidInput, TemplateError
+from campaignd.errors import HeaderInjection, InvalidInput, SlowRender, TemplateError
 from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
 from campaignd.rendering.sample import sample_attributes
-from campaignd.rendering.sandbox import SlowRender
 from campaignd.rendering.template_data import (
     Attributes,
     BlankAttributes,

@@ -52,7 +52,7 @@ from jinja2.sandbox import (
 from jinja2.utils import Namespace
 from markupsafe import Markup
 
-from campaignd.errors import TemplateError
+from campaignd.errors import SlowRender, TemplateError
 from campaignd.rendering.sandbox_filters import guard_filters
 from campaignd.rendering.sandbox_sizes import (
     METHOD_CHECKS,
@@ -69,10 +69,6 @@ WORK_FACTOR = 32
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 _DIGITS = re.compile(r"\d+")
-
-
-class SlowRender(TemplateError):
-    """A render went past its budget on the event loop: run it again in a thread."""
 
 
 class _RenderState(threading.local):

@@ -29,9 +29,9 @@ from types import TracebackType
 import jinja2
 
 from campaignd.domain import ContentType
-from campaignd.errors import TemplateError
+from campaignd.errors import DataError, SlowRender, TemplateError
 from campaignd.rendering import template_data as data
-from campaignd.rendering.sandbox import LimitedSandbox, SlowRender
+from campaignd.rendering.sandbox import LimitedSandbox
 from campaignd.rendering.template_data import (
     Attributes,
     BlankAttributes,
@@ -41,10 +41,6 @@ from campaignd.rendering.template_data import (
 )
 from campaignd.rendering.template_source import CampaignSource, check_layout_source
 from campaignd.rendering.textify import textify, tidy
-
-
-class DataError(TemplateError):
-    """A template expression failed on this subscriber's data (a type or value problem)."""
 
 
 @dataclass(frozen=True, slots=True)

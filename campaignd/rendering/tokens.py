@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from campaignd.errors import InvalidInput
+from campaignd.errors import InvalidInput, InvalidToken
 
 PURPOSES = frozenset({"unsub", "optin", "verp"})
 
@@ -43,10 +43,6 @@ _ALPHABET = re.compile(r"^[A-Za-z0-9_-]{40,3200}$")
 _BLOCK = hashlib.sha256().block_size
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
-
-
-class InvalidToken(InvalidInput):
-    """The link is invalid or has been tampered with."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from campaignd.config import VERP_BASE, VERP_BASE_RULE
-from campaignd.errors import InvalidInput
-from campaignd.rendering.tokens import InvalidToken, Signer
+from campaignd.errors import InvalidInput, InvalidToken
+from campaignd.rendering.tokens import Signer
 
 TOKEN_LEN = 48
 MAX_BASE_LOCAL = 64 - 1 - TOKEN_LEN

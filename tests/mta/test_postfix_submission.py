@@ -21,8 +21,8 @@ import pytest
 
 from campaignd.config import AppSettings, SmtpSettings
 from campaignd.domain import Campaign, CampaignStatus, ContentType, OutcomeKind, Recipient
+from campaignd.errors import ConnectFailure
 from campaignd.messengers import transaction
-from campaignd.messengers.connection import ConnectFailure
 from campaignd.messengers.pool import SmtpMessenger
 from campaignd.messengers.server import SmtpServer
 from campaignd.rendering.compose import CampaignMailer

@@ -9,14 +9,8 @@ from typing import Any
 
 import pytest
 
-from campaignd.messengers.wire import (
-    MAX_LINE,
-    BadReply,
-    ConnectionLost,
-    Reply,
-    ReplyTimeout,
-    Wire,
-)
+from campaignd.errors import BadReply, ConnectionLost, ReplyTimeout
+from campaignd.messengers.wire import MAX_LINE, Reply, Wire
 from tests.support.certs import TestCA
 
 STREAM = (

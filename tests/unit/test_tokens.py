@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from campaignd.errors import InvalidInput
-from campaignd.rendering.tokens import InvalidToken, Signer, sign, sign_lists, verify
+from campaignd.errors import InvalidInput, InvalidToken
+from campaignd.rendering.tokens import Signer, sign, sign_lists, verify
 
 SECRET = "0123456789abcdef-secret"
 SUB = uuid.UUID("11111111-2222-3333-4444-555555555555")

@@ -15,11 +15,10 @@ import pytest
 
 from campaignd.config import AppSettings, load_settings
 from campaignd.domain import Recipient
-from campaignd.errors import ConfigError, InvalidInput
+from campaignd.errors import ConfigError, InvalidInput, InvalidToken
 from campaignd.messengers.envelope import Envelope, _checked_mail_from
 from campaignd.rendering import verp
 from campaignd.rendering.compose import CampaignMailer
-from campaignd.rendering.tokens import InvalidToken
 from campaignd.rendering.verp import Role, VerpCodec
 from tests.unit.test_compose import LAYOUT, campaign
 
