@@ -40,7 +40,7 @@ _OFFICE = (
     ("ppt/", "a PowerPoint file (.pptx)"),
     ("content.xml", "an OpenDocument file (.ods/.odt)"),
 )
-_SNIFF = 4096  # bytes looked at for NUL bytes (text has none; UTF-16 has a BOM or --encoding)
+_SNIFF = 4096  # bytes looked at for a NUL in the header (UTF-16 has a BOM or --encoding)
 
 
 def parse_encoding(name: str) -> str:
@@ -147,8 +147,10 @@ class TextSource:
         for magic, what in _MAGIC:
             if head.startswith(magic):
                 raise self.fail(not_text(what))
-        if b"\x00" in head and not encoding.startswith(("utf-16", "utf-32", "utf_16", "utf_32")):
-            raise self.fail(not_text("binary data (it holds NUL bytes)"))
+        # A NUL in a data row is that row's error (csvrows); one in the header line is no CSV.
+        header = head.partition(b"\n")[0].partition(b"\r")[0]
+        if b"\x00" in header and not encoding.startswith(("utf-16", "utf-32", "utf_16", "utf_32")):
+            raise self.fail(not_text("binary data (NUL bytes in its first line)"))
 
     def position(self) -> int:
         """Bytes consumed towards `size` (compressed bytes for .gz, the member's for .zip)."""
