@@ -29,7 +29,7 @@ from campaignd.domain import (
     Template,
     utcnow,
 )
-from campaignd.errors import InvalidInput, NotFound
+from campaignd.errors import InvalidInput, NotFound, TemplateError
 from campaignd.importing.csvsafe import safe_row
 from campaignd.store.protocol import Store
 
@@ -390,7 +390,17 @@ async def test(app: AppContext, campaign_id: int, to: tuple[str, ...]) -> None:
     failed = 0
     try:
         for recipient in recipients:
-            _, data = mailer.build(recipient, utcnow())
+            try:
+                _, data = mailer.build(recipient, utcnow())
+            except TemplateError as exc:
+                whose = (
+                    f"subscriber #{recipient.subscriber_id}"
+                    if recipient.subscriber_id
+                    else "sample data"
+                )
+                click.echo(f"{recipient.email}: not sent, render failed ({whose}): {exc}", err=True)
+                failed += 1
+                continue
             outcome = await messengers[campaign.messenger].send(
                 mailer.envelope_from, [recipient.email], data
             )

@@ -28,6 +28,17 @@ class AppContext:
 
     config_path: Path | None
     _settings: Settings | None = None
+    # Whether config_path came from `--config` before the command (not CAMPAIGND_CONFIG).
+    config_given: bool = False
+
+    def use_config(self, path: Path) -> None:
+        """`--config PATH` after the command: it wins over CAMPAIGND_CONFIG; a different file
+        also given before the command is refused (which one was meant is not clear)."""
+        if self.config_given and self.config_path is not None and path != self.config_path:
+            raise click.UsageError(
+                f"--config given twice ({self.config_path} and {path}); give it once"
+            )
+        self.config_path, self.config_given, self._settings = path, True, None
 
     @property
     def settings(self) -> Settings:

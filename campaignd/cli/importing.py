@@ -18,6 +18,7 @@ from campaignd.errors import InvalidInput
 from campaignd.importing.csvfile import parse_delimiter
 from campaignd.importing.csvrows import RowError
 from campaignd.importing.csvsafe import neutralise
+from campaignd.importing.csvsource import parse_encoding
 from campaignd.importing.pipeline import run_import
 from campaignd.importing.report import ImportReport, ImportRequest
 from campaignd.store.sqlite_import import SqliteImportStore, plain_sqlite_file
@@ -65,15 +66,25 @@ class Progress:
             self._bar.__exit__(None, None, None)
 
 
+#: The human summary's lines: the --json field names, with what some of them count.
+_SUMMARY = (
+    ("rows", ""),
+    ("inserted", ""),
+    ("updated", ""),
+    ("skipped", "existing subscribers left unchanged"),
+    ("errors", "rows not imported, duplicates included"),
+    ("duplicates", "rows whose address an earlier row has"),
+    ("failed", "good rows in batches the database refused"),
+)
+
+
 def _summary(path: Path, report: ImportReport, errors_file: Path | None) -> None:
-    click.echo(f"{path}: {report.rows} rows")
-    click.echo(f"  inserted   {report.inserted}")
-    click.echo(f"  updated    {report.updated}")
-    click.echo(f"  unchanged  {report.skipped}")
-    dup = f" ({report.duplicates} duplicate addresses)" if report.duplicates else ""
-    click.echo(f"  errors     {report.errors}{dup}")
-    if report.failed:
-        click.echo(f"  failed     {report.failed} (in batches the database refused)")
+    """The counts under the names --json uses, so both read the same."""
+    click.echo(f"{path}:")
+    for name, meaning in _SUMMARY:
+        value = getattr(report, name)
+        note = f"  ({meaning})" if meaning and value else ""
+        click.echo(f"  {name:<11}{value}{note}")
     for sample in report.error_samples:
         click.echo(f"line {sample.line}: {sample.error}", err=True)
     if report.errors > len(report.error_samples):
@@ -138,6 +149,16 @@ def _delimiter(ctx: click.Context, param: click.Parameter, value: str) -> str:
         raise click.BadParameter(str(exc)) from None
 
 
+def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_encoding(value)
+    except InvalidInput as exc:
+        raise click.BadParameter(str(exc).removeprefix("--encoding: ")) from None
+    return value
+
+
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--list", "lists", multiple=True, metavar="NAME", help="Subscribe to this list.")
@@ -169,6 +190,12 @@ def _delimiter(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="One character; \\t for tab.",
 )
 @click.option(
+    "--encoding",
+    metavar="NAME",
+    callback=_encoding,
+    help="The file's text encoding, e.g. latin-1 or cp1252. Default: UTF-8 (UTF-16 by its BOM).",
+)
+@click.option(
     "--errors-file",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the skipped rows as CSV (line,error,raw).",
@@ -184,6 +211,7 @@ def import_cmd(
     overwrite_info: bool,
     overwrite_status: bool,
     delimiter: str,
+    encoding: str | None,
     errors_file: Path | None,
     as_json: bool,
 ) -> None:
@@ -203,6 +231,7 @@ def import_cmd(
         overwrite_info=overwrite_info,
         overwrite_status=overwrite_status,
         delimiter=delimiter,
+        encoding=encoding,
         batch_size=app.settings.app.batch_size,
     )
     sink = ErrorsFile(errors_file) if errors_file is not None else None

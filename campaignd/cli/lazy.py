@@ -1,4 +1,4 @@
-"""A click group whose subcommands are imported on first use ("module:attribute")."""
+"""A click group whose subcommands are imported on first use; each also takes `--config`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import importlib
 from typing import Any
 
 import click
+
+from campaignd.cli.configopt import add_config_option
 
 
 class LazyGroup(click.Group):
@@ -19,9 +21,10 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = self._lazy.get(cmd_name)
         if target is None:
-            return super().get_command(ctx, cmd_name)
+            command = super().get_command(ctx, cmd_name)
+            return None if command is None else add_config_option(command)
         module, _, attribute = target.partition(":")
         command = getattr(importlib.import_module(module), attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{target} is not a click command")
-        return command
+        return add_config_option(command)

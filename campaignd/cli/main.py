@@ -37,13 +37,15 @@ EX_CONFIG = 78  # sysexits.h: configuration error; systemd does not restart on i
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
     envvar="CAMPAIGND_CONFIG",
-    help="Settings file (TOML). Default: none; environment CAMPAIGND_CONFIG.",
+    help="Settings file (TOML), here or after the command. Default: none; "
+    "environment CAMPAIGND_CONFIG.",
 )
 @click.version_option(__version__, prog_name="campaignd")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     """campaignd: send newsletters and campaigns through your SMTP providers."""
-    ctx.obj = AppContext(config_path=config_path)
+    given = ctx.get_parameter_source("config_path") is click.core.ParameterSource.COMMANDLINE
+    ctx.obj = AppContext(config_path=config_path, config_given=given)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,6 +20,7 @@ from campaignd.cli.common import (
 )
 from campaignd.cli.lazy import LazyGroup
 from campaignd.domain import NewSubscriber, SubscriberStatus, SubscriptionStatus
+from campaignd.errors import NotFound
 from campaignd.store.protocol import Store
 
 MAX_ATTRIBUTES = 64 * 1024  # bytes of JSON
@@ -135,10 +136,32 @@ async def blocklist(app: AppContext, email: str) -> None:
 @pass_app
 @async_command
 async def unsubscribe(app: AppContext, email: str, list_names: tuple[str, ...]) -> None:
-    """Unsubscribe EMAIL from the given lists, or from every list."""
+    """Unsubscribe EMAIL from the given lists, or from every list.
+
+    A list EMAIL is not on is refused (exit 1) and nothing changes.
+    """
     async with open_store(app.settings) as store:
         found = await store.get_subscriber(email)
-        list_ids = await _list_ids(store, list_names) if list_names else None
+        list_ids = await _named_list_ids(store, list_names) if list_names else None
+        if list_ids is not None:
+            on = {s.list_id for s in found.subscriptions}
+            missing = [
+                n for n, i in zip(dict.fromkeys(list_names), list_ids, strict=True) if i not in on
+            ]
+            if missing:
+                which = ", ".join(repr(n) for n in missing)
+                fail(f"{found.email} is not on the list{'s' if len(missing) > 1 else ''} {which}")
         changed = await store.unsubscribe(found.id, list_ids)
     where = ", ".join(dict.fromkeys(list_names)) if list_names else "every list"
     click.echo(f"unsubscribed {found.email} from {where} ({changed} subscription(s) changed)")
+
+
+async def _named_list_ids(store: Store, names: Sequence[str]) -> list[int]:
+    """``_list_ids``; an unknown name is refused with the names of the lists there are."""
+    try:
+        return await _list_ids(store, names)
+    except NotFound as exc:
+        existing = sorted((await store.list_names()).values())
+        shown = ", ".join(repr(n) for n in existing[:20]) if existing else "none"
+        more = f" and {len(existing) - 20} more" if len(existing) > 20 else ""
+        raise NotFound(f"{exc}; the lists are: {shown}{more}") from None

@@ -12,7 +12,12 @@ from campaignd.importing.csvrows import ParsedRow, RowError, check_row, parse_ro
 from campaignd.importing.report import ImportRequest
 from campaignd.importing.seen import SeenAddresses
 
-DUPLICATE = "duplicate address: an earlier row has it"
+
+def duplicate(first_line: int | None) -> str:
+    """Why a row is skipped whose address an earlier row has: that row's line when known."""
+    if first_line:
+        return f"duplicate address: already on line {first_line}"
+    return "duplicate address: already earlier in the file"
 
 
 @dataclass
@@ -55,16 +60,17 @@ def bulk_batches(
     assert columns is not None
     blocklist_all = request.mode is ImportMode.BLOCKLIST
     delimiter = source.delimiter
+    encoding = source.encoding
     size = request.bulk_batch_size
     batch = Batch()
-    keys: set[str] = set()
+    keys: dict[str, int] = {}  # address key -> its first line in this batch
     for item in source.rows():
         if batch.rows >= size:
             if progress is not None:
                 progress(source.position())
             yield batch
             batch = Batch()
-            keys = set()
+            keys = {}
         batch.rows += 1
         if isinstance(item, RowError):
             batch.last_line = item.line
@@ -72,17 +78,17 @@ def bulk_batches(
             continue
         line, cells = item
         batch.last_line = line
-        checked = check_row(cells, columns, line, delimiter)
+        checked = check_row(cells, columns, line, delimiter, encoding)
         if isinstance(checked, RowError):
             batch.errors.append(checked)
             continue
         email, name, _attributes, text, blocklisted = checked
         key = address_key(email)
-        if key in keys:
-            batch.errors.append(RowError(line, DUPLICATE, raw_text(cells, delimiter)))
+        first = keys.setdefault(key, line)
+        if first != line:
+            batch.errors.append(RowError(line, duplicate(first), raw_text(cells, delimiter)))
             batch.duplicates += 1
             continue
-        keys.add(key)
         part = batch.bulk_blocklist if blocklist_all or blocklisted else batch.bulk_subscribe
         part.fields += (email, key, name, text)
         part.lines.append(line)
@@ -109,15 +115,19 @@ def batches(
     assert columns is not None
     blocklist_all = request.mode is ImportMode.BLOCKLIST
     delimiter = source.delimiter
+    encoding = source.encoding
     size = request.batch_size
     batch = Batch()
     good: list[tuple[ParsedRow, list[str]]] = []
 
     def finish() -> Batch:
-        fresh = seen.first_time([hash(address_key(p.subscriber.email)) for p, _ in good])
-        for (parsed, cells), new in zip(good, fresh, strict=True):
-            if not new:
-                batch.errors.append(RowError(parsed.line, DUPLICATE, raw_text(cells, delimiter)))
+        firsts = seen.earlier(
+            [hash(address_key(p.subscriber.email)) for p, _ in good], [p.line for p, _ in good]
+        )
+        for (parsed, cells), first in zip(good, firsts, strict=True):
+            if first is not None:
+                error = duplicate(first)
+                batch.errors.append(RowError(parsed.line, error, raw_text(cells, delimiter)))
                 batch.duplicates += 1
             elif blocklist_all or parsed.blocklisted:
                 batch.blocklist.append(parsed)
@@ -138,7 +148,7 @@ def batches(
             batch.errors.append(item)
             continue
         line, cells = item
-        parsed = parse_row(cells, columns, line, delimiter)
+        parsed = parse_row(cells, columns, line, delimiter, encoding)
         if isinstance(parsed, RowError):
             batch.errors.append(parsed)
         else:

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from campaignd.domain import ImportCounts, ImportOptions
 from campaignd.errors import CampaigndError
-from campaignd.importing.batches import DUPLICATE, Batch, BulkPart, next_batch
+from campaignd.importing.batches import Batch, BulkPart, duplicate, next_batch
 from campaignd.importing.csvrows import RowError, raw_text
 from campaignd.importing.report import (
     MAX_CONSECUTIVE_FAILURES,
@@ -91,7 +91,9 @@ def _bulk_outcome(
     report.updated += counts.updated
     report.skipped += counts.skipped
     report.duplicates += len(dups)
-    return [RowError(lines[i], DUPLICATE, raw_text(part.cells[i], delimiter)) for i in dups], []
+    # The writer finds the duplicates of earlier batches; it does not know their lines.
+    error = duplicate(None)
+    return [RowError(lines[i], error, raw_text(part.cells[i], delimiter)) for i in dups], []
 
 
 class _BulkPump:

@@ -37,6 +37,12 @@ _RUNS_TO_END = "runs to the end of the file"
 _RUNS_TOO_LONG = f"runs on for more than {MAX_RECORD} characters"
 
 Row = tuple[int, list[str]] | RowError
+_DELIMITER_NAMES = {
+    ",": ("commas", ","),
+    ";": ("semicolons", ";"),
+    "\t": ("tabs", "\\t"),
+    "|": ("'|'", "|"),
+}
 
 
 def parse_delimiter(value: str) -> str:
@@ -51,11 +57,11 @@ def parse_delimiter(value: str) -> str:
 class CsvFile:
     """An open import file: its header columns, then numbered rows; knows how far it has read."""
 
-    def __init__(self, path: Path, delimiter: str = ",") -> None:
+    def __init__(self, path: Path, delimiter: str = ",", encoding: str | None = None) -> None:
         self.path = path
         self.delimiter = delimiter
         self.size = 0  # the total that position() counts towards
-        self._source = TextSource(path)
+        self._source = TextSource(path, encoding)
         self._text: io.TextIOWrapper | None = None
         self._line = 0  # physical lines read so far
         self._record_chars = 0  # characters read for the record being parsed
@@ -107,7 +113,15 @@ class CsvFile:
             raise self._fail("the file is empty (a header row with an 'email' column is needed)")
         if isinstance(header, RowError):
             raise self._fail(f"the header row cannot be read: {header.error}")
-        self.columns = parse_header(header[1])
+        try:
+            self.columns = parse_header(header[1])
+        except InvalidInput as exc:
+            raise self._fail(f"{exc}{_delimiter_hint(header[1], self.delimiter)}") from None
+
+    @property
+    def encoding(self) -> str | None:
+        """The encoding given (None: UTF-8, or UTF-16 by its BOM)."""
+        return self._source.encoding
 
     def position(self) -> int:
         """Bytes consumed towards `size` (compressed bytes for .gz, the member's for .zip)."""
@@ -285,6 +299,22 @@ class CsvFile:
                 yield RowError(start, f"the row is longer than {MAX_LINE} characters", "")
             elif cells:
                 yield start, cells
+
+
+def _delimiter_hint(cells: list[str], delimiter: str) -> str:
+    """A hint to use --delimiter when another usual delimiter splits the header into columns
+    that include `email` (a semicolon file from a European spreadsheet, a tab file)."""
+    line = delimiter.join(cells)
+    for other in (",", ";", "\t", "|"):
+        if other == delimiter or other not in line:
+            continue
+        try:
+            parse_header(next(csv.reader((line,), delimiter=other), []))
+        except InvalidInput:
+            continue
+        name, shown = _DELIMITER_NAMES[other]
+        return f"; the columns look separated by {name}: use --delimiter '{shown}'"
+    return ""
 
 
 def _stray_quote(line: str, delimiter: str) -> bool:

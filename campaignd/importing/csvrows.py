@@ -146,11 +146,25 @@ def parse_attributes(cell: str) -> dict[str, Any]:
 CheckedRow = tuple[str, str, dict[str, Any], str, bool]
 
 
+def undecodable(encoding: str | None) -> str:
+    """Why a row with bytes the file's encoding cannot decode is skipped."""
+    if encoding is None:
+        return (
+            "the row is not valid UTF-8; if the file is in another encoding, "
+            "give it with --encoding (e.g. --encoding cp1252 or --encoding latin-1)"
+        )
+    return f"the row is not valid {encoding}"
+
+
 def parse_row(
-    cells: list[str], columns: Columns, line: int, delimiter: str = ","
+    cells: list[str],
+    columns: Columns,
+    line: int,
+    delimiter: str = ",",
+    encoding: str | None = None,
 ) -> ParsedRow | RowError:
     """Validate one data row: a subscriber to import, or the reason it is skipped."""
-    checked = check_row(cells, columns, line, delimiter)
+    checked = check_row(cells, columns, line, delimiter, encoding)
     if isinstance(checked, RowError):
         return checked
     email, name, attributes, text, blocklisted = checked
@@ -158,9 +172,14 @@ def parse_row(
 
 
 def check_row(
-    cells: list[str], columns: Columns, line: int, delimiter: str = ","
+    cells: list[str],
+    columns: Columns,
+    line: int,
+    delimiter: str = ",",
+    encoding: str | None = None,
 ) -> CheckedRow | RowError:
-    """parse_row without the objects: a plain tuple, cheaper on a million rows."""
+    """parse_row without the objects: a plain tuple, cheaper on a million rows. `encoding`:
+    the one given for the file (None: UTF-8), named when a row cannot be decoded."""
     if len(cells) != columns.width:
         return RowError(
             line,
@@ -173,7 +192,7 @@ def check_row(
             joined.encode("utf-8")  # in C; fails only on lone surrogates
         except UnicodeEncodeError:
             if _UNDECODABLE.search(joined):
-                return RowError(line, "the row is not valid UTF-8", raw_text(cells, delimiter))
+                return RowError(line, undecodable(encoding), raw_text(cells, delimiter))
     if "\x00" in joined:
         return RowError(line, "the row contains a NUL byte", raw_text(cells, delimiter))
     blocklisted = False

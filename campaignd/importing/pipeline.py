@@ -118,7 +118,8 @@ async def run_import(
     column, or a list is unknown. `on_errors` (errors file) and `on_progress` (bytes read,
     total) are called from worker threads.
     """
-    source = await asyncio.to_thread(CsvFile(request.path, request.delimiter).open)
+    csv_file = CsvFile(request.path, request.delimiter, request.encoding)
+    source = await asyncio.to_thread(csv_file.open)
     opener = getattr(store, "bulk_session", None)
     session: BulkSession | None = None
     seen: SeenAddresses | None = None

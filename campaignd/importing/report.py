@@ -32,6 +32,7 @@ class ImportRequest:
     overwrite_info: bool = False
     overwrite_status: bool = False
     delimiter: str = ","
+    encoding: str | None = None  # None: UTF-8, or UTF-16 by its BOM
     batch_size: int = 1000
     # Rows per transaction on a store with a bulk session. BULK_DEPTH batches are handed over
     # at a time, plus one being parsed: 5,000 keeps that below 2 x 10,000 (the CLI peaked at

@@ -292,3 +292,23 @@ def test_start_under_blank_warns_then_sends_everyone_with_the_attribute_empty(
     assert e.received() == {f"{x}@example.com": 1 for x in "abc"}
     bodies = "".join(p.read_text() for p in e.mail.glob("*.eml"))
     assert bodies.count("<p>Hello from []</p>") == 2 and "<p>Hello from [Oslo]</p>" in bodies
+
+
+def test_a_test_send_whose_render_fails_names_the_address(tmp_path: Path) -> None:
+    port = free_port()
+    e = make_env(tmp_path, port, missing_attributes="fail")
+    campaign_id = setup_attributes(e)
+    with capture_server(port, e.mail):
+        sent = e.cli(
+            "campaigns", "test", campaign_id,
+            "--to", "a@example.com", "--to", "b@example.com", "--to", "x@example.org",
+            check=False,
+        )  # fmt: skip
+    assert sent.returncode == 1
+    assert "a@example.com: sent via" in sent.stdout
+    assert "x@example.org: sent via" in sent.stdout  # sample data has every attribute
+    lines = sent.stderr.strip().splitlines()
+    assert len(lines) == 1, sent.stderr
+    assert lines[0].startswith("b@example.com: not sent, render failed (subscriber #2): ")
+    assert "city" in lines[0]
+    assert e.received() == {"a@example.com": 1, "x@example.org": 1}

@@ -76,3 +76,58 @@ def test_plaintext_auth_with_the_explicit_opt_in_loads(tmp_path: Path) -> None:
     result = campaignd(config, "messengers", "ls", "--json")
     assert result.returncode == 0, result.stderr
     assert '"allow_plaintext_auth": true' in result.stdout
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "campaignd", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_config_after_the_subcommand(tmp_path: Path) -> None:
+    config = str(settings(tmp_path, ""))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGND_")}
+    assert _run(env, "db", "upgrade", "--config", config).returncode == 0
+    assert (tmp_path / "c.db").exists()
+    result = _run(env, "lists", "create", "news", "--config", config)
+    assert result.returncode == 0, result.stderr
+    result = _run(env, "lists", "ls", "--json", "--config", config)
+    assert result.returncode == 0, result.stderr
+    assert '"name": "news"' in result.stdout
+    # Nested: a group's subcommand with an argument, and an option on the group itself.
+    result = _run(env, "campaigns", "show", "1", "--config", config)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == "error: no campaign 1\n"
+    result = _run(env, "subscribers", "import", str(tmp_path / "none.csv"), "--config", config)
+    assert "No such option" not in result.stderr, result.stderr
+    assert _run(env, "lists", "--config", config, "ls").returncode == 0
+
+
+def test_config_on_the_command_line_wins_over_the_environment(tmp_path: Path) -> None:
+    config = str(settings(tmp_path, ""))
+    other = tmp_path / "other"
+    other.mkdir()
+    wrong = settings(other, "")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGND_")}
+    env["CAMPAIGND_CONFIG"] = str(wrong)
+    assert _run(env, "db", "upgrade", "--config", config).returncode == 0
+    assert (tmp_path / "c.db").exists()
+    assert not (other / "c.db").exists()
+    assert _run(env, "db", "upgrade").returncode == 0  # the environment alone is used
+    assert (other / "c.db").exists()
+
+
+def test_config_given_twice_with_different_files_is_refused(tmp_path: Path) -> None:
+    config = str(settings(tmp_path, ""))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGND_")}
+    result = _run(env, "--config", config, "db", "upgrade", "--config", str(tmp_path / "b.toml"))
+    assert result.returncode == 2
+    assert "--config given twice" in result.stderr, result.stderr
+    assert not (tmp_path / "c.db").exists()
+    result = _run(env, "--config", config, "db", "upgrade", "--config", config)
+    assert result.returncode == 0, result.stderr

@@ -32,7 +32,10 @@ def test_upgrade_creates_the_database_and_its_directory_then_is_idempotent(
     url = f"sqlite:///{path}"
     first = campaignd(url, "db", "upgrade")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == f"database schema at revision {head_revision()}"
+    assert first.stdout.splitlines() == [
+        f"database: {url}",
+        f"database schema at revision {head_revision()}",
+    ]
     assert path.is_file()
 
     assert campaignd(url, "lists", "create", "news").returncode == 0
@@ -75,3 +78,37 @@ def test_a_new_sqlite_database_is_private(tmp_path: Path) -> None:
     path.chmod(0o640)
     assert campaignd(f"sqlite:///{path}", "db", "upgrade").returncode == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_upgrade_explains_a_relative_sqlite_path(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGND_")}
+    env["CAMPAIGND_DB__URL"] = "sqlite:///data/c.db"
+    (tmp_path / "data").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "campaignd", "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "database: sqlite:///data/c.db"
+    assert f"relative to the current directory: {tmp_path / 'data' / 'c.db'}" in lines[1]
+    assert lines[2].endswith(f"sqlite:///{tmp_path / 'data' / 'c.db'}")
+    assert "four slashes" in lines[2]
+    assert (tmp_path / "data" / "c.db").is_file()
+
+
+def test_upgrade_names_a_postgres_database_without_its_password(pg_server_url: str) -> None:
+    scheme, _, rest = pg_server_url.partition("://")
+    user, _, host = rest.partition("@")
+    url = f"{scheme}://{user.partition(':')[0]}:s3cret-pw@{host}"
+    done = campaignd(url, "db", "upgrade")
+    assert done.returncode == 0, done.stderr
+    assert "s3cret-pw" not in done.stdout + done.stderr
+    assert (
+        done.stdout.splitlines()[0] == f"database: {scheme}://{user.partition(':')[0]}:***@{host}"
+    )

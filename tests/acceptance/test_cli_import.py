@@ -86,7 +86,8 @@ def test_human_summary_and_errors_file(env: dict[str, str], tmp_path: Path) -> N
     done = campaignd(env, str(SAMPLE), "--list", "news", "--errors-file", str(errors))
     assert done.returncode == 0, done.stderr
     assert "inserted   41" in done.stdout
-    assert "errors     9 (2 duplicate addresses)" in done.stdout
+    assert "errors     9  (rows not imported, duplicates included)" in done.stdout
+    assert "duplicates 2" in done.stdout
     assert "line 49: expected 4 columns, found 2" in done.stderr
     with errors.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.reader(fh))

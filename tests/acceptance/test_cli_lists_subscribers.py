@@ -129,3 +129,26 @@ def test_bad_input_is_refused_and_nothing_is_written(cli: Cli) -> None:
     refused(cli("subscribers", "blocklist", "b@example.com"), "no subscriber")
     refused(cli("subscribers", "unsubscribe", "b@example.com"), "no subscriber")
     assert as_json(cli("lists", "ls", "--json"))[0]["subscriber_count"] == 0
+
+
+def test_unsubscribe_from_a_list_one_is_not_on_is_refused(cli: Cli) -> None:
+    ok(cli("lists", "create", "news"))
+    ok(cli("lists", "create", "vip"))
+    ok(cli("subscribers", "add", "ann@example.com", "--list", "news", "--status", "confirmed"))
+    refused(
+        cli("subscribers", "unsubscribe", "ann@example.com", "--list", "vip"),
+        "ann@example.com is not on the list 'vip'",
+    )
+    refused(
+        cli("subscribers", "unsubscribe", "ann@example.com", "--list", "news", "--list", "vip"),
+        "not on the list 'vip'",
+    )
+    refused(
+        cli("subscribers", "unsubscribe", "ann@example.com", "--list", "nope"),
+        "no list named 'nope'; the lists are: 'news', 'vip'",
+    )
+    shown = json.loads(ok(cli("subscribers", "show", "ann@example.com", "--json")))
+    assert [s["status"] for s in shown["subscriptions"]] == ["confirmed"]  # nothing changed
+    assert "1 subscription(s) changed" in ok(
+        cli("subscribers", "unsubscribe", "ann@example.com", "--list", "news")
+    )

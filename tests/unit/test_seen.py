@@ -34,3 +34,24 @@ def test_spills_past_the_limit_and_keeps_answering() -> None:
         assert seen.first_time(list(range(1498, 1502))) == [False, False, False, True]
     finally:
         seen.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(batches=_BATCHES, limit=st.integers(0, 25))
+def test_names_the_line_first_met_in_memory_and_on_disk(
+    batches: list[list[int]], limit: int
+) -> None:
+    seen = SeenAddresses(limit=limit)
+    model: dict[int, int] = {}
+    line = 1
+    try:
+        for batch in batches:
+            lines = list(range(line, line + len(batch)))
+            line += len(batch)
+            expected = []
+            for h, n in zip(batch, lines, strict=True):
+                expected.append(model.get(h))
+                model.setdefault(h, n)
+            assert seen.earlier(batch, lines) == expected
+    finally:
+        seen.close()
