@@ -1,7 +1,7 @@
 """`campaignd subscribers import` on the files of issue 15, run as a real command.
 
-SQLite takes the import's fast path (a writer process, no SQLAlchemy), PostgreSQL the generic
-store path: both must give the same outcome.
+SQLite takes the import's fast path (a writer process, no SQLAlchemy), PostgreSQL its COPY
+path (db/postgres): both must give the same outcome.
 """
 
 from __future__ import annotations
