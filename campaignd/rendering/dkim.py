@@ -60,6 +60,7 @@ TXT_CHUNK = 255  # one character-string of a TXT record
 _SELECTOR = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9_-]{1,63})*")
 _FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
 _WSP = re.compile(rb"[ \t]+")
+_SPACES = re.compile(rb"  +")
 _BARE_EOL = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 FIELD_START = re.compile(rb"\r\n(?![ \t])")
 _SIG_WIDTH = 72  # characters of the b= value per folded line
@@ -226,9 +227,9 @@ class CampaignSigner:
                 names.append(lowered)
         if "from" not in counts:
             raise InvalidInput("DKIM signed headers must include From (RFC 6376 5.4)")
-        self._names = tuple(names)
-        self._wanted = {n.encode("ascii"): n for n in names}
-        self._oversigned = frozenset(n for n, c in counts.items() if c > 1)
+        self._names = tuple(n.encode("ascii") for n in names)
+        self._wanted = frozenset(self._names)
+        self._oversigned = frozenset(n.encode("ascii") for n, c in counts.items() if c > 1)
         self._rsa = key.private_key if isinstance(key.private_key, rsa.RSAPrivateKey) else None
         self._ed = (
             key.private_key if isinstance(key.private_key, ed25519.Ed25519PrivateKey) else None
@@ -238,7 +239,10 @@ class CampaignSigner:
         self._tags = (
             f"v=1; a={key.algorithm}; c=relaxed/relaxed;\r\n\td={key.domain}; s={key.selector};"
         )
-        self._h_cache: dict[tuple[str, ...], tuple[bytes, bytes]] = {}
+        self._h_cache: dict[tuple[bytes, ...], tuple[bytes, bytes]] = {}
+        # Canonical header lines by field: From, Date, Subject, the MIME headers repeat from one
+        # message to the next; To, Message-ID, List-Unsubscribe miss (and clear it now and then).
+        self._canonical: dict[bytes, bytes] = {}
 
     def sign(self, message: bytes) -> bytes:
         """The message (line ends made CRLF) with a DKIM-Signature header in front."""
@@ -251,22 +255,30 @@ class CampaignSigner:
         else:
             head, body = message[:end], message[end + 4 :]
         body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
-        fields: dict[str, list[bytes]] = {}
+        fields: dict[bytes, list[bytes]] = {}
         wanted = self._wanted
         for field in FIELD_START.split(head):
             colon = field.find(b":")
             name = field[:colon].rstrip(b" \t").lower()
             if colon > 0 and name in wanted:
-                fields.setdefault(wanted[name], []).append(field)
-        signed: list[str] = []
-        digest = hashlib.sha256()
+                fields.setdefault(name, []).append(field)
+        signed: list[bytes] = []
+        canonical: list[bytes] = []
+        cache = self._canonical
         for name in self._names:
             present = fields.get(name, ())
             for field in reversed(present):  # the last instance first (RFC 6376 5.4.2)
-                digest.update(relaxed_header(name, field))
+                line = cache.get(field)
+                if line is None:
+                    line = relaxed_header(name, field)
+                    if len(cache) > 64:
+                        cache.clear()
+                    cache[field] = line
+                canonical.append(line)
             signed.extend([name] * (len(present) + (name in self._oversigned)))
         head_text, canon = self._header_template(tuple(signed))
-        digest.update(canon + body_hash + b"; b=")
+        canonical += (canon, body_hash, b"; b=")
+        digest = hashlib.sha256(b"".join(canonical))
         signature = base64.b64encode(self._sign_digest(digest.digest())).decode("ascii")
         folded = "\r\n\t".join(
             signature[i : i + _SIG_WIDTH] for i in range(0, len(signature), _SIG_WIDTH)
@@ -280,11 +292,11 @@ class CampaignSigner:
         assert self._ed is not None
         return self._ed.sign(digest)  # RFC 8463: Ed25519 over the SHA-256 hash
 
-    def _header_template(self, signed: tuple[str, ...]) -> tuple[bytes, bytes]:
+    def _header_template(self, signed: tuple[bytes, ...]) -> tuple[bytes, bytes]:
         """(the header text up to "bh=", its relaxed form): per set of headers, remembered."""
         cached = self._h_cache.get(signed)
         if cached is None:
-            h_tag = _fold_list(signed)
+            h_tag = _fold_list([name.decode("ascii") for name in signed])
             text = f"DKIM-Signature: {self._tags}\r\n\th={h_tag};\r\n\tbh=".encode("ascii")
             value = text[len(b"DKIM-Signature:") :]
             canon = b"dkim-signature:" + _WSP.sub(b" ", value.replace(b"\r\n", b"")).lstrip(b" ")
@@ -309,19 +321,31 @@ def _fold_list(names: Sequence[str]) -> str:
     return "\r\n\t ".join(lines)
 
 
-def relaxed_header(name: str, field: bytes) -> bytes:
-    """RFC 6376 3.4.2: name lowercased, value unfolded, runs of WSP one space, ends trimmed."""
-    value = field[field.find(b":") + 1 :].replace(b"\r\n", b"")
-    if b"\t" in value or b"  " in value:
-        value = _WSP.sub(b" ", value)
-    return name.encode("ascii") + b":" + value.strip(b" ") + b"\r\n"
+def _collapse(text: bytes) -> bytes:
+    """Every run of spaces and tabs as one space. Tabs are rare, and a pattern that starts
+    with two literal spaces is found by a fast search: a tenth of the cost of [ \\t]+."""
+    if b"\t" in text:
+        text = text.replace(b"\t", b" ")
+    return _SPACES.sub(b" ", text)
+
+
+def relaxed_header(name: bytes, field: bytes) -> bytes:
+    """RFC 6376 3.4.2 (`name` lowercased): value unfolded, runs of WSP one space, ends trimmed.
+    Header values are short: a test before each step costs less than the step."""
+    value = field[field.find(b":") + 1 :]
+    if b"\r\n" in value:
+        value = value.replace(b"\r\n", b"")
+    if b"\t" in value:
+        value = value.replace(b"\t", b" ")
+    if b"  " in value:
+        value = _SPACES.sub(b" ", value)
+    return name + b":" + value.strip(b" ") + b"\r\n"
 
 
 def relaxed_body(body: bytes) -> bytes:
     """RFC 6376 3.4.4 on a CRLF body: runs of WSP one space, none at line ends, no empty lines
     at the end, a final CRLF unless empty."""
-    if b"\t" in body or b"  " in body:
-        body = _WSP.sub(b" ", body)
+    body = _collapse(body)
     if b" \r\n" in body:
         body = body.replace(b" \r\n", b"\r\n")
     body = body.rstrip(b" \r\n")  # only SP and CRLF pairs: trailing spaces and empty lines

@@ -41,17 +41,16 @@ def signature_problem(message: bytes, txt_value: str) -> str | None:
     bh = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest()).decode("ascii")
     if tags.get("bh") != bh:
         return "the body hash (bh=) does not match the body"
-    by_name: dict[str, list[bytes]] = {}
+    by_name: dict[bytes, list[bytes]] = {}
     for field in fields:
-        name = field[: field.find(b":")].rstrip(b" \t").lower().decode("ascii", "replace")
-        by_name.setdefault(name, []).append(field)
+        by_name.setdefault(field[: field.find(b":")].rstrip(b" \t").lower(), []).append(field)
     digest = hashlib.sha256()
-    for name in tags.get("h", "").lower().split(":"):
+    for name in tags.get("h", "").lower().encode("ascii", "replace").split(b":"):
         present = by_name.get(name)
         if present:
             digest.update(relaxed_header(name, present.pop()))
     unsigned = _TAG_B.sub(rb"\1\2", sig_field[15:])
-    digest.update(relaxed_header("dkim-signature", b":" + unsigned)[:-2])
+    digest.update(relaxed_header(b"dkim-signature", b":" + unsigned)[:-2])
     try:
         signature = base64.b64decode(tags.get("b", ""), validate=True)
         public = base64.b64decode(record.get("p", ""), validate=True)

@@ -15,6 +15,9 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from dkim.canonicalization import Relaxed
+from hypothesis import given
+from hypothesis import strategies as st
 
 from campaignd.config import AppSettings
 from campaignd.domain import Campaign, CampaignStatus, ContentType, Recipient, Template
@@ -26,6 +29,8 @@ from campaignd.rendering.dkim import (
     DkimKey,
     DkimKeyError,
     DkimSigner,
+    relaxed_body,
+    relaxed_header,
 )
 from campaignd.rendering.dkim_check import sample_message, signature_problem
 
@@ -248,6 +253,29 @@ def test_sample_message_signs_and_verifies(signer: CampaignSigner, key: DkimKey)
     assert signature_problem(signed, key.txt_value()) is None
     other = DkimKey.load("example.com", "s2026", pem(ed25519.Ed25519PrivateKey.generate()))
     assert signature_problem(signed, other.txt_value()) is not None
+
+
+CRLF_TEXT = st.lists(st.sampled_from(["a", "é", " ", "  ", "\t", "\r\n", ".", "\r\n "])).map(
+    "".join
+)
+
+
+@given(CRLF_TEXT)
+def test_relaxed_body_matches_dkimpy(text: str) -> None:
+    """As the receiver sees it: SMTP ends every message with CRLF (wire_payload adds one), so
+    a last line without it counts as a line (" " is empty, not a space)."""
+    body = text.encode()
+    sent = body if not body or body.endswith(b"\r\n") else body + b"\r\n"
+    assert relaxed_body(body) == Relaxed.canonicalize_body(sent)
+
+
+@given(CRLF_TEXT)
+def test_relaxed_header_matches_dkimpy(text: str) -> None:
+    value = text.lstrip("\r\n").encode()  # a field's value: folded lines start with WSP
+    if b"\r\n" in value and not all(line[:1] in (b" ", b"\t") for line in value.split(b"\r\n")[1:]):
+        value = value.replace(b"\r\n", b"\r\n ")
+    [(name, expected)] = Relaxed.canonicalize_headers([(b"Subject", value + b"\r\n")])
+    assert relaxed_header(b"subject", b"Subject:" + value) == name + b":" + expected
 
 
 # -- keys, records, choosing a key ---------------------------------------------------------
