@@ -8,7 +8,8 @@
     │   ├── Conflict           a unique name or address already exists
     │   └── TransitionRefused  a campaign state change that is not allowed
     ├── InvalidInput           operator input that cannot be used (names the field)
-    │   └── InvalidAddress     an email address that cannot be stored, sent to or put in a header
+    │   ├── InvalidAddress     an email address that cannot be stored, sent to or put in a header
+    │   └── DkimKeyError       a DKIM key that cannot be used (rendering/dkim.py; names the file)
     ├── TemplateError          a template that does not compile or render (line and reason)
     ├── HeaderInjection        a header name or value that would add a header or body
     └── MessengerError         SMTP configuration or connection problems
