@@ -13,7 +13,8 @@
     │   ├── InvalidToken           a signed link (unsubscribe, opt-in, VERP) that does not verify
     │   ├── BadPayload             a bounce webhook body that is not what the provider sends
     │   ├── SnsSignatureError      an SNS message not signed by Amazon SNS for a topic we accept
-    │   └── SnsUnavailable         the SNS signing certificate cannot be fetched now (retry later)
+    │   ├── SnsUnavailable         the SNS signing certificate cannot be fetched now (retry later)
+    │   └── DkimKeyError           a DKIM key that cannot be used (names the file)
     ├── TemplateError              a template that does not compile or render (line and reason)
     │   ├── DataError              an expression failed on this subscriber's data
     │   └── SlowRender             a render past its event-loop budget (run again in a thread)
@@ -149,3 +150,7 @@ class ReplyTimeout(WireError):
 
 class BadReply(WireError):
     """The SMTP server sent something that is not an SMTP reply."""
+
+
+class DkimKeyError(InvalidInput):
+    """The DKIM private key cannot be used."""

@@ -29,6 +29,7 @@ EX_CONFIG = 78  # sysexits.h: configuration error; systemd does not restart on i
         "messengers": "campaignd.cli.messengers:messengers",
         "run": "campaignd.cli.run:run_cmd",
         "optin": "campaignd.cli.optin:optin",
+        "dkim": "campaignd.cli.dkim:dkim",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -5,8 +5,9 @@ sandbox_filters.py: the filter guards), a campaign's templates (template_source.
 one source; templates.py: compiled once, rendered per subscriber; template_data.py: what
 templates see; attributes.py: the attributes they use, found statically), source conversions
 (source.py, textify.py), sample data (sample.py), MIME building blocks (mime.py,
-address_headers.py), signed link tokens (tokens.py), VERP addresses (verp.py) and message
-assembly per recipient (compose.py).
-May import: the core (campaignd.errors, domain, config, policy, addresses). No I/O, no database,
-no network.
+address_headers.py), signed link tokens (tokens.py), VERP addresses (verp.py), message
+assembly per recipient (compose.py) and DKIM signing (dkim.py; its local check and sample
+message in dkim_check.py).
+May import: the core (campaignd.errors, domain, config, policy, addresses). No I/O (but
+DkimKey.load reading its key file), no database, no network.
 """
