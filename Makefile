@@ -27,6 +27,7 @@ venv: $(STAMP)
 lint: venv
 	$(BIN)/ruff check campaignd tests migrations bench scripts
 	$(BIN)/ruff format --check campaignd tests migrations bench scripts
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy

@@ -146,3 +146,27 @@ def describe(url: str) -> str:
         return make_url(async_url(url)).render_as_string(hide_password=True)
     except (ArgumentError, StoreError):
         return "<invalid database URL>"
+
+
+def database_line(url: str, cwd: Path) -> str:
+    """Which database a command uses, password masked; a relative SQLite path is explained
+    (``sqlite:///x.db`` is relative to the current directory, ``sqlite:////x.db`` absolute)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "database: <invalid database URL>"
+    line = f"database: {parsed.render_as_string(hide_password=True)}"
+    database = parsed.database or ""
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and database not in ("", ":memory:")
+        and not database.startswith("file:")
+        and not Path(database).is_absolute()
+    ):
+        absolute = cwd / database
+        line += (
+            f"\n  sqlite:/// (three slashes) is a path relative to the current directory: "
+            f"{absolute}\n  sqlite://// (four slashes) is an absolute path, the same file from "
+            f"anywhere: sqlite:///{absolute}"
+        )
+    return line
