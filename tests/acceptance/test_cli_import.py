@@ -15,7 +15,7 @@ import pytest
 
 from campaignd.domain import OptIn
 
-SAMPLE = Path(__file__).parents[2] / "campaignd" / "samples" / "subscribers.csv"
+SAMPLE = Path(__file__).parents[2] / "campaignd" / "devtools" / "samples" / "subscribers.csv"
 
 
 async def _prepare(url: str, lists: tuple[str, ...]) -> None:

@@ -27,7 +27,7 @@ from campaignd.importing.report import ImportReport, ImportRequest
 from campaignd.store.memory import MemoryStore
 from campaignd.store.protocol import Store
 
-SAMPLE = Path(__file__).parents[2] / "campaignd" / "samples" / "subscribers.csv"
+SAMPLE = Path(__file__).parents[2] / "campaignd" / "devtools" / "samples" / "subscribers.csv"
 _UPGRADED: set[str] = set()
 
 
