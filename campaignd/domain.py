@@ -120,6 +120,17 @@ class Template:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An admin API token: only the SHA-256 of the secret is kept (campaignd.api.auth)."""
+
+    id: int
+    name: str
+    token_hash: str  # hex SHA-256 of the token; never shown
+    read_only: bool
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class NewCampaign:
     name: str
     subject: str

@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -192,6 +193,18 @@ class OptinSendRow(SQLModel, table=True):
     sent_at: dt.datetime = _ts()
 
 
+class ApiTokenRow(SQLModel, table=True):
+    """An admin API token: the hex SHA-256 of its secret, never the secret."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    read_only: bool = Field(sa_column=Column(Boolean, nullable=False))
+    created_at: dt.datetime = _ts()
+
+
 def _table(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
@@ -207,3 +220,4 @@ campaign_lists = _table(CampaignListRow)
 deliveries = _table(DeliveryRow)
 bounces = _table(BounceRow)
 optin_sends = _table(OptinSendRow)
+api_tokens = _table(ApiTokenRow)

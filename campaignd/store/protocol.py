@@ -9,6 +9,7 @@ type its parameter with the narrow protocol it uses:
                      counter the recorder bumps with the outcomes, the audience preflight
     SubscriberStore  lists, subscribers, subscriptions, opt-in (ImportStore is its import part)
     BounceStore      recorded bounces
+    ApiTokenStore    admin API tokens (hashes only)
 
 Two implementations pass the same contract suite (tests/integration/test_store_*.py) and
 implement every focused protocol (tests/integration/test_store_protocols.py): ``SqlStore``
@@ -37,6 +38,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from campaignd.domain import (
+    ApiToken,
     Campaign,
     CampaignCounts,
     CampaignStatus,
@@ -116,6 +118,10 @@ class SubscriberStore(ImportStore, Protocol):
         ...
 
     async def get_subscriber_by_uuid(self, subscriber_uuid: uuid.UUID) -> Subscriber:
+        """With subscriptions. Raise NotFound."""
+        ...
+
+    async def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber:
         """With subscriptions. Raise NotFound."""
         ...
 
@@ -300,5 +306,35 @@ class BounceStore(Protocol):
         ...
 
 
-class Store(SchemaStore, CampaignStore, LedgerStore, SubscriberStore, BounceStore, Protocol):
+class ApiTokenStore(Protocol):
+    """Admin API tokens: a name, the hex SHA-256 of the secret, read-only or not."""
+
+    async def add_api_token(
+        self, name: str, token_hash: str, read_only: bool, now: dt.datetime
+    ) -> ApiToken:
+        """Raise Conflict if the name (or the hash) exists."""
+        ...
+
+    async def api_tokens(self) -> list[ApiToken]:
+        """Every token, by name."""
+        ...
+
+    async def api_token_by_hash(self, token_hash: str) -> ApiToken:
+        """Raise NotFound."""
+        ...
+
+    async def revoke_api_token(self, name: str) -> None:
+        """Delete the token. Raise NotFound."""
+        ...
+
+
+class Store(
+    SchemaStore,
+    CampaignStore,
+    LedgerStore,
+    SubscriberStore,
+    BounceStore,
+    ApiTokenStore,
+    Protocol,
+):
     """Everything: what the composition root (daemon/, cli/) builds and hands out."""

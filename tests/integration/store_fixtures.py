@@ -11,7 +11,9 @@ import pytest
 from campaignd.domain import NewCampaign, NewSubscriber, OptIn, SubscriptionStatus
 from campaignd.store.protocol import CampaignStore, SubscriberStore
 
-_TABLES = "deliveries, campaign_lists, campaigns, subscriptions, subscribers, lists, templates"
+_TABLES = (
+    "deliveries, campaign_lists, campaigns, subscriptions, subscribers, lists, templates, api_tokens"
+)
 _PG_READY: set[str] = set()
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from campaignd.store.memory import MemoryStore
 from campaignd.store.protocol import (
+    ApiTokenStore,
     BounceStore,
     CampaignStore,
     ImportStore,
@@ -19,7 +20,14 @@ from campaignd.store.protocol import (
 )
 from campaignd.store.sql import SqlStore
 
-FOCUSED: tuple[Any, ...] = (SchemaStore, CampaignStore, LedgerStore, SubscriberStore, BounceStore)
+FOCUSED: tuple[Any, ...] = (
+    SchemaStore,
+    CampaignStore,
+    LedgerStore,
+    SubscriberStore,
+    BounceStore,
+    ApiTokenStore,
+)
 
 
 def _methods(protocol: Any) -> dict[str, Any]:
@@ -106,4 +114,12 @@ def _sql_bounces(s: SqlStore) -> BounceStore:
 
 
 def _sql_store(s: SqlStore) -> Store:
+    return s
+
+
+def _memory_tokens(s: MemoryStore) -> ApiTokenStore:
+    return s
+
+
+def _sql_tokens(s: SqlStore) -> ApiTokenStore:
     return s

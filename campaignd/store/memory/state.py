@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from campaignd.domain import (
+    ApiToken,
     Campaign,
     DeliveryStatus,
     MailingList,
@@ -84,6 +85,7 @@ class MemoryState:
         self._optin_sent: dict[int, dt.datetime] = {}
         self._bounces: list[tuple[int, int | None, str, str, str]] = []
         self._bounce_events: set[tuple[str, str]] = set()
+        self._tokens: dict[str, ApiToken] = {}  # by name
 
     # -- SchemaStore -------------------------------------------------------------------------
     async def check_schema(self) -> None:

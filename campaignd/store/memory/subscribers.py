@@ -80,6 +80,12 @@ class MemorySubscribers(MemoryState):
                 return self._view(sub)
         raise NotFound("no such subscriber")
 
+    async def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber:
+        sub = self._subs.get(subscriber_id)
+        if sub is None:
+            raise NotFound(f"no subscriber with id {subscriber_id}")
+        return self._view(sub)
+
     async def set_subscriber_status(self, email: str, status: SubscriberStatus) -> Subscriber:
         sub = self._find(email)
         now = utcnow()

@@ -171,6 +171,15 @@ class SqlSubscribers(SqlBase):
 
         return await self._tx(fn, write=False)
 
+    async def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber:
+        async def fn(conn: AsyncConnection) -> Subscriber:
+            found = await self._subscriber(conn, T.subscribers.c.id == subscriber_id)
+            if found is None:
+                raise NotFound(f"no subscriber with id {subscriber_id}")
+            return found
+
+        return await self._tx(fn, write=False)
+
     async def set_subscriber_status(self, email: str, status: SubscriberStatus) -> Subscriber:
         now = utcnow()
         s, sl = T.subscribers.c, T.subscriptions.c
