@@ -1,7 +1,7 @@
 """Settings, core: one frozen tree, defaults < settings.toml < CAMPAIGND_SECTION__KEY environment.
 
 Lives here: shared field types (fields.py), the sections (sections.py: app, db, security, log,
-http, inbound; smtp.py; bounces.py), the whole tree (settings.py), loading it from the file and
+http, api, inbound; smtp.py; bounces.py), the whole tree (settings.py), loading it from the file and
 the environment (load.py), secrets read from files and the permission warning (secret_files.py),
 and the pure checks behind the validators (checks.py). Import the names from
 ``campaignd.config``; they are all re-exported here.
@@ -20,6 +20,7 @@ from campaignd.config.bounces import (
 from campaignd.config.fields import Duration, Header, OneLine, OptionalPath, parse_duration
 from campaignd.config.load import ENV_PREFIX, load_settings
 from campaignd.config.sections import (
+    ApiSettings,
     AppSettings,
     DbSettings,
     HttpSettings,
@@ -36,6 +37,7 @@ __all__ = [
     "ENV_PREFIX",
     "VERP_BASE",
     "VERP_BASE_RULE",
+    "ApiSettings",
     "AppSettings",
     "AuthProtocol",
     "BounceAction",

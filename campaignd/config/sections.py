@@ -1,4 +1,4 @@
-"""The single-table sections: [app], [db], [security], [log], [http] and [inbound]."""
+"""The single-table sections: [app], [db], [security], [log], [http], [api] and [inbound]."""
 
 from __future__ import annotations
 
@@ -149,6 +149,28 @@ class HttpSettings(Frozen):
             except ValueError:
                 raise ValueError(f"{address!r} is not an IP address") from None
         return tuple(str(ipaddress.ip_address(a)) for a in value)
+
+
+def _check_listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:9100")
+    return value
+
+
+class ApiSettings(Frozen):
+    """The admin API (campaignd.api), on its own listener: never behind the public proxy."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:9100"
+    max_body_size: int = Field(default=1_000_000, ge=1024, le=100_000_000)
+    header_timeout: Duration = 5.0
+    body_timeout: Duration = 30.0
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return _check_listen(value)
 
 
 class InboundSettings(Frozen):

@@ -7,6 +7,7 @@ from pydantic import model_validator
 from campaignd.config.bounces import VERP_BASE, VERP_BASE_RULE, BounceSettings
 from campaignd.config.fields import Frozen
 from campaignd.config.sections import (
+    ApiSettings,
     AppSettings,
     DbSettings,
     HttpSettings,
@@ -24,6 +25,7 @@ class Settings(Frozen):
     security: SecuritySettings = SecuritySettings()
     log: LogSettings = LogSettings()
     http: HttpSettings = HttpSettings()
+    api: ApiSettings = ApiSettings()
     bounces: BounceSettings = BounceSettings()
     inbound: InboundSettings = InboundSettings()
     smtp: tuple[SmtpSettings, ...] = ()
@@ -34,6 +36,14 @@ class Settings(Frozen):
         if self.bounces.return_path and mailto and not VERP_BASE.match(_bare_address(mailto)):
             raise ValueError(
                 f"app.unsubscribe_mailto (with bounces.return_path set) {VERP_BASE_RULE}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _api_listener(self) -> Settings:
+        if self.api.enabled and self.http.enabled and self.api.listen == self.http.listen:
+            raise ValueError(
+                "api.listen must differ from http.listen (the admin API has its own listener)"
             )
         return self
 
