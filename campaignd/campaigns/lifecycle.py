@@ -7,7 +7,14 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from campaignd.config import AppSettings
-from campaignd.domain import Campaign, CampaignCounts, ContentType, NewCampaign, Template
+from campaignd.domain import (
+    Campaign,
+    CampaignCounts,
+    CampaignStatus,
+    ContentType,
+    NewCampaign,
+    Template,
+)
 from campaignd.errors import InvalidInput, UnknownMessenger
 from campaignd.policy import check_action
 from campaignd.store.protocol import Store
@@ -203,3 +210,17 @@ async def preflight(store: Store, campaign_id: int, app: AppSettings) -> Preflig
         if missing.get(name)
     )
     return Preflight(campaign_id, lacking, app.missing_attributes)
+
+
+async def retry_failed(store: Store, campaign_id: int, now: dt.datetime) -> int:
+    """Failed recipients back to pending (a finished campaign runs again); return how many.
+    A cancelled campaign is refused."""
+    campaign = await store.get_campaign(campaign_id)
+    if campaign.status is CampaignStatus.CANCELLED:
+        raise InvalidInput(f"campaign {campaign_id} is cancelled")
+    count = await store.reset_failed(campaign_id)
+    if count and campaign.status is CampaignStatus.FINISHED:
+        await store.transition(
+            campaign_id, frozenset({CampaignStatus.FINISHED}), CampaignStatus.RUNNING, now=now
+        )
+    return count

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import click
 
-from campaignd.campaigns.lifecycle import apply_action, create_campaign, summarize, template_sources
+from campaignd.campaigns import lifecycle
+from campaignd.campaigns.lifecycle import apply_action, create_campaign, summarize
+from campaignd.campaigns.trial import preview as preview_message
+from campaignd.campaigns.trial import send_tests
 from campaignd.cli.common import (
     AppContext,
     async_command,
@@ -19,19 +22,14 @@ from campaignd.cli.common import (
     print_json,
     print_table,
 )
-from campaignd.config import DEFAULT_POOL, AppSettings
+from campaignd.config import DEFAULT_POOL
 from campaignd.domain import (
-    Campaign,
-    CampaignStatus,
     ContentType,
     NewCampaign,
-    Recipient,
-    Template,
     utcnow,
 )
-from campaignd.errors import InvalidInput, NotFound, TemplateError
+from campaignd.errors import InvalidInput
 from campaignd.importing.csvsafe import safe_row
-from campaignd.store.protocol import Store
 
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -274,37 +272,8 @@ async def failures(app: AppContext, campaign_id: int, as_csv: bool, as_json: boo
 async def retry_failed(app: AppContext, campaign_id: int) -> None:
     """Send again to the recipients that failed permanently (e.g. after fixing a setting)."""
     async with open_store(app.settings) as store:
-        campaign = await store.get_campaign(campaign_id)
-        if campaign.status is CampaignStatus.CANCELLED:
-            raise InvalidInput(f"campaign {campaign_id} is cancelled")
-        count = await store.reset_failed(campaign_id)
-        if count and campaign.status is CampaignStatus.FINISHED:
-            await store.transition(
-                campaign_id,
-                frozenset({CampaignStatus.FINISHED}),
-                CampaignStatus.RUNNING,
-                now=utcnow(),
-            )
+        count = await lifecycle.retry_failed(store, campaign_id, utcnow())
     click.echo(f"{count} failed recipients queued again for campaign {campaign_id}")
-
-
-async def _recipient_for(store: Store, email: str, campaign_id: int) -> Recipient:
-    from campaignd.rendering.compose import sample_recipient
-
-    try:
-        sub = await store.get_subscriber(email)
-    except NotFound:
-        return sample_recipient(email, campaign_id)
-    return Recipient(
-        ledger_id=0,
-        campaign_id=campaign_id,
-        subscriber_id=sub.id,
-        uuid=sub.uuid,
-        email=sub.email,
-        name=sub.name,
-        attributes=sub.attributes,
-        attempts=0,
-    )
 
 
 @campaigns.command("preview")
@@ -314,55 +283,10 @@ async def _recipient_for(store: Store, email: str, campaign_id: int) -> Recipien
 @async_command
 async def preview(app: AppContext, campaign_id: int, email: str | None) -> None:
     """Print the message a subscriber would get, headers and all."""
-    from campaignd.rendering.compose import CampaignMailer, sample_recipient
-
-    settings = app.settings
-    async with open_store(settings) as store:
-        campaign = await store.get_campaign(campaign_id)
-        layout = (
-            await store.get_template_by_id(campaign.template_id) if campaign.template_id else None
-        )
-        recipient = (
-            await _recipient_for(store, email, campaign_id)
-            if email
-            else sample_recipient(campaign_id=campaign_id)
-        )
-    # A subscriber lacking attributes is shown as under "blank"; the marker line says so.
-    shown = settings.app.model_copy(update={"missing_attributes": "blank"})
-    mailer = CampaignMailer.prepare(campaign, layout, shown, settings.require_secret())
-    _, data = mailer.build(recipient, utcnow())
-    click.echo(
-        f"X-Campaignd-Preview: {_preview_note(campaign, layout, recipient, email, settings.app)}"
-    )
-    click.echo(data.decode("utf-8", errors="replace").replace("\r\n", "\n"))
-
-
-def _preview_note(
-    campaign: Campaign,
-    layout: Template | None,
-    recipient: Recipient,
-    email: str | None,
-    app: AppSettings,
-) -> str:
-    """The preview's marker line: sample data, or whose data and which attributes they lack."""
-    from campaignd.rendering.attributes import attribute_uses
-
-    if recipient.subscriber_id == 0:
-        why = f"{recipient.email} is not a subscriber" if email else "no --subscriber given"
-        return f"sample data ({why}); attribute values are placeholders such as [city]"
-    uses = attribute_uses(template_sources(campaign, layout))
-    lacking = [name for name in uses if name not in recipient.attributes]
-    note = f"data of subscriber {recipient.email}"
-    if not lacking:
-        return note
-    effect = (
-        'rendered empty here; sending to this subscriber fails (app.missing_attributes = "fail")'
-        if app.missing_attributes == "fail"
-        else "rendered empty"
-    )
-    return (
-        f"{note}; lacks attribute{'s' if len(lacking) > 1 else ''} {', '.join(lacking)}: {effect}"
-    )
+    async with open_store(app.settings) as store:
+        shown = await preview_message(store, app.settings, campaign_id, email, utcnow())
+    click.echo(f"X-Campaignd-Preview: {shown.note}")
+    click.echo(shown.message)
 
 
 @campaigns.command("test")
@@ -374,41 +298,13 @@ async def test(app: AppContext, campaign_id: int, to: tuple[str, ...]) -> None:
     """Send the campaign to test addresses now (real data for known subscribers, else sample
     data); nothing is written to the ledger."""
     from campaignd.messengers.registry import build_messengers
-    from campaignd.rendering.compose import CampaignMailer
 
-    settings = app.settings
-    async with open_store(settings) as store:
-        campaign = await store.get_campaign(campaign_id)
-        layout = (
-            await store.get_template_by_id(campaign.template_id) if campaign.template_id else None
-        )
-        recipients = [await _recipient_for(store, addr, campaign_id) for addr in to]
-    mailer = CampaignMailer.prepare(campaign, layout, settings.app, settings.require_secret())
-    messengers = build_messengers(settings)
-    if campaign.messenger not in messengers:
-        raise InvalidInput(f"messenger {campaign.messenger!r} is not configured")
-    failed = 0
-    try:
-        for recipient in recipients:
-            try:
-                _, data = mailer.build(recipient, utcnow())
-            except TemplateError as exc:
-                whose = (
-                    f"subscriber #{recipient.subscriber_id}"
-                    if recipient.subscriber_id
-                    else "sample data"
-                )
-                click.echo(f"{recipient.email}: not sent, render failed ({whose}): {exc}", err=True)
-                failed += 1
-                continue
-            outcome = await messengers[campaign.messenger].send(
-                mailer.envelope_from, [recipient.email], data
-            )
-            reply = f"{outcome.code or ''} {outcome.text}".strip()
-            click.echo(f"{recipient.email}: {outcome.kind.value} via {outcome.server} ({reply})")
-            failed += outcome.kind.value != "sent"
-    finally:
-        for m in {id(m): m for m in messengers.values()}.values():
-            await m.close()
-    if failed:
+    async with open_store(app.settings) as store:
+        results = await send_tests(store, app.settings, campaign_id, to, utcnow(), build_messengers)
+    for r in results:
+        if r.outcome == "render_failed":
+            click.echo(f"{r.email}: not sent, render failed {r.reply}", err=True)
+        else:
+            click.echo(f"{r.email}: {r.outcome} via {r.server} ({r.reply})")
+    if any(r.outcome != "sent" for r in results):
         sys.exit(1)

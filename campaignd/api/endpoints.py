@@ -1,0 +1,226 @@
+"""The endpoint table and the plumbing every request goes through.
+
+An endpoint is a row (method, path, handler, models); `handle` turns it into a Starlette
+endpoint that authenticates, checks write rights, parses ids, query and body with pydantic,
+honours Idempotency-Key on creates, maps campaignd errors to problem+json and logs every write
+with the token's name. openapi.py describes the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from campaignd.api.idempotency import MAX_KEY, IdempotencyCache
+from campaignd.api.problems import from_error, from_validation, problem
+from campaignd.api.tokens import check_token
+from campaignd.config import Settings
+from campaignd.domain import ApiToken
+from campaignd.errors import CampaigndError
+from campaignd.store.protocol import Store
+
+log = logging.getLogger("campaignd.api")
+
+PREFIX = "/api/v1"
+MAX_ID = 2**31 - 1
+_PARAM = re.compile(r"{(\w+)}")
+_KEY = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_KEY)
+
+
+@dataclass
+class ApiContext:
+    """What every handler may use: the store, the settings, the clock, the idempotency cache."""
+
+    store: Store
+    settings: Settings
+    clock: Callable[[], dt.datetime]
+    idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
+
+
+@dataclass
+class Call:
+    """One authenticated request, parsed: ids from the path, the query and body models."""
+
+    ctx: ApiContext
+    token: ApiToken
+    ids: dict[str, int]
+    query: Any
+    body: Any
+    status: int | None = None  # a handler may answer with another status than the endpoint's
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    def now(self) -> dt.datetime:
+        return self.ctx.clock()
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One operation of the API; path is below /api/v1, each {param} an integer id."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    response: Any  # a type pydantic can describe (a dataclass, a model, list[...])
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    status: int = 200
+    write: bool = False
+    idempotent: bool = False  # honours Idempotency-Key (creates)
+    statuses: tuple[int, ...] = ()  # the problems it may answer besides 401/403/413/422
+
+    @property
+    def params(self) -> list[str]:
+        return _PARAM.findall(self.path)
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__.strip("_")
+
+
+@functools.cache
+def adapter(tp: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(tp)
+
+
+def _unauthorized(detail: str, bad: bool) -> Response:
+    challenge = 'Bearer realm="campaignd"' + (', error="invalid_token"' if bad else "")
+    return problem(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+async def authenticate(request: Request, ctx: ApiContext) -> ApiToken | Response:
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if not header:
+        return _unauthorized("an API token is required: Authorization: Bearer TOKEN", False)
+    if scheme.lower() != "bearer" or not presented.strip():
+        return _unauthorized("use Authorization: Bearer TOKEN", True)
+    try:
+        token = await check_token(ctx.store, presented.strip())
+    except CampaigndError as exc:
+        return from_error(exc)
+    if token is None:
+        return _unauthorized("the API token is not valid (unknown or revoked)", True)
+    return token
+
+
+def _ids(endpoint: Endpoint, request: Request) -> dict[str, int] | None:
+    ids = {}
+    for name in endpoint.params:
+        text = str(request.path_params.get(name, ""))
+        if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ID:
+            return None
+        ids[name] = int(text)
+    return ids
+
+
+async def _body(endpoint: Endpoint, request: Request) -> tuple[Any, Response | None]:
+    assert endpoint.body is not None
+    raw = await request.body()
+    if not raw.strip():
+        data: Any = {}
+    else:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            return None, problem(
+                415, "the request body must be JSON (Content-Type: application/json)"
+            )
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            msg = f"the body is not valid JSON: {exc}"[:300]
+            return None, problem(422, msg, errors=[{"field": "body", "message": msg}])
+    try:
+        return endpoint.body.model_validate(data), None
+    except ValidationError as exc:
+        return None, from_validation(exc, "body")
+
+
+def handle(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint for `endpoint`."""
+
+    async def respond(request: Request) -> Response:
+        token = await authenticate(request, ctx)
+        if isinstance(token, Response):
+            return token
+        if endpoint.write and token.read_only:
+            return problem(403, f"the API token {token.name!r} is read-only")
+        ids = _ids(endpoint, request)
+        if ids is None:
+            return problem(404, f"no such resource: {request.url.path}")
+        query = None
+        if endpoint.query is not None:
+            try:
+                query = endpoint.query.model_validate(dict(request.query_params))
+            except ValidationError as exc:
+                return from_validation(exc, "query")
+        body = None
+        if endpoint.body is not None:
+            body, refused = await _body(endpoint, request)
+            if refused is not None:
+                return refused
+        call = Call(ctx, token, ids, query, body)
+        key = request.headers.get("idempotency-key")
+        if endpoint.idempotent and key is not None:
+            if not _KEY.fullmatch(key):
+                msg = f"Idempotency-Key must be 1-{MAX_KEY} visible ASCII characters"
+                return problem(422, msg, errors=[{"field": "Idempotency-Key", "message": msg}])
+            raw = await request.body()
+            fingerprint = hashlib.sha256(
+                b"%s %s\n%s" % (request.method.encode(), request.url.path.encode(), raw)
+            ).hexdigest()
+            response = await ctx.idempotency.run(
+                token.name, key, fingerprint, lambda: _run(endpoint, call)
+            )
+        else:
+            response = await _run(endpoint, call)
+        if endpoint.write:
+            log.info(
+                "%s %s by API token %s: %d",
+                request.method,
+                request.url.path,
+                token.name,
+                response.status_code,
+                extra={"action": "api.write", "token": token.name},
+            )
+        return response
+
+    respond.__name__ = endpoint.operation_id
+    return respond
+
+
+async def _run(endpoint: Endpoint, call: Call) -> Response:
+    try:
+        result = await endpoint.handler(call)
+    except CampaigndError as exc:
+        return from_error(exc)
+    status = call.status or endpoint.status
+    if status == 204:
+        return Response(status_code=204)
+    return Response(
+        adapter(endpoint.response).dump_json(result),
+        status_code=status,
+        media_type="application/json",
+    )

@@ -1,0 +1,48 @@
+"""/api/v1/lists: the mailing lists with their subscriber counts, create one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from campaignd.api.endpoints import Call, Endpoint
+from campaignd.api.schemas import Body, Name, Page, PageQuery, Text, page
+from campaignd.domain import MailingList, OptIn
+from campaignd.errors import InvalidInput, NotFound
+
+
+class NewList(Body):
+    name: Name
+    optin: OptIn = OptIn.SINGLE
+    description: Annotated[Text, Field(max_length=2000)] = ""
+
+
+async def list_lists(call: Call) -> Page[MailingList]:
+    return page(await call.store.lists(), lambda m: m.id, call.query)
+
+
+async def get_list(call: Call) -> MailingList:
+    wanted = call.ids["list_id"]
+    for found in await call.store.lists():
+        if found.id == wanted:
+            return found
+    raise NotFound(f"no list with id {wanted}")
+
+
+async def create_list(call: Call) -> MailingList:
+    new: NewList = call.body
+    name = new.name.strip()
+    if not name:
+        raise InvalidInput("the list name is empty")
+    return await call.store.create_list(name, new.optin, new.description.strip())
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/lists", list_lists, "Lists with subscriber counts", Page[MailingList],
+             "lists", query=PageQuery),
+    Endpoint("POST", "/lists", create_list, "Create a list", MailingList, "lists",
+             body=NewList, status=201, write=True, idempotent=True, statuses=(409,)),
+    Endpoint("GET", "/lists/{list_id}", get_list, "One list", MailingList, "lists",
+             statuses=(404,)),
+]  # fmt: skip

@@ -1,0 +1,103 @@
+"""/api/v1/subscribers: create or upsert, get by id or email, (un)subscribe lists, blocklist."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from campaignd.api.endpoints import Call, Endpoint
+from campaignd.api.schemas import Body, Id, Page, Removed, Text
+from campaignd.domain import Subscriber, SubscriptionStatus
+from campaignd.errors import NotFound
+from campaignd.subscribers import membership
+
+Status = Literal["unconfirmed", "confirmed"]
+Lists = Annotated[list[Id], Field(max_length=1000)]
+
+
+class NewSubscriber(Body):
+    email: Annotated[Text, Field(min_length=1, max_length=320)]
+    name: Annotated[Text, Field(max_length=256)] | None = None
+    attributes: dict[str, Any] | None = None
+    lists: Lists = []
+    status: Status = "unconfirmed"
+    upsert: bool = False  # an existing address: update what is given instead of 409
+
+
+class Subscribe(Body):
+    lists: Lists
+    status: Status = "unconfirmed"
+
+
+class Unsubscribe(Body):
+    lists: Lists | None = None  # null or absent: every list
+
+
+class ByEmail(Body):
+    email: Annotated[Text, Field(min_length=1, max_length=320)]
+
+
+async def create_subscriber(call: Call) -> Subscriber:
+    new: NewSubscriber = call.body
+    found, created = await membership.add_subscriber(
+        call.store,
+        new.email,
+        name=new.name,
+        attributes=new.attributes,
+        list_ids=new.lists,
+        status=SubscriptionStatus(new.status),
+        upsert=new.upsert,
+    )
+    call.status = 201 if created else 200
+    return found
+
+
+async def get_subscriber(call: Call) -> Subscriber:
+    return await call.store.get_subscriber_by_id(call.ids["subscriber_id"])
+
+
+async def find_subscribers(call: Call) -> Page[Subscriber]:
+    try:
+        found = [await call.store.get_subscriber(call.query.email)]
+    except NotFound:
+        found = []
+    return Page[Subscriber](items=found, next_after=None)
+
+
+async def subscribe_lists(call: Call) -> Subscriber:
+    body: Subscribe = call.body
+    return await membership.subscribe(
+        call.store, call.ids["subscriber_id"], body.lists, SubscriptionStatus(body.status)
+    )
+
+
+async def unsubscribe_lists(call: Call) -> Removed:
+    body: Unsubscribe = call.body
+    changed = await membership.unsubscribe(call.store, call.ids["subscriber_id"], body.lists)
+    return Removed(changed=changed)
+
+
+async def blocklist_subscriber(call: Call) -> Subscriber:
+    return await membership.blocklist(call.store, call.ids["subscriber_id"])
+
+
+ONE = "/subscribers/{subscriber_id}"
+ENDPOINTS = [
+    Endpoint("POST", "/subscribers", create_subscriber,
+             "Add a subscriber (201), or with upsert update an existing one (200)", Subscriber,
+             "subscribers", body=NewSubscriber, status=201, write=True, idempotent=True,
+             statuses=(404, 409)),
+    Endpoint("GET", "/subscribers", find_subscribers, "Find a subscriber by address",
+             Page[Subscriber], "subscribers", query=ByEmail),
+    Endpoint("GET", ONE, get_subscriber, "One subscriber with subscriptions", Subscriber,
+             "subscribers", statuses=(404,)),
+    Endpoint("POST", ONE + "/lists", subscribe_lists, "Subscribe to lists", Subscriber,
+             "subscribers", body=Subscribe, write=True, statuses=(404,)),
+    Endpoint("DELETE", ONE + "/lists", unsubscribe_lists,
+             "Unsubscribe from lists (every list without a body)", Removed, "subscribers",
+             body=Unsubscribe, write=True, statuses=(404,)),
+    Endpoint("POST", ONE + "/blocklist", blocklist_subscriber,
+             "Blocklist: unsubscribed from every list, never mailed", Subscriber, "subscribers",
+             write=True, statuses=(404,)),
+]  # fmt: skip
