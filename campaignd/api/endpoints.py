@@ -25,6 +25,7 @@ from starlette.responses import Response
 from campaignd.api.idempotency import MAX_KEY, IdempotencyCache
 from campaignd.api.problems import from_error, from_validation, problem
 from campaignd.api.tokens import check_token
+from campaignd.campaigns.trial import MessengerFactory
 from campaignd.config import Settings
 from campaignd.domain import ApiToken
 from campaignd.errors import CampaigndError
@@ -35,7 +36,7 @@ log = logging.getLogger("campaignd.api")
 PREFIX = "/api/v1"
 MAX_ID = 2**31 - 1
 _PARAM = re.compile(r"{(\w+)}")
-_KEY = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_KEY)
+_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY}}}")
 
 
 @dataclass
@@ -45,6 +46,7 @@ class ApiContext:
     store: Store
     settings: Settings
     clock: Callable[[], dt.datetime]
+    messengers: MessengerFactory  # builds the messengers for test sends
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
 
 

@@ -1,4 +1,4 @@
-"""RFC 9457 problem details: campaignd errors and validation failures as application/problem+json."""
+"""RFC 9457 problem details: campaignd errors and bad input as application/problem+json."""
 
 from __future__ import annotations
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid as uuid_
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from campaignd.api.endpoints import Call, Endpoint
 from campaignd.api.schemas import Body, Id, Page, Removed, Text
-from campaignd.domain import Subscriber, SubscriptionStatus
+from campaignd.domain import Subscriber as Found
+from campaignd.domain import SubscriberStatus, SubscriptionStatus
 from campaignd.errors import NotFound
 from campaignd.subscribers import membership
 
@@ -16,11 +19,39 @@ Status = Literal["unconfirmed", "confirmed"]
 Lists = Annotated[list[Id], Field(max_length=1000)]
 
 
+class Subscription(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    list_id: int
+    list_name: str
+    status: SubscriptionStatus
+
+
+class Subscriber(BaseModel):
+    """As `subscribers show --json` prints it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    uuid: uuid_.UUID
+    email: str
+    name: str
+    attributes: dict[str, Any]
+    status: SubscriberStatus
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    subscriptions: list[Subscription]
+
+
+def _out(found: Found) -> Subscriber:
+    return Subscriber.model_validate(found)
+
+
 class NewSubscriber(Body):
     email: Annotated[Text, Field(min_length=1, max_length=320)]
     name: Annotated[Text, Field(max_length=256)] | None = None
     attributes: dict[str, Any] | None = None
-    lists: Lists = []
+    lists: Lists = Field(default_factory=list)
     status: Status = "unconfirmed"
     upsert: bool = False  # an existing address: update what is given instead of 409
 
@@ -50,16 +81,16 @@ async def create_subscriber(call: Call) -> Subscriber:
         upsert=new.upsert,
     )
     call.status = 201 if created else 200
-    return found
+    return _out(found)
 
 
 async def get_subscriber(call: Call) -> Subscriber:
-    return await call.store.get_subscriber_by_id(call.ids["subscriber_id"])
+    return _out(await call.store.get_subscriber_by_id(call.ids["subscriber_id"]))
 
 
 async def find_subscribers(call: Call) -> Page[Subscriber]:
     try:
-        found = [await call.store.get_subscriber(call.query.email)]
+        found = [_out(await call.store.get_subscriber(call.query.email))]
     except NotFound:
         found = []
     return Page[Subscriber](items=found, next_after=None)
@@ -67,8 +98,10 @@ async def find_subscribers(call: Call) -> Page[Subscriber]:
 
 async def subscribe_lists(call: Call) -> Subscriber:
     body: Subscribe = call.body
-    return await membership.subscribe(
-        call.store, call.ids["subscriber_id"], body.lists, SubscriptionStatus(body.status)
+    return _out(
+        await membership.subscribe(
+            call.store, call.ids["subscriber_id"], body.lists, SubscriptionStatus(body.status)
+        )
     )
 
 
@@ -79,7 +112,7 @@ async def unsubscribe_lists(call: Call) -> Removed:
 
 
 async def blocklist_subscriber(call: Call) -> Subscriber:
-    return await membership.blocklist(call.store, call.ids["subscriber_id"])
+    return _out(await membership.blocklist(call.store, call.ids["subscriber_id"]))
 
 
 ONE = "/subscribers/{subscriber_id}"
