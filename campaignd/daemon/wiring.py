@@ -1,4 +1,5 @@
-"""What the daemon attaches to its engine: metrics, send-time bounces, and the HTTP endpoint.
+"""What the daemon attaches to its engine: metrics, send-time bounces, the HTTP endpoint and
+the admin API (each HTTP server on its own listener).
 
 Built by the daemon after the engine and stopped from its exit stack, after the drain, so the
 last outcomes still count and queued bounces are written before the store closes.
@@ -24,7 +25,8 @@ BOUNCE_DRAIN_TIMEOUT = 10.0
 
 
 class Extras:
-    """Metrics and bounces always; the HTTP server when `[http] enabled`."""
+    """Metrics and bounces always; the HTTP server when `[http] enabled`, the admin API when
+    `[api] enabled`."""
 
     def __init__(
         self,
@@ -63,15 +65,31 @@ class Extras:
             )
             self.server = HttpServer(app, settings.http.listen, guard=guard_of(settings.http))
             self._http_context = app.state.ctx
+        self.api_server = None
+        if settings.api.enabled:
+            from campaignd.api.app import create_api_app
+            from campaignd.http.guard import ConnectionGuard
+            from campaignd.http.server import HttpServer
+
+            api = create_api_app(store, settings, clock=clock)
+            guard = ConnectionGuard(
+                header_timeout=settings.api.header_timeout,
+                body_timeout=settings.api.body_timeout,
+            )
+            self.api_server = HttpServer(
+                api, settings.api.listen, guard=guard, key="api.listen", name="api"
+            )
 
     async def start(self) -> None:
-        """Bind the HTTP port first (a busy port stops the start), then start the tasks."""
-        if self.server is not None:
-            self.server.bind()
+        """Bind the ports first (a busy port stops the start), then start the tasks."""
+        for server in (self.server, self.api_server):
+            if server is not None:
+                server.bind()
         if self.bounces is not None:
             self._run_bounces(self.bounces)
-        if self.server is not None:
-            self.server.start()
+        for server in (self.server, self.api_server):
+            if server is not None:
+                server.start()
 
     def _run_bounces(self, bounces: SendTimeBounces) -> None:
         self._bounce_queues.append(bounces)
@@ -93,13 +111,16 @@ class Extras:
         if self._http_context is not None:  # the webhooks' credentials are in [bounces] too
             ctx = self._http_context
             ctx.settings = ctx.settings.model_copy(update={"bounces": fresh.bounces})
-        later = [s for s in ("http", "inbound") if getattr(fresh, s) != getattr(self.settings, s)]
+        later = [
+            s for s in ("http", "api", "inbound") if getattr(fresh, s) != getattr(self.settings, s)
+        ]
         self.settings = fresh
         return later
 
     async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
+        for server in (self.api_server, self.server):
+            if server is not None:
+                await server.stop()
         if self.bounces is not None:
             self.bounces.close()
         draining = [t for t in self._bounce_tasks if not t.done()]

@@ -36,12 +36,12 @@ def guard_of(http: HttpSettings) -> ConnectionGuard:
     )
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """("host", port) from "host:port" or "[v6]:port"; raise ConfigError naming http.listen."""
+def parse_listen(listen: str, key: str = "http.listen") -> tuple[str, int]:
+    """("host", port) from "host:port" or "[v6]:port"; raise ConfigError naming `key`."""
     host, sep, port_text = listen.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError("http.listen", "must be HOST:PORT, such as 127.0.0.1:9000")
+        raise ConfigError(key, "must be HOST:PORT, such as 127.0.0.1:9000")
     return host, int(port_text)
 
 
@@ -61,8 +61,11 @@ class HttpServer:
         *,
         shutdown_timeout: float = 5.0,
         guard: ConnectionGuard | None = None,
+        key: str = "http.listen",
+        name: str = "http",
     ) -> None:
-        self.host, self.port = parse_listen(listen)
+        self.key, self.name = key, name
+        self.host, self.port = parse_listen(listen, key)
         self.guard = guard or ConnectionGuard()
         config = uvicorn.Config(
             app,
@@ -89,7 +92,7 @@ class HttpServer:
         except OSError as exc:
             sock.close()
             raise ConfigError(
-                "http.listen", f"cannot listen on {self.host}:{self.port}: {exc.strerror}"
+                self.key, f"cannot listen on {self.host}:{self.port}: {exc.strerror}"
             ) from exc
         sock.listen(128)
         sock.setblocking(False)
@@ -101,9 +104,13 @@ class HttpServer:
         if self._socket is None:
             self.bind()
         assert self._socket is not None
-        self._task = asyncio.create_task(self._serve(self._socket), name="http")
+        self._task = asyncio.create_task(self._serve(self._socket), name=self.name)
         log.info(
-            "HTTP endpoint listening on %s:%d", self.host, self.port, extra={"action": "http.start"}
+            "%s endpoint listening on %s:%d",
+            "admin API" if self.name == "api" else "HTTP",
+            self.host,
+            self.port,
+            extra={"action": f"{self.name}.start"},
         )
         return self._task
 
