@@ -56,6 +56,73 @@ def _problems(endpoint: Endpoint) -> list[int]:
     return sorted(codes)
 
 
+def _resolved(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return dict(components[ref.rsplit("/", 1)[1]])
+    return schema
+
+
+def _parameters(ep: Endpoint, query: dict[str, Any] | None) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        }
+        for name in ep.params
+    ]
+    if query is not None:
+        required = set(query.get("required", []))
+        params += [
+            {"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in query.get("properties", {}).items()
+        ]
+    if ep.idempotent:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "description": "A retried create with the same key and body gets the "
+                "first answer; with another body 422.",
+            }
+        )
+    return params
+
+
+def _operation(
+    ep: Endpoint, key: int, schemas: dict[Any, Any], components: dict[str, Any]
+) -> dict[str, Any]:
+    query = schemas.get(((key, "query"), "validation"))
+    ok = {"application/json": {"schema": schemas[((key, "response"), "serialization")]}}
+    codes = [200, 201] if ep.operation_id == "create_subscriber" else [ep.status]
+    responses: dict[str, Any] = {
+        str(code): {"description": ep.summary, "content": ok} for code in codes
+    }
+    for code in _problems(ep):
+        responses[str(code)] = {
+            "description": _WHY[code],
+            "content": {MEDIA_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}},
+        }
+    op: dict[str, Any] = {
+        "operationId": ep.operation_id,
+        "summary": ep.summary,
+        "tags": [ep.tag],
+        "parameters": _parameters(ep, None if query is None else _resolved(query, components)),
+        "responses": responses,
+    }
+    if ep.body is not None:
+        body = schemas[((key, "body"), "validation")]
+        op["requestBody"] = {
+            "required": bool(_resolved(body, components).get("required")),
+            "content": {"application/json": {"schema": body}},
+        }
+    return op
+
+
 def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
     """The whole document; every schema is a component referenced by name."""
     inputs: list[tuple[Any, Any, TypeAdapter[Any]]] = []
@@ -67,66 +134,11 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
             inputs.append(((i, "query"), "validation", adapter(ep.query)))
     schemas, defs = TypeAdapter.json_schemas(inputs, ref_template=REF)
     components = {**defs.get("$defs", {}), "Problem": PROBLEM}
-
-    def resolved(schema: dict[str, Any]) -> dict[str, Any]:
-        ref = schema.get("$ref")
-        if isinstance(ref, str):
-            return dict(components[ref.rsplit("/", 1)[1]])
-        return schema
-
     paths: dict[str, dict[str, Any]] = {}
     for i, ep in enumerate(endpoints):
-        params: list[dict[str, Any]] = [
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-            }
-            for name in ep.params
-        ]
-        if ep.query is not None:
-            query = resolved(schemas[((i, "query"), "validation")])
-            required = set(query.get("required", []))
-            params += [
-                {"name": name, "in": "query", "required": name in required, "schema": prop}
-                for name, prop in query.get("properties", {}).items()
-            ]
-        ok = {"application/json": {"schema": schemas[((i, "response"), "serialization")]}}
-        codes = [200, 201] if ep.operation_id == "create_subscriber" else [ep.status]
-        responses: dict[str, Any] = {
-            str(code): {"description": ep.summary, "content": ok} for code in codes
-        }
-        for code in _problems(ep):
-            responses[str(code)] = {
-                "description": _WHY[code],
-                "content": {MEDIA_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}},
-            }
-        op: dict[str, Any] = {
-            "operationId": ep.operation_id,
-            "summary": ep.summary,
-            "tags": [ep.tag],
-            "parameters": params,
-            "responses": responses,
-        }
-        if ep.idempotent:
-            op["parameters"].append(
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                    "description": "A retried create with the same key and body gets the "
-                    "first answer; with another body 422.",
-                }
-            )
-        if ep.body is not None:
-            body = schemas[((i, "body"), "validation")]
-            op["requestBody"] = {
-                "required": bool(resolved(body).get("required")),
-                "content": {"application/json": {"schema": body}},
-            }
-        paths.setdefault(PREFIX + ep.path, {})[ep.method.lower()] = op
+        paths.setdefault(PREFIX + ep.path, {})[ep.method.lower()] = _operation(
+            ep, i, dict(schemas), components
+        )
     return {
         "openapi": "3.1.0",
         "info": {

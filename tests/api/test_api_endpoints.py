@@ -134,9 +134,13 @@ async def test_subscriber_create_get_find_and_fields_as_the_cli(api: Api) -> Non
     news = await _list(api)
     got = await api.client.post(
         "/subscribers",
-        json={"email": "Ann@Example.com", "attributes": {"city": "Oslo"}, "lists": [news["id"]],
-              "status": "confirmed"},
-    )  # fmt: skip
+        json={
+            "email": "Ann@Example.com",
+            "attributes": {"city": "Oslo"},
+            "lists": [news["id"]],
+            "status": "confirmed",
+        },
+    )
     assert got.status_code == 201
     made = got.json()
     stored = await api.store.get_subscriber("ann@example.com")
@@ -155,13 +159,18 @@ async def test_subscriber_create_get_find_and_fields_as_the_cli(api: Api) -> Non
 
 async def test_upsert_updates_what_is_given(api: Api) -> None:
     news, more = await _list(api), await _list(api, "more")
-    await api.client.post("/subscribers", json={"email": "ann@example.com", "name": "Ann",
-                                               "lists": [news["id"]]})  # fmt: skip
+    await api.client.post(
+        "/subscribers", json={"email": "ann@example.com", "name": "Ann", "lists": [news["id"]]}
+    )
     got = await api.client.post(
         "/subscribers",
-        json={"email": "ann@example.com", "attributes": {"plan": "pro"}, "lists": [more["id"]],
-              "upsert": True},
-    )  # fmt: skip
+        json={
+            "email": "ann@example.com",
+            "attributes": {"plan": "pro"},
+            "lists": [more["id"]],
+            "upsert": True,
+        },
+    )
     assert got.status_code == 200
     body = got.json()
     assert (body["name"], body["attributes"]) == ("Ann", {"plan": "pro"})
@@ -174,12 +183,25 @@ async def test_bad_subscribers_change_nothing(api: Api) -> None:
     refused(
         await api.client.post("/subscribers", json={"email": "a@example.com", "lists": [99]}), 404
     )
-    refused(await api.client.post("/subscribers", json={"email": "a@example.com",
-                                                       "status": "unsubscribed"}), 422, "body.status")  # fmt: skip
-    refused(await api.client.post("/subscribers", json={"email": "a@example.com",
-                                                       "attributes": {"x": "y" * 70000}}), 413)  # fmt: skip
-    refused(await api.client.post("/subscribers", json={"email": "a@example.com",
-                                                       "lists": [news["id"], 0]}), 422)  # fmt: skip
+    refused(
+        await api.client.post(
+            "/subscribers", json={"email": "a@example.com", "status": "unsubscribed"}
+        ),
+        422,
+        "body.status",
+    )
+    refused(
+        await api.client.post(
+            "/subscribers", json={"email": "a@example.com", "attributes": {"x": "y" * 70000}}
+        ),
+        413,
+    )
+    refused(
+        await api.client.post(
+            "/subscribers", json={"email": "a@example.com", "lists": [news["id"], 0]}
+        ),
+        422,
+    )
     with pytest.raises(Exception, match="no subscriber"):
         await api.store.get_subscriber("a@example.com")
 
@@ -187,8 +209,9 @@ async def test_bad_subscribers_change_nothing(api: Api) -> None:
 async def test_subscribe_unsubscribe_and_blocklist(api: Api) -> None:
     news, more = await _list(api), await _list(api, "more")
     sid = (await api.client.post("/subscribers", json={"email": "ann@example.com"})).json()["id"]
-    got = await api.client.post(f"/subscribers/{sid}/lists", json={"lists": [news["id"], more["id"]],
-                                                                  "status": "confirmed"})  # fmt: skip
+    got = await api.client.post(
+        f"/subscribers/{sid}/lists", json={"lists": [news["id"], more["id"]], "status": "confirmed"}
+    )
     assert [s["status"] for s in got.json()["subscriptions"]] == ["confirmed", "confirmed"]
     gone = await api.client.request(
         "DELETE", f"/subscribers/{sid}/lists", json={"lists": [more["id"]]}
@@ -198,8 +221,12 @@ async def test_subscribe_unsubscribe_and_blocklist(api: Api) -> None:
     assert [s["status"] for s in after] == ["confirmed", "unsubscribed"]
     # a list the subscriber is not on: refused, nothing changes
     other = await _list(api, "other")
-    refused(await api.client.request("DELETE", f"/subscribers/{sid}/lists",
-                                     json={"lists": [news["id"], other["id"]]}), 422)  # fmt: skip
+    refused(
+        await api.client.request(
+            "DELETE", f"/subscribers/{sid}/lists", json={"lists": [news["id"], other["id"]]}
+        ),
+        422,
+    )
     assert (await api.store.get_subscriber_by_id(sid)).subscriptions[0].status == "confirmed"
     refused(await api.client.post(f"/subscribers/{sid}/lists", json={"lists": [999]}), 404)
     blocked = await api.client.post(f"/subscribers/{sid}/blocklist")
@@ -249,8 +276,12 @@ async def test_bad_campaigns_change_nothing(api: Api) -> None:
     refused(await api.client.post("/campaigns", json={**base, "messenger": "nope"}), 422)
     refused(await api.client.post("/campaigns", json={**base, "template": "nope"}), 404)
     refused(await api.client.post("/campaigns", json={**base, "body": "{{ broken"}), 422)
-    refused(await api.client.post("/campaigns", json={**base, "headers": [{"name": "X-A",
-                                                      "value": "v\r\nBcc: x@y"}]}), 422)  # fmt: skip
+    refused(
+        await api.client.post(
+            "/campaigns", json={**base, "headers": [{"name": "X-A", "value": "v\r\nBcc: x@y"}]}
+        ),
+        422,
+    )
     refused(
         await api.client.post("/campaigns", json={**base, "send_at": "2026-12-01T09:00:00"}), 422
     )
@@ -262,8 +293,9 @@ async def test_campaign_actions_and_refused_transitions(api: Api) -> None:
     cid = (await _campaign(api, news["id"]))["id"]
     refused(await api.client.post(f"/campaigns/{cid}/pause"), 409)
     refused(await api.client.post(f"/campaigns/{cid}/schedule"), 409)  # no send_at
-    sched = await api.client.post(f"/campaigns/{cid}/schedule",
-                                  json={"send_at": "2030-01-01T09:00:00+01:00"})  # fmt: skip
+    sched = await api.client.post(
+        f"/campaigns/{cid}/schedule", json={"send_at": "2030-01-01T09:00:00+01:00"}
+    )
     assert sched.json()["status"] == "scheduled"
     assert sched.json()["send_at"].startswith("2030-01-01T08:00:00")
     assert (await api.client.post(f"/campaigns/{cid}/unschedule")).json()["status"] == "draft"
@@ -280,20 +312,31 @@ async def test_campaign_actions_and_refused_transitions(api: Api) -> None:
 async def test_counts_failures_and_retry_failed(api: Api) -> None:
     news = await _list(api)
     for who in ("ann", "bob"):
-        await api.client.post("/subscribers", json={"email": f"{who}@example.com",
-                                                   "lists": [news["id"]]})  # fmt: skip
+        await api.client.post(
+            "/subscribers", json={"email": f"{who}@example.com", "lists": [news["id"]]}
+        )
     cid = (await _campaign(api, news["id"]))["id"]
     await api.client.post(f"/campaigns/{cid}/start")
     await api.store.populate_ledger(cid, utcnow())
     claimed = await api.store.claim_batch(cid, "me", 10, utcnow())
     await api.store.record_deliveries(
         [
-            DeliveryRecord(claimed[0].ledger_id, DeliveryStatus.SENT, 1, 250, None, "ok", "s", "m1"),
-            DeliveryRecord(claimed[1].ledger_id, DeliveryStatus.FAILED, 1, 550, "5.1.1",
-                           "no such user", "s", "m2"),
+            DeliveryRecord(
+                claimed[0].ledger_id, DeliveryStatus.SENT, 1, 250, None, "ok", "s", "m1"
+            ),
+            DeliveryRecord(
+                claimed[1].ledger_id,
+                DeliveryStatus.FAILED,
+                1,
+                550,
+                "5.1.1",
+                "no such user",
+                "s",
+                "m2",
+            ),
         ],
         utcnow(),
-    )  # fmt: skip
+    )
     shown = (await api.client.get(f"/campaigns/{cid}")).json()
     assert (shown["to_send"], shown["sent"], shown["failed"]) == (2, 1, 1)
     failures = (await api.client.get(f"/campaigns/{cid}/failures")).json()
@@ -307,11 +350,14 @@ async def test_counts_failures_and_retry_failed(api: Api) -> None:
 
 async def test_test_send_and_preview(api: Api) -> None:
     news = await _list(api)
-    await api.client.post("/subscribers", json={"email": "ann@example.com", "name": "Ann",
-                                               "attributes": {"city": "Oslo"}})  # fmt: skip
+    await api.client.post(
+        "/subscribers",
+        json={"email": "ann@example.com", "name": "Ann", "attributes": {"city": "Oslo"}},
+    )
     cid = (await _campaign(api, news["id"]))["id"]
-    got = await api.client.post(f"/campaigns/{cid}/test", json={"to": ["ann@example.com",
-                                                                      "new@example.com"]})  # fmt: skip
+    got = await api.client.post(
+        f"/campaigns/{cid}/test", json={"to": ["ann@example.com", "new@example.com"]}
+    )
     assert got.status_code == 200, got.text
     assert [(r["email"], r["outcome"]) for r in got.json()] == [
         ("ann@example.com", "sent"),
@@ -334,8 +380,16 @@ async def test_test_send_and_preview(api: Api) -> None:
 async def test_read_only_token_can_read_every_get(api: Api) -> None:
     news = await _list(api)
     cid = (await _campaign(api, news["id"]))["id"]
-    for path in ("/lists", f"/lists/{news['id']}", "/templates", "/campaigns", f"/campaigns/{cid}",
-                 f"/campaigns/{cid}/failures", f"/campaigns/{cid}/preview", "/messengers"):  # fmt: skip
+    for path in (
+        "/lists",
+        f"/lists/{news['id']}",
+        "/templates",
+        "/campaigns",
+        f"/campaigns/{cid}",
+        f"/campaigns/{cid}/failures",
+        f"/campaigns/{cid}/preview",
+        "/messengers",
+    ):
         assert (await api.client.get(path, headers=api.auth(api.reader))).status_code == 200, path
     for path in (f"/campaigns/{cid}/start", f"/campaigns/{cid}/retry-failed", "/templates"):
         got = await api.client.post(path, json={}, headers=api.auth(api.reader))
@@ -345,8 +399,12 @@ async def test_read_only_token_can_read_every_get(api: Api) -> None:
 
 async def test_messengers_show_no_secrets(api: Api) -> None:
     got = (await api.client.get("/messengers")).json()
-    assert got == [{"messenger": "email", "servers": [{"label": "127.0.0.1:2525",
-                                                       "host": "127.0.0.1", "port": 2525}]}]  # fmt: skip
+    assert got == [
+        {
+            "messenger": "email",
+            "servers": [{"label": "127.0.0.1:2525", "host": "127.0.0.1", "port": 2525}],
+        }
+    ]
 
 
 async def test_unknown_path_and_method_are_problems(api: Api) -> None:

@@ -3,7 +3,8 @@
 One part per focused protocol of campaignd.store.protocol, each a mixin over one shared base
 (base.SqlBase: the engine, the transaction runner, the SQLite fast paths): campaigns.py
 (CampaignStore), ledger.py (LedgerStore), subscribers.py and importing.py (SubscriberStore,
-ImportStore), bounces.py (BounceStore), tokens.py (ApiTokenStore). The SQL itself is in campaignd.db.
+ImportStore), bounces.py (BounceStore), tokens.py (ApiTokenStore). The SQL itself is in
+campaignd.db.
 """
 
 from __future__ import annotations
