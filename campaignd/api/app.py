@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -85,7 +85,17 @@ async def _gone(request: Request, exc: Exception) -> Response:
     return problem(400, "the client went away while sending the body")
 
 
-def _guarded(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], object]:
+def _by_method(
+    methods: dict[str, Callable[[Request], Awaitable[Response]]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def respond(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await methods[method](request)
+
+    return respond
+
+
+def _guarded(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
     inner = handle(endpoint, ctx)
 
     async def respond(request: Request) -> Response:
@@ -120,7 +130,14 @@ def create_api_app(
     async def openapi(request: Request) -> Response:
         return Response(spec, media_type="application/json")
 
-    routes = [Route(PREFIX + ep.path, _guarded(ep, ctx), methods=[ep.method]) for ep in ENDPOINTS]
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for ep in ENDPOINTS:
+        by_path.setdefault(ep.path, {})[ep.method] = _guarded(ep, ctx)
+    # One route per path, so a wrong method's 405 lists every method the path has (Allow).
+    routes = [
+        Route(PREFIX + path, _by_method(methods), methods=list(methods))
+        for path, methods in by_path.items()
+    ]
     routes.append(Route(PREFIX + "/openapi.json", openapi, methods=["GET"]))
     app = Starlette(
         routes=routes,

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, Field
 
 from campaignd.api.endpoints import Call, Endpoint
-from campaignd.api.schemas import Body, Id, Name, Page, PageQuery, Text, page
+from campaignd.api.schemas import MAX_SOURCE, Body, Id, Name, Page, PageQuery, Query, Text, page
 from campaignd.campaigns import lifecycle, trial
 from campaignd.campaigns.lifecycle import CampaignSummary, summarize
 from campaignd.config import DEFAULT_POOL
@@ -17,7 +17,7 @@ from campaignd.domain import ContentType, Failure, NewCampaign
 from campaignd.errors import NotFound
 
 Short = Annotated[Text, Field(max_length=2000)]
-Source = Annotated[Text, Field(max_length=1_000_000)]
+Source = Annotated[Text, Field(max_length=MAX_SOURCE)]
 
 
 class Header(Body):
@@ -54,7 +54,7 @@ class TestBody(Body):
                   Field(min_length=1, max_length=20)]  # fmt: skip
 
 
-class PreviewQuery(Body):
+class PreviewQuery(Query):
     subscriber: Annotated[Text, Field(min_length=1, max_length=320)] | None = None
 
 

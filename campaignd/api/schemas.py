@@ -10,6 +10,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 T = TypeVar("T")
 
 MAX_ID = 2**31 - 1
+#: Characters of a template or campaign body: under the default body limit ([api]
+#: max_body_size), so an over-long one is named (422) rather than cut off (413).
+MAX_SOURCE = 256 * 1024
 
 
 def _no_controls(value: str) -> str:
@@ -32,12 +35,19 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Body(BaseModel):
-    """A request body: unknown fields are refused, so a typo is not silently ignored."""
+    """A request body: strict JSON types (no "true" for true), unknown fields refused, so a
+    typo is not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Query(BaseModel):
+    """Query parameters: text converted to the field's type; unknown ones refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PageQuery(Body):
+class PageQuery(Query):
     """Keyset pagination: the items with an id above `after`, at most `limit` of them."""
 
     after: Annotated[int, Field(ge=0, le=MAX_ID)] = 0

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from campaignd.api.endpoints import Call, Endpoint
-from campaignd.api.schemas import Body, Id, Page, Removed, Text
+from campaignd.api.schemas import Body, Id, Page, Query, Removed, Text
 from campaignd.domain import Subscriber as Found
 from campaignd.domain import SubscriberStatus, SubscriptionStatus
 from campaignd.errors import NotFound
@@ -65,7 +65,7 @@ class Unsubscribe(Body):
     lists: Lists | None = None  # null or absent: every list
 
 
-class ByEmail(Body):
+class ByEmail(Query):
     email: Annotated[Text, Field(min_length=1, max_length=320)]
 
 

@@ -7,14 +7,14 @@ from typing import Annotated
 from pydantic import Field
 
 from campaignd.api.endpoints import Call, Endpoint
-from campaignd.api.schemas import Body, Name, Page, PageQuery, Text, page
+from campaignd.api.schemas import MAX_SOURCE, Body, Name, Page, PageQuery, Text, page
 from campaignd.domain import Template
 from campaignd.errors import InvalidInput
 
 
 class NewTemplate(Body):
     name: Name
-    body: Annotated[Text, Field(min_length=1, max_length=1_000_000)]
+    body: Annotated[Text, Field(min_length=1, max_length=MAX_SOURCE)]
 
 
 async def list_templates(call: Call) -> Page[Template]:
