@@ -172,6 +172,13 @@ class ApiSettings(Frozen):
     def _listen(cls, value: str) -> str:
         return _check_listen(value)
 
+    @field_validator("header_timeout", "body_timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if not 0.1 <= value <= 600:
+            raise ValueError("must be between 100ms and 10m")
+        return value
+
 
 class InboundSettings(Frozen):
     """The SMTP receiver for bounces and mailto unsubscribes (campaignd.daemon.inbound)."""

@@ -25,6 +25,7 @@ def test_defaults_keep_the_api_off_and_local() -> None:
         ({"CAMPAIGND_API__LISTEN": "localhost:http"}, "api.listen"),
         ({"CAMPAIGND_API__MAX_BODY_SIZE": "10"}, "api.max_body_size"),
         ({"CAMPAIGND_API__ENABLED": "maybe"}, "api.enabled"),
+        ({"CAMPAIGND_API__BODY_TIMEOUT": "1h"}, "api.body_timeout"),
     ],
 )
 def test_bad_values_name_the_key(env: dict[str, str], key: str) -> None:
