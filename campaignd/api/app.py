@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from campaignd import __version__
-from campaignd.api import campaigns, lists, messengers, subscribers, templates
+from campaignd.api import campaigns, imports, lists, messengers, subscribers, templates
 from campaignd.api.endpoints import PREFIX, ApiContext, Endpoint, handle
 from campaignd.api.openapi import document
 from campaignd.api.problems import problem
@@ -33,6 +33,7 @@ ENDPOINTS: list[Endpoint] = [
     *templates.ENDPOINTS,
     *campaigns.ENDPOINTS,
     *messengers.ENDPOINTS,
+    *imports.ENDPOINTS,
 ]
 
 
@@ -41,21 +42,25 @@ class _TooLarge(Exception):
 
 
 class ApiBodyLimit:
-    """Refuse bodies over `limit` bytes with a 413 problem, whatever Content-Length claims."""
+    """Refuse bodies over the limit with a 413 problem, whatever Content-Length claims: `limit`,
+    or `upload_limit` for the CSV upload."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path: str = scope.get("path", "")
+        limit = self.upload_limit if path == PREFIX + "/imports" else self.limit
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 declared = int(value) if value.isdigit() else -1
-                if declared < 0 or declared > self.limit:
-                    await self._refuse(scope, receive, send)
+                if declared < 0 or declared > limit:
+                    await self._refuse(limit, scope, receive, send)
                     return
         seen = 0
 
@@ -64,14 +69,15 @@ class ApiBodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise HTTPException(413, f"the request body is over {self.limit} bytes")
+                if seen > limit:
+                    raise HTTPException(413, f"the request body is over {limit} bytes")
             return message
 
         await self.app(scope, limited, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, f"the request body is over {self.limit} bytes")
+    @staticmethod
+    async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, f"the request body is over {limit} bytes")
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
 
@@ -141,7 +147,13 @@ def create_api_app(
     routes.append(Route(PREFIX + "/openapi.json", openapi, methods=["GET"]))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(ApiBodyLimit, limit=settings.api.max_body_size)],
+        middleware=[
+            Middleware(
+                ApiBodyLimit,
+                limit=settings.api.max_body_size,
+                upload_limit=settings.api.max_import_size,
+            )
+        ],
         exception_handlers={HTTPException: _http_error, ClientDisconnect: _gone},
     )
     app.state.ctx = ctx

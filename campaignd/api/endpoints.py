@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
@@ -29,6 +29,9 @@ from campaignd.config import Settings
 from campaignd.domain import ApiToken
 from campaignd.errors import CampaigndError
 from campaignd.store.protocol import Store
+
+if TYPE_CHECKING:
+    from campaignd.api.imports import ImportJobs
 
 log = logging.getLogger("campaignd.api")
 
@@ -47,6 +50,7 @@ class ApiContext:
     clock: Callable[[], dt.datetime]
     messengers: MessengerFactory  # builds the messengers for test sends
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
+    imports: ImportJobs = field(default_factory=lambda: _import_jobs())
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Call:
     query: Any
     body: Any
     status: int | None = None  # a handler may answer with another status than the endpoint's
+    request: Request | None = None  # for an upload endpoint, which reads the body itself
 
     @property
     def store(self) -> Store:
@@ -73,6 +78,12 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Any]]
+
+
+def _import_jobs() -> ImportJobs:
+    from campaignd.api.imports import ImportJobs
+
+    return ImportJobs()
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class Endpoint:
     write: bool = False
     idempotent: bool = False  # honours Idempotency-Key (creates)
     statuses: tuple[int, ...] = ()  # the problems it may answer besides 401/403/413/422
+    upload: str | None = None  # the media type of a body the handler streams itself
 
     @property
     def params(self) -> list[str]:
@@ -172,12 +184,15 @@ def handle(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable
                 query = endpoint.query.model_validate(dict(request.query_params))
             except ValidationError as exc:
                 return from_validation(exc, "query")
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if endpoint.upload and ctype != endpoint.upload:
+            return problem(415, f"send the body with Content-Type: {endpoint.upload}")
         body = None
         if endpoint.body is not None:
             body, refused = await _body(endpoint, request)
             if refused is not None:
                 return refused
-        call = Call(ctx, token, ids, query, body)
+        call = Call(ctx, token, ids, query, body, request=request if endpoint.upload else None)
         key = request.headers.get("idempotency-key")
         if endpoint.idempotent and key is not None:
             if not _KEY.fullmatch(key):

@@ -49,7 +49,7 @@ def _problems(endpoint: Endpoint) -> list[int]:
     codes = {401, 422, *endpoint.statuses}
     if endpoint.write:
         codes.add(403)
-    if endpoint.body is not None:
+    if endpoint.body is not None or endpoint.upload:
         codes |= {413, 415}
     if endpoint.params:
         codes.add(404)
@@ -114,6 +114,11 @@ def _operation(
         "parameters": _parameters(ep, None if query is None else _resolved(query, components)),
         "responses": responses,
     }
+    if ep.upload:
+        op["requestBody"] = {
+            "required": True,
+            "content": {ep.upload: {"schema": {"type": "string"}}},
+        }
     if ep.body is not None:
         body = schemas[((key, "body"), "validation")]
         op["requestBody"] = {

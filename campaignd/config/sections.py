@@ -164,6 +164,7 @@ class ApiSettings(Frozen):
     enabled: bool = False
     listen: str = "127.0.0.1:9100"
     max_body_size: int = Field(default=1_000_000, ge=1024, le=100_000_000)
+    max_import_size: int = Field(default=100_000_000, ge=1024, le=10_000_000_000)  # CSV uploads
     header_timeout: Duration = 5.0
     body_timeout: Duration = 30.0
 

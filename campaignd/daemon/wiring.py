@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from campaignd.api.endpoints import ApiContext
 from campaignd.bounces.suppression import SendTimeBounces, Suppressor
 from campaignd.config import Settings
 from campaignd.http.context import HttpContext
@@ -66,6 +67,7 @@ class Extras:
             self.server = HttpServer(app, settings.http.listen, guard=guard_of(settings.http))
             self._http_context = app.state.ctx
         self.api_server = None
+        self._api_context: ApiContext | None = None
         if settings.api.enabled:
             from campaignd.api.app import create_api_app
             from campaignd.http.guard import ConnectionGuard
@@ -79,6 +81,7 @@ class Extras:
             self.api_server = HttpServer(
                 api, settings.api.listen, guard=guard, key="api.listen", name="api"
             )
+            self._api_context = api.state.ctx
 
     async def start(self) -> None:
         """Bind the ports first (a busy port stops the start), then start the tasks."""
@@ -121,6 +124,8 @@ class Extras:
         for server in (self.api_server, self.server):
             if server is not None:
                 await server.stop()
+        if self._api_context is not None:  # a CSV upload still importing stops here
+            await self._api_context.imports.close()
         if self.bounces is not None:
             self.bounces.close()
         draining = [t for t in self._bounce_tasks if not t.done()]

@@ -1,0 +1,103 @@
+"""CSV upload through the API: imported in the background by the CLI's use case, progress and
+counts polled by id; bad uploads refused before anything is written."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from campaignd.api.app import create_api_app
+from campaignd.api.tokens import create_token
+from campaignd.db.migrate import upgrade
+from campaignd.domain import OptIn, utcnow
+from campaignd.store.sql import SqlStore
+from tests.api.conftest import BASE, Api, api_settings
+
+CSV = b"email,name\nann@example.com,Ann\nnot-an-address,Bad\nbob@example.com,Bob\n"
+
+
+async def _finished(client: httpx.AsyncClient, job: dict[str, Any]) -> dict[str, Any]:
+    for _ in range(200):
+        got = (await client.get(f"/imports/{job['id']}")).json()
+        if got["status"] != "running":
+            return dict(got)
+        await asyncio.sleep(0.05)
+    raise AssertionError("import did not finish")
+
+
+def _upload(client: httpx.AsyncClient, body: bytes, **params: str) -> Any:
+    return client.post(
+        "/imports", content=body, params=params, headers={"content-type": "text/csv"}
+    )
+
+
+@pytest.fixture
+async def sql_client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, SqlStore]]:
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    await upgrade(url)
+    store = await SqlStore.open(url)
+    app = create_api_app(store, api_settings(max_import_size=2048))
+    _, token = await create_token(store, "shop", read_only=False, now=utcnow())
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
+            yield client, store
+    finally:
+        await app.state.ctx.imports.close()
+        await store.close()
+
+
+async def test_upload_is_imported_in_the_background_on_sqlite(
+    sql_client: tuple[httpx.AsyncClient, SqlStore],
+) -> None:
+    client, store = sql_client
+    news = await store.create_list("news", OptIn.SINGLE, "")
+    got = await _upload(client, CSV, lists=str(news.id), status="confirmed")
+    assert got.status_code == 202, got.text
+    job = await _finished(client, got.json())
+    assert job["status"] == "finished", job
+    assert (job["rows"], job["inserted"], job["errors"]) == (3, 2, 1)
+    assert job["bytes_read"] == job["bytes_total"] == len(CSV)
+    ann = await store.get_subscriber("ann@example.com")
+    assert [(s.list_name, s.status) for s in ann.subscriptions] == [("news", "confirmed")]
+    again = await _finished(client, (await _upload(client, CSV, lists=str(news.id))).json())
+    assert (again["inserted"], again["skipped"]) == (0, 2)
+
+
+async def test_bad_uploads_are_refused_and_nothing_is_written(
+    sql_client: tuple[httpx.AsyncClient, SqlStore],
+) -> None:
+    client, store = sql_client
+    assert (await _upload(client, CSV, lists="77")).status_code == 404
+    assert (await _upload(client, CSV, lists="1,x")).status_code == 422
+    assert (await _upload(client, CSV, mode="other")).status_code == 422
+    assert (await _upload(client, b"")).status_code == 422
+    assert (await _upload(client, b"email\n" + b"a@example.com\n" * 200)).status_code == 413
+    plain = await client.post("/imports", content=CSV, headers={"content-type": "text/plain"})
+    assert plain.status_code == 415
+    assert (await client.get("/imports/1")).status_code == 404
+    with pytest.raises(Exception, match="no subscriber"):
+        await store.get_subscriber("ann@example.com")
+
+
+async def test_a_file_without_an_email_column_fails_the_job(api: Api) -> None:
+    got = await _upload(api.client, b"name\nAnn\n")
+    assert got.status_code == 202
+    job = await _finished(api.client, got.json())
+    assert job["status"] == "failed" and "email" in job["error"]
+    assert await api.store.lists() == []
+
+
+async def test_read_only_token_cannot_upload(api: Api) -> None:
+    got = await api.client.post(
+        "/imports", content=CSV, headers={**api.auth(api.reader), "content-type": "text/csv"}
+    )
+    assert got.status_code == 403
+    assert (await api.client.get("/imports/1", headers=api.auth(api.reader))).status_code == 404
