@@ -13,7 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
-from schemathesis.checks import positive_data_acceptance
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from campaignd.api.app import ENDPOINTS, create_api_app
 from campaignd.api.tokens import create_token
@@ -58,7 +58,7 @@ async def test_the_served_document_is_valid_openapi_3_1() -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @schema.parametrize()
 @settings(
-    max_examples=8,
+    max_examples=6,
     deadline=2000,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
@@ -67,7 +67,8 @@ async def test_the_served_document_is_valid_openapi_3_1() -> None:
 def test_api_conforms_to_its_document(case: schemathesis.Case) -> None:
     # Every default check but one: schema-valid data may still be refused (422) by a rule the
     # schema cannot say (a template that does not compile, an address email-validator refuses).
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        excluded_checks=[positive_data_acceptance],
-    )
+    # The CSV upload's body is bytes: "a body of another type" means nothing there.
+    excluded = [positive_data_acceptance]
+    if case.operation.path == "/api/v1/imports":
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=excluded)
