@@ -6,7 +6,7 @@ PostgreSQL), each under its own owner id ``<instance_id>/w<I>``, so a restart re
 its own claims. Every daemon-wide promise is split among the processes, so together they keep
 it: ``app.concurrency`` (and with it the crash-duplicate bound), ``app.message_rate``, the
 sliding window, and each SMTP server's ``max_conns`` and ``max_rate``. Only the main process
-serves ``[http]`` and ``[inbound]`` (one listening port each); its /metrics adds the workers'
+serves ``[http]``, ``[api]`` and ``[inbound]`` (one listening port each); its /metrics adds the workers'
 samples, which they write to a private folder the main process makes
 (campaignd.http.shared_metrics). SIGTERM/SIGINT and SIGHUP are passed
 on to the workers; a worker dies with the main process (Linux parent-death signal), so a crash
@@ -70,6 +70,7 @@ def share(settings: Settings, index: int, count: int) -> Settings:
     if index:
         update["http"] = settings.http.model_copy(update={"enabled": False})
         update["inbound"] = settings.inbound.model_copy(update={"enabled": False})
+        update["api"] = settings.api.model_copy(update={"enabled": False})
     return settings.model_copy(update=update)
 
 

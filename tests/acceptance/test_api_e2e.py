@@ -99,3 +99,4 @@ def test_daemon_serves_the_api_on_its_own_listener_only(tmp_path: Path) -> None:
             _, err = daemon.communicate(timeout=30)
         assert daemon.returncode == 0, err
         assert token not in err
+        assert "POST /api/v1/campaigns by API token shop: 201" in err  # writes are logged

@@ -364,7 +364,6 @@ async def test_test_send_and_preview(api: Api) -> None:
         ("new@example.com", "sent"),
     ]
     assert b"Hello Oslo" in api.mail.sent[0].message
-    assert await api.store.counts(cid) == await api.store.counts(cid)  # no ledger rows
     assert (await api.store.counts(cid)).to_send == 0
     refused(await api.client.post(f"/campaigns/{cid}/test", json={"to": ["nope"]}), 422)
     refused(await api.client.post(f"/campaigns/{cid}/test", json={"to": []}), 422, "body.to")

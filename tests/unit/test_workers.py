@@ -20,6 +20,7 @@ def _settings() -> Settings:
         ),
         http=HttpSettings(enabled=True),
         inbound=InboundSettings(enabled=True),
+        api={"enabled": True, "listen": "127.0.0.1:9100"},
         smtp=(
             SmtpSettings(host="a", max_conns=10, max_rate=9.0),
             SmtpSettings(host="b", max_conns=2),
@@ -51,4 +52,5 @@ def test_owner_ids_and_http_and_inbound_only_on_the_main_process() -> None:
     assert [p.app.instance_id for p in parts] == ["box", "box/w1", "box/w2"]
     assert [p.http.enabled for p in parts] == [True, False, False]
     assert [p.inbound.enabled for p in parts] == [True, False, False]
+    assert [p.api.enabled for p in parts] == [True, False, False]  # one API listener
     assert all(p.smtp[0].host == "a" and p.db == settings.db for p in parts)
