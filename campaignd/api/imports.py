@@ -22,12 +22,13 @@ from pydantic import BaseModel, Field
 from campaignd.api.endpoints import Call, Endpoint
 from campaignd.api.schemas import Query
 from campaignd.domain import ImportMode, SubscriptionStatus
-from campaignd.errors import CampaigndError, InvalidInput, NotFound
+from campaignd.errors import CampaigndError, Conflict, InvalidInput, NotFound
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)
 
 MAX_JOBS = 100
+MAX_RUNNING = 2  # at once; more get 409
 _SPOOL = 1024 * 1024
 
 
@@ -73,11 +74,14 @@ class ImportJobs:
             raise NotFound(f"no import {job_id}") from None
 
     def start(self, store: Store, request: object, path: Path, size: int) -> ImportJob:
+        running = sum(1 for j in self.jobs.values() if j.status == "running")
+        if running >= MAX_RUNNING:
+            raise Conflict(f"{running} imports are running; try again when one has finished")
         self._next += 1
         job = ImportJob(id=self._next, status="running", bytes_read=0, bytes_total=size)
         self.jobs[job.id] = job
-        while len(self.jobs) > MAX_JOBS:
-            oldest = next(i for i, j in self.jobs.items() if j.status != "running")
+        done = [i for i, j in self.jobs.items() if j.status != "running"]
+        for oldest in done[: max(0, len(self.jobs) - MAX_JOBS)]:
             del self.jobs[oldest]
         task = asyncio.create_task(self._run(job, store, request, path), name=f"import-{job.id}")
         self.tasks.add(task)
@@ -174,7 +178,7 @@ ENDPOINTS = [
     Endpoint("POST", "/imports", create_import,
              "Import a CSV upload in the background (202); poll GET /imports/{import_id}",
              ImportJob, "imports", query=ImportQuery, status=202, write=True, upload="text/csv",
-             statuses=(404,)),
+             statuses=(404, 409)),
     Endpoint("GET", "/imports/{import_id}", get_import, "An import's progress and counts",
              ImportJob, "imports", statuses=(404,)),
 ]  # fmt: skip

@@ -6,8 +6,8 @@ PostgreSQL), each under its own owner id ``<instance_id>/w<I>``, so a restart re
 its own claims. Every daemon-wide promise is split among the processes, so together they keep
 it: ``app.concurrency`` (and with it the crash-duplicate bound), ``app.message_rate``, the
 sliding window, and each SMTP server's ``max_conns`` and ``max_rate``. Only the main process
-serves ``[http]``, ``[api]`` and ``[inbound]`` (one listening port each); its /metrics adds the workers'
-samples, which they write to a private folder the main process makes
+serves ``[http]``, ``[api]`` and ``[inbound]`` (one listening port each); its /metrics adds
+the workers' samples, which they write to a private folder the main process makes
 (campaignd.http.shared_metrics). SIGTERM/SIGINT and SIGHUP are passed
 on to the workers; a worker dies with the main process (Linux parent-death signal), so a crash
 of the main never leaves a worker sending behind a restarted daemon.

@@ -78,7 +78,9 @@ async def subscribe(
     list_ids: Sequence[int],
     status: SubscriptionStatus = SubscriptionStatus.UNCONFIRMED,
 ) -> Subscriber:
-    """Put the subscriber on the lists with `status` (also where they had unsubscribed)."""
+    """Put the subscriber on the lists with `status`: new lists, lists they had unsubscribed
+    from, and unconfirmed ones when `status` is confirmed; a confirmed subscription is never
+    turned back into an unconfirmed one."""
     if status is SubscriptionStatus.UNSUBSCRIBED:
         raise InvalidInput("status must be unconfirmed or confirmed; to unsubscribe, DELETE")
     found = await store.get_subscriber_by_id(subscriber_id)
@@ -87,9 +89,16 @@ async def subscribe(
         raise InvalidInput("name at least one list")
     if found.status is SubscriberStatus.BLOCKLISTED:
         raise InvalidInput(f"{found.email} is blocklisted and cannot be subscribed")
+    current = {sub.list_id: sub.status for sub in found.subscriptions}
+    upgrade = {None, SubscriptionStatus.UNSUBSCRIBED}
+    if status is SubscriptionStatus.CONFIRMED:
+        upgrade.add(SubscriptionStatus.UNCONFIRMED)
+    changing = tuple(i for i in ids if current.get(i) in upgrade)
+    if not changing:
+        return found
     row = NewSubscriber(found.email, found.name, found.attributes)
     await store.import_batch(
-        [row], ImportOptions(list_ids=tuple(ids), status=status, overwrite_status=True)
+        [row], ImportOptions(list_ids=changing, status=status, overwrite_status=True)
     )
     return await store.get_subscriber_by_id(subscriber_id)
 

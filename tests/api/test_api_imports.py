@@ -101,3 +101,16 @@ async def test_read_only_token_cannot_upload(api: Api) -> None:
     )
     assert got.status_code == 403
     assert (await api.client.get("/imports/1", headers=api.auth(api.reader))).status_code == 404
+
+
+async def test_at_most_two_imports_run_at_once() -> None:
+    from campaignd.api.imports import ImportJob, ImportJobs
+    from campaignd.errors import Conflict
+    from campaignd.store.memory import MemoryStore
+
+    jobs = ImportJobs()
+    for i in (1, 2):
+        jobs.jobs[i] = ImportJob(id=i, status="running", bytes_read=0, bytes_total=1)
+    with pytest.raises(Conflict, match="2 imports are running"):
+        jobs.start(MemoryStore(), object(), Path("/nonexistent"), 1)
+    assert list(jobs.jobs) == [1, 2] and not jobs.tasks

@@ -53,6 +53,9 @@ async def test_subscribe_unsubscribe_blocklist(store: Any) -> None:
     await store.unsubscribe(made.id, [a])
     back = await membership.subscribe(store, made.id, [a, b], CONFIRMED)
     assert [(s.list_id, s.status) for s in back.subscriptions] == [(a, CONFIRMED), (b, CONFIRMED)]
+    # a confirmed subscription is not turned back into an unconfirmed one
+    same = await membership.subscribe(store, made.id, [a], SubscriptionStatus.UNCONFIRMED)
+    assert [s.status for s in same.subscriptions] == [CONFIRMED, CONFIRMED]
     other = await single(store, "other")
     with pytest.raises(InvalidInput, match="not on the list"):
         await membership.unsubscribe(store, made.id, [b, other])
