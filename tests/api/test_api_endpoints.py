@@ -409,3 +409,16 @@ async def test_messengers_show_no_secrets(api: Api) -> None:
 async def test_unknown_path_and_method_are_problems(api: Api) -> None:
     refused(await api.client.get("/nothing"), 404)
     refused(await api.client.delete("/lists"), 405)
+
+
+async def test_concurrent_retries_with_one_key_create_once(api: Api) -> None:
+    import asyncio
+
+    key = {"Idempotency-Key": "burst"}
+    answers = await asyncio.gather(
+        *(api.client.post("/lists", json={"name": "news"}, headers=key) for _ in range(5))
+    )
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sum(a.headers.get("idempotent-replayed") == "true" for a in answers) == 4
+    assert len(await api.store.lists()) == 1
