@@ -171,7 +171,7 @@ ENDPOINTS = [
              "Recipients that failed, wait for a retry or whose outcome is unknown",
              list[Failure], "campaigns", statuses=(404,)),
     Endpoint("POST", ONE + "/retry-failed", retry_failed, "Queue the failed recipients again",
-             Retried, "campaigns", write=True, statuses=(404,)),
+             Retried, "campaigns", write=True, statuses=(404, 409)),
     Endpoint("POST", ONE + "/test", test_campaign,
              "Send to test addresses now (no ledger)", list[trial.TestSend], "campaigns",
              body=TestBody, write=True, statuses=(404, 502)),

@@ -15,7 +15,7 @@ from campaignd.domain import (
     NewCampaign,
     Template,
 )
-from campaignd.errors import InvalidInput, UnknownMessenger
+from campaignd.errors import InvalidInput, TransitionRefused, UnknownMessenger
 from campaignd.policy import check_action
 from campaignd.store.protocol import Store
 
@@ -216,8 +216,8 @@ async def retry_failed(store: Store, campaign_id: int, now: dt.datetime) -> int:
     """Failed recipients back to pending (a finished campaign runs again); return how many.
     A cancelled campaign is refused."""
     campaign = await store.get_campaign(campaign_id)
-    if campaign.status is CampaignStatus.CANCELLED:
-        raise InvalidInput(f"campaign {campaign_id} is cancelled")
+    if campaign.status is CampaignStatus.CANCELLED:  # a wrong state: 409 in the API
+        raise TransitionRefused(f"campaign {campaign_id} is cancelled")
     count = await store.reset_failed(campaign_id)
     if count and campaign.status is CampaignStatus.FINISHED:
         await store.transition(

@@ -304,7 +304,7 @@ async def test_campaign_actions_and_refused_transitions(api: Api) -> None:
     assert (await api.client.post(f"/campaigns/{cid}/resume")).json()["status"] == "running"
     assert (await api.client.post(f"/campaigns/{cid}/cancel")).json()["status"] == "cancelled"
     refused(await api.client.post(f"/campaigns/{cid}/start"), 409)
-    refused(await api.client.post(f"/campaigns/{cid}/retry-failed"), 422)
+    refused(await api.client.post(f"/campaigns/{cid}/retry-failed"), 409)
     refused(await api.client.post("/campaigns/999/start"), 404)
     assert (await api.store.get_campaign(cid)).status is CampaignStatus.CANCELLED
 
