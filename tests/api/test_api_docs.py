@@ -13,15 +13,13 @@ DOC = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
 def _documented(method: str, path: str) -> bool:
     """`METHOD /path` in a row, or an action like `POST /campaigns/{id}/start`, `/pause`."""
     generic = re.sub(r"{\w+}", "{id}", path)
+    parent, _, last = generic.rpartition("/")
     for row in DOC.splitlines():
-        if not row.startswith("| `") or method not in row.split("|")[1]:
-            continue
-        cell = row.split("|")[1]
-        if (
-            path in cell
-            or generic in cell
-            or ("/" in path and f"`/{path.rsplit('/', 1)[1]}`" in cell)
-        ):
+        cell = row.split("|")[1] if row.startswith("| `") else ""
+        for shown in (path, generic):
+            if re.search(rf"`{method} {re.escape(shown)}[`?]", cell):
+                return True
+        if re.search(rf"`{method} {re.escape(parent)}/[\w-]+`", cell) and f"`/{last}`" in cell:
             return True
     return False
 
