@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from pydantic import Field
@@ -29,7 +30,9 @@ async def create_template(call: Call) -> Template:
     if not name:
         raise InvalidInput("the template name is empty")
     app = call.settings.app
-    check_layout(new.body, max_output=app.template_max_output, timeout=app.template_timeout)
+    await asyncio.to_thread(  # up to template_timeout: not on the daemon's event loop
+        check_layout, new.body, max_output=app.template_max_output, timeout=app.template_timeout
+    )
     return await call.store.add_template(name, new.body)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -100,7 +101,9 @@ async def create_campaign(
     for name in new.lists:
         await store.get_list(name)  # NotFound names the list
     layout = await store.get_template(new.template) if new.template else None
-    check_campaign(new, layout.body if layout else None, app)
+    # Compiling and trial renders take up to template_timeout: off the event loop (the API
+    # runs this inside the daemon).
+    await asyncio.to_thread(check_campaign, new, layout.body if layout else None, app)
     return await store.create_campaign(new, layout.id if layout else None)
 
 

@@ -76,7 +76,7 @@ async def preview(
     )
     shown = settings.app.model_copy(update={"missing_attributes": "blank"})
     mailer = CampaignMailer.prepare(campaign, layout, shown, settings.require_secret())
-    _, data = mailer.build(recipient, now)
+    _, data = await mailer.build_async(recipient, now)  # a slow render leaves the loop
     note = preview_note(campaign, layout, recipient, email, settings.app)
     return Preview(note, data.decode("utf-8", errors="replace").replace("\r\n", "\n"))
 
@@ -131,7 +131,7 @@ async def send_tests(
     try:
         for recipient in recipients:
             try:
-                _, data = mailer.build(recipient, now)
+                _, data = await mailer.build_async(recipient, now)  # a slow render leaves the loop
             except TemplateError as exc:
                 whose = (
                     f"subscriber #{recipient.subscriber_id}"
