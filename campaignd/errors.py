@@ -18,6 +18,7 @@
     ├── TemplateError              a template that does not compile or render (line and reason)
     │   ├── DataError              an expression failed on this subscriber's data
     │   └── SlowRender             a render past its event-loop budget (run again in a thread)
+    ├── MailboxError               a [[mailbox]] cannot be read (connect, login, a command)
     └── MessengerError             SMTP configuration or connection problems
         ├── UnknownMessenger       a campaign names a messenger that is not configured
         ├── ConnectFailure         opening a connection failed (refused, timeout, TLS, AUTH)
@@ -106,6 +107,15 @@ class SnsSignatureError(InvalidInput):
 
 class SnsUnavailable(InvalidInput):
     """The signing certificate cannot be fetched now: our side, try again later."""
+
+
+class MailboxError(CampaigndError):
+    """A bounce mailbox cannot be read."""
+
+    def __init__(self, mailbox: str, reason: str) -> None:
+        self.mailbox = mailbox
+        self.reason = reason
+        super().__init__(f"mailbox {mailbox}: {reason}")
 
 
 class MessengerError(CampaigndError):

@@ -6,6 +6,7 @@ from pydantic import model_validator
 
 from campaignd.config.bounces import VERP_BASE, VERP_BASE_RULE, BounceSettings
 from campaignd.config.fields import Frozen
+from campaignd.config.mailbox import MailboxSettings
 from campaignd.config.sections import (
     AppSettings,
     DbSettings,
@@ -27,6 +28,7 @@ class Settings(Frozen):
     bounces: BounceSettings = BounceSettings()
     inbound: InboundSettings = InboundSettings()
     smtp: tuple[SmtpSettings, ...] = ()
+    mailbox: tuple[MailboxSettings, ...] = ()
 
     @model_validator(mode="after")
     def _verp_mailto(self) -> Settings:
@@ -35,6 +37,14 @@ class Settings(Frozen):
             raise ValueError(
                 f"app.unsubscribe_mailto (with bounces.return_path set) {VERP_BASE_RULE}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _mailbox_names(self) -> Settings:
+        labels = [m.label for m in self.mailbox]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(f"[[mailbox]] {twice[0]} appears twice: give each a distinct name")
         return self
 
     def require_secret(self) -> str:

@@ -126,7 +126,8 @@ class Daemon:
         return engine
 
     async def _start_extras(self, stack: AsyncExitStack, engine: Engine) -> None:
-        """Metrics, send-time bounces, the [http] endpoint and the [inbound] receiver."""
+        """Metrics, send-time bounces, the [http] endpoint, the [inbound] receiver and the
+        [[mailbox]] scanners."""
         settings = self.settings
         self.last_tick = asyncio.get_running_loop().time()
         extras = Extras(
@@ -141,6 +142,11 @@ class Daemon:
             stack.push_async_callback(
                 (await inbound.serve(settings, engine.store, extras.suppressor)).stop
             )
+        if settings.mailbox:  # the same, read from hosted mailboxes
+            from campaignd.daemon import mailbox
+
+            for scanner in mailbox.scanners(settings, engine.store, extras.suppressor):
+                self._spawn(scanner.run(self.stopping), f"mailbox {scanner.label}")
 
     async def _serve(self, engine: Engine) -> int:
         """Tick and send until a stop, the idle end or a forced stop; then drain."""

@@ -70,6 +70,7 @@ def share(settings: Settings, index: int, count: int) -> Settings:
     if index:
         update["http"] = settings.http.model_copy(update={"enabled": False})
         update["inbound"] = settings.inbound.model_copy(update={"enabled": False})
+        update["mailbox"] = ()  # scanned by the main process only
     return settings.model_copy(update=update)
 
 
