@@ -51,7 +51,9 @@ class Bench:
         return proc.run(self.workdir, name, ["campaignd", *args], self.env(settings), timeout)
 
     # -- one database ------------------------------------------------------------------------
-    def backend(self, label: str, db_url: str, worker_counts: list[int]) -> dict[str, Any]:
+    def backend(
+        self, label: str, db_url: str, worker_counts: list[int], daemons: int = 1
+    ) -> dict[str, Any]:
         settings = self.workdir / f"{label}.toml"
         workload.write_settings(
             settings, db_url, self.port, workers=1, concurrency=self.concurrency
@@ -89,12 +91,14 @@ class Bench:
         }
         for workers in worker_counts:
             out[f"send_w{workers}"] = self.send(label, settings, db_url, body, workers)
+        if daemons > 1:  # that many daemons (one process each) on the same database
+            out[f"send_d{daemons}"] = self.send(label, settings, db_url, body, 1, daemons)
         return out
 
     def send(
-        self, label: str, settings: Path, db_url: str, body: Path, workers: int
+        self, label: str, settings: Path, db_url: str, body: Path, workers: int, daemons: int = 1
     ) -> dict[str, Any]:
-        name = f"{label}-w{workers}"
+        name = f"{label}-w{workers}" if daemons == 1 else f"{label}-d{daemons}"
         run_settings = self.workdir / f"{name}.toml"
         workload.write_settings(
             run_settings, db_url, self.port, workers=workers, concurrency=self.concurrency
@@ -121,20 +125,31 @@ class Bench:
             out = self.workdir / f"profile-{name}.folded"
             spy = str(Path(sys.executable).with_name("py-spy"))
             prefix = (spy, "record", "--subprocesses", "--format", "raw", "-o", str(out), "--")
-        daemon = proc.Child(
-            self.workdir, f"{name}-daemon", ["campaignd", "run"], self.env(run_settings), prefix
-        )
-        daemon.wait_for_line("campaignd running", 60)
+        children = []
+        for d in range(daemons):
+            env = self.env(run_settings)
+            if daemons > 1:
+                env["CAMPAIGND_APP__INSTANCE_ID"] = f"bench-d{d}"
+            log_name = f"{name}-daemon" + (f"{d}" if daemons > 1 else "")
+            children.append(proc.Child(self.workdir, log_name, ["campaignd", "run"], env, prefix))
+        for child in children:
+            child.wait_for_line("campaignd running", 60)
         time.sleep(0.2)
         started = dt.datetime.now(dt.UTC)
         self.meter.start()
         self.cli(settings, f"{name}-start", "campaigns", "start", str(campaign_id))
-        daemon.wait_for_line(f"campaign {campaign_id} finished", max(300, self.n / 500))
+        if daemons == 1:
+            children[0].wait_for_line(f"campaign {campaign_id} finished", max(300, self.n / 500))
+        else:
+            ledger.wait_all_sent(db_url, campaign_id, self.n, max(300, self.n / 500))
         machine = self.meter.stop(self.n)
-        daemon.terminate()
-        result = daemon.wait(120)
-        if result.code != 0:
-            raise SystemExit(f"bench: the daemon exited with {result.code}; see {result.log}")
+        for child in children:
+            child.terminate()
+        finished = [child.wait(120) for child in children]
+        for result in finished:
+            if result.code != 0:
+                raise SystemExit(f"bench: a daemon exited with {result.code}; see {result.log}")
+        result = finished[0]
         figures = ledger.figures(db_url, campaign_id)
         if figures["counts"] != {"sent": self.n}:
             raise SystemExit(f"bench: the ledger is not exact: {figures['counts']}")
@@ -143,14 +158,15 @@ class Bench:
         sending = (last - first).total_seconds()
         return {
             "workers": workers,
+            "daemons": daemons,
             "messages": self.n,
             "seconds": round(total, 2),
             "msgs_per_s": round(self.n / total),
             "steady_msgs_per_s": round((self.n - 1) / sending) if sending > 0 else None,
             "first_message_s": round((first - started).total_seconds(), 2),
-            "peak_rss_mb": round(result.peak_rss_mb, 1),
-            "total_rss_mb": round(result.total_rss_mb, 1),
-            "cpu_us_per_msg": round(result.cpu_seconds / self.n * 1e6, 1),
+            "peak_rss_mb": round(max(r.peak_rss_mb for r in finished), 1),
+            "total_rss_mb": round(sum(r.total_rss_mb for r in finished), 1),
+            "cpu_us_per_msg": round(sum(r.cpu_seconds for r in finished) / self.n * 1e6, 1),
             **machine,
             "ledger": figures["counts"],
         }
@@ -201,7 +217,12 @@ def _table(results: dict[str, Any]) -> str:
                 continue
             rows.append(
                 (
-                    f"{label}: send, {send['workers']} worker(s)",
+                    f"{label}: send, "
+                    + (
+                        f"{send['daemons']} daemons"
+                        if send.get("daemons", 1) > 1
+                        else f"{send['workers']} worker(s)"
+                    ),
                     f"{send['msgs_per_s']:,} msg/s start->last ({send['seconds']} s; steady "
                     f"{send['steady_msgs_per_s']:,}/s), first message {send['first_message_s']} s, "
                     f"peak RSS {send['peak_rss_mb']} MB, CPU {send['cpu_us_per_msg']} us/msg"
@@ -251,7 +272,7 @@ def main() -> None:
             )
             if pg_url:
                 with ledger.pg_database(pg_url) as url:
-                    results["postgresql"] = bench.backend("postgresql", url, [1])
+                    results["postgresql"] = bench.backend("postgresql", url, [1], daemons=2)
             results["raw_before"] = bench.raw_before
             results["raw_after"] = bench.raw(raw_n, "after")
     finally:
@@ -264,11 +285,19 @@ def main() -> None:
     for label in ("sqlite", "postgresql"):
         for key, send in results.get(label, {}).items():
             if key.startswith("send_"):
-                ratios[f"{label} {send['workers']}w / raw"] = send["msgs_per_s"] / raw_rate
+                unit = (
+                    f"{send['daemons']}d" if send.get("daemons", 1) > 1 else f"{send['workers']}w"
+                )
+                ratios[f"{label} {unit} / raw"] = send["msgs_per_s"] / raw_rate
     sends = results["sqlite"]
     if "send_w1" in sends and "send_w2" in sends:
         ratios["sqlite 2 workers / 1 worker"] = (
             sends["send_w2"]["msgs_per_s"] / sends["send_w1"]["msgs_per_s"]
+        )
+    pg = results.get("postgresql", {})
+    if "send_w1" in pg and "send_d2" in pg:
+        ratios["postgresql 2 daemons / 1 daemon"] = (
+            pg["send_d2"]["msgs_per_s"] / pg["send_w1"]["msgs_per_s"]
         )
     results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
     results["load"] = {"before": load_before, "after": os.getloadavg()}

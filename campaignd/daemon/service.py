@@ -13,7 +13,7 @@ from pathlib import Path
 
 from campaignd.campaigns.scheduling import DueCampaigns
 from campaignd.config import Settings, load_settings
-from campaignd.daemon import progress, signals
+from campaignd.daemon import changes, progress, signals
 from campaignd.daemon.scheduler import Ticker
 from campaignd.daemon.sdnotify import Notifier
 from campaignd.daemon.stopping import close_messengers, drain, wait_any
@@ -159,6 +159,7 @@ class Daemon:
         ):
             ticker.start()
             self._spawn(progress.report(self.runners, self.notifier), "progress")
+            self._spawn(changes.listen(settings.db.url, ticker, self.stopping), "listen")
             self.started()
             if self.freeze_heap:
                 # What exists now (modules, the store, templates) lives as long as the

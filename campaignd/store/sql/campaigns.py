@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import campaigns as C
 from campaignd.db import tables as T
+from campaignd.db.postgres.notify import notify_transition
 from campaignd.domain import (
     Campaign,
     CampaignStatus,
@@ -115,7 +116,10 @@ class SqlCampaigns(SqlBase):
         reason: str | None = None,
     ) -> Campaign:
         async def fn(conn: AsyncConnection) -> Campaign:
-            return await C.transition(conn, campaign_id, expected, to, now, send_at, reason)
+            changed = await C.transition(conn, campaign_id, expected, to, now, send_at, reason)
+            if self.dialect == "postgresql":  # every daemon's tick wakes (db/postgres/notify.py)
+                await notify_transition(conn, campaign_id, to.value)
+            return changed
 
         return await self._tx(fn)
 
