@@ -7,12 +7,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from campaignd.db import campaigns as C
 from campaignd.db import links
 from campaignd.db import tables as T
 from campaignd.domain import (
+    CampaignStatus,
     MailingList,
     NewSubscriber,
     OptIn,
@@ -26,8 +28,12 @@ from campaignd.errors import (
     Conflict,
     NotFound,
 )
+from campaignd.rules import in_use, name_key
 from campaignd.store.sql.base import UNSUBSCRIBED as _UNSUBSCRIBED
 from campaignd.store.sql.base import SqlBase, _require_lists
+
+#: pg_advisory_xact_lock key serialising list-name writes ("lists" in ASCII).
+_LIST_NAME_LOCK = 0x6C69737473
 
 
 class SqlSubscribers(SqlBase):
@@ -38,8 +44,7 @@ class SqlSubscribers(SqlBase):
         now = utcnow()
 
         async def fn(conn: AsyncConnection) -> MailingList:
-            if await conn.scalar(select(T.lists.c.id).where(T.lists.c.name == name)):
-                raise Conflict(f"list {name!r} already exists")
+            await _name_free(conn, name)
             stmt = insert(T.lists).values(
                 name=name,
                 optin=optin.value,
@@ -49,6 +54,56 @@ class SqlSubscribers(SqlBase):
             )
             list_id = (await conn.execute(stmt.returning(T.lists.c.id))).scalar_one()
             return MailingList(list_id, name, OptIn(optin), description, now, 0)
+
+        return await self._tx(fn)
+
+    async def update_list(
+        self,
+        list_id: int,
+        *,
+        name: str | None = None,
+        optin: OptIn | None = None,
+        description: str | None = None,
+    ) -> MailingList:
+        now = utcnow()
+        li = T.lists.c
+        values: dict[str, Any] = {"updated_at": now}
+        if name is not None:
+            values["name"] = name
+        if optin is not None:
+            values["optin"] = OptIn(optin).value
+        if description is not None:
+            values["description"] = description
+
+        async def fn(conn: AsyncConnection) -> MailingList:
+            if name is not None:
+                await _name_free(conn, name, but=list_id)
+            if (
+                await conn.execute(update(T.lists).where(li.id == list_id).values(values))
+            ).rowcount != 1:
+                raise NotFound(f"no list with id {list_id}")
+            return _list((await conn.execute(self._lists_query().where(li.id == list_id))).one())
+
+        return await self._tx(fn)
+
+    async def delete_list(
+        self, list_id: int, refuse_when: frozenset[CampaignStatus]
+    ) -> MailingList:
+        li, cl = T.lists.c, T.campaign_lists.c
+
+        async def fn(conn: AsyncConnection) -> MailingList:
+            row = (await conn.execute(self._lists_query().where(li.id == list_id))).first()
+            if row is None:
+                raise NotFound(f"no list with id {list_id}")
+            used = select(cl.campaign_id).where(cl.list_id == list_id)
+            using = await C.users(conn, T.campaigns.c.id.in_(used), refuse_when)
+            if using:
+                raise in_use(f"list {row[1]!r}", using)
+            # Explicit, not left to ON DELETE CASCADE: a SQLite connection may lack the pragma.
+            await conn.execute(delete(T.subscriptions).where(T.subscriptions.c.list_id == list_id))
+            await conn.execute(delete(T.campaign_lists).where(cl.list_id == list_id))
+            await conn.execute(delete(T.lists).where(li.id == list_id))
+            return _list(row)
 
         return await self._tx(fn)
 
@@ -236,6 +291,17 @@ class SqlSubscribers(SqlBase):
             await links.mark_optin_sent(conn, subscriber_id, now)
 
         await self._tx(fn)
+
+
+async def _name_free(conn: AsyncConnection, name: str, but: int | None = None) -> None:
+    """Conflict if another list has `name` case-insensitively (rules.name_key, which SQL's
+    lower() does not match outside ASCII, so the names are compared here; lists are few).
+    On PostgreSQL a transaction lock serialises list-name writes so two cannot both pass."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(_LIST_NAME_LOCK)))
+    for list_id, existing in await conn.execute(select(T.lists.c.id, T.lists.c.name)):
+        if list_id != but and name_key(existing) == name_key(name):
+            raise Conflict(f"list {existing!r} already exists (list names ignore case)")
 
 
 def _key(email: str) -> str:
