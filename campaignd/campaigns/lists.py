@@ -5,6 +5,7 @@ from __future__ import annotations
 from campaignd.domain import MailingList, OptIn
 from campaignd.errors import InvalidInput
 from campaignd.policy import LIST_USERS
+from campaignd.rules import in_use
 from campaignd.store.protocol import Store
 
 MAX_LIST_NAME = 200
@@ -53,4 +54,17 @@ async def delete_list(store: Store, name: str) -> MailingList:
     while a draft, scheduled, running or paused campaign uses it; finished and cancelled
     campaigns keep their ledger but lose the link to the list."""
     found = await store.get_list(name)
+    await check_deletable(store, found)
     return await store.delete_list(found.id, LIST_USERS)
+
+
+async def check_deletable(store: Store, found: MailingList) -> None:
+    """Conflict naming the campaigns that keep the list from being deleted (asked before a
+    confirmation prompt; the store checks again as it deletes)."""
+    users = [
+        (c.id, c.name, c.status)
+        for c in await store.campaigns()
+        if found.id in c.list_ids and c.status in LIST_USERS
+    ]
+    if users:
+        raise in_use(f"list {found.name!r}", users)

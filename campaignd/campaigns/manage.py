@@ -134,7 +134,12 @@ async def delete_campaign(store: Store, campaign_id: int) -> Campaign:
     """Delete a draft, finished or cancelled campaign with its ledger rows (who got it, who
     failed); bounces it caused stay on the subscribers. Running, paused and scheduled ones
     are refused: cancel them first."""
-    current = await store.get_campaign(campaign_id)
-    if current.status not in DELETABLE:
-        raise refused_change(campaign_id, current.status, "delete", DELETABLE)
+    check_deletable(await store.get_campaign(campaign_id))
     return await store.delete_campaign(campaign_id, DELETABLE)
+
+
+def check_deletable(campaign: Campaign) -> None:
+    """TransitionRefused unless the campaign is draft, finished or cancelled (asked before a
+    confirmation prompt; the store checks again as it deletes)."""
+    if campaign.status not in DELETABLE:
+        raise refused_change(campaign.id, campaign.status, "delete", DELETABLE)
