@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from campaignd.domain import MailingList, OptIn
-from campaignd.errors import InvalidInput
+from campaignd.errors import InvalidInput, NotFound
 from campaignd.policy import LIST_USERS
-from campaignd.rules import in_use
+from campaignd.rules import in_use, name_key
 from campaignd.store.protocol import Store
 
 MAX_LIST_NAME = 200
@@ -19,6 +19,17 @@ def list_name(name: str) -> str:
     if len(name) > MAX_LIST_NAME:
         raise InvalidInput(f"the list name is longer than {MAX_LIST_NAME} characters")
     return name
+
+
+async def find_list(store: Store, name: str) -> MailingList:
+    """The list NAME; NotFound says which list was meant when only the case differs."""
+    try:
+        return await store.get_list(name)
+    except NotFound:
+        same = [m.name for m in await store.lists() if name_key(m.name) == name_key(name)]
+        if same:
+            raise NotFound(f"no list named {name!r} (did you mean {same[0]!r}?)") from None
+        raise
 
 
 async def create_list(store: Store, name: str, optin: OptIn, description: str) -> MailingList:
@@ -40,7 +51,7 @@ async def update_list(
         raise InvalidInput(
             f"nothing to change in list {name!r}: give --name, --optin or --description"
         )
-    found = await store.get_list(name)
+    found = await find_list(store, name)
     return await store.update_list(
         found.id,
         name=None if new_name is None else list_name(new_name),
@@ -53,7 +64,7 @@ async def delete_list(store: Store, name: str) -> MailingList:
     """Delete the list and its subscriptions (the subscribers stay). Refused, naming them,
     while a draft, scheduled, running or paused campaign uses it; finished and cancelled
     campaigns keep their ledger but lose the link to the list."""
-    found = await store.get_list(name)
+    found = await find_list(store, name)
     await check_deletable(store, found)
     return await store.delete_list(found.id, LIST_USERS)
 

@@ -107,7 +107,7 @@ async def delete(app: AppContext, name: str, yes: bool) -> None:
     """Delete the list NAME and its subscriptions (the subscribers stay). Refused while a
     draft, scheduled, running or paused campaign uses it."""
     async with open_store(app.settings) as store:
-        found = await store.get_list(name)
+        found = await use.find_list(store, name)
         await use.check_deletable(store, found)
         confirm(f"Delete list {found.name!r} ({found.subscriber_count} subscriber(s) on it)?", yes)
         deleted = await use.delete_list(store, name)

@@ -186,6 +186,8 @@ async def test_lists_update_and_delete() -> None:
         await lists.delete_list(store, "news")
     await apply_action(store, cid, "cancel", NOW)
     assert (await lists.delete_list(store, "news")).name == "news"
+    with pytest.raises(NotFound, match=r"no list named 'weekly' \(did you mean 'Weekly'\?\)"):
+        await lists.delete_list(store, "weekly")
     with pytest.raises(NotFound):
         await lists.delete_list(store, "news")
 
