@@ -264,3 +264,18 @@ async def test_eligible_count_follows_the_ledger_rule(store: Any) -> None:
         await store.eligible_count(999)
     rows = await store.claim_batch(cid, "me", 10, T0)
     assert {r.email for r in rows} == {"a@example.com", "c@example.com"}
+
+
+async def test_list_names_are_data_never_sql(store: Any) -> None:
+    hostile = "x'); DROP TABLE lists; --"
+    made = await store.create_list(hostile, OptIn.SINGLE, "")
+    with pytest.raises(Conflict):
+        await store.create_list(hostile.upper(), OptIn.SINGLE, "")
+    umlaut = await store.create_list("Ärzte", OptIn.SINGLE, "")
+    with pytest.raises(Conflict):  # case-insensitive beyond ASCII, on every store
+        await store.create_list("ärzte", OptIn.SINGLE, "")
+    renamed = await store.update_list(made.id, name='"; DELETE FROM subscribers; --')
+    assert renamed.name == '"; DELETE FROM subscribers; --'
+    assert await store.list_names() == {made.id: renamed.name, umlaut.id: "Ärzte"}
+    await store.delete_list(made.id, LIST_USERS)
+    assert [m.name for m in await store.lists()] == ["Ärzte"]
