@@ -125,3 +125,11 @@ def test_pause_update_retry_failed_resume(tmp_path: Path) -> None:
     assert len(list(e.mail.glob("*.eml"))) == 22  # each once: nobody got a duplicate
     assert all("good.example/offer" in got[f"vip{i}@example.com"] for i in range(2))
     assert not any("offer" in text for addr, text in got.items() if addr.startswith("user"))
+
+    # A finished campaign can be deleted with its ledger; the subscribers stay.
+    out = e.cli("campaigns", "delete", campaign_id, "--yes").stdout
+    assert out.startswith(f"deleted campaign {campaign_id} 'c'")
+    assert e.cli("campaigns", "ls", "--json").stdout.strip() == "[]"
+    assert e.cli("campaigns", "failures", campaign_id, check=False).returncode == 1
+    shown_sub = e.cli("subscribers", "show", "vip0@example.com", "--json").stdout
+    assert '"vip0@example.com"' in shown_sub
