@@ -117,6 +117,7 @@ class Template:
     name: str
     body: str
     created_at: dt.datetime
+    updated_at: dt.datetime | None = None  # when the body was last set (added or replaced)
 
 
 @dataclass(frozen=True, slots=True)

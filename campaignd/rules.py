@@ -19,7 +19,7 @@ from campaignd.domain import (
     SubscriberStatus,
     SubscriptionStatus,
 )
-from campaignd.errors import TransitionRefused
+from campaignd.errors import Conflict, TransitionRefused
 
 #: Ledger rows the operator is shown as failures (`campaign failures`).
 FAILURE_STATUSES = frozenset(
@@ -144,3 +144,24 @@ def plan_subscriptions(
                 updates.append((status, ts, sid, lid))
                 changed.add(sid)
     return inserts, updates, changed
+
+
+def name_key(name: str) -> str:
+    """The form in which list names are unique: "News" and "news" are the same list name."""
+    return name.strip().casefold()
+
+
+def in_use(what: str, users: Iterable[tuple[int, str, CampaignStatus]]) -> Conflict:
+    """The refusal to delete a list or template that campaigns (id, name, status) still use."""
+    named = ", ".join(f"{cid} {name!r} ({status.value})" for cid, name, status in users)
+    return Conflict(f"{what} is used by campaign(s) {named}; nothing was deleted")
+
+
+def refused_change(
+    campaign_id: int, current: CampaignStatus, doing: str, allowed: frozenset[CampaignStatus]
+) -> TransitionRefused:
+    """The refusal to update or delete a campaign in a status that does not allow it."""
+    only = ", ".join(sorted(s.value for s in allowed))
+    return TransitionRefused(
+        f"cannot {doing} campaign {campaign_id}: it is {current.value} (only {only} ones)"
+    )

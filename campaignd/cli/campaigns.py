@@ -1,16 +1,16 @@
-"""`campaignd campaigns` commands: create, list, show, state changes, failures, test and preview."""
+"""`campaignd campaigns`: create, ls, show, state changes, failures, test, preview (+ manage)."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime as dt
 import sys
 from pathlib import Path
 
 import click
 
 from campaignd.campaigns.lifecycle import apply_action, create_campaign, summarize, template_sources
+from campaignd.cli.campaign_input import FILE, parse_header, parse_when, read_file
 from campaignd.cli.common import (
     AppContext,
     async_command,
@@ -32,38 +32,6 @@ from campaignd.domain import (
 from campaignd.errors import InvalidInput, NotFound, TemplateError
 from campaignd.importing.csvsafe import safe_row
 from campaignd.store.protocol import Store
-
-FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def _read(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-
-
-def _parse_when(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(f"--send-at {value!r} is not an ISO-8601 time") from exc
-    if when.tzinfo is None:
-        raise InvalidInput(
-            f"--send-at {value!r} has no time zone; add one, e.g. 2026-12-01T09:00:00+01:00 or Z"
-        )
-    return when.astimezone(dt.UTC)
-
-
-def _parse_header(value: str) -> tuple[str, str]:
-    name, sep, rest = value.partition(":")
-    if not sep or not name.strip():
-        raise InvalidInput(f"--header {value!r} must look like 'Name: value'")
-    return name.strip(), rest.strip()
 
 
 @click.group()
@@ -116,15 +84,15 @@ async def create(
         name=name,
         subject=subject,
         from_email=from_email or settings.app.from_email,
-        body=_read(body_file) or "",
-        alt_body=_read(alt_body_file),
+        body=read_file(body_file) or "",
+        alt_body=read_file(alt_body_file),
         lists=tuple(dict.fromkeys(lists)),
         content_type=ContentType(content_type),
         template=template,
         messenger=messenger,
-        headers=tuple(_parse_header(h) for h in headers),
+        headers=tuple(parse_header(h) for h in headers),
         tags=tuple(dict.fromkeys(tags)),
-        send_at=_parse_when(send_at),
+        send_at=parse_when(send_at),
     )
     async with open_store(settings) as store:
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
@@ -186,7 +154,7 @@ def _action(action: str, doc: str) -> click.Command:
     @async_command
     async def command(app: AppContext, campaign_id: int, **kwargs: str | bool | None) -> None:
         send_at = kwargs.get("send_at")
-        when = _parse_when(send_at if isinstance(send_at, str) else None)
+        when = parse_when(send_at if isinstance(send_at, str) else None)
         async with open_store(app.settings) as store:
             campaign = await apply_action(
                 store,
@@ -197,6 +165,7 @@ def _action(action: str, doc: str) -> click.Command:
                 app=app.settings.app,
                 force=bool(kwargs.get("force")),
                 warn=lambda line: click.echo(line, err=True),
+                at_once=bool(kwargs.get("now")),
             )
         extra = (
             f" for {campaign.send_at.isoformat()}"
@@ -209,6 +178,9 @@ def _action(action: str, doc: str) -> click.Command:
         command = click.option("--send-at", help="ISO-8601 time with zone (default: as created)")(
             command
         )
+        command = click.option(
+            "--now", is_flag=True, help="Start now instead (as `start`); for a send time passed."
+        )(command)
     if action in ("start", "schedule"):
         command = click.option(
             "--force",
@@ -220,11 +192,11 @@ def _action(action: str, doc: str) -> click.Command:
 
 
 for _name, _doc in (
-    ("schedule", "Schedule a draft or paused campaign for its send time."),
+    ("schedule", "Schedule a draft or paused campaign for its send time (ahead, or --now)."),
     ("start", "Start a draft, scheduled or paused campaign now."),
     ("pause", "Pause a running campaign (in-flight messages finish; nothing is re-sent)."),
     ("resume", "Resume a paused campaign where it stopped."),
-    ("cancel", "Cancel a running, paused or scheduled campaign."),
+    ("cancel", "Cancel a draft, running, paused or scheduled campaign."),
     ("unschedule", "Turn a scheduled campaign back into a draft."),
 ):
     campaigns.add_command(_action(_name, _doc))
@@ -412,3 +384,13 @@ async def test(app: AppContext, campaign_id: int, to: tuple[str, ...]) -> None:
             await m.close()
     if failed:
         sys.exit(1)
+
+
+def _add_manage_commands() -> None:
+    from campaignd.cli.campaigns_manage import clone, delete, update
+
+    for command in (update, clone, delete):
+        campaigns.add_command(command)
+
+
+_add_manage_commands()

@@ -1,13 +1,14 @@
-"""`campaignd lists`: create mailing lists and show them with their subscriber counts."""
+"""`campaignd lists`: create, show, change and delete mailing lists."""
 
 from __future__ import annotations
 
 import click
 
+from campaignd.campaigns import lists as use
+from campaignd.cli.ask import confirm
 from campaignd.cli.common import (
     AppContext,
     async_command,
-    fail,
     open_store,
     pass_app,
     print_json,
@@ -15,19 +16,19 @@ from campaignd.cli.common import (
 )
 from campaignd.domain import OptIn
 
-MAX_LIST_NAME = 200
+OPTIN = click.Choice([o.value for o in OptIn])
 
 
 @click.group()
 def lists() -> None:
-    """Create and show mailing lists."""
+    """Create, show, change and delete mailing lists."""
 
 
 @lists.command("create")
 @click.argument("name")
 @click.option(
     "--optin",
-    type=click.Choice([o.value for o in OptIn]),
+    type=OPTIN,
     default=OptIn.SINGLE.value,
     show_default=True,
     help="double: only confirmed subscriptions receive campaigns.",
@@ -37,14 +38,9 @@ def lists() -> None:
 @pass_app
 @async_command
 async def create(app: AppContext, name: str, optin: str, description: str, as_json: bool) -> None:
-    """Create the list NAME."""
-    name = name.strip()
-    if not name:
-        fail("the list name is empty")
-    if len(name) > MAX_LIST_NAME:
-        fail(f"the list name is longer than {MAX_LIST_NAME} characters")
+    """Create the list NAME (names are unique ignoring case)."""
     async with open_store(app.settings) as store:
-        created = await store.create_list(name, OptIn(optin), description.strip())
+        created = await use.create_list(store, name, OptIn(optin), description)
     if as_json:
         print_json(created)
     else:
@@ -69,3 +65,50 @@ async def ls(app: AppContext, as_json: bool) -> None:
             for m in found
         ],
     )
+
+
+@lists.command("update")
+@click.argument("name")
+@click.option("--name", "new_name", help="A new name (unique ignoring case).")
+@click.option("--optin", type=OPTIN, help="double: only confirmed subscriptions receive.")
+@click.option("--description", help="What the list is for.")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@pass_app
+@async_command
+async def update(
+    app: AppContext,
+    name: str,
+    new_name: str | None,
+    optin: str | None,
+    description: str | None,
+    as_json: bool,
+) -> None:
+    """Rename the list NAME or change its opt-in or description."""
+    async with open_store(app.settings) as store:
+        updated = await use.update_list(
+            store,
+            name,
+            new_name=new_name,
+            optin=None if optin is None else OptIn(optin),
+            description=description,
+        )
+    if as_json:
+        print_json(updated)
+    else:
+        click.echo(f"updated list {updated.name!r} (id {updated.id}, {updated.optin} opt-in)")
+
+
+@lists.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+@async_command
+async def delete(app: AppContext, name: str, yes: bool) -> None:
+    """Delete the list NAME and its subscriptions (the subscribers stay). Refused while a
+    draft, scheduled, running or paused campaign uses it."""
+    async with open_store(app.settings) as store:
+        found = await use.find_list(store, name)
+        await use.check_deletable(store, found)
+        confirm(f"Delete list {found.name!r} ({found.subscriber_count} subscriber(s) on it)?", yes)
+        deleted = await use.delete_list(store, name)
+    click.echo(f"deleted list {deleted.name!r} (id {deleted.id})")

@@ -1,4 +1,4 @@
-"""Who of a campaign's recipients still to send lacks attributes its templates use."""
+"""A campaign's audience: how many are eligible, who of those still to send lacks attributes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Names per statement: each is one CASE over the subscriber's JSON attributes.
 _NAMES_PER_SCAN = 50
+
+# The rule populate_ledger uses (db.ledger, rules.eligible), counted.
+_ELIGIBLE = """
+SELECT count(*)
+FROM subscribers s
+WHERE s.status = 'enabled'
+  AND EXISTS (
+    SELECT 1 FROM campaign_lists cl
+    JOIN lists l ON l.id = cl.list_id
+    JOIN subscriptions sl ON sl.list_id = cl.list_id
+    WHERE cl.campaign_id = :cid AND sl.subscriber_id = s.id
+      AND (sl.status = 'confirmed' OR (l.optin = 'single' AND sl.status <> 'unsubscribed'))
+  )
+"""
 
 # Subscribers lacking one of the names (tested first: cheap beside the eligibility test, and
 # few pass it), then the rule populate_ledger uses (db.ledger), less those with a final ledger
@@ -32,6 +46,11 @@ WHERE NOT ({has_all})
       AND d.status IN ('sent', 'failed', 'unknown', 'skipped')
   )
 """
+
+
+async def eligible_count(conn: AsyncConnection, campaign_id: int) -> int:
+    """How many subscribers the campaign's ledger would hold if filled now."""
+    return int((await conn.execute(text(_ELIGIBLE), {"cid": campaign_id})).scalar_one())
 
 
 def _has_key(dialect: str, param: str) -> str:

@@ -4,9 +4,11 @@
 type its parameter with the narrow protocol it uses:
 
     SchemaStore      check_schema, close
-    CampaignStore    templates; campaign rows, look-ups, compare-and-set transitions
+    CampaignStore    templates; campaign rows, look-ups, updates and deletes guarded by status,
+                     compare-and-set transitions
     LedgerStore      the delivery ledger (below), its counts and failures, the send-error
                      counter the recorder bumps with the outcomes, the audience preflight
+                     (eligible count, attributes recipients lack)
     SubscriberStore  lists, subscribers, subscriptions, opt-in (ImportStore is its import part)
     BounceStore      recorded bounces
 
@@ -90,7 +92,27 @@ class SubscriberStore(ImportStore, Protocol):
 
     # -- lists ---------------------------------------------------------------------------
     async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
-        """Raise Conflict if the name exists."""
+        """Raise Conflict if the name exists, case-insensitively (rules.name_key)."""
+        ...
+
+    async def update_list(
+        self,
+        list_id: int,
+        *,
+        name: str | None = None,
+        optin: OptIn | None = None,
+        description: str | None = None,
+    ) -> MailingList:
+        """Change what is given. Raise NotFound, or Conflict if `name` is another list's name
+        case-insensitively (renaming "news" to "News" is allowed)."""
+        ...
+
+    async def delete_list(
+        self, list_id: int, refuse_when: frozenset[CampaignStatus]
+    ) -> MailingList:
+        """Delete the list and its subscriptions; campaigns in other statuses lose the link.
+        Raise NotFound, or Conflict naming the campaigns in a `refuse_when` status that use it
+        (rules.in_use; then nothing changes)."""
         ...
 
     async def lists(self) -> list[MailingList]:
@@ -163,9 +185,41 @@ class CampaignStore(Protocol):
 
     async def templates(self) -> list[Template]: ...
 
+    async def update_template(self, template_id: int, body: str) -> Template:
+        """Replace the body (updated_at = now). Raise NotFound."""
+        ...
+
+    async def delete_template(
+        self, template_id: int, refuse_when: frozenset[CampaignStatus]
+    ) -> Template:
+        """Delete it. Raise NotFound, or Conflict naming the campaigns in a `refuse_when`
+        status that use it (rules.in_use; then nothing changes)."""
+        ...
+
     # -- campaigns -----------------------------------------------------------------------
     async def create_campaign(self, campaign: NewCampaign, template_id: int | None) -> Campaign:
         """Lists are named in campaign.lists; raise NotFound for an unknown one."""
+        ...
+
+    async def update_campaign(
+        self,
+        campaign_id: int,
+        campaign: NewCampaign,
+        template_id: int | None,
+        allowed: frozenset[CampaignStatus],
+    ) -> Campaign:
+        """Replace the campaign's content, lists (named), template, messenger, headers, tags
+        and send_at with `campaign`'s (status, counters and times other than updated_at are
+        kept). Raise NotFound (campaign, list or template), or TransitionRefused if its status
+        is not in `allowed` (rules.refused_change; then nothing changes)."""
+        ...
+
+    async def delete_campaign(
+        self, campaign_id: int, allowed: frozenset[CampaignStatus]
+    ) -> Campaign:
+        """Delete the campaign, its ledger rows and list links; bounces it caused are kept,
+        without the campaign id. Return what was deleted. Raise NotFound, or TransitionRefused
+        if its status is not in `allowed` (then nothing changes)."""
         ...
 
     async def get_campaign(self, campaign_id: int) -> Campaign: ...
@@ -212,6 +266,11 @@ class LedgerStore(Protocol):
         A subscriber on several lists gets one row. Idempotent. Only subscribers with
         ``after < id <= upto`` (no upper bound when upto is None) are considered, so a large
         campaign can be populated in chunks and start sending after the first one."""
+        ...
+
+    async def eligible_count(self, campaign_id: int) -> int:
+        """How many subscribers are eligible for the campaign now (as populate_ledger counts
+        them, ledger rows aside). Raise NotFound."""
         ...
 
     async def last_subscriber_id(self) -> int:

@@ -39,6 +39,10 @@ class MemoryLedger(MemoryState):
             added += 1
         return added
 
+    async def eligible_count(self, campaign_id: int) -> int:
+        campaign = self._campaign(campaign_id)
+        return sum(1 for sid in self._subs if self._eligible(campaign, sid))
+
     async def last_subscriber_id(self) -> int:
         return max(self._subs, default=0)
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 
 from campaignd.domain import (
+    CampaignStatus,
     MailingList,
     NewSubscriber,
     OptIn,
@@ -17,7 +18,7 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.errors import Conflict, NotFound
-from campaignd.rules import awaits_confirmation
+from campaignd.rules import awaits_confirmation, in_use, name_key
 from campaignd.store.memory.state import UNSUBSCRIBED, Link, MemoryState, Sub, utc
 
 
@@ -25,12 +26,62 @@ class MemorySubscribers(MemoryState):
     """Lists, subscribers and opt-in (import_batch: MemoryImport)."""
 
     # -- lists -------------------------------------------------------------------------------
+    def _name_taken(self, name: str, but: int | None = None) -> None:
+        for m in self._lists.values():
+            if m.id != but and name_key(m.name) == name_key(name):
+                raise Conflict(f"list {m.name!r} already exists (list names ignore case)")
+
     async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
-        if any(m.name == name for m in self._lists.values()):
-            raise Conflict(f"list {name!r} already exists")
+        self._name_taken(name)
         new = MailingList(self._next("list"), name, OptIn(optin), description, utcnow(), 0)
         self._lists[new.id] = new
         return new
+
+    async def update_list(
+        self,
+        list_id: int,
+        *,
+        name: str | None = None,
+        optin: OptIn | None = None,
+        description: str | None = None,
+    ) -> MailingList:
+        current = self._list(list_id)
+        if name is not None:
+            self._name_taken(name, but=list_id)
+        updated = dataclasses.replace(
+            current,
+            name=current.name if name is None else name,
+            optin=current.optin if optin is None else OptIn(optin),
+            description=current.description if description is None else description,
+        )
+        self._lists[list_id] = updated
+        return self._with_count(updated)
+
+    async def delete_list(
+        self, list_id: int, refuse_when: frozenset[CampaignStatus]
+    ) -> MailingList:
+        current = self._with_count(self._list(list_id))
+        users = [
+            (c.id, c.name, c.status)
+            for c in sorted(self._campaigns.values(), key=lambda c: c.id)
+            if list_id in c.list_ids and c.status in refuse_when
+        ]
+        if users:
+            raise in_use(f"list {current.name!r}", users)
+        for key in [k for k in self._links if k[1] == list_id]:
+            del self._links[key]
+        for c in list(self._campaigns.values()):
+            if list_id in c.list_ids:  # as ON DELETE CASCADE on campaign_lists
+                kept = tuple(i for i in c.list_ids if i != list_id)
+                self._campaigns[c.id] = dataclasses.replace(c, list_ids=kept)
+        del self._lists[list_id]
+        return current
+
+    def _list(self, list_id: int) -> MailingList:
+        try:
+            return self._lists[list_id]
+        except KeyError:
+            raise NotFound(f"no list with id {list_id}") from None
 
     def _with_count(self, m: MailingList) -> MailingList:
         count = sum(

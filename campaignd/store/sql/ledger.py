@@ -56,6 +56,13 @@ class SqlLedger(SqlBase):
     async def last_subscriber_id(self) -> int:
         return await self._tx(self._ledger.last_subscriber_id, write=False)
 
+    async def eligible_count(self, campaign_id: int) -> int:
+        async def fn(conn: AsyncConnection) -> int:
+            await C.get(conn, campaign_id)  # NotFound names the campaign
+            return await audience.eligible_count(conn, campaign_id)
+
+        return await self._tx(fn, write=False)
+
     async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
         async def fn(conn: AsyncConnection) -> dict[str, int]:
             await C.get(conn, campaign_id)  # NotFound names the campaign

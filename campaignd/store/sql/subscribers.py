@@ -1,4 +1,4 @@
-"""The SQL SubscriberStore: lists, subscribers, their subscriptions, opt-in."""
+"""The SQL SubscriberStore: subscribers, their subscriptions, opt-in (lists: lists.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import links
 from campaignd.db import tables as T
 from campaignd.domain import (
-    MailingList,
     NewSubscriber,
-    OptIn,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -31,59 +29,7 @@ from campaignd.store.sql.base import SqlBase, _require_lists
 
 
 class SqlSubscribers(SqlBase):
-    """Lists, subscribers and opt-in (import_batch: SqlImport)."""
-
-    # -- lists -----------------------------------------------------------------------------
-    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
-        now = utcnow()
-
-        async def fn(conn: AsyncConnection) -> MailingList:
-            if await conn.scalar(select(T.lists.c.id).where(T.lists.c.name == name)):
-                raise Conflict(f"list {name!r} already exists")
-            stmt = insert(T.lists).values(
-                name=name,
-                optin=optin.value,
-                description=description,
-                created_at=now,
-                updated_at=now,
-            )
-            list_id = (await conn.execute(stmt.returning(T.lists.c.id))).scalar_one()
-            return MailingList(list_id, name, OptIn(optin), description, now, 0)
-
-        return await self._tx(fn)
-
-    def _lists_query(self) -> Any:
-        li, sl = T.lists.c, T.subscriptions.c
-        count = (
-            select(func.count())
-            .where(sl.list_id == li.id, sl.status != _UNSUBSCRIBED)
-            .scalar_subquery()
-        )
-        return select(li.id, li.name, li.optin, li.description, li.created_at, count).order_by(
-            li.id
-        )
-
-    async def get_list(self, name: str) -> MailingList:
-        async def fn(conn: AsyncConnection) -> MailingList:
-            row = (await conn.execute(self._lists_query().where(T.lists.c.name == name))).first()
-            if row is None:
-                raise NotFound(f"no list named {name!r}")
-            return _list(row)
-
-        return await self._tx(fn, write=False)
-
-    async def lists(self) -> list[MailingList]:
-        async def fn(conn: AsyncConnection) -> list[MailingList]:
-            return [_list(r) for r in await conn.execute(self._lists_query())]
-
-        return await self._tx(fn, write=False)
-
-    async def list_names(self) -> dict[int, str]:
-        async def fn(conn: AsyncConnection) -> dict[int, str]:
-            rows = await conn.execute(select(T.lists.c.id, T.lists.c.name))
-            return {r[0]: r[1] for r in rows}
-
-        return await self._tx(fn, write=False)
+    """Subscribers and opt-in (lists: SqlLists; import_batch: SqlImport)."""
 
     # -- subscribers -----------------------------------------------------------------------
     async def _subscriber(self, conn: AsyncConnection, where: Any) -> Subscriber | None:
@@ -240,14 +186,3 @@ class SqlSubscribers(SqlBase):
 
 def _key(email: str) -> str:
     return email.strip().lower()
-
-
-def _list(row: Any) -> MailingList:
-    return MailingList(
-        id=row[0],
-        name=row[1],
-        optin=OptIn(row[2]),
-        description=row[3],
-        created_at=row[4],
-        subscriber_count=int(row[5]),
-    )
