@@ -60,7 +60,7 @@ async def upgrade(url: str) -> str:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            where = "" if path.is_absolute() else f" (relative to the current directory {Path.cwd()})"
+            where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
             raise StoreError(
                 f"cannot create the directory {path.parent}{where}: {exc.strerror}"
             ) from exc

@@ -16,6 +16,7 @@ from jinja2 import nodes
 
 from campaignd.domain import ContentType
 from campaignd.errors import TemplateError
+from campaignd.rendering.listmonk import with_hint
 from campaignd.rendering.sandbox import LimitedSandbox
 from campaignd.rendering.source import html_to_text, markdown_to_html
 
@@ -30,6 +31,7 @@ class _Fragment:
     field: str
     start_line: int
     exact: bool  # line numbers are the author's own
+    source: str  # for the listmonk hint
 
 
 def parse(env: LimitedSandbox, field: str, source: str) -> nodes.Template:
@@ -37,7 +39,8 @@ def parse(env: LimitedSandbox, field: str, source: str) -> nodes.Template:
     try:
         return env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"{field}: line {exc.lineno}: {exc.message}") from None
+        reason = with_hint(exc.message or str(exc), source, exc.lineno)
+        raise TemplateError(f"{field}: line {exc.lineno}: {reason}") from None
 
 
 def _uses_html_only(tree: nodes.Template) -> bool:
@@ -97,7 +100,7 @@ class CampaignSource:
 
     def _add(self, field: str, source: str, exact: bool = True) -> None:
         self._source.append("{#\n#}")  # each fragment starts on a line of its own
-        self._fragments.append(_Fragment(field, self._line(), exact))
+        self._fragments.append(_Fragment(field, self._line(), exact, source))
         self._source.append(source)
 
     def _section(self, html: bool, fill: Callable[[], None]) -> None:
@@ -195,5 +198,6 @@ class CampaignSource:
         if current is None:
             return TemplateError(reason)
         if not current.exact:
-            return TemplateError(f"{current.field}: {reason}")
-        return TemplateError(f"{current.field}: line {line - current.start_line + 1}: {reason}")
+            return TemplateError(f"{current.field}: {with_hint(reason, current.source)}")
+        at = line - current.start_line + 1
+        return TemplateError(f"{current.field}: line {at}: {with_hint(reason, current.source, at)}")

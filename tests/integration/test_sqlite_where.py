@@ -37,8 +37,10 @@ async def test_both_sqlite_stores_say_it_for_a_relative_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, light: bool
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    store = SqliteImportStore(Path("nodir/c.db")) if light else await SqlStore.open(
-        "sqlite:///nodir/c.db"
+    store = (
+        SqliteImportStore(Path("nodir/c.db"))
+        if light
+        else await SqlStore.open("sqlite:///nodir/c.db")
     )
     try:
         with pytest.raises(SchemaOutOfDate) as info:
