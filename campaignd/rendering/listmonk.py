@@ -114,9 +114,9 @@ def _first(text: str) -> str | None:
         instead = translate(match["body"])
         if instead is not None:
             return f"{match.group(0).strip()} is listmonk syntax: write {instead}"
-    match = _SUFFIX_TRACKLINK.search(text)
-    if match:
-        return f"{match.group(0)} is listmonk syntax: write the plain link {match['url']}"
+    suffix = _SUFFIX_TRACKLINK.search(text)
+    if suffix:
+        return f"{suffix.group(0)} is listmonk syntax: write the plain link {suffix['url']}"
     return None
 
 
