@@ -10,10 +10,13 @@ from typing import Any
 from pydantic import BaseModel
 
 ENV_PREFIX = "CAMPAIGND_"
-#: Sections written as an array of tables ([[name]]); every other section is one table.
-_ARRAY_SECTIONS = frozenset({"smtp"})
 
 Loc = tuple[int | str, ...]
+
+
+def _is_array(annotation: Any) -> bool:
+    """A section written as an array of tables ([[smtp]]): a tuple or list of models."""
+    return typing.get_origin(annotation) in (tuple, list)
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -82,17 +85,20 @@ def unknown_key(root: type[BaseModel], loc: Loc, env_path: Loc | None = None) ->
     return line + (f" (did you mean {key_name(guess)}?)" if guess else "")
 
 
-def table_shape(tree: Mapping[str, Any]) -> tuple[str, str] | None:
+def table_shape(root: type[BaseModel], tree: Mapping[str, Any]) -> tuple[str, str] | None:
     """(section, hint) for a section written with the wrong brackets: [smtp] where [[smtp]]
-    (a list of servers) is meant, or [[app]] where [app] (one table) is meant."""
+    (a list, one table per server) is meant, or [[app]] where [app] (one table) is meant."""
     for name, value in tree.items():
-        if name in _ARRAY_SECTIONS and isinstance(value, Mapping):
+        field = root.model_fields.get(name)
+        if field is None or _model_in(field.annotation) is None:
+            continue
+        if _is_array(field.annotation) and isinstance(value, Mapping):
             return name, (
-                f"[{name}] is a list of servers: write [[{name}]] (two brackets) above each "
-                "server's keys"
+                f"[{name}] is a list: write [[{name}]] (two brackets) above the keys of each "
+                "one (each server, for [[smtp]])"
             )
         if (
-            name not in _ARRAY_SECTIONS
+            not _is_array(field.annotation)
             and isinstance(value, list)
             and value
             and all(isinstance(v, Mapping) for v in value)
@@ -107,7 +113,7 @@ def env_without_nesting(root: type[BaseModel], env: Mapping[str, str]) -> list[t
     meant: dict[str, str] = {}
     for section, field in root.model_fields.items():
         model = _model_in(field.annotation)
-        if model is None or section in _ARRAY_SECTIONS:
+        if model is None or _is_array(field.annotation):
             continue
         for key in model.model_fields:
             name = env_var((section, key))

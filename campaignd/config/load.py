@@ -85,7 +85,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
         warn_if_readable(path, secrets_in(tree))
-    shape = table_shape(tree)
+    shape = table_shape(Settings, tree)
     if shape is not None:
         raise ConfigError(*shape)
     from_env = _apply_env(tree, env)
