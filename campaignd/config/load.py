@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from campaignd.config.checks import secrets_in
 from campaignd.config.hints import (
+    ENV_PREFIX,
     Loc,
     env_without_nesting,
     key_name,
@@ -22,8 +23,6 @@ from campaignd.config.hints import (
 from campaignd.config.secret_files import warn_if_readable
 from campaignd.config.settings import Settings
 from campaignd.errors import ConfigError
-
-ENV_PREFIX = "CAMPAIGND_"
 
 log = logging.getLogger(__name__)
 
