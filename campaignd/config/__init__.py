@@ -18,7 +18,8 @@ from campaignd.config.bounces import (
     BounceSettings,
 )
 from campaignd.config.fields import Duration, Header, OneLine, OptionalPath, parse_duration
-from campaignd.config.load import ENV_PREFIX, load_settings
+from campaignd.config.hints import ENV_PREFIX
+from campaignd.config.load import load_settings
 from campaignd.config.sections import (
     AppSettings,
     DbSettings,
