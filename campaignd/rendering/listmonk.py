@@ -59,7 +59,7 @@ _BARE = {
     "MessageURL": "nothing yet (no view-in-browser page)",
     "RootURL": "the address itself",
 }
-_SUFFIX_TRACKLINK = re.compile(r"(?P<url>https?://\S+?)@TrackLink")
+_SUFFIX_TRACKLINK = re.compile(r"""(?P<url>https?://[^\s"'<>]+?)@TrackLink""")
 
 
 def _path(root: str, rest: str) -> str:
@@ -136,3 +136,16 @@ def with_hint(reason: str, source: str, line: int | None = None) -> str:
     """`reason`, followed by the listmonk hint for `source` when there is one."""
     hint = listmonk_hint(source, line)
     return reason if hint is None else f"{reason} ({hint}; see docs/templates.md)"
+
+
+def track_link_suffix(source: str) -> tuple[int, str] | None:
+    """(line, problem) for listmonk's `https://…@TrackLink` suffix, which compiles fine in
+    Jinja2 but would send a link to the host "TrackLink"; None when there is none."""
+    suffix = _SUFFIX_TRACKLINK.search(source)
+    if suffix is None:
+        return None
+    line = source.count("\n", 0, suffix.start()) + 1
+    return line, (
+        f"{suffix.group(0)} is listmonk syntax (link tracking, not available yet): write the "
+        f"plain link {suffix['url']}"
+    )

@@ -16,7 +16,7 @@ from jinja2 import nodes
 
 from campaignd.domain import ContentType
 from campaignd.errors import TemplateError
-from campaignd.rendering.listmonk import with_hint
+from campaignd.rendering.listmonk import track_link_suffix, with_hint
 from campaignd.rendering.sandbox import LimitedSandbox
 from campaignd.rendering.source import html_to_text, markdown_to_html
 
@@ -35,12 +35,17 @@ class _Fragment:
 
 
 def parse(env: LimitedSandbox, field: str, source: str) -> nodes.Template:
-    """The template's syntax tree; TemplateError naming the field and line if it has none."""
+    """The template's syntax tree; TemplateError naming the field and line if it has none
+    (or if it holds listmonk's link-tracking suffix, which would send a broken link)."""
     try:
-        return env.parse(source)
+        tree = env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         reason = with_hint(exc.message or str(exc), source, exc.lineno)
         raise TemplateError(f"{field}: line {exc.lineno}: {reason}") from None
+    suffix = track_link_suffix(source)
+    if suffix is not None:
+        raise TemplateError(f"{field}: line {suffix[0]}: {suffix[1]}")
+    return tree
 
 
 def _uses_html_only(tree: nodes.Template) -> bool:

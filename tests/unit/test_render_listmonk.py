@@ -127,3 +127,14 @@ def test_go_date_layouts_become_strftime() -> None:
         "https://x.org/p@TrackLink is listmonk syntax: write the plain link https://x.org/p"
     )
     assert listmonk_hint("{{ subscriber.name }}") is None
+
+
+@pytest.mark.parametrize("content_type", [ContentType.HTML, ContentType.MARKDOWN])
+def test_the_track_link_suffix_is_refused_not_sent_as_a_broken_link(
+    content_type: ContentType,
+) -> None:
+    error = check('<p>ok</p>\n<a href="https://x.org/p@TrackLink">x</a>\n', content_type)
+    assert error == (
+        "body: line 2: https://x.org/p@TrackLink is listmonk syntax (link tracking, not "
+        "available yet): write the plain link https://x.org/p"
+    )
