@@ -281,6 +281,31 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class BounceCounts:
+    """A campaign's recorded bounces by kind."""
+
+    hard: int = 0
+    soft: int = 0
+    complaint: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Bounce:
+    """One recorded bounce or complaint, with the subscriber's address and the campaign's name
+    (None without a campaign, or for a campaign since removed)."""
+
+    id: int
+    subscriber_id: int
+    email: str
+    campaign_id: int | None
+    campaign_name: str | None
+    kind: str  # hard | soft | complaint
+    source: str  # smtp | ses | sendgrid | postmark | mail | ...
+    reason: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ImportCounts:
     inserted: int = 0
     updated: int = 0

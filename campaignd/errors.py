@@ -43,10 +43,11 @@ class CampaigndError(Exception):
 class ConfigError(CampaigndError):
     """A setting is invalid."""
 
-    def __init__(self, key: str, problem: str) -> None:
+    def __init__(self, key: str, problem: str, *, line: str | None = None) -> None:
         self.key = key
         self.problem = problem
-        super().__init__(f"setting {key}: {problem}")
+        # `line`: the whole message, when "setting KEY: PROBLEM" reads badly (an unknown key).
+        super().__init__(line if line is not None else f"setting {key}: {problem}")
 
 
 class StoreError(CampaigndError):

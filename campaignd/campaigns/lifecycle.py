@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from campaignd.config import AppSettings
 from campaignd.domain import (
+    BounceCounts,
     Campaign,
     CampaignCounts,
     ContentType,
@@ -47,12 +48,17 @@ class CampaignSummary:
     pending: int
     deferred: int
     in_flight: int
+    bounces: BounceCounts = field(default_factory=BounceCounts)  # recorded, by kind
 
 
 def summarize(
-    campaign: Campaign, counts: CampaignCounts, list_names: Mapping[int, str] | None = None
+    campaign: Campaign,
+    counts: CampaignCounts,
+    list_names: Mapping[int, str] | None = None,
+    bounces: BounceCounts | None = None,
 ) -> CampaignSummary:
-    """The summary; `list_names` maps list ids to names (a list deleted since shows as #id)."""
+    """The summary; `list_names` maps list ids to names (a list deleted since shows as #id);
+    `bounces` are the campaign's recorded bounces (BounceStore.bounce_counts)."""
     names = list_names or {}
 
     def iso(value: dt.datetime | None) -> str | None:
@@ -82,7 +88,16 @@ def summarize(
         pending=counts.pending,
         deferred=counts.deferred,
         in_flight=counts.claimed,
+        bounces=bounces or BounceCounts(),
     )
+
+
+async def campaign_summary(
+    store: Store, campaign: Campaign, list_names: Mapping[int, str] | None = None
+) -> CampaignSummary:
+    """`summarize` with the ledger's counts and the recorded bounces read from the store."""
+    counts = await store.counts(campaign.id)
+    return summarize(campaign, counts, list_names, await store.bounce_counts(campaign.id))
 
 
 async def check_new_campaign(

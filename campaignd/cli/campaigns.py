@@ -9,7 +9,12 @@ from pathlib import Path
 
 import click
 
-from campaignd.campaigns.lifecycle import apply_action, create_campaign, summarize, template_sources
+from campaignd.campaigns.lifecycle import (
+    apply_action,
+    campaign_summary,
+    create_campaign,
+    template_sources,
+)
 from campaignd.cli.campaign_input import FILE, parse_header, parse_when, read_file
 from campaignd.cli.common import (
     AppContext,
@@ -21,6 +26,7 @@ from campaignd.cli.common import (
 )
 from campaignd.config import DEFAULT_POOL, AppSettings
 from campaignd.domain import (
+    BounceCounts,
     Campaign,
     CampaignStatus,
     ContentType,
@@ -98,7 +104,7 @@ async def create(
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
         if as_json:
             names = await store.list_names()
-            print_json(summarize(campaign, await store.counts(campaign.id), names))
+            print_json(await campaign_summary(store, campaign, names))
         else:
             click.echo(campaign.id)
 
@@ -111,7 +117,7 @@ async def ls(app: AppContext, as_json: bool) -> None:
     """List campaigns with their progress."""
     async with open_store(app.settings) as store:
         names = await store.list_names()
-        rows = [summarize(c, await store.counts(c.id), names) for c in await store.campaigns()]
+        rows = [await campaign_summary(store, c, names) for c in await store.campaigns()]
     if as_json:
         print_json(rows)
         return
@@ -131,7 +137,7 @@ async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     async with open_store(app.settings) as store:
         campaign = await store.get_campaign(campaign_id)
         names = await store.list_names()
-        summary = summarize(campaign, await store.counts(campaign_id), names)
+        summary = await campaign_summary(store, campaign, names)
     if as_json:
         print_json(summary)
         return
@@ -144,6 +150,8 @@ async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
             shown = ", ".join(f"{n} (#{i})" for n, i in zip(shown, summary.lists, strict=True))
         elif isinstance(shown, tuple):
             shown = ", ".join(map(str, shown))
+        elif isinstance(shown, BounceCounts):
+            shown = f"hard {shown.hard}, soft {shown.soft}, complaint {shown.complaint}"
         click.echo(f"{name:>13}: {'-' if shown in (None, '') else shown}")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from campaignd.campaigns.lifecycle import summarize
+from campaignd.campaigns.lifecycle import campaign_summary
 from campaignd.campaigns.manage import (
     CampaignChanges,
     check_deletable,
@@ -31,7 +31,7 @@ def _one_of(option: str, text: str | None, path: Path | None) -> str | None:
 async def _print(store: Store, campaign: Campaign, as_json: bool, what: str) -> None:
     if as_json:
         names = await store.list_names()
-        print_json(summarize(campaign, await store.counts(campaign.id), names))
+        print_json(await campaign_summary(store, campaign, names))
     else:
         click.echo(f"campaign {campaign.id} {what} ({campaign.status.value})")
 

@@ -30,6 +30,7 @@ EX_CONFIG = 78  # sysexits.h: configuration error; systemd does not restart on i
         "run": "campaignd.cli.run:run_cmd",
         "optin": "campaignd.cli.optin:optin",
         "dkim": "campaignd.cli.dkim:dkim",
+        "bounces": "campaignd.cli.bounces:bounces",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

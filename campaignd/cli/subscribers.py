@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from campaignd.addresses import MAX_NAME_LENGTH, name_from_email, normalize_email
+from campaignd.bounces.report import campaign_label, one_line, subscriber_bounces
 from campaignd.cli.common import (
     AppContext,
     async_command,
@@ -17,9 +18,10 @@ from campaignd.cli.common import (
     pass_app,
     print_json,
     print_table,
+    to_jsonable,
 )
 from campaignd.cli.lazy import LazyGroup
-from campaignd.domain import NewSubscriber, SubscriberStatus, SubscriptionStatus
+from campaignd.domain import Bounce, NewSubscriber, SubscriberStatus, SubscriptionStatus
 from campaignd.errors import NotFound
 from campaignd.store.protocol import Store
 
@@ -93,11 +95,12 @@ async def add(
 @pass_app
 @async_command
 async def show(app: AppContext, email: str, as_json: bool) -> None:
-    """Show the subscriber EMAIL (case-insensitive) and their subscriptions."""
+    """Show the subscriber EMAIL (case-insensitive), their subscriptions and their bounces."""
     async with open_store(app.settings) as store:
         found = await store.get_subscriber(email)
+        bounces = await subscriber_bounces(store, found.id)
     if as_json:
-        print_json(found)
+        print_json({**to_jsonable(found), "bounces": [_bounce_json(b) for b in bounces]})
         return
     print_table(
         ["field", "value"],
@@ -117,6 +120,30 @@ async def show(app: AppContext, email: str, as_json: bool) -> None:
         ["list_id", "list", "subscription"],
         [(s.list_id, s.list_name, s.status) for s in found.subscriptions],
     )
+    click.echo()
+    if not bounces:
+        click.echo("bounces: none recorded")
+        return
+    print_table(
+        ["bounced", "kind", "campaign", "source", "reason"],
+        [
+            (b.created_at, b.kind, campaign_label(b), b.source, one_line(b.reason, 100))
+            for b in bounces
+        ],
+    )
+
+
+def _bounce_json(bounce: Bounce) -> dict[str, Any]:
+    """A bounce in `subscribers show --json` (the person's own fields left out)."""
+    return {
+        "id": bounce.id,
+        "kind": bounce.kind,
+        "source": bounce.source,
+        "reason": bounce.reason,
+        "campaign_id": bounce.campaign_id,
+        "campaign_name": bounce.campaign_name,
+        "created_at": bounce.created_at,
+    }
 
 
 @subscribers.command("blocklist")

@@ -3,7 +3,8 @@
 Lives here: shared field types (fields.py), the sections (sections.py: app, db, security, log,
 http, inbound; smtp.py; bounces.py), the whole tree (settings.py), loading it from the file and
 the environment (load.py), secrets read from files and the permission warning (secret_files.py),
-and the pure checks behind the validators (checks.py). Import the names from
+the pure checks behind the validators (checks.py), and the hints for bad settings ("did
+you mean", [smtp] vs [[smtp]], environment names: hints.py). Import the names from
 ``campaignd.config``; they are all re-exported here.
 May import: campaignd.errors only (and pydantic). Nothing above the core.
 """
@@ -18,7 +19,8 @@ from campaignd.config.bounces import (
     BounceSettings,
 )
 from campaignd.config.fields import Duration, Header, OneLine, OptionalPath, parse_duration
-from campaignd.config.load import ENV_PREFIX, load_settings
+from campaignd.config.hints import ENV_PREFIX
+from campaignd.config.load import load_settings
 from campaignd.config.sections import (
     AppSettings,
     DbSettings,

@@ -90,6 +90,7 @@ class CampaignRenderer:
             types=(SubscriberData, CampaignData),
             mappings=(Attributes, BlankAttributes),
             functions=(data.unsubscribe_url, data.optin_url, data.date, data.with_subject),
+            labels={SubscriberData: "subscriber", CampaignData: "campaign"},
         )
         self._vars = dict(env.globals)
         self._vars.update(

@@ -10,7 +10,7 @@ type its parameter with the narrow protocol it uses:
                      counter the recorder bumps with the outcomes, the audience preflight
                      (eligible count, attributes recipients lack)
     SubscriberStore  lists, subscribers, subscriptions, opt-in (ImportStore is its import part)
-    BounceStore      recorded bounces
+    BounceStore      recorded bounces: adding one, counts per campaign, listing them
 
 Two implementations pass the same contract suite (tests/integration/test_store_*.py) and
 implement every focused protocol (tests/integration/test_store_protocols.py): ``SqlStore``
@@ -39,6 +39,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from campaignd.domain import (
+    Bounce,
+    BounceCounts,
     Campaign,
     CampaignCounts,
     CampaignStatus,
@@ -356,6 +358,21 @@ class BounceStore(Protocol):
         ("smtp", "ses", "sendgrid", "postmark"); return the subscriber's number of bounces of
         that kind, this one included. With the provider's `event_id`, an event already
         recorded from that source is not recorded again: None is returned."""
+        ...
+
+    async def bounce_counts(self, campaign_id: int) -> BounceCounts:
+        """The campaign's recorded bounces by kind (zeros for a campaign without any)."""
+        ...
+
+    async def bounces(
+        self,
+        *,
+        campaign_id: int | None = None,
+        subscriber_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Bounce]:
+        """Recorded bounces, newest first (created_at, then id), of one campaign and/or one
+        subscriber when given; at most `limit`."""
         ...
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE
+from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE, missing_database
 from campaignd.db.sqlite.bulkrows import bulk_rows
 from campaignd.db.sqlite.fastimport import BUSY_TIMEOUT_S, SqliteBulk
 from campaignd.db.sqlite.writer import BulkSession
@@ -65,7 +66,7 @@ class SqliteImportStore:
     async def check_schema(self) -> None:
         """Refuse an out-of-date or empty database, as SqlStore.check_schema does."""
         if not self._path.exists():
-            raise SchemaOutOfDate(SCHEMA_MESSAGE)
+            raise SchemaOutOfDate(missing_database(str(self._path), os.getcwd()))
 
         def revision() -> str | None:
             conn = self._read()

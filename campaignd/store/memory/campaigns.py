@@ -145,7 +145,7 @@ class MemoryCampaigns(MemoryState):
             row = self._ledger.pop(row_id)
             self._in_ledger.discard((campaign_id, row.subscriber_id))
         self._bounces = [
-            (b[0], None if b[1] == campaign_id else b[1], b[2], b[3], b[4]) for b in self._bounces
+            (b[0], None if b[1] == campaign_id else b[1], *b[2:]) for b in self._bounces
         ]
         del self._campaigns[campaign_id]
         return current

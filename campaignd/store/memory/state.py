@@ -82,7 +82,8 @@ class MemoryState:
         self._in_ledger: set[tuple[int, int]] = set()
         self._ids: dict[str, int] = {}
         self._optin_sent: dict[int, dt.datetime] = {}
-        self._bounces: list[tuple[int, int | None, str, str, str]] = []
+        # (subscriber_id, campaign_id, kind, source, reason, created_at, id)
+        self._bounces: list[tuple[int, int | None, str, str, str, dt.datetime, int]] = []
         self._bounce_events: set[tuple[str, str]] = set()
 
     # -- SchemaStore -------------------------------------------------------------------------
