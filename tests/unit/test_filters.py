@@ -147,7 +147,7 @@ def test_size_and_depth_are_bounded() -> None:
 
 
 def test_contains_is_case_insensitive_also_beyond_ascii() -> None:
-    bjorn = sub(email="Bjorn@Example.COM", name="BJØRN Åse")
+    bjorn = sub(email="Bjorn@Example.COM", name="BJØRN Åse Jr.")
     assert matches(parse('email ~ "@example.com"'), bjorn)
     assert matches(parse('name ~ "ø"'), bjorn)
     assert matches(parse('name ~ "åse"'), bjorn)
