@@ -60,6 +60,8 @@ def _string(source: str, start: int) -> tuple[str, int]:
         ch = source[i]
         if ch == quote:
             return "".join(out), i + 1
+        if ch == "\0":
+            raise _error(i + 1, "a NUL character cannot be in a string")
         if ch == "\\":
             nxt = source[i + 1 : i + 2]
             if nxt not in _ESCAPES:

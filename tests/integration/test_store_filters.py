@@ -1,0 +1,155 @@
+"""The filter language on every store: memory, SQLite and PostgreSQL give the same answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from campaignd.domain import NewSubscriber, OptIn, SubscriberStatus, SubscriptionStatus
+from campaignd.filters import parse
+from tests.integration.store_fixtures import store, store_url
+
+__all__ = ["store", "store_url"]  # fixtures
+
+CONFIRMED = SubscriptionStatus.CONFIRMED
+UNCONFIRMED = SubscriptionStatus.UNCONFIRMED
+UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED
+
+PEOPLE: list[tuple[str, str, dict[str, Any], SubscriberStatus, dict[str, SubscriptionStatus]]] = [
+    (
+        "ann@example.com",
+        "Ann",
+        {"city": "Oslo", "score": 7, "tags": ["vip", "a"], "vip": True},
+        SubscriberStatus.ENABLED,
+        {"News": CONFIRMED},
+    ),
+    (
+        "bjorn@Example.com",
+        "Bjørn Ås",
+        {"city": "Bergen", "score": "12"},
+        SubscriberStatus.ENABLED,
+        {"News": UNCONFIRMED, "Deals": CONFIRMED},
+    ),
+    (
+        "cid@test.org",
+        "Cid",
+        {"score": "abc", "city": "oslo"},
+        SubscriberStatus.DISABLED,
+        {"Deals": UNSUBSCRIBED},
+    ),
+    ("dee@example.org", "DEE ØSTBY", {}, SubscriberStatus.ENABLED, {}),
+    (
+        "eve@example.com",
+        "Eve",
+        {"score": 4.5, "tags": "vip", "n": None, "big": "1" * 41},
+        SubscriberStatus.BLOCKLISTED,
+        {"News": UNSUBSCRIBED},
+    ),
+    (
+        "fay@example.net",
+        "Fay 100%_x",
+        {"score": "5", "city": "Oslo ", "weird-key": "x", "line": "5\n"},
+        SubscriberStatus.ENABLED,
+        {"News": CONFIRMED},
+    ),
+]
+
+# expression -> the people (by first letter of the address) it matches
+EXPECTED = {
+    'status = "enabled"': "abdf",
+    'status != "enabled"': "ce",
+    'attributes.city = "Oslo"': "a",
+    'attributes.city != "Oslo"': "bcdef",
+    'attributes.city ~ "oslo"': "acf",
+    "attributes.score >= 5": "abf",
+    "attributes.score < 5": "e",
+    "not attributes.score >= 5": "cde",
+    "attributes.score = 12": "b",
+    'attributes.score = "12"': "b",
+    'attributes.score = "7"': "",
+    "attributes.score > -1e3 and attributes.score <= 7": "aef",
+    'attributes.tags has "vip"': "a",
+    "attributes.vip = true": "a",
+    "attributes.vip = false": "",
+    "attributes.big > 0 or attributes.line > 0": "",
+    'attributes.weird-key = "x"': "f",
+    'email ~ "@EXAMPLE.com"': "abe",
+    'email = "BJORN@example.COM"': "b",
+    'name ~ "ø"': "bd",
+    'name ~ "%_"': "f",
+    'name ~ ".*"': "",
+    'name = "Ann"': "a",
+    'name != "Ann"': "bcdef",
+    'list = "News"': "abef",
+    'list = "News" and subscription = "confirmed"': "af",
+    'list = "Deals" and subscription != "unsubscribed"': "b",
+    'subscription = "unsubscribed"': "ce",
+    'list != "News"': "cd",
+    '(list = "News" or list = "Deals") and status = "enabled" and not attributes.city ~ "bergen"': (
+        "af"
+    ),
+    'created >= "2000-01-01"': "abcdef",
+    'created < "2000-01-01" or updated < "2000-01-01T00:00:00Z"': "",
+    'name = "\'; DROP TABLE subscribers; --"': "",
+}
+
+
+async def _people(store: Any) -> dict[int, str]:
+    lists = {
+        "News": (await store.create_list("News", OptIn.SINGLE, "")).id,
+        "Deals": (await store.create_list("Deals", OptIn.DOUBLE, "")).id,
+    }
+    ids: dict[int, str] = {}
+    for email, name, attributes, status, subscriptions in PEOPLE:
+        added = await store.add_subscriber(NewSubscriber(email, name, attributes), [], CONFIRMED)
+        for list_name, sub_status in subscriptions.items():
+            await _subscribe(store, added.email, lists[list_name], sub_status)
+        if status is not SubscriberStatus.ENABLED:
+            await store.set_subscriber_status(email, status)
+        ids[added.id] = email[0]
+    return ids
+
+
+async def _subscribe(store: Any, email: str, list_id: int, status: SubscriptionStatus) -> None:
+    from campaignd.domain import ImportOptions
+
+    row = NewSubscriber(email, "", {})
+    target = SubscriptionStatus.UNCONFIRMED if status is UNSUBSCRIBED else status
+    options = ImportOptions(list_ids=(list_id,), status=target, overwrite_status=True)
+    await store.import_batch([row], options)
+    if status is UNSUBSCRIBED:
+        sid = (await store.get_subscriber(email)).id
+        await store.unsubscribe(sid, [list_id])
+
+
+async def test_every_store_gives_the_same_answers(store: Any) -> None:
+    ids = await _people(store)
+    for expression, expected in EXPECTED.items():
+        node = parse(expression)
+        found = await store.query_subscribers(node, 0, 100)
+        got = "".join(sorted(ids[s.id] for s in found))
+        assert got == expected, f"{expression}: got {got!r}, expected {expected!r}"
+        assert await store.count_subscribers(node) == len(expected), expression
+    assert await store.count_subscribers(None) == len(PEOPLE)  # nothing was dropped
+
+
+async def test_results_page_by_id_and_carry_subscriptions(store: Any) -> None:
+    ids = await _people(store)
+    node = parse('status = "enabled"')
+    seen: list[int] = []
+    after = 0
+    while page := await store.query_subscribers(node, after, 2):
+        assert len(page) <= 2
+        seen += [s.id for s in page]
+        after = page[-1].id
+    assert seen == sorted(seen)
+    assert "".join(ids[i] for i in seen) == "abdf"
+    bjorn = (await store.query_subscribers(parse('email = "bjorn@example.com"'), 0, 10))[0]
+    assert bjorn.name == "Bjørn Ås"
+    assert bjorn.attributes == {"city": "Bergen", "score": "12"}
+    assert {(s.list_name, s.status) for s in bjorn.subscriptions} == {
+        ("News", UNCONFIRMED),
+        ("Deals", CONFIRMED),
+    }
+    assert await store.query_subscribers(None, seen[-1], 10) == [
+        s for s in await store.query_subscribers(None, 0, 10) if s.id > seen[-1]
+    ]
