@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
+from campaignd.campaigns.segments import check_segment
 from campaignd.config import AppSettings
 from campaignd.domain import Campaign, CampaignCounts, ContentType, NewCampaign, Template
 from campaignd.errors import InvalidInput, UnknownMessenger
@@ -40,12 +41,18 @@ class CampaignSummary:
     pending: int
     deferred: int
     in_flight: int
+    segment: str | None = None
+    segment_matches: int | None = None  # eligible subscribers matching the segment now
 
 
 def summarize(
-    campaign: Campaign, counts: CampaignCounts, list_names: Mapping[int, str] | None = None
+    campaign: Campaign,
+    counts: CampaignCounts,
+    list_names: Mapping[int, str] | None = None,
+    segment_matches: int | None = None,
 ) -> CampaignSummary:
-    """The summary; `list_names` maps list ids to names (a list deleted since shows as #id)."""
+    """The summary; `list_names` maps list ids to names (a list deleted since shows as #id);
+    `segment_matches` as segments.segment_matches counts them."""
     names = list_names or {}
 
     def iso(value: dt.datetime | None) -> str | None:
@@ -75,6 +82,8 @@ def summarize(
         pending=counts.pending,
         deferred=counts.deferred,
         in_flight=counts.claimed,
+        segment=campaign.segment,
+        segment_matches=segment_matches,
     )
 
 
@@ -92,6 +101,8 @@ async def create_campaign(
         raise UnknownMessenger(f"unknown messenger {new.messenger!r} (configured: {known})")
     for name in new.lists:
         await store.get_list(name)  # NotFound names the list
+    if new.segment is not None:
+        check_segment(new.segment, (await store.list_names()).values())
     layout = await store.get_template(new.template) if new.template else None
     check_campaign(new, layout.body if layout else None, app)
     return await store.create_campaign(new, layout.id if layout else None)

@@ -44,6 +44,7 @@ async def create(
         tags=list(new.tags),
         status=CampaignStatus.DRAFT.value,
         send_at=new.send_at,
+        segment=new.segment,
         send_errors=0,
         created_at=now,
         updated_at=now,
@@ -106,6 +107,7 @@ def _campaign(row: Row[Any], list_ids: tuple[int, ...]) -> Campaign:
         finished_at=row.finished_at,
         pause_reason=row.pause_reason,
         send_errors=row.send_errors,
+        segment=row.segment,
     )
 
 

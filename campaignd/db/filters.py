@@ -50,9 +50,9 @@ def condition(node: Node | None, dialect: str) -> ColumnElement[bool]:
     if node is None:
         return true()
     if isinstance(node, And):
-        return and_(*(condition(i, dialect) for i in node.items))
+        return and_(true(), *(condition(i, dialect) for i in node.items))
     if isinstance(node, Or):
-        return or_(*(condition(i, dialect) for i in node.items))
+        return or_(false(), *(condition(i, dialect) for i in node.items))
     if isinstance(node, Not):
         return not_(condition(node.item, dialect))
     if isinstance(node, Member):

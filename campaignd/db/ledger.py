@@ -8,12 +8,17 @@ set-based here (tests/integration/test_store_rules.py pins the two together).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import TextClause, func, select, text
+from sqlalchemy import TextClause, and_, exists, func, literal, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import tables as T
+from campaignd.db.filters import condition
 from campaignd.db.raw import Raw
+from campaignd.db.types import UtcDateTime
+from campaignd.filters import Node, parse
 
 _NO_LIMIT = 2**31 - 1  # the largest subscriber id (a 32-bit integer column)
 
@@ -91,6 +96,7 @@ class Ledger:
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self._members: dict[int, int] = {}  # campaign -> its lists' subscriptions (SQLite)
+        self._segments: dict[int, tuple[str, Node]] = {}  # campaign -> its parsed segment
         now = bind_now(dialect)
         self._populate = text(_POPULATE.format(now=now))
         self._populate_by_list = text(_POPULATE_BY_LIST.format(now=now))
@@ -125,6 +131,79 @@ class Ledger:
         if self.dialect == "sqlite" and members < BY_LIST_PER_ID * (upto - after):
             return self._populate_by_list
         return self._populate
+
+    async def populate_segment(
+        self,
+        conn: AsyncConnection,
+        campaign_id: int,
+        segment: str,
+        now: dt.datetime,
+        after: int = 0,
+        upto: int | None = None,
+    ) -> int:
+        """`populate` for a campaign with a segment: the same rule, by subscriber, and the
+        segment's condition (campaignd.db.filters) on top."""
+        cached = self._segments.get(campaign_id)
+        if cached is None or cached[0] != segment:
+            cached = self._segments[campaign_id] = (segment, parse(segment))
+        stmt = self._segment_statement(campaign_id, cached[1], now, after, upto)
+        result = await conn.execute(stmt)
+        return max(result.rowcount, 0)
+
+    def _segment_statement(
+        self, campaign_id: int, node: Node, now: dt.datetime, after: int, upto: int | None
+    ) -> Any:
+        s, cl, li, sl, d = (
+            T.subscribers.c,
+            T.campaign_lists.c,
+            T.lists.c,
+            T.subscriptions.c,
+            T.deliveries.c,
+        )
+        on_lists = exists(
+            select(literal(1))
+            .select_from(
+                T.campaign_lists.join(T.lists, li.id == cl.list_id).join(
+                    T.subscriptions, sl.list_id == cl.list_id
+                )
+            )
+            .where(
+                cl.campaign_id == campaign_id,
+                sl.subscriber_id == s.id,
+                or_(
+                    sl.status == "confirmed",
+                    and_(li.optin == "single", sl.status != "unsubscribed"),
+                ),
+            )
+        )
+        stamp = literal(now, UtcDateTime())
+        rows = (
+            select(
+                literal(campaign_id),
+                s.id,
+                literal("pending"),
+                literal(0),
+                literal(""),
+                literal(""),
+                stamp,
+                stamp,
+            )
+            .where(
+                s.id > after,
+                s.id <= (_NO_LIMIT if upto is None else upto),
+                s.status == "enabled",
+                on_lists,
+                condition(node, self.dialect),
+            )
+            .order_by(s.id)
+        )
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        columns = ["campaign_id", "subscriber_id", "status", "attempts", "text", "message_id"]
+        return (
+            insert(T.deliveries)
+            .from_select([*columns, "created_at", "updated_at"], rows)
+            .on_conflict_do_nothing(index_elements=[d.campaign_id, d.subscriber_id])
+        )
 
     async def last_subscriber_id(self, conn: AsyncConnection) -> int:
         return int(await conn.scalar(select(func.coalesce(func.max(T.subscribers.c.id), 0))) or 0)

@@ -8,7 +8,7 @@ May import: the core below it (domain, errors). Never db/, store/ or anything ab
 from __future__ import annotations
 
 from campaignd.filters.nodes import And, Compare, Member, Node, Not, Or
-from campaignd.filters.parse import MAX_DEPTH, MAX_LENGTH, list_names, parse
+from campaignd.filters.parse import MAX_DEPTH, MAX_LENGTH, list_names, parse, parse_checked
 
 __all__ = [
     "MAX_DEPTH",
@@ -21,4 +21,5 @@ __all__ = [
     "Or",
     "list_names",
     "parse",
+    "parse_checked",
 ]

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from campaignd.domain import SubscriberStatus, SubscriptionStatus
-from campaignd.errors import InvalidInput
+from campaignd.errors import InvalidInput, NotFound
 from campaignd.filters.nodes import (
     FIELDS,
     TEXT_FIELDS,
@@ -129,6 +129,20 @@ def parse(source: str) -> Node:
     if not source.strip():
         raise InvalidInput("invalid filter: the expression is empty")
     return _Parser(list(tokens(source))).parse()
+
+
+def parse_checked(source: str, lists: Collection[str]) -> Node:
+    """`parse`, and every list the expression names is one of `lists` (NotFound naming it and
+    the lists there are, otherwise)."""
+    node = parse(source)
+    unknown = sorted(list_names(node) - set(lists))
+    if unknown:
+        shown = ", ".join(repr(n) for n in sorted(lists)[:20]) or "none"
+        raise NotFound(
+            f"invalid filter: no list named {', '.join(repr(n) for n in unknown)}; "
+            f"the lists are: {shown}"
+        )
+    return node
 
 
 def list_names(node: Node) -> set[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from campaignd.domain import Subscriber
-from campaignd.errors import InvalidInput, NotFound
-from campaignd.filters import Node, list_names, parse
+from campaignd.errors import InvalidInput
+from campaignd.filters import Node, parse_checked
 from campaignd.store.protocol import SubscriberStore
 
 MAX_PAGE = 10_000
@@ -27,18 +27,7 @@ async def check_query(store: SubscriberStore, expression: str | None) -> Node | 
     with the column for bad syntax, NotFound naming an unknown list and the lists there are."""
     if expression is None or not expression.strip():
         return None
-    node = parse(expression)
-    named = list_names(node)
-    if named:
-        existing = set((await store.list_names()).values())
-        unknown = sorted(named - existing)
-        if unknown:
-            shown = ", ".join(repr(n) for n in sorted(existing)[:20]) or "none"
-            raise NotFound(
-                f"invalid filter: no list named {', '.join(repr(n) for n in unknown)}; "
-                f"the lists are: {shown}"
-            )
-    return node
+    return parse_checked(expression, (await store.list_names()).values())
 
 
 async def list_subscribers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from campaignd.domain import NewSubscriber, OptIn, SubscriberStatus, SubscriptionStatus
@@ -153,3 +154,41 @@ async def test_results_page_by_id_and_carry_subscriptions(store: Any) -> None:
     assert await store.query_subscribers(None, seen[-1], 10) == [
         s for s in await store.query_subscribers(None, 0, 10) if s.id > seen[-1]
     ]
+
+
+async def test_a_segment_narrows_the_ledger_fill_and_its_count_agrees(store: Any) -> None:
+    from campaignd.campaigns.segments import segment_matches
+    from campaignd.domain import NewCampaign
+
+    ids = await _people(store)
+    now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+    async def fill(segment: str | None, *lists: str) -> str:
+        new = NewCampaign(
+            name="c",
+            subject="s",
+            from_email="me@example.com",
+            body="b",
+            lists=lists,
+            segment=segment,
+        )
+        created = await store.create_campaign(new, None)
+        assert created.segment == segment
+        assert (await store.get_campaign(created.id)).segment == segment
+        # in two chunks, as the daemon fills it
+        added = await store.populate_ledger(created.id, now, after=0, upto=2)
+        added += await store.populate_ledger(created.id, now, after=2)
+        assert await store.populate_ledger(created.id, now) == 0  # idempotent
+        assert (await store.counts(created.id)).to_send == added
+        assert await segment_matches(store, created) == (added if segment else None)
+        rows = await store.claim_batch(created.id, "me", 100, now)
+        return "".join(sorted(ids[r.subscriber_id] for r in rows))
+
+    # News: a (confirmed), b (unconfirmed, single opt-in), f (confirmed); e is blocklisted.
+    assert await fill(None, "News") == "abf"
+    assert await fill('attributes.city ~ "oslo"', "News") == "af"
+    assert await fill("attributes.score >= 6", "News") == "ab"
+    assert await fill('list = "Deals"', "News") == "b"
+    # Eligibility is unchanged: the segment cannot bring in the blocklisted or unsubscribed.
+    assert await fill('email ~ "eve" or email ~ "cid"', "News", "Deals") == ""
+    assert await fill('not name = "x"', "Deals") == "b"

@@ -70,6 +70,7 @@ class MemoryCampaigns(MemoryState):
             tags=tuple(campaign.tags),
             status=CampaignStatus.DRAFT,
             send_at=utc(campaign.send_at),
+            segment=campaign.segment,
             list_ids=tuple(sorted(by_name[n] for n in names)),
             created_at=now,
             updated_at=now,

@@ -31,12 +31,16 @@ class SqlLedger(SqlBase):
     async def populate_ledger(
         self, campaign_id: int, now: dt.datetime, *, after: int = 0, upto: int | None = None
     ) -> int:
+        c = T.campaigns.c
+
         async def fn(conn: AsyncConnection) -> int:
-            if (
-                await conn.scalar(select(T.campaigns.c.id).where(T.campaigns.c.id == campaign_id))
-                is None
-            ):
+            found = (await conn.execute(select(c.id, c.segment).where(c.id == campaign_id))).first()
+            if found is None:
                 raise NotFound(f"no campaign {campaign_id}")
+            if found.segment:
+                return await self._ledger.populate_segment(
+                    conn, campaign_id, found.segment, now, after, upto
+                )
             return await self._ledger.populate(conn, campaign_id, now, after, upto)
 
         count = await self._tx(fn)
