@@ -10,7 +10,14 @@ from pathlib import Path
 
 import click
 
-from campaignd.campaigns.lifecycle import apply_action, create_campaign, summarize, template_sources
+from campaignd.campaigns.lifecycle import (
+    CampaignSummary,
+    apply_action,
+    create_campaign,
+    summarize,
+    template_sources,
+)
+from campaignd.campaigns.segments import segment_matches
 from campaignd.cli.common import (
     AppContext,
     async_command,
@@ -89,6 +96,7 @@ def campaigns() -> None:
 @click.option("--header", "headers", multiple=True, help="'Name: value' (value is a template).")
 @click.option("--tag", "tags", multiple=True)
 @click.option("--send-at", help="ISO-8601 time with zone, used by `campaigns schedule`.")
+@click.option("--segment", help="Only list members matching this filter (docs/filters.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the campaign as JSON.")
 @pass_app
 @async_command
@@ -106,6 +114,7 @@ async def create(
     headers: tuple[str, ...],
     tags: tuple[str, ...],
     send_at: str | None,
+    segment: str | None,
     as_json: bool,
 ) -> None:
     """Create a draft campaign; print its id."""
@@ -125,12 +134,12 @@ async def create(
         headers=tuple(_parse_header(h) for h in headers),
         tags=tuple(dict.fromkeys(tags)),
         send_at=_parse_when(send_at),
+        segment=segment,
     )
     async with open_store(settings) as store:
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
         if as_json:
-            names = await store.list_names()
-            print_json(summarize(campaign, await store.counts(campaign.id), names))
+            print_json(await _summary(store, campaign))
         else:
             click.echo(campaign.id)
 
@@ -142,8 +151,7 @@ async def create(
 async def ls(app: AppContext, as_json: bool) -> None:
     """List campaigns with their progress."""
     async with open_store(app.settings) as store:
-        names = await store.list_names()
-        rows = [summarize(c, await store.counts(c.id), names) for c in await store.campaigns()]
+        rows = [await _summary(store, c) for c in await store.campaigns()]
     if as_json:
         print_json(rows)
         return
@@ -161,9 +169,7 @@ async def ls(app: AppContext, as_json: bool) -> None:
 async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     """Show a campaign and its exact delivery counts."""
     async with open_store(app.settings) as store:
-        campaign = await store.get_campaign(campaign_id)
-        names = await store.list_names()
-        summary = summarize(campaign, await store.counts(campaign_id), names)
+        summary = await _summary(store, await store.get_campaign(campaign_id))
     if as_json:
         print_json(summary)
         return
@@ -177,6 +183,12 @@ async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
         elif isinstance(shown, tuple):
             shown = ", ".join(map(str, shown))
         click.echo(f"{name:>13}: {'-' if shown in (None, '') else shown}")
+
+
+async def _summary(store: Store, campaign: Campaign) -> CampaignSummary:
+    matches = await segment_matches(store, campaign)
+    counts = await store.counts(campaign.id)
+    return summarize(campaign, counts, await store.list_names(), matches)
 
 
 def _action(action: str, doc: str) -> click.Command:
@@ -198,12 +210,15 @@ def _action(action: str, doc: str) -> click.Command:
                 force=bool(kwargs.get("force")),
                 warn=lambda line: click.echo(line, err=True),
             )
+            matches = await segment_matches(store, campaign) if action == "start" else None
         extra = (
             f" for {campaign.send_at.isoformat()}"
             if campaign.send_at and action == "schedule"
             else ""
         )
         click.echo(f"campaign {campaign.id} is {campaign.status.value}{extra}")
+        if matches is not None:
+            click.echo(f"segment: {matches} eligible subscribers on its lists match")
 
     if action == "schedule":
         command = click.option("--send-at", help="ISO-8601 time with zone (default: as created)")(
