@@ -114,8 +114,11 @@ def _attribute(key: str, op: str, value: object, dialect: str) -> ColumnElement[
     attrs = T.subscribers.c.attributes
     path = literal('$."' + key + '"', String)
     kind, raw = func.json_type(attrs, path), func.json_extract(attrs, path)
+    # REGEXP is Python's re and raises on a number: it only ever sees text or NULL (SQLite may
+    # evaluate both sides of an AND).
+    text_only = case((kind == "text", raw), else_=None)
     if op == "~":
-        return and_(kind == "text", _icontains(raw, str(value), dialect))
+        return _icontains(text_only, str(value), dialect)
     if op == "has":
         each = func.json_each(attrs, path).table_valued("type", "value").alias("each")
         found = exists(
@@ -133,7 +136,7 @@ def _attribute(key: str, op: str, value: object, dialect: str) -> ColumnElement[
                 kind == "text",
                 func.length(raw) <= NUMERIC_TEXT_MAX,
                 func.instr(raw, "\n") == 0,  # Python's $ would match before a final newline
-                raw.regexp_match(NUMERIC_TEXT),
+                text_only.regexp_match(NUMERIC_TEXT),
             ),
             cast(raw, Float),
         ),
