@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import TextClause, and_, exists, func, literal, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from campaignd.db import tables as T
 from campaignd.db.filters import condition
@@ -90,6 +91,23 @@ def bind_now(dialect: str) -> str:
     return "CAST(:now AS TIMESTAMP WITH TIME ZONE)" if dialect == "postgresql" else ":now"
 
 
+def eligible(campaign_id: int) -> ColumnElement[bool]:
+    """_POPULATE's rule (campaignd.rules.eligible) as a SQLAlchemy condition on T.subscribers,
+    for the statements that add a segment's condition to it."""
+    s, cl, li, sl = T.subscribers.c, T.campaign_lists.c, T.lists.c, T.subscriptions.c
+    lists = T.campaign_lists.join(T.lists, li.id == cl.list_id)
+    on_lists = exists(
+        select(literal(1))
+        .select_from(lists.join(T.subscriptions, sl.list_id == cl.list_id))
+        .where(
+            cl.campaign_id == campaign_id,
+            sl.subscriber_id == s.id,
+            or_(sl.status == "confirmed", and_(li.optin == "single", sl.status != "unsubscribed")),
+        )
+    )
+    return and_(s.status == "enabled", on_lists)
+
+
 class Ledger:
     """Filling the ledger, for one dialect ("sqlite" or "postgresql")."""
 
@@ -153,29 +171,7 @@ class Ledger:
     def _segment_statement(
         self, campaign_id: int, node: Node, now: dt.datetime, after: int, upto: int | None
     ) -> Any:
-        s, cl, li, sl, d = (
-            T.subscribers.c,
-            T.campaign_lists.c,
-            T.lists.c,
-            T.subscriptions.c,
-            T.deliveries.c,
-        )
-        on_lists = exists(
-            select(literal(1))
-            .select_from(
-                T.campaign_lists.join(T.lists, li.id == cl.list_id).join(
-                    T.subscriptions, sl.list_id == cl.list_id
-                )
-            )
-            .where(
-                cl.campaign_id == campaign_id,
-                sl.subscriber_id == s.id,
-                or_(
-                    sl.status == "confirmed",
-                    and_(li.optin == "single", sl.status != "unsubscribed"),
-                ),
-            )
-        )
+        s, d = T.subscribers.c, T.deliveries.c
         stamp = literal(now, UtcDateTime())
         rows = (
             select(
@@ -191,8 +187,7 @@ class Ledger:
             .where(
                 s.id > after,
                 s.id <= (_NO_LIMIT if upto is None else upto),
-                s.status == "enabled",
-                on_lists,
+                eligible(campaign_id),
                 condition(node, self.dialect),
             )
             .order_by(s.id)

@@ -245,3 +245,27 @@ async def test_random_expressions_agree_with_the_in_memory_twin(store: Any) -> N
         got = "".join(sorted(ids[s.id] for s in await store.query_subscribers(node, 0, 100)))
         want = "".join(sorted(twin_ids[s.id] for s in await twin.query_subscribers(node, 0, 100)))
         assert got == want, expression
+
+
+async def test_the_attribute_preflight_counts_only_the_segment(store: Any) -> None:
+    from campaignd.domain import NewCampaign
+
+    await _people(store)
+
+    async def lacking(segment: str | None) -> dict[str, int]:
+        new = NewCampaign(
+            name="c",
+            subject="s",
+            from_email="me@example.com",
+            body="b",
+            lists=("News",),
+            segment=segment,
+        )
+        created = await store.create_campaign(new, None)
+        result: dict[str, int] = await store.missing_attributes(created.id, ["city", "tags", "vip"])
+        return result
+
+    # News recipients: ann (city, tags, vip), bjorn (city), fay (city)
+    assert await lacking(None) == {"city": 0, "tags": 2, "vip": 2}
+    assert await lacking('attributes.city ~ "oslo"') == {"city": 0, "tags": 1, "vip": 1}
+    assert await lacking('name = "Ann"') == {"city": 0, "tags": 0, "vip": 0}

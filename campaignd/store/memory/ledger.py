@@ -54,9 +54,12 @@ class MemoryLedger(MemoryState):
             for r in self._ledger.values()
             if r.campaign_id == campaign_id and r.status in FINAL_STATUSES
         }
+        segment = parse(campaign.segment) if campaign.segment else None
         missing = dict.fromkeys(names, 0)
         for sid, sub in self._subs.items():
             if sid in done or not self._eligible(campaign, sid):
+                continue
+            if segment is not None and not matches(segment, self._view(sub)):
                 continue
             for name in names:
                 missing[name] += name not in sub.attributes

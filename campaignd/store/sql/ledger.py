@@ -20,6 +20,7 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.errors import NotFound
+from campaignd.filters import parse
 from campaignd.store.sql.base import SqlBase, log
 
 
@@ -62,7 +63,11 @@ class SqlLedger(SqlBase):
 
     async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
         async def fn(conn: AsyncConnection) -> dict[str, int]:
-            await C.get(conn, campaign_id)  # NotFound names the campaign
+            campaign = await C.get(conn, campaign_id)  # NotFound names the campaign
+            if campaign.segment:
+                return await audience.missing_attributes_in_segment(
+                    conn, self.dialect, campaign_id, names, parse(campaign.segment)
+                )
             return await audience.missing_attributes(conn, self.dialect, campaign_id, names)
 
         return await self._tx(fn, write=False)
