@@ -94,6 +94,9 @@ EXPECTED = {
     'created >= "2000-01-01"': "abcdef",
     'created < "2000-01-01" or updated < "2000-01-01T00:00:00Z"': "",
     'name = "\'; DROP TABLE subscribers; --"': "",
+    'name ~ "y 100%_"': "f",  # space, % and _ are plain characters
+    'email ~ "-" or name ~ "#&~" or name ~ "\\\\"': "",
+    'name ~ ""': "abcdef",
 }
 
 
@@ -134,6 +137,25 @@ async def test_every_store_gives_the_same_answers(store: Any) -> None:
         assert got == expected, f"{expression}: got {got!r}, expected {expected!r}"
         assert await store.count_subscribers(node) == len(expected), expression
     assert await store.count_subscribers(None) == len(PEOPLE)  # nothing was dropped
+
+
+async def test_a_date_alone_is_the_whole_day_on_every_store(store: Any) -> None:
+    before = dt.datetime.now(dt.UTC).date()
+    ids = await _people(store)
+    if dt.datetime.now(dt.UTC).date() != before:
+        pytest.skip("the day changed while the subscribers were added")
+    today, tomorrow = before.isoformat(), (before + dt.timedelta(days=1)).isoformat()
+    yesterday = (before - dt.timedelta(days=1)).isoformat()
+    for expression, expected in {
+        f'created = "{today}"': "abcdef",
+        f'created != "{today}"': "",
+        f'created <= "{today}" and created > "{yesterday}"': "abcdef",
+        f'created > "{today}" or created >= "{tomorrow}"': "",
+        f'updated < "{tomorrow}T00:00:00+00:00"': "abcdef",
+        f'updated < "{today}T00:00:00+00:00"': "",
+    }.items():
+        found = await store.query_subscribers(parse(expression), 0, 100)
+        assert "".join(sorted(ids[s.id] for s in found)) == expected, expression
 
 
 async def test_results_page_by_id_and_carry_subscriptions(store: Any) -> None:
