@@ -91,9 +91,10 @@ def bind_now(dialect: str) -> str:
     return "CAST(:now AS TIMESTAMP WITH TIME ZONE)" if dialect == "postgresql" else ":now"
 
 
-def eligible(campaign_id: int) -> ColumnElement[bool]:
-    """_POPULATE's rule (campaignd.rules.eligible) as a SQLAlchemy condition on T.subscribers,
-    for the statements that add a segment's condition to it."""
+def eligible(campaign_id: int, after: int = 0, upto: int = _NO_LIMIT) -> ColumnElement[bool]:
+    """_POPULATE's rule (campaignd.rules.eligible) as a SQLAlchemy condition on T.subscribers
+    with ids after..upto, for the statements that add a segment's condition to it (the range is
+    repeated on the subscriptions, as in _POPULATE, for PostgreSQL's planner)."""
     s, cl, li, sl = T.subscribers.c, T.campaign_lists.c, T.lists.c, T.subscriptions.c
     lists = T.campaign_lists.join(T.lists, li.id == cl.list_id)
     on_lists = exists(
@@ -102,10 +103,12 @@ def eligible(campaign_id: int) -> ColumnElement[bool]:
         .where(
             cl.campaign_id == campaign_id,
             sl.subscriber_id == s.id,
+            sl.subscriber_id > after,
+            sl.subscriber_id <= upto,
             or_(sl.status == "confirmed", and_(li.optin == "single", sl.status != "unsubscribed")),
         )
     )
-    return and_(s.status == "enabled", on_lists)
+    return and_(s.id > after, s.id <= upto, s.status == "enabled", on_lists)
 
 
 class Ledger:
@@ -185,9 +188,7 @@ class Ledger:
                 stamp,
             )
             .where(
-                s.id > after,
-                s.id <= (_NO_LIMIT if upto is None else upto),
-                eligible(campaign_id),
+                eligible(campaign_id, after, _NO_LIMIT if upto is None else upto),
                 condition(node, self.dialect),
             )
             .order_by(s.id)
