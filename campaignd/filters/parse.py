@@ -263,17 +263,23 @@ def _shown(token: Token) -> str:
 
 
 def _merge_members(items: tuple[Node, ...]) -> Node:
-    """In one `and`, `subscription` comparisons are about the one list named with `list =`."""
+    """In one `and`, `subscription` comparisons are about the one list named with `list =`
+    (also inside not, or and parentheses there, unless those name a list themselves)."""
     named = [i for i in items if isinstance(i, Member) and i.list_name and i.status is None]
     if len(named) != 1:
         return And(items)
     name = named[0].list_name
 
     def bind(node: Node) -> Node:
+        """Down through not/or/parentheses, but not into a part naming a list of its own."""
         if isinstance(node, Member) and node.list_name is None:
             return Member(name, node.status)
-        if isinstance(node, Not) and isinstance(node.item, Member):
+        if node in named or list_names(node):
+            return node
+        if isinstance(node, Not):
             return Not(bind(node.item))
+        if isinstance(node, And | Or):
+            return type(node)(tuple(bind(i) for i in node.items))
         return node
 
     return And(tuple(bind(i) for i in items))

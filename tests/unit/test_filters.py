@@ -193,6 +193,13 @@ def test_booleans_tags_and_membership() -> None:
     assert matches(parse('list = "News" and subscription = "confirmed"'), s)
     assert not matches(parse('list = "Deals" and subscription = "confirmed"'), s)
     assert matches(parse('list = "Deals" and subscription != "confirmed"'), s)
+    either = 'list = "Deals" and (subscription = "confirmed" or subscription = "unconfirmed")'
+    assert parse(either) == And(
+        (Member("Deals"), Or((Member("Deals", "confirmed"), Member("Deals", "unconfirmed"))))
+    )
+    assert not matches(parse(either), s)
+    own = 'list = "Deals" and (list = "News" or subscription = "confirmed")'
+    assert parse(own) == And((Member("Deals"), Or((Member("News"), Member(None, "confirmed")))))
     # Without exactly one list in the same `and`, subscription is about any list.
     assert matches(parse('subscription = "confirmed"'), s)
     assert matches(parse('list != "Other"'), s)
