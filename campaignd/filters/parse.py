@@ -65,7 +65,8 @@ def _string(source: str, start: int) -> tuple[str, int]:
         if ch == "\\":
             nxt = source[i + 1 : i + 2]
             if nxt not in _ESCAPES:
-                raise _error(i + 1, f"unknown escape \\{nxt} in a string (use \\{quote} or \\\\)")
+                shown = repr("\\" + nxt) if nxt else "a \\ at the end"
+                raise _error(i + 1, f"unknown escape {shown} in a string (use \\{quote} or \\\\)")
             out.append(_ESCAPES[nxt])
             i += 2
             continue

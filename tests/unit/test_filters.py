@@ -6,6 +6,8 @@ import datetime as dt
 import uuid
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from campaignd.domain import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 from campaignd.errors import InvalidInput
@@ -94,7 +96,8 @@ def test_a_date_alone_means_the_whole_day() -> None:
         ("id", 3, "expected an operator"),
         ("id =", 5, "expected a value"),
         ("id # 1", 4, "unexpected character '#'"),
-        ('name = "a\\q"', 10, "unknown escape"),
+        ('name = "a\\q"', 10, "unknown escape '\\\\q'"),
+        ('name = "a\\\nb"', 10, "unknown escape '\\\\\\n'"),
         ("id = 1e999", 6, "out of range"),
         ('created = "yesterday"', 11, "is not a date"),
         ("and = 1", 1, "expected a field"),
@@ -203,3 +206,53 @@ def test_booleans_tags_and_membership() -> None:
     # Without exactly one list in the same `and`, subscription is about any list.
     assert matches(parse('subscription = "confirmed"'), s)
     assert matches(parse('list != "Other"'), s)
+
+
+_PIECES = st.sampled_from(
+    [
+        "id",
+        "email",
+        "attributes.score",
+        "list",
+        "subscription",
+        "status",
+        "created",
+        "not",
+        "and",
+        "or",
+        "has",
+        "(",
+        ")",
+        "=",
+        "!=",
+        "<=",
+        "~",
+        '"x',
+        '"ok"',
+        "'q'",
+        "5",
+        "-1.5e2",
+        "1e999",
+        "true",
+        "\\",
+        "\x00",
+        ";",
+        "--",
+        " ",
+        "\n",
+        "ø",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=80), st.lists(_PIECES, max_size=30).map(" ".join)))
+def test_any_text_parses_or_is_refused_with_a_column(source: str) -> None:
+    try:
+        tree = parse(source)
+    except InvalidInput as exc:
+        message = str(exc)
+        assert message.startswith("invalid filter")
+        assert "\n" not in message and "\x00" not in message
+        return
+    matches(tree, sub())  # whatever parses can be evaluated
