@@ -13,6 +13,7 @@ from campaignd.db import tables as T
 from campaignd.db.filters import condition
 from campaignd.db.ledger import eligible
 from campaignd.filters import Node
+from campaignd.rules import FINAL_STATUSES
 
 # Names per statement: each is one CASE over the subscriber's JSON attributes.
 _NAMES_PER_SCAN = 50
@@ -85,7 +86,7 @@ async def missing_attributes_in_segment(
         select(literal(1)).where(
             d.campaign_id == campaign_id,
             d.subscriber_id == s.id,
-            d.status.in_(["sent", "failed", "unknown", "skipped"]),
+            d.status.in_(sorted(status.value for status in FINAL_STATUSES)),
         )
     )
     names = list(dict.fromkeys(names))
