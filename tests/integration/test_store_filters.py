@@ -291,3 +291,27 @@ async def test_the_attribute_preflight_counts_only_the_segment(store: Any) -> No
     assert await lacking(None) == {"city": 0, "tags": 2, "vip": 2}
     assert await lacking('attributes.city ~ "oslo"') == {"city": 0, "tags": 1, "vip": 1}
     assert await lacking('name = "Ann"') == {"city": 0, "tags": 0, "vip": 0}
+
+
+async def test_the_segment_preflight_leaves_out_recipients_already_done(store: Any) -> None:
+    from campaignd.domain import DeliveryRecord, DeliveryStatus, NewCampaign
+
+    await _people(store)
+    now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    new = NewCampaign(
+        name="c",
+        subject="s",
+        from_email="me@example.com",
+        body="b",
+        lists=("News",),
+        segment='attributes.city ~ "oslo"',
+    )
+    created = await store.create_campaign(new, None)
+    await store.populate_ledger(created.id, now)
+    claimed = await store.claim_batch(created.id, "me", 10, now)
+    assert sorted(r.email for r in claimed) == ["ann@example.com", "fay@example.net"]
+    fay = next(r for r in claimed if r.email.startswith("fay"))
+    assert await store.missing_attributes(created.id, ["tags"]) == {"tags": 1}
+    sent = DeliveryRecord(fay.ledger_id, DeliveryStatus.SENT, 1, 250, None, "ok", "s", "<m>")
+    await store.record_deliveries([sent], now)
+    assert await store.missing_attributes(created.id, ["tags"]) == {"tags": 0}
