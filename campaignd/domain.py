@@ -134,6 +134,7 @@ class NewCampaign:
     headers: tuple[tuple[str, str], ...] = ()
     tags: tuple[str, ...] = ()
     send_at: dt.datetime | None = None
+    segment: str | None = None  # a filter expression recipients must also match
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,7 @@ class Campaign:
     finished_at: dt.datetime | None = None
     pause_reason: str | None = None
     send_errors: int = 0
+    segment: str | None = None  # a filter expression recipients must also match
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
+from campaignd.campaigns.segments import check_segment, segment_matches
 from campaignd.config import AppSettings
 from campaignd.domain import (
     BounceCounts,
@@ -49,6 +50,8 @@ class CampaignSummary:
     deferred: int
     in_flight: int
     bounces: BounceCounts = field(default_factory=BounceCounts)  # recorded, by kind
+    segment: str | None = None
+    segment_matches: int | None = None  # eligible subscribers matching the segment now
 
 
 def summarize(
@@ -56,9 +59,11 @@ def summarize(
     counts: CampaignCounts,
     list_names: Mapping[int, str] | None = None,
     bounces: BounceCounts | None = None,
+    segment_matches: int | None = None,
 ) -> CampaignSummary:
     """The summary; `list_names` maps list ids to names (a list deleted since shows as #id);
-    `bounces` are the campaign's recorded bounces (BounceStore.bounce_counts)."""
+    `bounces` are the campaign's recorded bounces (BounceStore.bounce_counts), and
+    `segment_matches` as segments.segment_matches counts them."""
     names = list_names or {}
 
     def iso(value: dt.datetime | None) -> str | None:
@@ -89,15 +94,20 @@ def summarize(
         deferred=counts.deferred,
         in_flight=counts.claimed,
         bounces=bounces or BounceCounts(),
+        segment=campaign.segment,
+        segment_matches=segment_matches,
     )
 
 
 async def campaign_summary(
     store: Store, campaign: Campaign, list_names: Mapping[int, str] | None = None
 ) -> CampaignSummary:
-    """`summarize` with the ledger's counts and the recorded bounces read from the store."""
+    """`summarize` with the ledger's counts, the recorded bounces and the segment's matches
+    read from the store."""
     counts = await store.counts(campaign.id)
-    return summarize(campaign, counts, list_names, await store.bounce_counts(campaign.id))
+    bounces = await store.bounce_counts(campaign.id)
+    matches = await segment_matches(store, campaign)
+    return summarize(campaign, counts, list_names, bounces, matches)
 
 
 async def check_new_campaign(
@@ -116,6 +126,8 @@ async def check_new_campaign(
         raise UnknownMessenger(f"unknown messenger {new.messenger!r} (configured: {known})")
     for name in new.lists:
         await store.get_list(name)  # NotFound names the list
+    if new.segment is not None:
+        check_segment(new.segment, (await store.list_names()).values())
     layout = await store.get_template(new.template) if new.template else None
     check_campaign(new, layout.body if layout else None, app)
     return layout.id if layout else None

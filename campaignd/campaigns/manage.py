@@ -22,8 +22,9 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class CampaignChanges:
-    """What `campaigns update` changes; None keeps the current value. An empty `alt_body` or
-    `template` removes it (the plain text is then derived; no layout)."""
+    """What `campaigns update` changes; None keeps the current value. An empty `alt_body`,
+    `template` or `segment` removes it (the plain text is then derived; no layout; every
+    eligible member of the lists)."""
 
     name: str | None = None
     subject: str | None = None
@@ -37,6 +38,7 @@ class CampaignChanges:
     headers: tuple[tuple[str, str], ...] | None = None
     tags: tuple[str, ...] | None = None
     send_at: dt.datetime | None = None
+    segment: str | None = None  # "" removes it
 
     def any(self) -> bool:
         return any(getattr(self, f.name) is not None for f in dataclasses.fields(self))
@@ -60,6 +62,7 @@ class CampaignChanges:
             headers=pick(self.headers, to.headers),
             tags=pick(self.tags, to.tags),
             send_at=pick(self.send_at, to.send_at),
+            segment=pick(self.segment, to.segment or "") or None,
         )
 
 
@@ -85,6 +88,7 @@ async def as_new(store: Store, campaign: Campaign) -> NewCampaign:
         headers=campaign.headers,
         tags=campaign.tags,
         send_at=campaign.send_at,
+        segment=campaign.segment,
     )
 
 

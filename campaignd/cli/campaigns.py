@@ -15,6 +15,7 @@ from campaignd.campaigns.lifecycle import (
     create_campaign,
     template_sources,
 )
+from campaignd.campaigns.segments import segment_matches
 from campaignd.cli.campaign_input import FILE, parse_header, parse_when, read_file
 from campaignd.cli.common import (
     AppContext,
@@ -63,6 +64,7 @@ def campaigns() -> None:
 @click.option("--header", "headers", multiple=True, help="'Name: value' (value is a template).")
 @click.option("--tag", "tags", multiple=True)
 @click.option("--send-at", help="ISO-8601 time with zone, used by `campaigns schedule`.")
+@click.option("--segment", help="Only list members matching this filter (docs/filters.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the campaign as JSON.")
 @pass_app
 @async_command
@@ -80,6 +82,7 @@ async def create(
     headers: tuple[str, ...],
     tags: tuple[str, ...],
     send_at: str | None,
+    segment: str | None,
     as_json: bool,
 ) -> None:
     """Create a draft campaign; print its id."""
@@ -99,6 +102,7 @@ async def create(
         headers=tuple(parse_header(h) for h in headers),
         tags=tuple(dict.fromkeys(tags)),
         send_at=parse_when(send_at),
+        segment=segment,
     )
     async with open_store(settings) as store:
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
@@ -175,12 +179,15 @@ def _action(action: str, doc: str) -> click.Command:
                 warn=lambda line: click.echo(line, err=True),
                 at_once=bool(kwargs.get("now")),
             )
+            matches = await segment_matches(store, campaign) if action == "start" else None
         extra = (
             f" for {campaign.send_at.isoformat()}"
             if campaign.send_at and action == "schedule"
             else ""
         )
         click.echo(f"campaign {campaign.id} is {campaign.status.value}{extra}")
+        if matches is not None:
+            click.echo(f"segment: {matches} eligible subscribers on its lists match")
 
     if action == "schedule":
         command = click.option("--send-at", help="ISO-8601 time with zone (default: as created)")(

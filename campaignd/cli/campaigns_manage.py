@@ -53,6 +53,7 @@ async def _print(store: Store, campaign: Campaign, as_json: bool, what: str) -> 
 @click.option("--no-headers", is_flag=True, help="Remove every custom header.")
 @click.option("--tag", "tags", multiple=True, help="A tag (replaces all tags).")
 @click.option("--send-at", help="ISO-8601 time with zone, ahead of now.")
+@click.option("--segment", help="A filter expression (docs/filters.md); '' for none.")
 @click.option("--json", "as_json", is_flag=True, help="Print the campaign as JSON.")
 @pass_app
 @async_command
@@ -74,6 +75,7 @@ async def update(
     no_headers: bool,
     tags: tuple[str, ...],
     send_at: str | None,
+    segment: str | None,
     as_json: bool,
 ) -> None:
     """Change a draft, scheduled or paused campaign; checked exactly like `create`. Running,
@@ -95,6 +97,7 @@ async def update(
         headers=() if no_headers else (tuple(parse_header(h) for h in headers) or None),
         tags=tuple(dict.fromkeys(tags)) or None,
         send_at=parse_when(send_at),
+        segment=segment,
     )
     settings = app.settings
     async with open_store(settings) as store:

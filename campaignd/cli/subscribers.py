@@ -28,9 +28,15 @@ from campaignd.store.protocol import Store
 MAX_ATTRIBUTES = 64 * 1024  # bytes of JSON
 
 
-@click.group(cls=LazyGroup, lazy={"import": "campaignd.cli.importing:import_cmd"})
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "import": "campaignd.cli.importing:import_cmd",
+        "ls": "campaignd.cli.subscriber_query:ls_cmd",
+    },
+)
 def subscribers() -> None:
-    """Add, import, show, blocklist and unsubscribe subscribers."""
+    """Add, import, list, show, blocklist and unsubscribe subscribers."""
 
 
 def _attributes(value: str | None) -> Mapping[str, Any]:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import text
+from sqlalchemy import String, and_, case, cast, exists, func, literal, not_, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from campaignd.db import tables as T
+from campaignd.db.filters import condition
+from campaignd.db.ledger import eligible
+from campaignd.filters import Node
+from campaignd.rules import FINAL_STATUSES
 
 # Names per statement: each is one CASE over the subscriber's JSON attributes.
 _NAMES_PER_SCAN = 50
@@ -75,5 +83,40 @@ async def missing_attributes(
         params: dict[str, object] = {"cid": campaign_id}
         params.update({f"k{i}": name for i, name in enumerate(chunk)})
         row = (await conn.execute(statement, params)).one()
+        missing.update({name: int(row[i]) for i, name in enumerate(chunk)})
+    return missing
+
+
+def _has(dialect: str, name: str) -> ColumnElement[bool]:
+    """_has_key as a SQLAlchemy condition on T.subscribers (the name bound)."""
+    attrs = T.subscribers.c.attributes
+    if dialect == "postgresql":
+        return func.jsonb_exists(cast(attrs, JSONB), literal(name, String))
+    keys = func.json_each(attrs).table_valued("key").alias("keys")
+    return exists(select(literal(1)).select_from(keys).where(keys.c.key == name))
+
+
+async def missing_attributes_in_segment(
+    conn: AsyncConnection, dialect: str, campaign_id: int, names: Sequence[str], segment: Node
+) -> dict[str, int]:
+    """missing_attributes for a campaign with a segment: its recipients also match it."""
+    s, d = T.subscribers.c, T.deliveries.c
+    done = exists(
+        select(literal(1)).where(
+            d.campaign_id == campaign_id,
+            d.subscriber_id == s.id,
+            d.status.in_(sorted(status.value for status in FINAL_STATUSES)),
+        )
+    )
+    names = list(dict.fromkeys(names))
+    missing: dict[str, int] = {}
+    for start in range(0, len(names), _NAMES_PER_SCAN):
+        chunk = names[start : start + _NAMES_PER_SCAN]
+        has = [_has(dialect, name) for name in chunk]
+        sums = [func.coalesce(func.sum(case((h, 0), else_=1)), 0) for h in has]
+        statement = select(*sums).where(
+            not_(and_(*has)), eligible(campaign_id), not_(done), condition(segment, dialect)
+        )
+        row = (await conn.execute(statement)).one()
         missing.update({name: int(row[i]) for i, name in enumerate(chunk)})
     return missing

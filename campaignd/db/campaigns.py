@@ -47,6 +47,7 @@ def _content(new: NewCampaign, template_id: int | None) -> dict[str, Any]:
         "headers": [[name, value] for name, value in new.headers],
         "tags": list(new.tags),
         "send_at": new.send_at,
+        "segment": new.segment,
     }
 
 
@@ -191,6 +192,7 @@ def _campaign(row: Row[Any], list_ids: tuple[int, ...]) -> Campaign:
         finished_at=row.finished_at,
         pause_reason=row.pause_reason,
         send_errors=row.send_errors,
+        segment=row.segment,
     )
 
 

@@ -116,6 +116,8 @@ class CampaignRow(SQLModel, table=True):
     started_at: dt.datetime | None = _ts(nullable=True)
     finished_at: dt.datetime | None = _ts(nullable=True)
     pause_reason: str | None = Field(sa_column=Column(Text, nullable=True))
+    # A filter expression (campaignd.filters) recipients must also match; None: everyone.
+    segment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     send_errors: int = Field(sa_column=Column(Integer, nullable=False))
     created_at: dt.datetime = _ts()
     updated_at: dt.datetime = _ts()

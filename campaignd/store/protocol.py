@@ -58,6 +58,7 @@ from campaignd.domain import (
     SubscriptionStatus,
     Template,
 )
+from campaignd.filters import Node
 
 
 class SchemaStore(Protocol):
@@ -149,6 +150,18 @@ class SubscriberStore(ImportStore, Protocol):
 
     async def unsubscribe(self, subscriber_id: int, list_ids: Sequence[int] | None) -> int:
         """Mark subscriptions unsubscribed (all lists when None); return how many changed."""
+        ...
+
+    # -- queries (the filter language: campaignd.filters) ---------------------------------
+    async def query_subscribers(
+        self, query: Node | None, after_id: int = 0, limit: int = 100
+    ) -> list[Subscriber]:
+        """Subscribers matching `query` (all when None) with id > after_id, in id order, at
+        most `limit`, with their subscriptions (keyset pagination: pass the last id back)."""
+        ...
+
+    async def count_subscribers(self, query: Node | None) -> int:
+        """How many subscribers match `query` (all when None)."""
         ...
 
     # -- opt-in --------------------------------------------------------------------------

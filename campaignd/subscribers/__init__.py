@@ -1,4 +1,5 @@
-"""Subscriber use cases: double opt-in confirmation mails.
+"""Subscriber use cases: double opt-in confirmation mails (optin.py); queries with the filter
+language: checked expressions, pages, matching ids (query.py).
 
 May import: the core, rendering/, messengers/ and store/ (their protocols).
 """

@@ -99,6 +99,7 @@ class MemoryCampaigns(MemoryState):
             tags=tuple(campaign.tags),
             status=CampaignStatus.DRAFT,
             send_at=utc(campaign.send_at),
+            segment=campaign.segment,
             list_ids=list_ids,
             created_at=now,
             updated_at=now,
@@ -130,6 +131,7 @@ class MemoryCampaigns(MemoryState):
             headers=tuple((str(n), str(v)) for n, v in campaign.headers),
             tags=tuple(campaign.tags),
             send_at=utc(campaign.send_at),
+            segment=campaign.segment,
             updated_at=utcnow(),
         )
         self._campaigns[campaign_id] = updated

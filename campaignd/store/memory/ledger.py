@@ -15,6 +15,8 @@ from campaignd.domain import (
     Recipient,
     utcnow,
 )
+from campaignd.filters import parse
+from campaignd.filters.evaluate import matches
 from campaignd.rules import FAILURE_STATUSES, FINAL_STATUSES, claimable
 from campaignd.store.memory.state import MemoryState, Row, utc
 
@@ -27,11 +29,14 @@ class MemoryLedger(MemoryState):
         self, campaign_id: int, now: dt.datetime, *, after: int = 0, upto: int | None = None
     ) -> int:
         campaign = self._campaign(campaign_id)
+        segment = parse(campaign.segment) if campaign.segment else None
         added = 0
         for sid in sorted(self._subs):
             if sid <= after or (upto is not None and sid > upto):
                 continue
             if (campaign_id, sid) in self._in_ledger or not self._eligible(campaign, sid):
+                continue
+            if segment is not None and not matches(segment, self._view(self._subs[sid])):
                 continue
             row = Row(self._next("delivery"), campaign_id, sid, updated_at=utc(now))
             self._ledger[row.id] = row
@@ -53,9 +58,12 @@ class MemoryLedger(MemoryState):
             for r in self._ledger.values()
             if r.campaign_id == campaign_id and r.status in FINAL_STATUSES
         }
+        segment = parse(campaign.segment) if campaign.segment else None
         missing = dict.fromkeys(names, 0)
         for sid, sub in self._subs.items():
             if sid in done or not self._eligible(campaign, sid):
+                continue
+            if segment is not None and not matches(segment, self._view(sub)):
                 continue
             for name in names:
                 missing[name] += name not in sub.attributes

@@ -18,6 +18,8 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.errors import Conflict, NotFound
+from campaignd.filters import Node
+from campaignd.filters.evaluate import matches
 from campaignd.rules import awaits_confirmation, in_use, name_key
 from campaignd.store.memory.state import UNSUBSCRIBED, Link, MemoryState, Sub, utc
 
@@ -141,6 +143,24 @@ class MemorySubscribers(MemoryState):
 
     async def unsubscribe(self, subscriber_id: int, list_ids: Sequence[int] | None) -> int:
         return self._unsubscribe(subscriber_id, list_ids, utcnow())
+
+    # -- queries -----------------------------------------------------------------------------
+    async def query_subscribers(
+        self, query: Node | None, after_id: int = 0, limit: int = 100
+    ) -> list[Subscriber]:
+        out: list[Subscriber] = []
+        for sid in sorted(self._subs):
+            if len(out) >= limit:
+                break
+            if sid > after_id:
+                view = self._view(self._subs[sid])
+                if query is None or matches(query, view):
+                    out.append(view)
+        return out
+
+    async def count_subscribers(self, query: Node | None) -> int:
+        views = (self._view(sub) for sub in self._subs.values())
+        return sum(1 for v in views if query is None or matches(query, v))
 
     # -- opt-in ------------------------------------------------------------------------------
     def _awaiting(self, sid: int, list_ids: Sequence[int] | None) -> list[Link]:

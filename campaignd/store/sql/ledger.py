@@ -20,6 +20,7 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.errors import NotFound
+from campaignd.filters import parse
 from campaignd.store.sql.base import SqlBase, log
 
 
@@ -31,12 +32,16 @@ class SqlLedger(SqlBase):
     async def populate_ledger(
         self, campaign_id: int, now: dt.datetime, *, after: int = 0, upto: int | None = None
     ) -> int:
+        c = T.campaigns.c
+
         async def fn(conn: AsyncConnection) -> int:
-            if (
-                await conn.scalar(select(T.campaigns.c.id).where(T.campaigns.c.id == campaign_id))
-                is None
-            ):
+            found = (await conn.execute(select(c.id, c.segment).where(c.id == campaign_id))).first()
+            if found is None:
                 raise NotFound(f"no campaign {campaign_id}")
+            if found.segment:
+                return await self._ledger.populate_segment(
+                    conn, campaign_id, found.segment, now, after, upto
+                )
             return await self._ledger.populate(conn, campaign_id, now, after, upto)
 
         count = await self._tx(fn)
@@ -65,7 +70,11 @@ class SqlLedger(SqlBase):
 
     async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
         async def fn(conn: AsyncConnection) -> dict[str, int]:
-            await C.get(conn, campaign_id)  # NotFound names the campaign
+            campaign = await C.get(conn, campaign_id)  # NotFound names the campaign
+            if campaign.segment:
+                return await audience.missing_attributes_in_segment(
+                    conn, self.dialect, campaign_id, names, parse(campaign.segment)
+                )
             return await audience.missing_attributes(conn, self.dialect, campaign_id, names)
 
         return await self._tx(fn, write=False)

@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import links
 from campaignd.db import tables as T
+from campaignd.db.filters import condition
 from campaignd.domain import (
     NewSubscriber,
     Subscriber,
@@ -24,6 +25,7 @@ from campaignd.errors import (
     Conflict,
     NotFound,
 )
+from campaignd.filters import Node
 from campaignd.store.sql.base import UNSUBSCRIBED as _UNSUBSCRIBED
 from campaignd.store.sql.base import SqlBase, _require_lists
 
@@ -43,18 +45,9 @@ class SqlSubscribers(SqlBase):
             .where(sl.subscriber_id == row.id)
             .order_by(sl.list_id)
         )
-        return Subscriber(
-            id=row.id,
-            uuid=row.uuid,
-            email=row.email,
-            name=row.name,
-            attributes=row.attributes,
-            status=SubscriberStatus(row.status),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            subscriptions=tuple(
-                Subscription(r.list_id, r.name, SubscriptionStatus(r.status)) for r in subs
-            ),
+        return _subscriber(
+            row,
+            tuple(Subscription(r.list_id, r.name, SubscriptionStatus(r.status)) for r in subs),
         )
 
     async def add_subscriber(
@@ -155,6 +148,40 @@ class SqlSubscribers(SqlBase):
 
         return await self._tx(fn)
 
+    # -- queries -----------------------------------------------------------------------------
+    async def query_subscribers(
+        self, query: Node | None, after_id: int = 0, limit: int = 100
+    ) -> list[Subscriber]:
+        s, sl, li = T.subscribers.c, T.subscriptions.c, T.lists.c
+        where = condition(query, self.dialect)
+
+        async def fn(conn: AsyncConnection) -> list[Subscriber]:
+            page = select(T.subscribers).where(s.id > after_id, where).order_by(s.id).limit(limit)
+            rows = (await conn.execute(page)).all()
+            if not rows:
+                return []
+            subs: dict[int, list[Subscription]] = {}
+            links_ = await conn.execute(
+                select(sl.subscriber_id, sl.list_id, li.name, sl.status)
+                .join_from(T.subscriptions, T.lists, li.id == sl.list_id)
+                .where(sl.subscriber_id.in_([r.id for r in rows]))
+                .order_by(sl.subscriber_id, sl.list_id)
+            )
+            for r in links_:
+                subs.setdefault(r[0], []).append(Subscription(r[1], r[2], SubscriptionStatus(r[3])))
+            return [_subscriber(r, tuple(subs.get(r.id, ()))) for r in rows]
+
+        return await self._tx(fn, write=False)
+
+    async def count_subscribers(self, query: Node | None) -> int:
+        where = condition(query, self.dialect)
+
+        async def fn(conn: AsyncConnection) -> int:
+            stmt = select(func.count()).select_from(T.subscribers).where(where)
+            return int(await conn.scalar(stmt) or 0)
+
+        return await self._tx(fn, write=False)
+
     # -- opt-in ----------------------------------------------------------------------------
     async def confirm_optin(
         self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
@@ -186,3 +213,17 @@ class SqlSubscribers(SqlBase):
 
 def _key(email: str) -> str:
     return email.strip().lower()
+
+
+def _subscriber(row: Any, subscriptions: tuple[Subscription, ...]) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        uuid=row.uuid,
+        email=row.email,
+        name=row.name,
+        attributes=row.attributes,
+        status=SubscriberStatus(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        subscriptions=subscriptions,
+    )
