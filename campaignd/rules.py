@@ -8,6 +8,7 @@ cannot run, and the contract suite pins both to them (tests/integration/test_sto
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -144,3 +145,27 @@ def plan_subscriptions(
                 updates.append((status, ts, sid, lid))
                 changed.add(sid)
     return inserts, updates, changed
+
+
+#: What replaces a wiped subscriber's address in the server replies kept in the ledger.
+ERASED_ADDRESS = "erased@erased.invalid"
+#: Ledger rows still to send that a deleted subscriber had: they will not be sent.
+DELETED_OPEN_STATUSES = frozenset({DeliveryStatus.PENDING, DeliveryStatus.DEFERRED})
+
+
+def detached_subscriber_id(ledger_id: int) -> int:
+    """The subscriber id a ledger row keeps once its subscriber is deleted: minus the row's own
+    id, unique within the campaign, never a real subscriber's (so a new subscriber that gets a
+    reused id on SQLite inherits nobody's history) and no longer pointing at the person."""
+    return -ledger_id
+
+
+def after_deletion(status: DeliveryStatus) -> DeliveryStatus:
+    """A deleted subscriber's ledger row: one still to send is skipped, the others stay."""
+    return DeliveryStatus.SKIPPED if status in DELETED_OPEN_STATUSES else status
+
+
+def erase_address(text: str, address: str) -> str:
+    """`text` (a server reply kept in the ledger) with `address`, in any case, replaced by
+    ERASED_ADDRESS."""
+    return re.sub(re.escape(address), ERASED_ADDRESS, text, flags=re.IGNORECASE)

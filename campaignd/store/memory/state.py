@@ -82,7 +82,8 @@ class MemoryState:
         self._in_ledger: set[tuple[int, int]] = set()
         self._ids: dict[str, int] = {}
         self._optin_sent: dict[int, dt.datetime] = {}
-        self._bounces: list[tuple[int, int | None, str, str, str]] = []
+        # (subscriber_id, campaign_id, kind, source, reason, created_at)
+        self._bounces: list[tuple[int, int | None, str, str, str, dt.datetime]] = []
         self._bounce_events: set[tuple[str, str]] = set()
 
     # -- SchemaStore -------------------------------------------------------------------------
@@ -119,8 +120,12 @@ class MemoryState:
         if missing:
             raise NotFound(f"no list with id {', '.join(map(str, missing))}")
 
-    def _view(self, sub: Sub) -> Subscriber:
-        links = sorted((lid, link) for (sid, lid), link in self._links.items() if sid == sub.id)
+    def _view(self, sub: Sub, *, with_subscriptions: bool = True) -> Subscriber:
+        links = (
+            sorted((lid, link) for (sid, lid), link in self._links.items() if sid == sub.id)
+            if with_subscriptions
+            else []
+        )
         return Subscriber(
             id=sub.id,
             uuid=sub.uuid,
