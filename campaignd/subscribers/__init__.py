@@ -1,4 +1,5 @@
-"""Subscriber use cases: double opt-in confirmation mails.
+"""Subscriber use cases: double opt-in confirmation mails (optin.py); managing subscribers:
+update, blocklist, unblocklist, delete, GDPR wipe (manage.py) and GDPR access (personal.py).
 
 May import: the core, rendering/, messengers/ and store/ (their protocols).
 """
