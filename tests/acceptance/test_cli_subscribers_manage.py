@@ -31,7 +31,11 @@ def _env(sqlite_url: str) -> dict[str, str]:
 @pytest.fixture
 def cli(sqlite_url: str) -> Cli:
     asyncio.run(upgrade(sqlite_url))
-    env = _env(sqlite_url)
+    return _cli(sqlite_url)
+
+
+def _cli(database_url: str) -> Cli:
+    env = _env(database_url)
 
     def run(*args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
