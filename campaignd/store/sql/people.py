@@ -103,13 +103,10 @@ class SqlPeople(SqlSubscribers):
 
     async def _checkpoint(self) -> None:
         """Move the write-ahead log into the database file and empty it (SQLite), so the old
-        pages that held an erased address leave the -wal file too."""
-
-        async def fn(conn: AsyncConnection) -> None:
-            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
+        pages that held an erased address leave the -wal file too (best effort: a reader of
+        another process may keep it; the file is removed anyway when the last one closes)."""
         async with self._engine.connect() as conn:
-            await fn(conn)
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def subscribers_page(
         self,
