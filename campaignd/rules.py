@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from campaignd.addresses import smtp_address
 from campaignd.domain import (
     Campaign,
     CampaignStatus,
@@ -20,7 +21,7 @@ from campaignd.domain import (
     SubscriberStatus,
     SubscriptionStatus,
 )
-from campaignd.errors import TransitionRefused
+from campaignd.errors import InvalidAddress, TransitionRefused
 
 #: Ledger rows the operator is shown as failures (`campaign failures`).
 FAILURE_STATUSES = frozenset(
@@ -166,6 +167,12 @@ def after_deletion(status: DeliveryStatus) -> DeliveryStatus:
 
 
 def erase_address(text: str, address: str) -> str:
-    """`text` (a server reply kept in the ledger) with `address`, in any case, replaced by
-    ERASED_ADDRESS."""
-    return re.sub(re.escape(address), ERASED_ADDRESS, text, flags=re.IGNORECASE)
+    """`text` (a server reply kept in the ledger) with `address`, in any case, and its form on
+    the wire (an international domain in IDNA ASCII) replaced by ERASED_ADDRESS."""
+    try:
+        wire = smtp_address(address).text
+    except InvalidAddress:
+        wire = address
+    for form in dict.fromkeys((address, wire)):
+        text = re.sub(re.escape(form), ERASED_ADDRESS, text, flags=re.IGNORECASE)
+    return text

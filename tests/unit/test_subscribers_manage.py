@@ -13,6 +13,7 @@ import pytest
 from campaignd.domain import NewSubscriber, OptIn, SubscriberStatus, SubscriptionStatus
 from campaignd.errors import Conflict, InvalidAddress, InvalidInput, NotFound
 from campaignd.importing.export import write_csv
+from campaignd.rules import ERASED_ADDRESS, erase_address
 from campaignd.store.memory import MemoryStore
 from campaignd.subscribers import manage
 from campaignd.subscribers.personal import export_data
@@ -127,3 +128,16 @@ async def test_export_data_shape() -> None:
     assert data["subscriptions"][0]["list_name"] == "news"
     with pytest.raises(NotFound):
         await export_data(store, "nobody@example.com", NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "address", "erased"),
+    [
+        ("550 <ANN@Example.com> unknown", "ann@example.com", "550 <{}> unknown"),
+        ("550 x@xn--fa-hia.de: no such user; x@faß.de", "x@faß.de", "550 {}: no such user; {}"),
+        ("250 ok", "ann@example.com", "250 ok"),
+        ("550 ann@example.com.evil", "ann@example.com", "550 {}.evil"),
+    ],
+)
+def test_erase_address_replaces_every_spelling(text: str, address: str, erased: str) -> None:
+    assert erase_address(text, address) == erased.format(ERASED_ADDRESS, ERASED_ADDRESS)
