@@ -147,10 +147,13 @@ async def export_cmd(
         else:
             partial = output.with_name(f".{output.name}.partial")
             try:
-                with partial.open("w", encoding="utf-8", newline="") as out:
-                    os.chmod(partial, 0o600)  # personal data
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.fchmod(fd, 0o600)  # personal data, also if an old partial file was there
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                     count = await write_csv(store, out, list_name=list_name, status=chosen)
                 partial.replace(output)
+            except OSError as exc:
+                fail(f"cannot write {output}: {exc.strerror or exc}")
             finally:
                 partial.unlink(missing_ok=True)
     if output is not None:

@@ -273,6 +273,7 @@ def test_export_to_a_file_with_an_unknown_list_writes_no_file(cli: Cli, tmp_path
     out = tmp_path / "x.csv"
     refused(cli("subscribers", "export", "--list", "nope", "-o", str(out)), "no list")
     assert list(tmp_path.glob("*.csv*")) == [] and list(tmp_path.glob(".x.csv*")) == []
+    refused(cli("subscribers", "export", "-o", str(tmp_path / "no" / "x.csv")), "cannot write")
 
 
 def test_export_data_unknown_address(cli: Cli) -> None:
