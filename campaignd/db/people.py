@@ -71,14 +71,17 @@ async def delete_subscribers(conn: AsyncConnection, ids: Sequence[int], now: dt.
 
 
 async def erase_replies(conn: AsyncConnection, subscriber_id: int, address: str) -> int:
-    """The server replies of the subscriber's ledger rows without its address
-    (rules.erase_address); return the number of its ledger rows."""
+    """The subscriber's ledger rows without its address in their server replies
+    (rules.erase_address) and without their Message-IDs (made from the subscriber's uuid);
+    return the number of its ledger rows."""
     d = T.deliveries.c
     rows = (await conn.execute(select(d.id, d.text).where(d.subscriber_id == subscriber_id))).all()
     for row_id, text in rows:
-        erased = erase_address(text, address)
-        if erased != text:
-            await conn.execute(update(T.deliveries).where(d.id == row_id).values(text=erased))
+        await conn.execute(
+            update(T.deliveries)
+            .where(d.id == row_id)
+            .values(text=erase_address(text, address), message_id="")
+        )
     return len(rows)
 
 

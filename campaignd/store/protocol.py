@@ -152,8 +152,9 @@ class SubscriberStore(ImportStore, Protocol):
 
     async def wipe_subscriber(self, subscriber_id: int, now: dt.datetime) -> int:
         """GDPR erasure: delete_subscribers, and the subscriber's address erased from the server
-        replies of its ledger rows (campaignd.rules.erase_address); return the number of ledger
-        rows kept anonymously. Raise NotFound."""
+        replies of its ledger rows (campaignd.rules.erase_address), their Message-IDs (made from
+        the subscriber's uuid) emptied; return the number of ledger rows kept anonymously.
+        Raise NotFound."""
         ...
 
     async def subscribers_page(

@@ -4,6 +4,7 @@ campaign's counts stay exact and the address is nowhere in the database afterwar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -87,8 +88,11 @@ async def test_wipe_keeps_counts_and_leaves_no_trace(
     db = tmp_path / "c.db"
     text = database_text(db).lower()
     assert "bob@example.com" in text  # the check can see an address
-    for trace in TRACES:
+    for trace in (*TRACES, data["profile"]["uuid"]):
         assert trace.lower() not in text, trace
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        message_ids = conn.execute("SELECT message_id FROM deliveries").fetchall()
+    assert sorted(m[0] != "" for m in message_ids) == [False, True]  # Ann's emptied, Bob's kept
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("c.db*")).lower()
     for trace in TRACES:
         assert trace.lower().encode() not in raw, trace

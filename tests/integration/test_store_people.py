@@ -159,7 +159,7 @@ async def test_wiped_reply_text_holds_the_placeholder(store_url: str, store: Any
     await store.wipe_subscriber(ann, T1)
     rows: list[str]
     if store_url == "memory":
-        rows = [r.text for r in store._ledger.values()]
+        rows = [f"{r.text}|{r.message_id}" for r in store._ledger.values()]
     else:
         from sqlalchemy import text
         from sqlalchemy.ext.asyncio import create_async_engine
@@ -168,9 +168,10 @@ async def test_wiped_reply_text_holds_the_placeholder(store_url: str, store: Any
 
         engine = create_async_engine(async_url(store_url))
         async with engine.connect() as conn:
-            rows = [r[0] for r in await conn.execute(text("SELECT text FROM deliveries"))]
+            query = text("SELECT text || '|' || message_id FROM deliveries")
+            rows = [r[0] for r in await conn.execute(query)]
         await engine.dispose()
-    assert rows == [f"550 {ERASED_ADDRESS} unknown"]
+    assert rows == [f"550 {ERASED_ADDRESS} unknown|"]
 
 
 # -- pages and personal data -----------------------------------------------------------------

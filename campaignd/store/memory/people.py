@@ -83,7 +83,7 @@ class MemoryPeople(MemoryState):
         address = self._sub(subscriber_id).email
         rows = [r for r in self._ledger.values() if r.subscriber_id == subscriber_id]
         for row in rows:
-            row.text = erase_address(row.text, address)
+            row.text, row.message_id = erase_address(row.text, address), ""
         await self.delete_subscribers([subscriber_id], now)
         return len(rows)
 
