@@ -1,14 +1,14 @@
-"""`campaignd subscribers`: add, show, blocklist and unsubscribe one subscriber."""
+"""`campaignd subscribers`: add, show, blocklist and unsubscribe one subscriber (the other
+commands: cli/importing.py, cli/subscribers_manage.py)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
 
-from campaignd.addresses import MAX_NAME_LENGTH, name_from_email, normalize_email
+from campaignd.addresses import normalize_email
 from campaignd.bounces.report import campaign_label, one_line, subscriber_bounces
 from campaignd.cli.common import (
     AppContext,
@@ -21,11 +21,12 @@ from campaignd.cli.common import (
     to_jsonable,
 )
 from campaignd.cli.lazy import LazyGroup
-from campaignd.domain import Bounce, NewSubscriber, SubscriberStatus, SubscriptionStatus
+from campaignd.domain import Bounce, NewSubscriber, SubscriptionStatus
 from campaignd.errors import NotFound
 from campaignd.store.protocol import Store
+from campaignd.subscribers import manage
 
-MAX_ATTRIBUTES = 64 * 1024  # bytes of JSON
+_MANAGE = "campaignd.cli.subscribers_manage"
 
 
 @click.group(
@@ -33,24 +34,20 @@ MAX_ATTRIBUTES = 64 * 1024  # bytes of JSON
     lazy={
         "import": "campaignd.cli.importing:import_cmd",
         "ls": "campaignd.cli.subscriber_query:ls_cmd",
+        "update": f"{_MANAGE}:update_cmd",
+        "unblocklist": f"{_MANAGE}:unblocklist_cmd",
+        "delete": f"{_MANAGE}:delete_cmd",
+        "wipe": f"{_MANAGE}:wipe_cmd",
+        "export": f"{_MANAGE}:export_cmd",
+        "export-data": f"{_MANAGE}:export_data_cmd",
     },
 )
 def subscribers() -> None:
-    """Add, import, list, show, blocklist and unsubscribe subscribers."""
+    """Add, import, list, show, update, blocklist, unsubscribe, delete and export subscribers."""
 
 
 def _attributes(value: str | None) -> Mapping[str, Any]:
-    if value is None or not value.strip():
-        return {}
-    if len(value.encode("utf-8")) > MAX_ATTRIBUTES:
-        fail(f"--attributes is larger than {MAX_ATTRIBUTES} bytes")
-    try:
-        parsed = json.loads(value)
-    except ValueError as exc:
-        fail(f"--attributes is not valid JSON: {exc}")
-    if not isinstance(parsed, dict):
-        fail('--attributes must be a JSON object, such as {"city": "Oslo"}')
-    return parsed  # type: ignore[no-any-return]
+    return {} if value is None else manage.json_object(value, "--attributes")
 
 
 async def _list_ids(store: Store, names: Sequence[str]) -> list[int]:
@@ -82,9 +79,7 @@ async def add(
 ) -> None:
     """Add the subscriber EMAIL, optionally to lists."""
     address = normalize_email(email)  # InvalidAddress: one line, exit 1
-    display = (name or "").strip() or name_from_email(address)
-    if len(display) > MAX_NAME_LENGTH:
-        fail(f"--name is longer than {MAX_NAME_LENGTH} characters")
+    display = manage.display_name(name, address)
     attrs = _attributes(attributes)
     async with open_store(app.settings) as store:
         list_ids = await _list_ids(store, list_names)
@@ -157,10 +152,18 @@ def _bounce_json(bounce: Bounce) -> dict[str, Any]:
 @pass_app
 @async_command
 async def blocklist(app: AppContext, email: str) -> None:
-    """Blocklist EMAIL: no campaign reaches it, and it is unsubscribed from every list."""
+    """Blocklist EMAIL: no campaign reaches it, and it is unsubscribed from every list.
+
+    An unknown address is added as blocklisted (as `subscribers import --mode blocklist`).
+    """
+    from campaignd.subscribers.manage import blocklist as blocklist_address
+
     async with open_store(app.settings) as store:
-        found = await store.set_subscriber_status(email, SubscriberStatus.BLOCKLISTED)
-    click.echo(f"blocklisted {found.email}; unsubscribed from every list")
+        done = await blocklist_address(store, email)
+    if done.created:
+        click.echo(f"blocklisted {done.subscriber.email}: a new, blocklisted record")
+        return
+    click.echo(f"blocklisted {done.subscriber.email}; unsubscribed from every list")
 
 
 @subscribers.command("unsubscribe")

@@ -1,5 +1,6 @@
 """Subscriber use cases: double opt-in confirmation mails (optin.py); queries with the filter
-language: checked expressions, pages, matching ids (query.py).
+language: checked expressions, pages, matching ids (query.py); managing subscribers: update,
+blocklist, unblocklist, delete, GDPR wipe (manage.py) and GDPR access (personal.py).
 
 May import: the core, rendering/, messengers/ and store/ (their protocols).
 """

@@ -126,7 +126,8 @@ def test_bad_input_is_refused_and_nothing_is_written(cli: Cli) -> None:
         "no list named 'nope'",
     )
     refused(cli("subscribers", "show", "a@example.com"), "no subscriber a@example.com")
-    refused(cli("subscribers", "blocklist", "b@example.com"), "no subscriber")
+    # an unknown address is blocklisted (a new record; issue 17), a bad one is refused
+    refused(cli("subscribers", "blocklist", "not an address"), "invalid address")
     refused(cli("subscribers", "unsubscribe", "b@example.com"), "no subscriber")
     assert as_json(cli("lists", "ls", "--json"))[0]["subscriber_count"] == 0
 

@@ -192,7 +192,9 @@ class MemoryLedger(MemoryState):
         rows = [
             r
             for r in self._ledger.values()
-            if r.campaign_id == campaign_id and r.status in FAILURE_STATUSES
+            if r.campaign_id == campaign_id
+            and r.status in FAILURE_STATUSES
+            and r.subscriber_id in self._subs  # a deleted subscriber's row has no address
         ]
         rows.sort(key=lambda r: (self._subs[r.subscriber_id].email.lower(), r.id))
         return [

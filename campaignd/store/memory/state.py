@@ -120,8 +120,12 @@ class MemoryState:
         if missing:
             raise NotFound(f"no list with id {', '.join(map(str, missing))}")
 
-    def _view(self, sub: Sub) -> Subscriber:
-        links = sorted((lid, link) for (sid, lid), link in self._links.items() if sid == sub.id)
+    def _view(self, sub: Sub, *, with_subscriptions: bool = True) -> Subscriber:
+        links = (
+            sorted((lid, link) for (sid, lid), link in self._links.items() if sid == sub.id)
+            if with_subscriptions
+            else []
+        )
         return Subscriber(
             id=sub.id,
             uuid=sub.uuid,

@@ -2,7 +2,7 @@
 
 One part per focused protocol of campaignd.store.protocol, each a mixin over one shared base
 (base.SqlBase: the engine, the transaction runner, the SQLite fast paths): campaigns.py
-(CampaignStore), ledger.py (LedgerStore), lists.py, subscribers.py and importing.py
+(CampaignStore), ledger.py (LedgerStore), lists.py, subscribers.py, people.py and importing.py
 (SubscriberStore, ImportStore), bounces.py (BounceStore). The SQL itself is in campaignd.db.
 """
 
@@ -16,10 +16,10 @@ from campaignd.store.sql.campaigns import SqlCampaigns
 from campaignd.store.sql.importing import SqlImport
 from campaignd.store.sql.ledger import SqlLedger
 from campaignd.store.sql.lists import SqlLists
-from campaignd.store.sql.subscribers import SqlSubscribers
+from campaignd.store.sql.people import SqlPeople
 
 
-class SqlStore(SqlCampaigns, SqlLedger, SqlLists, SqlSubscribers, SqlImport, SqlBounces):
+class SqlStore(SqlCampaigns, SqlLedger, SqlLists, SqlPeople, SqlImport, SqlBounces):
     """The Store on a SQL database; every method is one transaction."""
 
 
