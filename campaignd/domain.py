@@ -80,6 +80,10 @@ class MailingList:
     description: str
     created_at: dt.datetime
     subscriber_count: int = 0
+    #: Shown on the public subscription form and preference page (lists create --public).
+    public: bool = False
+    #: The list's public name in URLs (None only from the import-only stores).
+    uuid: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,8 @@ class NewCampaign:
     headers: tuple[tuple[str, str], ...] = ()
     tags: tuple[str, ...] = ()
     send_at: dt.datetime | None = None
+    #: Readable in the public archive once running or finished (campaigns create --archive).
+    archive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +164,7 @@ class Campaign:
     finished_at: dt.datetime | None = None
     pause_reason: str | None = None
     send_errors: int = 0
+    archive: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class CampaignSummary:
     pending: int
     deferred: int
     in_flight: int
+    archive: bool = False
 
 
 def summarize(
@@ -75,6 +76,7 @@ def summarize(
         pending=counts.pending,
         deferred=counts.deferred,
         in_flight=counts.claimed,
+        archive=campaign.archive,
     )
 
 

@@ -89,6 +89,7 @@ def campaigns() -> None:
 @click.option("--header", "headers", multiple=True, help="'Name: value' (value is a template).")
 @click.option("--tag", "tags", multiple=True)
 @click.option("--send-at", help="ISO-8601 time with zone, used by `campaigns schedule`.")
+@click.option("--archive", is_flag=True, help="Readable in the public archive once sending.")
 @click.option("--json", "as_json", is_flag=True, help="Print the campaign as JSON.")
 @pass_app
 @async_command
@@ -106,6 +107,7 @@ async def create(
     headers: tuple[str, ...],
     tags: tuple[str, ...],
     send_at: str | None,
+    archive: bool,
     as_json: bool,
 ) -> None:
     """Create a draft campaign; print its id."""
@@ -125,6 +127,7 @@ async def create(
         headers=tuple(_parse_header(h) for h in headers),
         tags=tuple(dict.fromkeys(tags)),
         send_at=_parse_when(send_at),
+        archive=archive,
     )
     async with open_store(settings) as store:
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))

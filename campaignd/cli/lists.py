@@ -33,10 +33,15 @@ def lists() -> None:
     help="double: only confirmed subscriptions receive campaigns.",
 )
 @click.option("--description", default="", help="What the list is for.")
+@click.option(
+    "--public", is_flag=True, help="Offered by the subscription form and the preference page."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the new list as JSON.")
 @pass_app
 @async_command
-async def create(app: AppContext, name: str, optin: str, description: str, as_json: bool) -> None:
+async def create(
+    app: AppContext, name: str, optin: str, description: str, public: bool, as_json: bool
+) -> None:
     """Create the list NAME."""
     name = name.strip()
     if not name:
@@ -44,11 +49,15 @@ async def create(app: AppContext, name: str, optin: str, description: str, as_js
     if len(name) > MAX_LIST_NAME:
         fail(f"the list name is longer than {MAX_LIST_NAME} characters")
     async with open_store(app.settings) as store:
-        created = await store.create_list(name, OptIn(optin), description.strip())
+        created = await store.create_list(name, OptIn(optin), description.strip(), public=public)
     if as_json:
         print_json(created)
     else:
-        click.echo(f"created list {created.name!r} (id {created.id}, {created.optin} opt-in)")
+        kind = "public, " if created.public else ""
+        click.echo(
+            f"created list {created.name!r} (id {created.id}, {kind}{created.optin} opt-in, "
+            f"uuid {created.uuid})"
+        )
 
 
 @lists.command("ls")
@@ -63,9 +72,18 @@ async def ls(app: AppContext, as_json: bool) -> None:
         print_json(found)
         return
     print_table(
-        ["id", "name", "optin", "subscribers", "description", "created"],
+        ["id", "name", "optin", "subscribers", "description", "created", "public", "uuid"],
         [
-            (m.id, m.name, m.optin, m.subscriber_count, m.description or None, m.created_at)
+            (
+                m.id,
+                m.name,
+                m.optin,
+                m.subscriber_count,
+                m.description or None,
+                m.created_at,
+                "yes" if m.public else "no",
+                m.uuid,
+            )
             for m in found
         ],
     )

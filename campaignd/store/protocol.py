@@ -89,8 +89,11 @@ class SubscriberStore(ImportStore, Protocol):
     """Lists, subscribers and their subscriptions, opt-in (get_list, import_batch: ImportStore)."""
 
     # -- lists ---------------------------------------------------------------------------
-    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
-        """Raise Conflict if the name exists."""
+    async def create_list(
+        self, name: str, optin: OptIn, description: str, *, public: bool = False
+    ) -> MailingList:
+        """A list with a new random uuid; `public` lists are offered by the subscription form
+        and the preference page. Raise Conflict if the name exists."""
         ...
 
     async def lists(self) -> list[MailingList]:

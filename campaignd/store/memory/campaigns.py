@@ -73,6 +73,7 @@ class MemoryCampaigns(MemoryState):
             list_ids=tuple(sorted(by_name[n] for n in names)),
             created_at=now,
             updated_at=now,
+            archive=campaign.archive,
         )
         self._campaigns[new.id] = new
         return new

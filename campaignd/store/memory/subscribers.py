@@ -17,7 +17,7 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.errors import Conflict, NotFound
-from campaignd.rules import awaits_confirmation
+from campaignd.rules import awaits_confirmation, resubscribe
 from campaignd.store.memory.state import UNSUBSCRIBED, Link, MemoryState, Sub, utc
 
 
@@ -25,10 +25,21 @@ class MemorySubscribers(MemoryState):
     """Lists, subscribers and opt-in (import_batch: MemoryImport)."""
 
     # -- lists -------------------------------------------------------------------------------
-    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
+    async def create_list(
+        self, name: str, optin: OptIn, description: str, *, public: bool = False
+    ) -> MailingList:
         if any(m.name == name for m in self._lists.values()):
             raise Conflict(f"list {name!r} already exists")
-        new = MailingList(self._next("list"), name, OptIn(optin), description, utcnow(), 0)
+        new = MailingList(
+            self._next("list"),
+            name,
+            OptIn(optin),
+            description,
+            utcnow(),
+            0,
+            public=public,
+            uuid=uuid.uuid4(),
+        )
         self._lists[new.id] = new
         return new
 
@@ -90,6 +101,46 @@ class MemorySubscribers(MemoryState):
 
     async def unsubscribe(self, subscriber_id: int, list_ids: Sequence[int] | None) -> int:
         return self._unsubscribe(subscriber_id, list_ids, utcnow())
+
+    def _sub(self, subscriber_id: int) -> Sub:
+        try:
+            return self._subs[subscriber_id]
+        except KeyError:
+            raise NotFound("no such subscriber") from None
+
+    async def subscribe(self, subscriber_id: int, list_ids: Sequence[int], now: dt.datetime) -> int:
+        self._sub(subscriber_id)
+        self._require_lists(list_ids)
+        at, changed = utc(now) or now, 0
+        for lid in dict.fromkeys(list_ids):
+            link = self._links.get((subscriber_id, lid))
+            status = resubscribe(None if link is None else link.status)
+            if status is None:
+                continue
+            if link is None:
+                self._links[(subscriber_id, lid)] = Link(status, at, at)
+            else:
+                link.status, link.updated_at = status, at
+            changed += 1
+        return changed
+
+    async def set_subscriber_name(self, subscriber_id: int, name: str, now: dt.datetime) -> None:
+        sub = self._sub(subscriber_id)
+        sub.name, sub.updated_at = name, utc(now) or now
+
+    async def delete_subscriber(self, subscriber_id: int) -> bool:
+        sub = self._subs.pop(subscriber_id, None)
+        if sub is None:
+            return False
+        self._by_key.pop(sub.email.lower(), None)
+        for key in [k for k in self._links if k[0] == subscriber_id]:
+            del self._links[key]
+        for row_id in [i for i, r in self._ledger.items() if r.subscriber_id == subscriber_id]:
+            self._in_ledger.discard((self._ledger[row_id].campaign_id, subscriber_id))
+            del self._ledger[row_id]
+        self._optin_sent.pop(subscriber_id, None)
+        self._bounces = [b for b in self._bounces if b[0] != subscriber_id]
+        return True
 
     # -- opt-in ------------------------------------------------------------------------------
     def _awaiting(self, sid: int, list_ids: Sequence[int] | None) -> list[Link]:

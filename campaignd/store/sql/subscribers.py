@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import links
@@ -26,6 +26,7 @@ from campaignd.errors import (
     Conflict,
     NotFound,
 )
+from campaignd.rules import resubscribe
 from campaignd.store.sql.base import UNSUBSCRIBED as _UNSUBSCRIBED
 from campaignd.store.sql.base import SqlBase, _require_lists
 
@@ -34,8 +35,11 @@ class SqlSubscribers(SqlBase):
     """Lists, subscribers and opt-in (import_batch: SqlImport)."""
 
     # -- lists -----------------------------------------------------------------------------
-    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
+    async def create_list(
+        self, name: str, optin: OptIn, description: str, *, public: bool = False
+    ) -> MailingList:
         now = utcnow()
+        list_uuid = uuid.uuid4()
 
         async def fn(conn: AsyncConnection) -> MailingList:
             if await conn.scalar(select(T.lists.c.id).where(T.lists.c.name == name)):
@@ -44,11 +48,15 @@ class SqlSubscribers(SqlBase):
                 name=name,
                 optin=optin.value,
                 description=description,
+                uuid=list_uuid,
+                public=public,
                 created_at=now,
                 updated_at=now,
             )
             list_id = (await conn.execute(stmt.returning(T.lists.c.id))).scalar_one()
-            return MailingList(list_id, name, OptIn(optin), description, now, 0)
+            return MailingList(
+                list_id, name, OptIn(optin), description, now, 0, public=public, uuid=list_uuid
+            )
 
         return await self._tx(fn)
 
@@ -59,9 +67,9 @@ class SqlSubscribers(SqlBase):
             .where(sl.list_id == li.id, sl.status != _UNSUBSCRIBED)
             .scalar_subquery()
         )
-        return select(li.id, li.name, li.optin, li.description, li.created_at, count).order_by(
-            li.id
-        )
+        return select(
+            li.id, li.name, li.optin, li.description, li.created_at, count, li.public, li.uuid
+        ).order_by(li.id)
 
     async def get_list(self, name: str) -> MailingList:
         async def fn(conn: AsyncConnection) -> MailingList:
@@ -209,6 +217,71 @@ class SqlSubscribers(SqlBase):
 
         return await self._tx(fn)
 
+    async def subscribe(self, subscriber_id: int, list_ids: Sequence[int], now: dt.datetime) -> int:
+        s, sl = T.subscribers.c, T.subscriptions.c
+        wanted = list(dict.fromkeys(list_ids))
+
+        async def fn(conn: AsyncConnection) -> int:
+            if await conn.scalar(select(s.id).where(s.id == subscriber_id)) is None:
+                raise NotFound("no such subscriber")
+            await _require_lists(conn, wanted)
+            current = {
+                r.list_id: SubscriptionStatus(r.status)
+                for r in await conn.execute(
+                    select(sl.list_id, sl.status).where(
+                        sl.subscriber_id == subscriber_id, sl.list_id.in_(wanted)
+                    )
+                )
+            }
+            changed = 0
+            for lid in wanted:
+                status = resubscribe(current.get(lid))
+                if status is None:
+                    continue
+                if lid in current:
+                    await conn.execute(
+                        update(T.subscriptions)
+                        .where(sl.subscriber_id == subscriber_id, sl.list_id == lid)
+                        .values(status=status.value, updated_at=now)
+                    )
+                else:
+                    await conn.execute(
+                        insert(T.subscriptions).values(
+                            subscriber_id=subscriber_id,
+                            list_id=lid,
+                            status=status.value,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                changed += 1
+            return changed
+
+        return await self._tx(fn)
+
+    async def set_subscriber_name(self, subscriber_id: int, name: str, now: dt.datetime) -> None:
+        s = T.subscribers.c
+
+        async def fn(conn: AsyncConnection) -> None:
+            result = await conn.execute(
+                update(T.subscribers).where(s.id == subscriber_id).values(name=name, updated_at=now)
+            )
+            if result.rowcount == 0:
+                raise NotFound("no such subscriber")
+
+        await self._tx(fn)
+
+    async def delete_subscriber(self, subscriber_id: int) -> bool:
+        async def fn(conn: AsyncConnection) -> bool:
+            for table in (T.subscriptions, T.bounces, T.optin_sends, T.deliveries):
+                await conn.execute(delete(table).where(table.c.subscriber_id == subscriber_id))
+            result = await conn.execute(
+                delete(T.subscribers).where(T.subscribers.c.id == subscriber_id)
+            )
+            return bool(result.rowcount)
+
+        return await self._tx(fn)
+
     # -- opt-in ----------------------------------------------------------------------------
     async def confirm_optin(
         self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
@@ -250,4 +323,6 @@ def _list(row: Any) -> MailingList:
         description=row[3],
         created_at=row[4],
         subscriber_count=int(row[5]),
+        public=bool(row[6]),
+        uuid=row[7],
     )
