@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from starlette.requests import Request
@@ -12,7 +12,10 @@ from starlette.requests import Request
 from campaignd.bounces.sns import SnsVerifier
 from campaignd.bounces.suppression import Suppressor
 from campaignd.config import Settings
+from campaignd.http.clientlimit import ClientLimiter
 from campaignd.http.metrics import Metrics
+from campaignd.messengers.protocol import Messenger
+from campaignd.rendering.compose import CampaignMailer
 from campaignd.store.protocol import Store
 
 
@@ -28,6 +31,13 @@ class HttpContext:
     scheduler_alive: Callable[[], bool] | None = None
     #: security.previous_secrets: tokens signed with these still verify.
     previous_secrets: tuple[str, ...] = ()
+    #: The messenger the public form's confirmation mails go through (None: not sent now;
+    #: `campaignd optin send` sends them later).
+    messenger: Callable[[], Messenger | None] = lambda: None
+    #: POST /subscribe per client address.
+    signups: ClientLimiter = field(default_factory=ClientLimiter)
+    #: The confirmation message, compiled at its first use.
+    optin_mailer: CampaignMailer | None = None
 
 
 def context(request: Request) -> HttpContext:

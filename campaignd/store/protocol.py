@@ -130,6 +130,21 @@ class SubscriberStore(ImportStore, Protocol):
         """Mark subscriptions unsubscribed (all lists when None); return how many changed."""
         ...
 
+    async def subscribe(self, subscriber_id: int, list_ids: Sequence[int], now: dt.datetime) -> int:
+        """The subscriber asked for these lists (public form, preference page): subscriptions
+        get campaignd.rules.resubscribe's status; return how many changed. Raise NotFound for
+        an unknown list or subscriber, changing nothing."""
+        ...
+
+    async def set_subscriber_name(self, subscriber_id: int, name: str, now: dt.datetime) -> None:
+        """Raise NotFound."""
+        ...
+
+    async def delete_subscriber(self, subscriber_id: int) -> bool:
+        """Delete the subscriber and everything held about them (subscriptions, ledger rows,
+        bounces, opt-in sends); False if there was no such subscriber."""
+        ...
+
     # -- opt-in --------------------------------------------------------------------------
     async def confirm_optin(
         self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
