@@ -49,7 +49,7 @@ _SUBSCRIBE = """{% extends "base" %}{% block body %}
 <div class="list"><input type="checkbox" id="l{{ loop.index }}" name="l" value="{{ m.uuid }}"
 {%- if lists|length == 1 %} checked{% endif %}>
 <label for="l{{ loop.index }}">{{ m.name }}</label>
-{%- if m.description %} <small>{{ m.description }}</small>{% endif %}</div>
+{%- if m.description and lists|length > 1 %} <small>{{ m.description }}</small>{% endif %}</div>
 {% endfor %}
 <div class="hp" aria-hidden="true"><label for="nonce">Leave this empty</label>
 <input type="text" id="nonce" name="nonce" tabindex="-1" autocomplete="off"></div>
