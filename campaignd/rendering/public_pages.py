@@ -94,7 +94,7 @@ _ENV = jinja2.Environment(
 )
 
 
-def render_page(name: str, **context: Any) -> str:
+def render_page(template: str, **context: Any) -> str:
     """One of "subscribe" (title, intro, action, lists), "manage" (title, email, name,
     prefs) or "archive" (title, description, campaigns: href, subject, date)."""
-    return _ENV.get_template(name).render(**context)
+    return _ENV.get_template(template).render(**context)
