@@ -18,7 +18,7 @@ from campaignd.bounces.suppression import Suppressor
 from campaignd.config import Settings
 from campaignd.domain import utcnow
 from campaignd.errors import CampaigndError
-from campaignd.http import bounces, health, manage, optin, subscribe, unsubscribe
+from campaignd.http import archive, bounces, health, manage, optin, subscribe, unsubscribe
 from campaignd.http.clientlimit import ClientLimiter
 from campaignd.http.context import HttpContext
 from campaignd.http.limits import BodyLimit
@@ -90,6 +90,9 @@ def create_app(
         Route("/subscribe/{list_uuid}", subscribe.form, methods=["GET"]),
         Route("/manage/{token}", manage.show, methods=["GET"]),
         Route("/manage/{token}", manage.change, methods=["POST"]),
+        Route("/archive/list/{list_uuid}", archive.list_page, methods=["GET"]),
+        Route("/archive/{campaign_uuid}", archive.campaign_page, methods=["GET"]),
+        Route("/archive/{campaign_uuid}/{token}", archive.own_page, methods=["GET"]),
         Route("/webhooks/ses", bounces.ses, methods=["POST"]),
         Route("/webhooks/sendgrid", bounces.sendgrid, methods=["POST"]),
         Route("/webhooks/postmark", bounces.postmark, methods=["POST"]),
