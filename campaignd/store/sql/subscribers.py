@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import links
@@ -26,7 +26,6 @@ from campaignd.errors import (
     Conflict,
     NotFound,
 )
-from campaignd.rules import resubscribe
 from campaignd.store.sql.base import UNSUBSCRIBED as _UNSUBSCRIBED
 from campaignd.store.sql.base import SqlBase, _require_lists
 
@@ -214,71 +213,6 @@ class SqlSubscribers(SqlBase):
                 stmt = stmt.where(sl.list_id.in_(list(list_ids)))
             result = await conn.execute(stmt.values(status=_UNSUBSCRIBED, updated_at=now))
             return result.rowcount
-
-        return await self._tx(fn)
-
-    async def subscribe(self, subscriber_id: int, list_ids: Sequence[int], now: dt.datetime) -> int:
-        s, sl = T.subscribers.c, T.subscriptions.c
-        wanted = list(dict.fromkeys(list_ids))
-
-        async def fn(conn: AsyncConnection) -> int:
-            if await conn.scalar(select(s.id).where(s.id == subscriber_id)) is None:
-                raise NotFound("no such subscriber")
-            await _require_lists(conn, wanted)
-            current = {
-                r.list_id: SubscriptionStatus(r.status)
-                for r in await conn.execute(
-                    select(sl.list_id, sl.status).where(
-                        sl.subscriber_id == subscriber_id, sl.list_id.in_(wanted)
-                    )
-                )
-            }
-            changed = 0
-            for lid in wanted:
-                status = resubscribe(current.get(lid))
-                if status is None:
-                    continue
-                if lid in current:
-                    await conn.execute(
-                        update(T.subscriptions)
-                        .where(sl.subscriber_id == subscriber_id, sl.list_id == lid)
-                        .values(status=status.value, updated_at=now)
-                    )
-                else:
-                    await conn.execute(
-                        insert(T.subscriptions).values(
-                            subscriber_id=subscriber_id,
-                            list_id=lid,
-                            status=status.value,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
-                changed += 1
-            return changed
-
-        return await self._tx(fn)
-
-    async def set_subscriber_name(self, subscriber_id: int, name: str, now: dt.datetime) -> None:
-        s = T.subscribers.c
-
-        async def fn(conn: AsyncConnection) -> None:
-            result = await conn.execute(
-                update(T.subscribers).where(s.id == subscriber_id).values(name=name, updated_at=now)
-            )
-            if result.rowcount == 0:
-                raise NotFound("no such subscriber")
-
-        await self._tx(fn)
-
-    async def delete_subscriber(self, subscriber_id: int) -> bool:
-        async def fn(conn: AsyncConnection) -> bool:
-            for table in (T.subscriptions, T.bounces, T.optin_sends, T.deliveries):
-                await conn.execute(delete(table).where(table.c.subscriber_id == subscriber_id))
-            result = await conn.execute(
-                delete(T.subscribers).where(T.subscribers.c.id == subscriber_id)
-            )
-            return bool(result.rowcount)
 
         return await self._tx(fn)
 
