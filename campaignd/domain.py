@@ -82,7 +82,7 @@ class MailingList:
     subscriber_count: int = 0
     #: Shown on the public subscription form and preference page (lists create --public).
     public: bool = False
-    #: The list's public name in URLs (None only from the import-only stores).
+    #: The list's public name in URLs (always set by the stores).
     uuid: uuid.UUID | None = None
 
 
