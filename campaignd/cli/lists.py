@@ -1,4 +1,4 @@
-"""`campaignd lists`: create mailing lists and show them with their subscriber counts."""
+"""`campaignd lists`: create, update (public or not) and show lists with subscriber counts."""
 
 from __future__ import annotations
 
@@ -58,6 +58,36 @@ async def create(
             f"created list {created.name!r} (id {created.id}, {kind}{created.optin} opt-in, "
             f"uuid {created.uuid})"
         )
+
+
+@lists.command("update")
+@click.argument("name")
+@click.option(
+    "--public/--private",
+    default=None,
+    help="Offer it on the subscription form and the preference page, or stop.",
+)
+@click.option("--description", default=None, help="What the list is for.")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@pass_app
+@async_command
+async def update(
+    app: AppContext, name: str, public: bool | None, description: str | None, as_json: bool
+) -> None:
+    """Change the list NAME (only what is given)."""
+    if public is None and description is None:
+        fail("nothing to change: give --public, --private or --description")
+    async with open_store(app.settings) as store:
+        changed = await store.update_list(
+            name,
+            public=public,
+            description=None if description is None else description.strip(),
+        )
+    if as_json:
+        print_json(changed)
+    else:
+        kind = "public" if changed.public else "private"
+        click.echo(f"list {changed.name!r} is {kind} (uuid {changed.uuid})")
 
 
 @lists.command("ls")

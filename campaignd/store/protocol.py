@@ -96,6 +96,12 @@ class SubscriberStore(ImportStore, Protocol):
         and the preference page. Raise Conflict if the name exists."""
         ...
 
+    async def update_list(
+        self, name: str, *, public: bool | None = None, description: str | None = None
+    ) -> MailingList:
+        """Change what is given (None: leave it); return the list. Raise NotFound."""
+        ...
+
     async def lists(self) -> list[MailingList]:
         """All lists with subscriber_count = subscriptions not unsubscribed."""
         ...

@@ -95,6 +95,18 @@ def test_lists_create_and_ls(cli: Cli) -> None:
     ]
     assert table[2].split()[:5] == ["2", "vip", "double", "0", "Paying"]
 
+    assert "is public" in ok(cli("lists", "update", "news", "--public"))
+    refused(cli("lists", "update", "nope", "--public"), "no list named 'nope'")
+    refused(cli("lists", "update", "news"), "nothing to change")
+    changed = as_json(cli("lists", "update", "open", "--private", "--description", "x", "--json"))
+    assert (changed["public"], changed["description"]) == (False, "x")
+    found = as_json(cli("lists", "ls", "--json"))
+    assert [(m["name"], m["public"]) for m in found] == [
+        ("news", True),
+        ("vip", False),
+        ("open", False),
+    ]
+
 
 def test_subscriber_add_show_unsubscribe_blocklist(cli: Cli) -> None:
     ok(cli("lists", "create", "news"))

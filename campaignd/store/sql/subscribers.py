@@ -79,6 +79,27 @@ class SqlSubscribers(SqlBase):
 
         return await self._tx(fn, write=False)
 
+    async def update_list(
+        self, name: str, *, public: bool | None = None, description: str | None = None
+    ) -> MailingList:
+        values: dict[str, Any] = {}
+        if public is not None:
+            values["public"] = public
+        if description is not None:
+            values["description"] = description
+        li = T.lists.c
+
+        async def fn(conn: AsyncConnection) -> None:
+            if await conn.scalar(select(li.id).where(li.name == name)) is None:
+                raise NotFound(f"no list named {name!r}")
+            if values:
+                await conn.execute(
+                    update(T.lists).where(li.name == name).values(**values, updated_at=utcnow())
+                )
+
+        await self._tx(fn)
+        return await self.get_list(name)
+
     async def lists(self) -> list[MailingList]:
         async def fn(conn: AsyncConnection) -> list[MailingList]:
             return [_list(r) for r in await conn.execute(self._lists_query())]
