@@ -168,6 +168,16 @@ class Campaign:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriberHistory:
+    """What the ledger and the bounces hold about one subscriber ("download my data")."""
+
+    #: (campaign name, delivery status, last change), oldest first.
+    deliveries: tuple[tuple[str, DeliveryStatus, dt.datetime], ...] = ()
+    #: (kind, source, reason, when), oldest first.
+    bounces: tuple[tuple[str, str, str, dt.datetime], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignCounts:
     """Exact per-status counts from the ledger."""
 

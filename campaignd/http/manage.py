@@ -64,8 +64,9 @@ async def change(request: Request) -> Response:
         return await _save(ctx, sub, name if isinstance(name, str) else None, values)
     if action == "data":
         names = await ctx.store.list_names()
+        history = await ctx.store.subscriber_history(sub.id)
         return JSONResponse(
-            export(sub, names),
+            export(sub, names, history),
             headers={
                 **SECURITY_HEADERS,
                 "Content-Disposition": 'attachment; filename="my-subscription-data.json"',

@@ -50,6 +50,7 @@ from campaignd.domain import (
     OptIn,
     Recipient,
     Subscriber,
+    SubscriberHistory,
     SubscriberStatus,
     SubscriptionStatus,
     Template,
@@ -144,6 +145,10 @@ class SubscriberStore(ImportStore, Protocol):
 
     async def set_subscriber_name(self, subscriber_id: int, name: str, now: dt.datetime) -> None:
         """Raise NotFound."""
+        ...
+
+    async def subscriber_history(self, subscriber_id: int) -> SubscriberHistory:
+        """The subscriber's ledger rows and bounces (empty for an unknown id)."""
         ...
 
     async def delete_subscriber(self, subscriber_id: int) -> bool:

@@ -22,6 +22,7 @@ from campaignd.domain import (
     NewSubscriber,
     OptIn,
     Subscriber,
+    SubscriberHistory,
     SubscriberStatus,
     SubscriptionStatus,
 )
@@ -172,7 +173,9 @@ async def update_preferences(
     return fresh, awaiting(fresh, add)
 
 
-def export(sub: Subscriber, list_names: Mapping[int, str]) -> dict[str, Any]:
+def export(
+    sub: Subscriber, list_names: Mapping[int, str], history: SubscriberHistory
+) -> dict[str, Any]:
     """Everything held about the subscriber, as JSON values ("download my data")."""
     return {
         "email": sub.email,
@@ -185,5 +188,13 @@ def export(sub: Subscriber, list_names: Mapping[int, str]) -> dict[str, Any]:
         "subscriptions": [
             {"list": list_names.get(s.list_id, s.list_name), "status": s.status.value}
             for s in sub.subscriptions
+        ],
+        "campaigns": [
+            {"campaign": name, "status": status.value, "at": at.isoformat()}
+            for name, status, at in history.deliveries
+        ],
+        "bounces": [
+            {"kind": kind, "source": source, "reason": reason, "at": at.isoformat()}
+            for kind, source, reason, at in history.bounces
         ],
     }

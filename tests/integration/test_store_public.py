@@ -94,7 +94,12 @@ async def test_rename_and_delete_a_subscriber(store: Any) -> None:
     )
     assert await store.populate_ledger(created.id, T0) == 2
     await store.add_bounce(sid, created.id, "soft", "smtp", "full", T0)
+    history = await store.subscriber_history(sid)
+    assert [(name, status.value) for name, status, _ in history.deliveries] == [("c", "pending")]
+    assert [b[:3] for b in history.bounces] == [("soft", "smtp", "full")]
+    assert history.bounces[0][3] == T0
     assert await store.delete_subscriber(sid) is True
+    assert await store.subscriber_history(sid) == type(history)()
     with pytest.raises(NotFound):
         await store.get_subscriber("x@example.com")
     assert await store.delete_subscriber(sid) is False

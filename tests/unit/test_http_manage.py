@@ -34,6 +34,7 @@ from campaignd.store.memory import MemoryStore
 
 SECRET = "m" * 32
 OLD_SECRET = "o" * 32
+T0 = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 APP = AppSettings(root_url="https://news.example", from_email="News <news@example.com>")
 
 
@@ -129,6 +130,12 @@ async def test_a_bad_name_changes_nothing(world: World) -> None:
 
 
 async def test_download_my_data(world: World) -> None:
+    campaign = await world.store.create_campaign(
+        NewCampaign(name="May", subject="s", from_email="n@example.com", body="b", lists=("news",)),
+        None,
+    )
+    await world.store.populate_ledger(campaign.id, dt.datetime.now(dt.UTC))
+    await world.store.add_bounce(world.sub.id, campaign.id, "soft", "smtp", "452 full", T0)
     r = await world.client.post(world.path, data={"action": "data"})
     assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
     data = json.loads(r.content)
@@ -137,6 +144,10 @@ async def test_download_my_data(world: World) -> None:
         ("news", "confirmed"),
         ("staff", "confirmed"),
     }
+    assert [(c["campaign"], c["status"]) for c in data["campaigns"]] == [("May", "pending")]
+    assert data["bounces"] == [
+        {"kind": "soft", "source": "smtp", "reason": "452 full", "at": T0.isoformat()}
+    ]
 
 
 async def test_delete_asks_first_then_deletes(world: World) -> None:

@@ -27,5 +27,6 @@ class MemoryBounces(MemoryState):
             if (source, event_id) in self._bounce_events:
                 return None
             self._bounce_events.add((source, event_id))
-        self._bounces.append((subscriber_id, campaign_id, kind, source, reason[:2000]))
+        at = now.astimezone(dt.UTC)
+        self._bounces.append((subscriber_id, campaign_id, kind, source, reason[:2000], at))
         return sum(1 for b in self._bounces if b[0] == subscriber_id and b[2] == kind)

@@ -82,7 +82,8 @@ class MemoryState:
         self._in_ledger: set[tuple[int, int]] = set()
         self._ids: dict[str, int] = {}
         self._optin_sent: dict[int, dt.datetime] = {}
-        self._bounces: list[tuple[int, int | None, str, str, str]] = []
+        # (subscriber id, campaign id, kind, source, reason, when)
+        self._bounces: list[tuple[int, int | None, str, str, str, dt.datetime]] = []
         self._bounce_events: set[tuple[str, str]] = set()
 
     # -- SchemaStore -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from campaignd.domain import (
     NewSubscriber,
     OptIn,
     Subscriber,
+    SubscriberHistory,
     SubscriberStatus,
     SubscriptionStatus,
     utcnow,
@@ -139,6 +140,28 @@ class MemorySubscribers(MemoryState):
     async def set_subscriber_name(self, subscriber_id: int, name: str, now: dt.datetime) -> None:
         sub = self._sub(subscriber_id)
         sub.name, sub.updated_at = name, utc(now) or now
+
+    async def subscriber_history(self, subscriber_id: int) -> SubscriberHistory:
+        rows = sorted(
+            (r for r in self._ledger.values() if r.subscriber_id == subscriber_id),
+            key=lambda r: r.id,
+        )
+        return SubscriberHistory(
+            deliveries=tuple(
+                (
+                    self._campaigns[r.campaign_id].name,
+                    r.status,
+                    r.updated_at or self._campaigns[r.campaign_id].created_at,
+                )
+                for r in rows
+                if r.campaign_id in self._campaigns
+            ),
+            bounces=tuple(
+                (kind, source, reason, at)
+                for sid, _, kind, source, reason, at in self._bounces
+                if sid == subscriber_id
+            ),
+        )
 
     async def delete_subscriber(self, subscriber_id: int) -> bool:
         sub = self._subs.pop(subscriber_id, None)

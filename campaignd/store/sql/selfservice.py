@@ -10,14 +10,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import tables as T
-from campaignd.domain import SubscriptionStatus
+from campaignd.domain import DeliveryStatus, SubscriberHistory, SubscriptionStatus
 from campaignd.errors import NotFound
 from campaignd.rules import resubscribe
 from campaignd.store.sql.base import SqlBase, _require_lists
 
 
 class SqlSelfService(SqlBase):
-    """subscribe, set_subscriber_name, delete_subscriber."""
+    """subscribe, set_subscriber_name, subscriber_history, delete_subscriber."""
 
     async def subscribe(self, subscriber_id: int, list_ids: Sequence[int], now: dt.datetime) -> int:
         s, sl = T.subscribers.c, T.subscriptions.c
@@ -72,6 +72,26 @@ class SqlSelfService(SqlBase):
                 raise NotFound("no such subscriber")
 
         await self._tx(fn)
+
+    async def subscriber_history(self, subscriber_id: int) -> SubscriberHistory:
+        d, c, b = T.deliveries.c, T.campaigns.c, T.bounces.c
+
+        async def fn(conn: AsyncConnection) -> SubscriberHistory:
+            rows = await conn.execute(
+                select(c.name, d.status, d.updated_at)
+                .join_from(T.deliveries, T.campaigns, c.id == d.campaign_id)
+                .where(d.subscriber_id == subscriber_id)
+                .order_by(d.id)
+            )
+            deliveries = tuple((r[0], DeliveryStatus(r[1]), r[2]) for r in rows)
+            found = await conn.execute(
+                select(b.type, b.source, b.reason, b.created_at)
+                .where(b.subscriber_id == subscriber_id)
+                .order_by(b.id)
+            )
+            return SubscriberHistory(deliveries, tuple((r[0], r[1], r[2], r[3]) for r in found))
+
+        return await self._tx(fn, write=False)
 
     async def delete_subscriber(self, subscriber_id: int) -> bool:
         async def fn(conn: AsyncConnection) -> bool:
