@@ -33,20 +33,22 @@ ARCHIVE_HEADERS = {
         "font-src https: data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-_MAILERS: dict[tuple[uuid.UUID, object], CampaignMailer] = {}
+#: Campaigns compiled for the web view kept at once.
+MAX_MAILERS = 32
 
 
 async def _mailer(ctx: HttpContext, campaign: Campaign) -> CampaignMailer:
     key = (campaign.uuid, campaign.updated_at)
-    mailer = _MAILERS.get(key)
+    cache = ctx.archive_mailers
+    mailer = cache.get(key)
     if mailer is None:
         layout = None
         if campaign.template_id is not None:
             layout = await ctx.store.get_template_by_id(campaign.template_id)
         mailer = CampaignMailer.prepare(campaign, layout, ctx.settings.app, ctx.secret)
-        if len(_MAILERS) >= 32:
-            _MAILERS.clear()
-        _MAILERS[key] = mailer
+        if len(cache) >= MAX_MAILERS:
+            cache.clear()
+        cache[key] = mailer
     return mailer
 
 
@@ -99,7 +101,7 @@ async def list_page(request: Request) -> Response:
         return invalid_link()
     campaigns = [
         {
-            "href": f"/archive/{c.uuid}",
+            "href": f"{ctx.base_path}/archive/{c.uuid}",
             "subject": c.subject if "{" not in c.subject else c.name,
             "date": (c.started_at or c.created_at).date().isoformat(),
         }

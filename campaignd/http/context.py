@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
@@ -38,6 +40,15 @@ class HttpContext:
     signups: ClientLimiter = field(default_factory=ClientLimiter)
     #: The confirmation message, compiled at its first use.
     optin_mailer: CampaignMailer | None = None
+    #: Archived campaigns compiled for their web view, by (uuid, updated_at).
+    archive_mailers: dict[tuple[uuid.UUID, dt.datetime], CampaignMailer] = field(
+        default_factory=dict
+    )
+
+    @property
+    def base_path(self) -> str:
+        """The path of app.root_url ("" at the root): links on our pages start with it."""
+        return urlsplit(self.settings.app.root_url).path.rstrip("/")
 
 
 def context(request: Request) -> HttpContext:

@@ -55,7 +55,7 @@ async def form(request: Request) -> Response:
         "subscribe",
         title=f"Subscribe to {found.name}",
         intro=[found.description] if found.description else [],
-        action="/subscribe",
+        action=f"{ctx.base_path}/subscribe",
         lists=[found],
     )
     return HTMLResponse(html, headers=SECURITY_HEADERS)

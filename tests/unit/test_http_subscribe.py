@@ -201,3 +201,13 @@ def test_the_limiter_window_slides() -> None:
     now[0] = 10.5
     assert limiter.hit("a") == 0
     assert re.fullmatch(r"[0-9.]+", str(limiter.hit("b")))
+
+
+async def test_the_form_posts_under_root_urls_path(world: World) -> None:
+    prefixed = SETTINGS.model_copy(
+        update={"app": SETTINGS.app.model_copy(update={"root_url": "https://x.example/news"})}
+    )
+    transport = httpx.ASGITransport(app=create_app(world.store, prefixed))
+    async with httpx.AsyncClient(transport=transport, base_url="https://x.example") as client:
+        r = await client.get(f"/subscribe/{world.news.uuid}")
+    assert 'action="/news/subscribe"' in r.text
