@@ -11,6 +11,8 @@ from starlette.requests import Request
 #: Sign-ups one client address may post per window, and the window in seconds.
 SIGNUPS_PER_WINDOW = 10
 SIGNUP_WINDOW = 600.0
+#: Confirmation mails the form sends to one address per hour, whoever asks.
+CONFIRMATIONS_PER_HOUR = 3
 #: Clients remembered at once; the least recently seen are forgotten first.
 MAX_CLIENTS = 10_000
 

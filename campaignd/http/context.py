@@ -14,7 +14,7 @@ from starlette.requests import Request
 from campaignd.bounces.sns import SnsVerifier
 from campaignd.bounces.suppression import Suppressor
 from campaignd.config import Settings
-from campaignd.http.clientlimit import ClientLimiter
+from campaignd.http.clientlimit import CONFIRMATIONS_PER_HOUR, ClientLimiter
 from campaignd.http.metrics import Metrics
 from campaignd.messengers.protocol import Messenger
 from campaignd.rendering.compose import CampaignMailer
@@ -38,6 +38,10 @@ class HttpContext:
     messenger: Callable[[], Messenger | None] = lambda: None
     #: POST /subscribe per client address.
     signups: ClientLimiter = field(default_factory=ClientLimiter)
+    #: Confirmation mails the public form sends per email address (against mail bombing).
+    confirmations: ClientLimiter = field(
+        default_factory=lambda: ClientLimiter(CONFIRMATIONS_PER_HOUR, 3600.0)
+    )
     #: The confirmation message, compiled at its first use.
     optin_mailer: CampaignMailer | None = None
     #: Archived campaigns compiled for their web view, by (uuid, updated_at).

@@ -5,7 +5,8 @@ honeypot ``nonce`` that people leave empty) or the same as JSON (``lists`` for `
 accepted request gets the same answer, byte for byte, whether the address was new, known,
 blocklisted or the honeypot was filled: the sign-up itself, and the confirmation mail of
 double opt-in lists, run after the answer is sent. Only public lists are used; others are
-ignored like unknown ones. A client address may post SIGNUPS_PER_WINDOW times per window.
+ignored like unknown ones. A client address may post SIGNUPS_PER_WINDOW times per window, and
+one email address gets at most CONFIRMATIONS_PER_HOUR confirmation mails from the form.
 """
 
 from __future__ import annotations
@@ -130,7 +131,14 @@ async def _sign_up(ctx: HttpContext, req: SignupRequest, lists: Sequence[Mailing
             "subscriber %d signed up to lists %s", sub.id, [m.id for m in lists],
             extra={"action": "http.signup"},
         )  # fmt: skip
-        if awaiting:
+        if awaiting and ctx.confirmations.hit(sub.email.lower()):
+            log.info(
+                "no confirmation to subscriber %d: %d sent in the last hour",
+                sub.id,
+                ctx.confirmations.limit,
+                extra={"action": "http.signup"},
+            )
+        elif awaiting:
             await send_confirmation(ctx, sub, awaiting)
     except CampaigndError as exc:
         log.error("sign-up failed: %s", exc, extra={"action": "http.signup"})

@@ -211,3 +211,14 @@ async def test_the_form_posts_under_root_urls_path(world: World) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="https://x.example") as client:
         r = await client.get(f"/subscribe/{world.news.uuid}")
     assert 'action="/news/subscribe"' in r.text
+
+
+async def test_one_address_gets_few_confirmations_whoever_asks(world: World) -> None:
+    for i in range(5):
+        r = await world.post(
+            client=f"10.0.0.{i}", email="target@example.com", l=[str(world.vip.uuid)]
+        )
+        assert r.status_code == 200
+    assert len(world.messenger.sent) == 3  # CONFIRMATIONS_PER_HOUR
+    await world.post(client="10.0.1.1", email="other@example.com", l=[str(world.vip.uuid)])
+    assert len(world.messenger.sent) == 4
