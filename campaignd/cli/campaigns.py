@@ -222,6 +222,18 @@ def _action(action: str, doc: str) -> click.Command:
     return command
 
 
+@campaigns.command("archive")
+@click.argument("campaign_id", type=int)
+@click.option("--off", is_flag=True, help="Take it out of the archive.")
+@pass_app
+@async_command
+async def archive(app: AppContext, campaign_id: int, off: bool) -> None:
+    """Show the campaign in the public archive (once running or finished), or not with --off."""
+    async with open_store(app.settings) as store:
+        campaign = await store.set_campaign_archive(campaign_id, not off)
+    click.echo(f"campaign {campaign.id} is {'' if campaign.archive else 'not '}in the archive")
+
+
 for _name, _doc in (
     ("schedule", "Schedule a draft or paused campaign for its send time."),
     ("start", "Start a draft, scheduled or paused campaign now."),

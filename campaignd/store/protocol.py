@@ -205,6 +205,10 @@ class CampaignStore(Protocol):
 
     async def campaigns(self) -> list[Campaign]: ...
 
+    async def set_campaign_archive(self, campaign_id: int, archive: bool) -> Campaign:
+        """Show the campaign in the public archive or not. Raise NotFound."""
+        ...
+
     async def transition(
         self,
         campaign_id: int,

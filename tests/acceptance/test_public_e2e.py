@@ -89,6 +89,15 @@ def test_public_form_preferences_and_archive_through_the_daemon(tmp_path: Path) 
             assert status == 200 and "Hi Sam Sample" in page
             status, page = http(f"{root}/archive/list/{list_uuid}")
             assert status == 200 and f"/archive/{created['uuid']}" in page
+
+            cid = str(created["id"])
+            assert "not in the archive" in e.cli("campaigns", "archive", cid, "--off").stdout
+            assert http(f"{root}/archive/{created['uuid']}")[0] == 404
+            assert http(web)[0] == 404
+            assert "is in the archive" in e.cli("campaigns", "archive", cid).stdout
+            assert http(web)[0] == 200
+            missing = e.cli("campaigns", "archive", "999", check=False)
+            assert missing.returncode == 1 and "no campaign 999" in missing.stderr
         finally:
             daemon.send_signal(signal.SIGTERM)
             with contextlib.suppress(Exception):

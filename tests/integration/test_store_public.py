@@ -58,6 +58,11 @@ async def test_campaigns_keep_the_archive_flag(store: Any) -> None:
     assert (await store.get_campaign(archived.id)).archive is True
     assert (await store.get_campaign(plain.id)).archive is False
     assert (await store.get_campaign_by_uuid(archived.uuid)).archive is True
+    assert (await store.set_campaign_archive(plain.id, True)).archive is True
+    assert (await store.set_campaign_archive(archived.id, False)).archive is False
+    assert [c.archive for c in await store.campaigns()] == [False, True]
+    with pytest.raises(NotFound):
+        await store.set_campaign_archive(999, True)
 
 
 async def test_subscribe_adds_and_resubscribes_but_never_downgrades(store: Any) -> None:
