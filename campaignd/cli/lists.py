@@ -64,25 +64,17 @@ async def create(
 @click.argument("name")
 @click.option(
     "--public/--private",
-    default=None,
+    required=True,
     help="Offer it on the subscription form and the preference page, or stop.",
 )
-@click.option("--description", default=None, help="What the list is for.")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @pass_app
 @async_command
-async def update(
-    app: AppContext, name: str, public: bool | None, description: str | None, as_json: bool
-) -> None:
-    """Change the list NAME (only what is given)."""
-    if public is None and description is None:
-        fail("nothing to change: give --public, --private or --description")
+async def update(app: AppContext, name: str, public: bool, as_json: bool) -> None:
+    """Change the list NAME: whether it is public."""
     async with open_store(app.settings) as store:
-        changed = await store.update_list(
-            name,
-            public=public,
-            description=None if description is None else description.strip(),
-        )
+        found = await store.get_list(name)
+        changed = await store.set_list_public(found.id, public)
     if as_json:
         print_json(changed)
     else:

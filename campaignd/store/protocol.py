@@ -97,10 +97,9 @@ class SubscriberStore(ImportStore, Protocol):
         and the preference page. Raise Conflict if the name exists."""
         ...
 
-    async def update_list(
-        self, name: str, *, public: bool | None = None, description: str | None = None
-    ) -> MailingList:
-        """Change what is given (None: leave it); return the list. Raise NotFound."""
+    async def set_list_public(self, list_id: int, public: bool) -> MailingList:
+        """Offer the list on the subscription form and the preference page, or stop; return
+        the list. Raise NotFound."""
         ...
 
     async def lists(self) -> list[MailingList]:

@@ -97,9 +97,9 @@ def test_lists_create_and_ls(cli: Cli) -> None:
 
     assert "is public" in ok(cli("lists", "update", "news", "--public"))
     refused(cli("lists", "update", "nope", "--public"), "no list named 'nope'")
-    refused(cli("lists", "update", "news"), "nothing to change")
-    changed = as_json(cli("lists", "update", "open", "--private", "--description", "x", "--json"))
-    assert (changed["public"], changed["description"]) == (False, "x")
+    assert cli("lists", "update", "news").returncode == 2  # --public or --private is required
+    changed = as_json(cli("lists", "update", "open", "--private", "--json"))
+    assert (changed["name"], changed["public"]) == ("open", False)
     found = as_json(cli("lists", "ls", "--json"))
     assert [(m["name"], m["public"]) for m in found] == [
         ("news", True),

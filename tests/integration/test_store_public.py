@@ -36,18 +36,17 @@ async def test_lists_have_a_uuid_and_a_public_flag(store: Any) -> None:
     assert (await store.get_list("open")).uuid == made.uuid
 
 
-async def test_update_list_changes_only_what_is_given(store: Any) -> None:
-    made = await store.create_list("l", OptIn.SINGLE, "old")
-    sid = await subscriber(store, "x@example.com", (made.id,))
-    public = await store.update_list("l", public=True)
-    assert (public.public, public.description, public.uuid) == (True, "old", made.uuid)
-    assert public.subscriber_count == 1 and sid
-    described = await store.update_list("l", description="new")
-    assert (described.public, described.description) == (True, "new")
-    assert (await store.update_list("l", public=False)).public is False
+async def test_set_list_public(store: Any) -> None:
+    made = await store.create_list("l", OptIn.SINGLE, "kept")
+    await subscriber(store, "x@example.com", (made.id,))
+    public = await store.set_list_public(made.id, True)
+    assert (public.public, public.description, public.uuid) == (True, "kept", made.uuid)
+    assert public.subscriber_count == 1
+    assert (await store.get_list("l")).public is True
+    assert (await store.set_list_public(made.id, False)).public is False
     assert (await store.get_list("l")).public is False
     with pytest.raises(NotFound):
-        await store.update_list("nope", public=True)
+        await store.set_list_public(999, True)
 
 
 async def test_campaigns_keep_the_archive_flag(store: Any) -> None:

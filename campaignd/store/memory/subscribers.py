@@ -58,16 +58,10 @@ class MemorySubscribers(MemoryState):
                 return self._with_count(m)
         raise NotFound(f"no list named {name!r}")
 
-    async def update_list(
-        self, name: str, *, public: bool | None = None, description: str | None = None
-    ) -> MailingList:
-        found = await self.get_list(name)
-        changed = dataclasses.replace(
-            self._lists[found.id],
-            public=found.public if public is None else public,
-            description=found.description if description is None else description,
-        )
-        self._lists[found.id] = changed
+    async def set_list_public(self, list_id: int, public: bool) -> MailingList:
+        self._require_lists([list_id])
+        changed = dataclasses.replace(self._lists[list_id], public=public)
+        self._lists[list_id] = changed
         return self._with_count(changed)
 
     async def lists(self) -> list[MailingList]:

@@ -79,26 +79,18 @@ class SqlSubscribers(SqlBase):
 
         return await self._tx(fn, write=False)
 
-    async def update_list(
-        self, name: str, *, public: bool | None = None, description: str | None = None
-    ) -> MailingList:
-        values: dict[str, Any] = {}
-        if public is not None:
-            values["public"] = public
-        if description is not None:
-            values["description"] = description
+    async def set_list_public(self, list_id: int, public: bool) -> MailingList:
         li = T.lists.c
 
-        async def fn(conn: AsyncConnection) -> None:
-            if await conn.scalar(select(li.id).where(li.name == name)) is None:
-                raise NotFound(f"no list named {name!r}")
-            if values:
-                await conn.execute(
-                    update(T.lists).where(li.name == name).values(**values, updated_at=utcnow())
-                )
+        async def fn(conn: AsyncConnection) -> MailingList:
+            await _require_lists(conn, [list_id])
+            await conn.execute(
+                update(T.lists).where(li.id == list_id).values(public=public, updated_at=utcnow())
+            )
+            row = (await conn.execute(self._lists_query().where(li.id == list_id))).one()
+            return _list(row)
 
-        await self._tx(fn)
-        return await self.get_list(name)
+        return await self._tx(fn)
 
     async def lists(self) -> list[MailingList]:
         async def fn(conn: AsyncConnection) -> list[MailingList]:
