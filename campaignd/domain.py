@@ -80,6 +80,10 @@ class MailingList:
     description: str
     created_at: dt.datetime
     subscriber_count: int = 0
+    #: Shown on the public subscription form and preference page (lists create --public).
+    public: bool = False
+    #: The list's public name in URLs (always set by the stores).
+    uuid: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,8 @@ class NewCampaign:
     tags: tuple[str, ...] = ()
     send_at: dt.datetime | None = None
     segment: str | None = None  # a filter expression recipients must also match
+    #: Readable in the public archive once running or finished (campaigns create --archive).
+    archive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +167,7 @@ class Campaign:
     pause_reason: str | None = None
     send_errors: int = 0
     segment: str | None = None  # a filter expression recipients must also match
+    archive: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,3 +197,13 @@ def erase_address(text: str, address: str) -> str:
     for form in dict.fromkeys((address, wire)):
         text = re.sub(re.escape(form), ERASED_ADDRESS, text, flags=re.IGNORECASE)
     return text
+
+
+def resubscribe(current: SubscriptionStatus | None) -> SubscriptionStatus | None:
+    """The status a subscription gets when the subscriber asks for the list themselves (the
+    public form, the preference page): a new or unsubscribed one becomes unconfirmed (a
+    receiver on single opt-in lists, awaiting the confirmation link on double opt-in ones);
+    a confirmed or unconfirmed one is left as it is (None)."""
+    if current is None or current is SubscriptionStatus.UNSUBSCRIBED:
+        return SubscriptionStatus.UNCONFIRMED
+    return None

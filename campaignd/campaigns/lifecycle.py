@@ -52,6 +52,7 @@ class CampaignSummary:
     bounces: BounceCounts = field(default_factory=BounceCounts)  # recorded, by kind
     segment: str | None = None
     segment_matches: int | None = None  # eligible subscribers matching the segment now
+    archive: bool = False
 
 
 def summarize(
@@ -96,6 +97,7 @@ def summarize(
         bounces=bounces or BounceCounts(),
         segment=campaign.segment,
         segment_matches=segment_matches,
+        archive=campaign.archive,
     )
 
 

@@ -32,9 +32,14 @@ async def find_list(store: Store, name: str) -> MailingList:
         raise
 
 
-async def create_list(store: Store, name: str, optin: OptIn, description: str) -> MailingList:
-    """A new list; Conflict if one has the name in any case ("News" when "news" exists)."""
-    return await store.create_list(list_name(name), OptIn(optin), description.strip())
+async def create_list(
+    store: Store, name: str, optin: OptIn, description: str, *, public: bool = False
+) -> MailingList:
+    """A new list; Conflict if one has the name in any case ("News" when "news" exists).
+    A `public` list is offered by the subscription form and the preference page."""
+    return await store.create_list(
+        list_name(name), OptIn(optin), description.strip(), public=public
+    )
 
 
 async def update_list(
@@ -44,20 +49,28 @@ async def update_list(
     new_name: str | None = None,
     optin: OptIn | None = None,
     description: str | None = None,
+    public: bool | None = None,
 ) -> MailingList:
-    """Rename the list NAME or change its opt-in or description. Switching to double opt-in
-    means only confirmed subscriptions receive its campaigns from then on."""
-    if new_name is None and optin is None and description is None:
+    """Rename the list NAME or change its opt-in, description or whether it is public.
+    Switching to double opt-in means only confirmed subscriptions receive its campaigns from
+    then on."""
+    if new_name is None and optin is None and description is None and public is None:
         raise InvalidInput(
-            f"nothing to change in list {name!r}: give --name, --optin or --description"
+            f"nothing to change in list {name!r}: give --name, --optin, --description or "
+            "--public/--private"
         )
     found = await find_list(store, name)
-    return await store.update_list(
-        found.id,
-        name=None if new_name is None else list_name(new_name),
-        optin=None if optin is None else OptIn(optin),
-        description=None if description is None else description.strip(),
-    )
+    changed = found
+    if new_name is not None or optin is not None or description is not None:
+        changed = await store.update_list(
+            found.id,
+            name=None if new_name is None else list_name(new_name),
+            optin=None if optin is None else OptIn(optin),
+            description=None if description is None else description.strip(),
+        )
+    if public is not None:
+        changed = await store.set_list_public(found.id, public)
+    return changed
 
 
 async def delete_list(store: Store, name: str) -> MailingList:

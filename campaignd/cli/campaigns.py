@@ -65,6 +65,7 @@ def campaigns() -> None:
 @click.option("--tag", "tags", multiple=True)
 @click.option("--send-at", help="ISO-8601 time with zone, used by `campaigns schedule`.")
 @click.option("--segment", help="Only list members matching this filter (docs/filters.md).")
+@click.option("--archive", is_flag=True, help="Readable in the public archive once sending.")
 @click.option("--json", "as_json", is_flag=True, help="Print the campaign as JSON.")
 @pass_app
 @async_command
@@ -83,6 +84,7 @@ async def create(
     tags: tuple[str, ...],
     send_at: str | None,
     segment: str | None,
+    archive: bool,
     as_json: bool,
 ) -> None:
     """Create a draft campaign; print its id."""
@@ -103,6 +105,7 @@ async def create(
         tags=tuple(dict.fromkeys(tags)),
         send_at=parse_when(send_at),
         segment=segment,
+        archive=archive,
     )
     async with open_store(settings) as store:
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
@@ -204,6 +207,18 @@ def _action(action: str, doc: str) -> click.Command:
             'app.missing_attributes = "fail" those recipients fail).',
         )(command)
     return command
+
+
+@campaigns.command("archive")
+@click.argument("campaign_id", type=int)
+@click.option("--off", is_flag=True, help="Take it out of the archive.")
+@pass_app
+@async_command
+async def archive(app: AppContext, campaign_id: int, off: bool) -> None:
+    """Show the campaign in the public archive (once running or finished), or not with --off."""
+    async with open_store(app.settings) as store:
+        campaign = await store.set_campaign_archive(campaign_id, not off)
+    click.echo(f"campaign {campaign.id} is {'' if campaign.archive else 'not '}in the archive")
 
 
 for _name, _doc in (

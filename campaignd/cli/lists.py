@@ -1,4 +1,4 @@
-"""`campaignd lists`: create, show, change and delete mailing lists."""
+"""`campaignd lists`: create, show, change (name, opt-in, description, public) and delete lists."""
 
 from __future__ import annotations
 
@@ -34,17 +34,26 @@ def lists() -> None:
     help="double: only confirmed subscriptions receive campaigns.",
 )
 @click.option("--description", default="", help="What the list is for.")
+@click.option(
+    "--public", is_flag=True, help="Offered by the subscription form and the preference page."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the new list as JSON.")
 @pass_app
 @async_command
-async def create(app: AppContext, name: str, optin: str, description: str, as_json: bool) -> None:
+async def create(
+    app: AppContext, name: str, optin: str, description: str, public: bool, as_json: bool
+) -> None:
     """Create the list NAME (names are unique ignoring case)."""
     async with open_store(app.settings) as store:
-        created = await use.create_list(store, name, OptIn(optin), description)
+        created = await use.create_list(store, name, OptIn(optin), description, public=public)
     if as_json:
         print_json(created)
     else:
-        click.echo(f"created list {created.name!r} (id {created.id}, {created.optin} opt-in)")
+        kind = "public, " if created.public else ""
+        click.echo(
+            f"created list {created.name!r} (id {created.id}, {kind}{created.optin} opt-in, "
+            f"uuid {created.uuid})"
+        )
 
 
 @lists.command("ls")
@@ -59,9 +68,18 @@ async def ls(app: AppContext, as_json: bool) -> None:
         print_json(found)
         return
     print_table(
-        ["id", "name", "optin", "subscribers", "description", "created"],
+        ["id", "name", "optin", "subscribers", "description", "created", "public", "uuid"],
         [
-            (m.id, m.name, m.optin, m.subscriber_count, m.description or None, m.created_at)
+            (
+                m.id,
+                m.name,
+                m.optin,
+                m.subscriber_count,
+                m.description or None,
+                m.created_at,
+                "yes" if m.public else "no",
+                m.uuid,
+            )
             for m in found
         ],
     )
@@ -72,6 +90,11 @@ async def ls(app: AppContext, as_json: bool) -> None:
 @click.option("--name", "new_name", help="A new name (unique ignoring case).")
 @click.option("--optin", type=OPTIN, help="double: only confirmed subscriptions receive.")
 @click.option("--description", help="What the list is for.")
+@click.option(
+    "--public/--private",
+    default=None,
+    help="Offer it on the subscription form and the preference page, or stop.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @pass_app
 @async_command
@@ -81,9 +104,10 @@ async def update(
     new_name: str | None,
     optin: str | None,
     description: str | None,
+    public: bool | None,
     as_json: bool,
 ) -> None:
-    """Rename the list NAME or change its opt-in or description."""
+    """Rename the list NAME or change its opt-in, description or whether it is public."""
     async with open_store(app.settings) as store:
         updated = await use.update_list(
             store,
@@ -91,11 +115,16 @@ async def update(
             new_name=new_name,
             optin=None if optin is None else OptIn(optin),
             description=description,
+            public=public,
         )
     if as_json:
         print_json(updated)
     else:
-        click.echo(f"updated list {updated.name!r} (id {updated.id}, {updated.optin} opt-in)")
+        kind = "public" if updated.public else "private"
+        click.echo(
+            f"updated list {updated.name!r} (id {updated.id}, {updated.optin} opt-in, {kind}, "
+            f"uuid {updated.uuid})"
+        )
 
 
 @lists.command("delete")

@@ -50,6 +50,7 @@ class Extras:
         self.server = None
         self._http_context: HttpContext | None = None
         if settings.http.enabled:
+            from campaignd.config.smtp import DEFAULT_POOL
             from campaignd.http.app import create_app
             from campaignd.http.server import HttpServer, guard_of
 
@@ -60,6 +61,8 @@ class Extras:
                 metrics=self.metrics,
                 suppressor=self.suppressor,
                 scheduler_alive=scheduler_alive,
+                # The public form's confirmation mails: the default pool, as `optin send`.
+                messenger=lambda: engine.messengers.get(DEFAULT_POOL),
             )
             self.server = HttpServer(app, settings.http.listen, guard=guard_of(settings.http))
             self._http_context = app.state.ctx

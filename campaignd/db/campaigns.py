@@ -68,6 +68,7 @@ async def create(
         **_content(new, template_id),
         status=CampaignStatus.DRAFT.value,
         send_errors=0,
+        archive=new.archive,
         created_at=now,
         updated_at=now,
     )
@@ -193,6 +194,7 @@ def _campaign(row: Row[Any], list_ids: tuple[int, ...]) -> Campaign:
         pause_reason=row.pause_reason,
         send_errors=row.send_errors,
         segment=row.segment,
+        archive=bool(row.archive),
     )
 
 

@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlmodel import Field, SQLModel
 
@@ -68,6 +70,9 @@ class ListRow(SQLModel, table=True):
     name: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
     optin: str = Field(sa_column=Column(String(16), nullable=False))
     description: str = Field(sa_column=Column(Text, nullable=False))
+    # Public lists are offered by the subscription form and the preference page, by uuid.
+    uuid: UUID = Field(sa_column=Column(Uuid, nullable=False, unique=True))
+    public: bool = Field(sa_column=Column(Boolean, nullable=False, server_default=false()))
     created_at: dt.datetime = _ts()
     updated_at: dt.datetime = _ts()
 
@@ -119,6 +124,8 @@ class CampaignRow(SQLModel, table=True):
     # A filter expression (campaignd.filters) recipients must also match; None: everyone.
     segment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     send_errors: int = Field(sa_column=Column(Integer, nullable=False))
+    # Readable in the public archive (/archive/...) once running or finished.
+    archive: bool = Field(sa_column=Column(Boolean, nullable=False, server_default=false()))
     created_at: dt.datetime = _ts()
     updated_at: dt.datetime = _ts()
 

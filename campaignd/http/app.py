@@ -18,10 +18,12 @@ from campaignd.bounces.suppression import Suppressor
 from campaignd.config import Settings
 from campaignd.domain import utcnow
 from campaignd.errors import CampaigndError
-from campaignd.http import bounces, health, optin, unsubscribe
+from campaignd.http import archive, bounces, health, manage, optin, subscribe, unsubscribe
+from campaignd.http.clientlimit import ClientLimiter
 from campaignd.http.context import HttpContext
 from campaignd.http.limits import BodyLimit
 from campaignd.http.metrics import Metrics
+from campaignd.messengers.protocol import Messenger
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,12 @@ def create_app(
     suppressor: Suppressor | None = None,
     fetch_cert: Callable[[str], Awaitable[bytes]] = fetch_https,
     scheduler_alive: Callable[[], bool] | None = None,
+    messenger: Callable[[], Messenger | None] = lambda: None,
+    signups: ClientLimiter | None = None,
 ) -> Starlette:
-    """The subscriber-facing app on `store`. Raises ConfigError without security.secret."""
+    """The subscriber-facing app on `store`; `messenger` gives the messenger the public form's
+    confirmation mails go through, `signups` limits POST /subscribe per client. Raises
+    ConfigError without security.secret."""
     ctx = HttpContext(
         store=store,
         settings=settings,
@@ -72,12 +78,21 @@ def create_app(
         sns=SnsVerifier(fetch_cert, clock),
         scheduler_alive=scheduler_alive,
         previous_secrets=settings.previous_secrets(),
+        messenger=messenger,
+        signups=signups or ClientLimiter(),
     )
     routes = [
         Route("/unsubscribe/{token}", unsubscribe.show, methods=["GET"]),
         Route("/unsubscribe/{token}", unsubscribe.unsubscribe, methods=["POST"]),
         Route("/optin/{token}", optin.show, methods=["GET"]),
         Route("/optin/{token}", optin.confirm, methods=["POST"]),
+        Route("/subscribe", subscribe.subscribe, methods=["POST"]),
+        Route("/subscribe/{list_uuid}", subscribe.form, methods=["GET"]),
+        Route("/manage/{token}", manage.show, methods=["GET"]),
+        Route("/manage/{token}", manage.change, methods=["POST"]),
+        Route("/archive/list/{list_uuid}", archive.list_page, methods=["GET"]),
+        Route("/archive/{campaign_uuid}", archive.campaign_page, methods=["GET"]),
+        Route("/archive/{campaign_uuid}/{token}", archive.own_page, methods=["GET"]),
         Route("/webhooks/ses", bounces.ses, methods=["POST"]),
         Route("/webhooks/sendgrid", bounces.sendgrid, methods=["POST"]),
         Route("/webhooks/postmark", bounces.postmark, methods=["POST"]),

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import datetime as dt
+import html
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -54,6 +55,7 @@ from campaignd.rendering.template_data import (
     CampaignData,
     Links,
     SubscriberData,
+    sample_subscriber,
 )
 from campaignd.rendering.templates import CampaignRenderer
 from campaignd.rendering.tokens import Signer
@@ -124,6 +126,8 @@ class CampaignMailer:
         self._campaign_text = str(campaign_uuid)
         self._unsub = Signer(secret, "unsub")
         self._optin = Signer(secret, "optin")
+        self._manage = Signer(secret, "manage")
+        self._archive = Signer(secret, "archive")
         self._root = app.root_url
         self._blank = app.missing_attributes == "blank"
         self._from_line = mime.address("From", display, self._from_addr)
@@ -266,7 +270,7 @@ class CampaignMailer:
         sub_text = str(sub_uuid)
         unsub = f"{self._root}/unsubscribe/{self._unsub.sign(sub_uuid, self._campaign_uuid)}"
         lists = self._optin_lists if optin_lists is None else optin_lists
-        links = Links(unsub, partial(self._optin_url, sub_uuid, lists), now)
+        links = self._links(unsub, sub_uuid, lists, now)
         attributes = _attributes(recipient.attributes, self._blank)
         data = SubscriberData(recipient.email, recipient.name, sub_text, attributes, links)
         rendered = self.renderer.render(data, budget)
@@ -312,6 +316,37 @@ class CampaignMailer:
         assert self._verp is not None
         mailto = self._verp.unsubscribe_address(subscriber_uuid)
         return f">,\r\n <mailto:{mailto}?subject=unsubscribe>\r\n"
+
+    def _links(
+        self, unsub: str, sub_uuid: uuid.UUID, lists: Sequence[int], now: dt.datetime
+    ) -> Links:
+        return Links(
+            unsub,
+            partial(self._optin_url, sub_uuid, lists),
+            now,
+            manage=lambda: f"{self._root}/manage/{self._manage.sign(sub_uuid)}",
+            archive=lambda: (
+                f"{self._root}/archive/{self._campaign_text}/"
+                f"{self._archive.sign(sub_uuid, self._campaign_uuid)}"
+            ),
+        )
+
+    def web_view(self, recipient: Recipient | None, now: dt.datetime) -> str:
+        """The campaign as a web page (the archive): its HTML part (or its text, escaped, in a
+        <pre>), rendered for `recipient`, or for the sample subscriber when None."""
+        if recipient is None:
+            data = sample_subscriber()
+        else:
+            unsub = self._unsub.sign(recipient.uuid, self._campaign_uuid)
+            links = self._links(f"{self._root}/unsubscribe/{unsub}", recipient.uuid, (), now)
+            attributes = _attributes(recipient.attributes, self._blank)
+            data = SubscriberData(
+                recipient.email, recipient.name, str(recipient.uuid), attributes, links
+            )
+        rendered = self.renderer.render(data)
+        if rendered.html is not None:
+            return rendered.html
+        return f"<pre>{html.escape(rendered.text or '')}</pre>"
 
     def _optin_url(self, subscriber_uuid: uuid.UUID, list_ids: Sequence[int]) -> str:
         return f"{self._root}/optin/{self._optin.sign_lists(subscriber_uuid, list_ids)}"

@@ -1,4 +1,4 @@
-"""Compact signed tokens for unsubscribe and opt-in links (HMAC-SHA256, URL-safe, no expiry).
+"""Signed tokens for unsubscribe, opt-in, preference, archive links (HMAC-SHA256, URL-safe).
 
 A token is the URL-safe base64 (no padding) of one of::
 
@@ -30,7 +30,9 @@ from functools import lru_cache
 
 from campaignd.errors import InvalidInput, InvalidToken
 
-PURPOSES = frozenset({"unsub", "optin", "verp"})
+#: "manage" signs preference-page links (layout 1), "archive" links to a campaign's web view
+#: with the subscriber's own data (layout 2).
+PURPOSES = frozenset({"unsub", "optin", "verp", "manage", "archive"})
 
 _KIND_SUBSCRIBER = 1
 _KIND_CAMPAIGN = 2

@@ -52,15 +52,14 @@ from campaignd.domain import (
     NewCampaign,
     NewSubscriber,
     OptIn,
-    PersonalData,
     Recipient,
     Subscriber,
     SubscriberStatus,
-    SubscriberUpdate,
     SubscriptionStatus,
     Template,
 )
 from campaignd.filters import Node
+from campaignd.store.people_protocol import PeopleStore
 
 
 class SchemaStore(Protocol):
@@ -92,12 +91,21 @@ class ImportStore(Protocol):
         ...
 
 
-class SubscriberStore(ImportStore, Protocol):
+class SubscriberStore(ImportStore, PeopleStore, Protocol):
     """Lists, subscribers and their subscriptions, opt-in (get_list, import_batch: ImportStore)."""
 
     # -- lists ---------------------------------------------------------------------------
-    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
-        """Raise Conflict if the name exists, case-insensitively (rules.name_key)."""
+    async def create_list(
+        self, name: str, optin: OptIn, description: str, *, public: bool = False
+    ) -> MailingList:
+        """A list with a new random uuid; `public` lists are offered by the subscription form
+        and the preference page. Raise Conflict if the name exists, case-insensitively
+        (rules.name_key)."""
+        ...
+
+    async def set_list_public(self, list_id: int, public: bool) -> MailingList:
+        """Offer the list on the subscription form and the preference page, or stop; return
+        the list. Raise NotFound."""
         ...
 
     async def update_list(
@@ -164,51 +172,6 @@ class SubscriberStore(ImportStore, Protocol):
 
     async def count_subscribers(self, query: Node | None) -> int:
         """How many subscribers match `query` (all when None)."""
-        ...
-
-    # -- managing subscribers ----------------------------------------------------------
-    async def update_subscriber(
-        self, subscriber_id: int, change: SubscriberUpdate, now: dt.datetime
-    ) -> Subscriber:
-        """Set the fields of `change` that are not None. Becoming blocklisted also unsubscribes
-        from every list (as set_subscriber_status). Raise NotFound, or Conflict if the new
-        address is another subscriber's (case-insensitively); nothing changes then."""
-        ...
-
-    async def subscriber_ids(self, emails: Sequence[str]) -> dict[str, int]:
-        """The ids of the subscribers with these addresses, by lowercased address; addresses
-        not found are left out."""
-        ...
-
-    async def delete_subscribers(self, subscriber_ids: Sequence[int], now: dt.datetime) -> int:
-        """Delete these subscribers with their subscriptions, opt-in marks and bounces, in one
-        transaction; return how many. Their ledger rows stay (counts stay exact), detached
-        (subscriber_id = campaignd.rules.detached_subscriber_id), those still to send skipped
-        (campaignd.rules.after_deletion). Raise NotFound naming unknown ids; nothing changes."""
-        ...
-
-    async def wipe_subscriber(self, subscriber_id: int, now: dt.datetime) -> int:
-        """GDPR erasure: delete_subscribers, and the subscriber's address erased from the server
-        replies of its ledger rows (campaignd.rules.erase_address), their Message-IDs (made from
-        the subscriber's uuid) emptied; return the number of ledger rows kept anonymously.
-        Raise NotFound."""
-        ...
-
-    async def subscribers_page(
-        self,
-        *,
-        after_id: int = 0,
-        limit: int = 1000,
-        list_id: int | None = None,
-        status: SubscriberStatus | None = None,
-    ) -> list[Subscriber]:
-        """Subscribers with id > after_id in id order, at most `limit` (keyset paging), only those
-        with a subscription (of any status) to `list_id` and of `status` when given. Their
-        `subscriptions` are not loaded (empty)."""
-        ...
-
-    async def personal_data(self, subscriber_id: int) -> PersonalData:
-        """Everything held about one subscriber, in one read. Raise NotFound."""
         ...
 
     # -- opt-in --------------------------------------------------------------------------
@@ -291,6 +254,10 @@ class CampaignStore(Protocol):
         ...
 
     async def campaigns(self) -> list[Campaign]: ...
+
+    async def set_campaign_archive(self, campaign_id: int, archive: bool) -> Campaign:
+        """Show the campaign in the public archive or not. Raise NotFound."""
+        ...
 
     async def transition(
         self,

@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import re
 import sqlite3
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -90,7 +91,8 @@ class SqliteImportStore:
                 row = conn.execute(
                     "SELECT l.id, l.name, l.optin, l.description, l.created_at, "
                     "(SELECT count(*) FROM subscriptions s WHERE s.list_id = l.id "
-                    f"AND s.status <> '{_UNSUBSCRIBED}') FROM lists l WHERE l.name = ?",
+                    f"AND s.status <> '{_UNSUBSCRIBED}'), l.public, l.uuid "
+                    "FROM lists l WHERE l.name = ?",
                     (name,),
                 ).fetchone()
             except sqlite3.Error as exc:
@@ -100,7 +102,10 @@ class SqliteImportStore:
             if row is None:
                 raise NotFound(f"no list named {name!r}")
             created = dt.datetime.fromisoformat(row[4]).replace(tzinfo=dt.UTC)
-            return MailingList(row[0], row[1], OptIn(row[2]), row[3], created, int(row[5]))
+            list_uuid = uuid.UUID(hex=row[7])  # SQLAlchemy's Uuid on SQLite: 32 hex digits
+            return MailingList(
+                row[0], row[1], OptIn(row[2]), row[3], created, int(row[5]), bool(row[6]), list_uuid
+            )
 
         return await asyncio.to_thread(find)
 

@@ -1,6 +1,7 @@
 """Subscriber use cases: double opt-in confirmation mails (optin.py); queries with the filter
 language: checked expressions, pages, matching ids (query.py); managing subscribers: update,
-blocklist, unblocklist, delete, GDPR wipe (manage.py) and GDPR access (personal.py).
+blocklist, unblocklist, delete, GDPR wipe (manage.py) and GDPR access (personal.py); the public
+form's sign-up and the preference page's changes (public.py).
 
 May import: the core, rendering/, messengers/ and store/ (their protocols).
 """

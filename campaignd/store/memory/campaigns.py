@@ -103,6 +103,7 @@ class MemoryCampaigns(MemoryState):
             list_ids=list_ids,
             created_at=now,
             updated_at=now,
+            archive=campaign.archive,
         )
         self._campaigns[new.id] = new
         return new
@@ -163,6 +164,13 @@ class MemoryCampaigns(MemoryState):
 
     async def campaigns(self) -> list[Campaign]:
         return [self._campaigns[k] for k in sorted(self._campaigns)]
+
+    async def set_campaign_archive(self, campaign_id: int, archive: bool) -> Campaign:
+        current = self._campaign(campaign_id)
+        if current.archive != archive:
+            current = dataclasses.replace(current, archive=archive, updated_at=utcnow())
+            self._campaigns[campaign_id] = current
+        return current
 
     async def transition(
         self,

@@ -20,7 +20,7 @@ from campaignd.domain import (
 from campaignd.errors import Conflict, NotFound
 from campaignd.filters import Node
 from campaignd.filters.evaluate import matches
-from campaignd.rules import awaits_confirmation, in_use, name_key
+from campaignd.rules import awaits_confirmation, in_use, name_key, resubscribe
 from campaignd.store.memory.state import UNSUBSCRIBED, Link, MemoryState, Sub, utc
 
 
@@ -33,9 +33,20 @@ class MemorySubscribers(MemoryState):
             if m.id != but and name_key(m.name) == name_key(name):
                 raise Conflict(f"list {m.name!r} already exists (list names ignore case)")
 
-    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
+    async def create_list(
+        self, name: str, optin: OptIn, description: str, *, public: bool = False
+    ) -> MailingList:
         self._name_taken(name)
-        new = MailingList(self._next("list"), name, OptIn(optin), description, utcnow(), 0)
+        new = MailingList(
+            self._next("list"),
+            name,
+            OptIn(optin),
+            description,
+            utcnow(),
+            0,
+            public=public,
+            uuid=uuid.uuid4(),
+        )
         self._lists[new.id] = new
         return new
 
@@ -99,6 +110,12 @@ class MemorySubscribers(MemoryState):
                 return self._with_count(m)
         raise NotFound(f"no list named {name!r}")
 
+    async def set_list_public(self, list_id: int, public: bool) -> MailingList:
+        self._require_lists([list_id])
+        changed = dataclasses.replace(self._lists[list_id], public=public)
+        self._lists[list_id] = changed
+        return self._with_count(changed)
+
     async def lists(self) -> list[MailingList]:
         return [self._with_count(m) for m in sorted(self._lists.values(), key=lambda m: m.id)]
 
@@ -161,6 +178,32 @@ class MemorySubscribers(MemoryState):
     async def count_subscribers(self, query: Node | None) -> int:
         views = (self._view(sub) for sub in self._subs.values())
         return sum(1 for v in views if query is None or matches(query, v))
+
+    def _sub(self, subscriber_id: int) -> Sub:
+        try:
+            return self._subs[subscriber_id]
+        except KeyError:
+            raise NotFound("no such subscriber") from None
+
+    async def subscribe(self, subscriber_id: int, list_ids: Sequence[int], now: dt.datetime) -> int:
+        self._sub(subscriber_id)
+        self._require_lists(list_ids)
+        at, changed = utc(now) or now, 0
+        for lid in dict.fromkeys(list_ids):
+            link = self._links.get((subscriber_id, lid))
+            status = resubscribe(None if link is None else link.status)
+            if status is None:
+                continue
+            if link is None:
+                self._links[(subscriber_id, lid)] = Link(status, at, at)
+            else:
+                link.status, link.updated_at = status, at
+            changed += 1
+        return changed
+
+    async def set_subscriber_name(self, subscriber_id: int, name: str, now: dt.datetime) -> None:
+        sub = self._sub(subscriber_id)
+        sub.name, sub.updated_at = name, utc(now) or now
 
     # -- opt-in ------------------------------------------------------------------------------
     def _awaiting(self, sid: int, list_ids: Sequence[int] | None) -> list[Link]:

@@ -2,7 +2,8 @@
 
 One part per focused protocol of campaignd.store.protocol, each a mixin over one shared base
 (base.SqlBase: the engine, the transaction runner, the SQLite fast paths): campaigns.py
-(CampaignStore), ledger.py (LedgerStore), lists.py, subscribers.py, people.py and importing.py
+(CampaignStore), ledger.py (LedgerStore), lists.py, subscribers.py, people.py, selfservice.py
+and importing.py
 (SubscriberStore, ImportStore), bounces.py (BounceStore). The SQL itself is in campaignd.db.
 """
 
@@ -17,9 +18,10 @@ from campaignd.store.sql.importing import SqlImport
 from campaignd.store.sql.ledger import SqlLedger
 from campaignd.store.sql.lists import SqlLists
 from campaignd.store.sql.people import SqlPeople
+from campaignd.store.sql.selfservice import SqlSelfService
 
 
-class SqlStore(SqlCampaigns, SqlLedger, SqlLists, SqlPeople, SqlImport, SqlBounces):
+class SqlStore(SqlCampaigns, SqlLedger, SqlLists, SqlPeople, SqlSelfService, SqlImport, SqlBounces):
     """The Store on a SQL database; every method is one transaction."""
 
 

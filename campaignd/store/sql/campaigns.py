@@ -157,6 +157,19 @@ class SqlCampaigns(SqlBase):
     async def campaigns(self) -> list[Campaign]:
         return await self._campaigns()
 
+    async def set_campaign_archive(self, campaign_id: int, archive: bool) -> Campaign:
+        c = T.campaigns.c
+
+        async def fn(conn: AsyncConnection) -> Campaign:
+            await conn.execute(
+                update(T.campaigns)
+                .where(c.id == campaign_id, c.archive != archive)
+                .values(archive=archive, updated_at=utcnow())
+            )
+            return await C.get(conn, campaign_id)
+
+        return await self._tx(fn)
+
     async def transition(
         self,
         campaign_id: int,

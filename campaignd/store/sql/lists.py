@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -22,8 +23,11 @@ _LIST_NAME_LOCK = 0x6C69737473
 class SqlLists(SqlBase):
     """Mailing lists with their subscriber counts."""
 
-    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
+    async def create_list(
+        self, name: str, optin: OptIn, description: str, *, public: bool = False
+    ) -> MailingList:
         now = utcnow()
+        list_uuid = uuid.uuid4()
 
         async def fn(conn: AsyncConnection) -> MailingList:
             await _name_free(conn, name)
@@ -31,11 +35,28 @@ class SqlLists(SqlBase):
                 name=name,
                 optin=optin.value,
                 description=description,
+                uuid=list_uuid,
+                public=public,
                 created_at=now,
                 updated_at=now,
             )
             list_id = (await conn.execute(stmt.returning(T.lists.c.id))).scalar_one()
-            return MailingList(list_id, name, OptIn(optin), description, now, 0)
+            return MailingList(
+                list_id, name, OptIn(optin), description, now, 0, public=public, uuid=list_uuid
+            )
+
+        return await self._tx(fn)
+
+    async def set_list_public(self, list_id: int, public: bool) -> MailingList:
+        li = T.lists.c
+
+        async def fn(conn: AsyncConnection) -> MailingList:
+            changed = await conn.execute(
+                update(T.lists).where(li.id == list_id).values(public=public, updated_at=utcnow())
+            )
+            if changed.rowcount != 1:
+                raise NotFound(f"no list with id {list_id}")
+            return _list((await conn.execute(self._lists_query().where(li.id == list_id))).one())
 
         return await self._tx(fn)
 
@@ -96,9 +117,9 @@ class SqlLists(SqlBase):
             .where(sl.list_id == li.id, sl.status != _UNSUBSCRIBED)
             .scalar_subquery()
         )
-        return select(li.id, li.name, li.optin, li.description, li.created_at, count).order_by(
-            li.id
-        )
+        return select(
+            li.id, li.name, li.optin, li.description, li.created_at, count, li.public, li.uuid
+        ).order_by(li.id)
 
     async def get_list(self, name: str) -> MailingList:
         async def fn(conn: AsyncConnection) -> MailingList:
@@ -142,4 +163,6 @@ def _list(row: Any) -> MailingList:
         description=row[3],
         created_at=row[4],
         subscriber_count=int(row[5]),
+        public=bool(row[6]),
+        uuid=row[7],
     )
