@@ -15,6 +15,7 @@ from campaignd.config.sections import (
     SecuritySettings,
 )
 from campaignd.config.smtp import DEFAULT_POOL, SmtpSettings
+from campaignd.config.tracking import TrackingSettings
 from campaignd.errors import ConfigError
 
 
@@ -26,6 +27,7 @@ class Settings(Frozen):
     http: HttpSettings = HttpSettings()
     bounces: BounceSettings = BounceSettings()
     inbound: InboundSettings = InboundSettings()
+    tracking: TrackingSettings = TrackingSettings()
     smtp: tuple[SmtpSettings, ...] = ()
 
     @model_validator(mode="after")

@@ -45,6 +45,7 @@ async def create(
         status=CampaignStatus.DRAFT.value,
         send_at=new.send_at,
         send_errors=0,
+        track=list(new.track),
         created_at=now,
         updated_at=now,
     )
@@ -106,6 +107,7 @@ def _campaign(row: Row[Any], list_ids: tuple[int, ...]) -> Campaign:
         finished_at=row.finished_at,
         pause_reason=row.pause_reason,
         send_errors=row.send_errors,
+        track=tuple(str(t) for t in row.track),
     )
 
 
