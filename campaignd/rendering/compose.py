@@ -43,7 +43,16 @@ from functools import partial
 from typing import Any
 
 from campaignd.config import AppSettings
-from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Template
+from campaignd.domain import (
+    TRACK_OPTIONS,
+    Campaign,
+    ContentType,
+    HitKind,
+    NewCampaign,
+    Recipient,
+    Template,
+    TrackingMode,
+)
 from campaignd.errors import HeaderInjection, InvalidInput, SlowRender, TemplateError
 from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
@@ -57,6 +66,7 @@ from campaignd.rendering.template_data import (
 )
 from campaignd.rendering.templates import CampaignRenderer
 from campaignd.rendering.tokens import Signer
+from campaignd.rendering.tracking import CampaignTracker, TrackTokens
 from campaignd.rendering.verp import CampaignVerp, VerpCodec
 
 OWNED_HEADERS = frozenset(
@@ -115,6 +125,7 @@ class CampaignMailer:
         *,
         campaign_id: int = 0,
         return_path: str = "",
+        tracker: CampaignTracker | None = None,
     ) -> None:
         display, self._from_addr = from_header
         self._optin_lists = tuple(optin_lists)
@@ -160,6 +171,7 @@ class CampaignMailer:
         self._date: tuple[int, str] = (-1, "")
         self._bodies = mime.BodyEncoder()
         self.slow = False  # renders run in the render thread, not on the event loop
+        self._tracker = tracker if self._multipart else None  # the HTML part only
 
     @classmethod
     def prepare(
@@ -169,9 +181,11 @@ class CampaignMailer:
         app: AppSettings,
         secret: str,
         return_path: str = "",
+        tracking: TrackingMode = TrackingMode.OFF,
     ) -> CampaignMailer:
         """Compile everything once; raise TemplateError or HeaderInjection if it cannot work
-        (InvalidInput for a `return_path` that cannot carry a VERP token)."""
+        (InvalidInput for a `return_path` that cannot carry a VERP token). Opens and clicks
+        are tracked as the campaign asks unless `tracking` is off."""
         check_headers(campaign.headers)
         renderer = _renderer(
             subject=campaign.subject,
@@ -194,6 +208,7 @@ class CampaignMailer:
             campaign.list_ids,
             campaign_id=campaign.id,
             return_path=return_path,
+            tracker=_tracker(campaign, app.root_url, secret, tracking),
         )
 
     @property
@@ -289,7 +304,10 @@ class CampaignMailer:
                 f"Content-Transfer-Encoding: {text_cte}\r\n\r\n"
             )
             return message_id, "".join(lines).encode("utf-8") + text
-        html_cte, html = self._bodies.encode(rendered.html or "")
+        part = rendered.html or ""
+        if self._tracker is not None:
+            part = self._tracker.apply(part, recipient.subscriber_id, now)
+        html_cte, html = self._bodies.encode(part)
         lines.append(self._content_head)
         return message_id, b"".join(
             (
@@ -315,6 +333,22 @@ class CampaignMailer:
 
     def _optin_url(self, subscriber_uuid: uuid.UUID, list_ids: Sequence[int]) -> str:
         return f"{self._root}/optin/{self._optin.sign_lists(subscriber_uuid, list_ids)}"
+
+
+def _tracker(
+    campaign: Campaign, root_url: str, secret: str, mode: TrackingMode
+) -> CampaignTracker | None:
+    kinds = {TRACK_OPTIONS[t] for t in campaign.track if t in TRACK_OPTIONS}
+    if mode is TrackingMode.OFF or not kinds:
+        return None
+    return CampaignTracker(
+        TrackTokens(secret),
+        root_url,
+        campaign.id,
+        mode,
+        opens=HitKind.OPEN in kinds,
+        clicks=HitKind.CLICK in kinds,
+    )
 
 
 def _renderer(
