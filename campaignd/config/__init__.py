@@ -1,11 +1,11 @@
 """Settings, core: one frozen tree, defaults < settings.toml < CAMPAIGND_SECTION__KEY environment.
 
 Lives here: shared field types (fields.py), the sections (sections.py: app, db, security, log,
-http, inbound; smtp.py; bounces.py; tracking.py), the whole tree (settings.py), loading it from the file and
-the environment (load.py), secrets read from files and the permission warning (secret_files.py),
-and the pure checks behind the validators (checks.py). Import the names from
+http, inbound; smtp.py; bounces.py; tracking.py), the whole tree (settings.py), loading it from
+the file and the environment (load.py), secrets read from files and the permission warning
+(secret_files.py), and the pure checks behind the validators (checks.py). Import the names from
 ``campaignd.config``; they are all re-exported here.
-May import: campaignd.errors and campaignd.domain's enums only (and pydantic). Nothing above the core.
+May import: campaignd.errors and campaignd.domain's enums (and pydantic). Nothing above.
 """
 
 from __future__ import annotations

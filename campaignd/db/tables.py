@@ -1,4 +1,4 @@
-"""The SQLModel tables: subscribers, lists, subscriptions, templates, campaigns, the ledger, tracking."""
+"""The SQLModel tables: subscribers, lists, templates, campaigns, the ledger, bounces, tracking."""
 
 from __future__ import annotations
 
