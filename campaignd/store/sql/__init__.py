@@ -3,7 +3,8 @@
 One part per focused protocol of campaignd.store.protocol, each a mixin over one shared base
 (base.SqlBase: the engine, the transaction runner, the SQLite fast paths): campaigns.py
 (CampaignStore), ledger.py (LedgerStore), subscribers.py and importing.py (SubscriberStore,
-ImportStore), bounces.py (BounceStore). The SQL itself is in campaignd.db.
+ImportStore), bounces.py (BounceStore), tracking.py (TrackingStore). The SQL itself is in
+campaignd.db.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from campaignd.store.sql.campaigns import SqlCampaigns
 from campaignd.store.sql.importing import SqlImport
 from campaignd.store.sql.ledger import SqlLedger
 from campaignd.store.sql.subscribers import SqlSubscribers
+from campaignd.store.sql.tracking import SqlTracking
 
 
-class SqlStore(SqlCampaigns, SqlLedger, SqlSubscribers, SqlImport, SqlBounces):
+class SqlStore(SqlCampaigns, SqlLedger, SqlSubscribers, SqlImport, SqlBounces, SqlTracking):
     """The Store on a SQL database; every method is one transaction."""
 
 
