@@ -15,13 +15,15 @@ from starlette.routing import Route
 
 from campaignd.bounces.sns import SnsVerifier, fetch_https
 from campaignd.bounces.suppression import Suppressor
+from campaignd.campaigns.hits import HitRecorder
 from campaignd.config import Settings
 from campaignd.domain import utcnow
 from campaignd.errors import CampaigndError
-from campaignd.http import bounces, health, optin, unsubscribe
+from campaignd.http import bounces, health, optin, tracking, unsubscribe
 from campaignd.http.context import HttpContext
 from campaignd.http.limits import BodyLimit
 from campaignd.http.metrics import Metrics
+from campaignd.rendering.tracking import TrackTokens
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -60,24 +62,31 @@ def create_app(
     suppressor: Suppressor | None = None,
     fetch_cert: Callable[[str], Awaitable[bytes]] = fetch_https,
     scheduler_alive: Callable[[], bool] | None = None,
+    hits: HitRecorder | None = None,
 ) -> Starlette:
-    """The subscriber-facing app on `store`. Raises ConfigError without security.secret."""
+    """The subscriber-facing app on `store`. Raises ConfigError without security.secret.
+    Tracked opens and clicks go to `hits` (none recorded without it; links still work)."""
+    secret = settings.require_secret()
     ctx = HttpContext(
         store=store,
         settings=settings,
-        secret=settings.require_secret(),
+        secret=secret,
         clock=clock,
         metrics=metrics or Metrics(),
         suppressor=suppressor or Suppressor(store, settings.bounces, clock),
         sns=SnsVerifier(fetch_cert, clock),
         scheduler_alive=scheduler_alive,
         previous_secrets=settings.previous_secrets(),
+        track_tokens=TrackTokens(secret, settings.previous_secrets()),
+        hits=hits,
     )
     routes = [
         Route("/unsubscribe/{token}", unsubscribe.show, methods=["GET"]),
         Route("/unsubscribe/{token}", unsubscribe.unsubscribe, methods=["POST"]),
         Route("/optin/{token}", optin.show, methods=["GET"]),
         Route("/optin/{token}", optin.confirm, methods=["POST"]),
+        Route("/t/c/{token}", tracking.click, methods=["GET", "HEAD"]),
+        Route("/t/o/{token}", tracking.pixel, methods=["GET", "HEAD"]),
         Route("/webhooks/ses", bounces.ses, methods=["POST"]),
         Route("/webhooks/sendgrid", bounces.sendgrid, methods=["POST"]),
         Route("/webhooks/postmark", bounces.postmark, methods=["POST"]),

@@ -11,8 +11,10 @@ from starlette.requests import Request
 
 from campaignd.bounces.sns import SnsVerifier
 from campaignd.bounces.suppression import Suppressor
+from campaignd.campaigns.hits import HitRecorder
 from campaignd.config import Settings
 from campaignd.http.metrics import Metrics
+from campaignd.rendering.tracking import TrackTokens
 from campaignd.store.protocol import Store
 
 
@@ -28,6 +30,9 @@ class HttpContext:
     scheduler_alive: Callable[[], bool] | None = None
     #: security.previous_secrets: tokens signed with these still verify.
     previous_secrets: tuple[str, ...] = ()
+    #: Opens and clicks: tokens are verified with track_tokens, hits buffered in `hits`.
+    track_tokens: TrackTokens | None = None
+    hits: HitRecorder | None = None
 
 
 def context(request: Request) -> HttpContext:
