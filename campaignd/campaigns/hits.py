@@ -106,8 +106,8 @@ class HitRecorder:
 
     def add(self, hit: Hit) -> bool:
         """Queue a hit (its subscriber is forgotten unless the mode is individual); False when
-        the buffer is full and the hit is dropped."""
-        if self.mode is TrackingMode.OFF:
+        tracking is off (unsubscribes, bare counts, are kept) or the buffer is full."""
+        if self.mode is TrackingMode.OFF and hit.kind is not HitKind.UNSUBSCRIBE:
             return False
         if hit.subscriber_id is not None and self.mode is not TrackingMode.INDIVIDUAL:
             hit = Hit(hit.campaign_id, hit.kind, hit.at, hit.machine, hit.url, None)

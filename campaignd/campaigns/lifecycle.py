@@ -7,7 +7,14 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from campaignd.config import AppSettings
-from campaignd.domain import Campaign, CampaignCounts, ContentType, NewCampaign, Template
+from campaignd.domain import (
+    TRACK_OPTIONS,
+    Campaign,
+    CampaignCounts,
+    ContentType,
+    NewCampaign,
+    Template,
+)
 from campaignd.errors import InvalidInput, UnknownMessenger
 from campaignd.policy import check_action
 from campaignd.store.protocol import Store
@@ -27,6 +34,7 @@ class CampaignSummary:
     lists: tuple[int, ...]
     list_names: tuple[str, ...]
     tags: tuple[str, ...]
+    track: tuple[str, ...]
     send_at: str | None
     started_at: str | None
     finished_at: str | None
@@ -62,6 +70,7 @@ def summarize(
         lists=campaign.list_ids,
         list_names=tuple(names.get(i, f"#{i}") for i in campaign.list_ids),
         tags=campaign.tags,
+        track=campaign.track,
         send_at=iso(campaign.send_at),
         started_at=iso(campaign.started_at),
         finished_at=iso(campaign.finished_at),
@@ -76,6 +85,16 @@ def summarize(
         deferred=counts.deferred,
         in_flight=counts.claimed,
     )
+
+
+def parse_track(text: str) -> tuple[str, ...]:
+    """ "opens,clicks" -> ("opens", "clicks"); InvalidInput naming an unknown item."""
+    items = [part.strip().lower() for part in text.split(",") if part.strip()]
+    for item in items:
+        if item not in TRACK_OPTIONS:
+            known = ", ".join(TRACK_OPTIONS)
+            raise InvalidInput(f"--track {item!r} is not one of {known} (comma-separated)")
+    return tuple(t for t in TRACK_OPTIONS if t in items)
 
 
 async def create_campaign(

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
-from campaignd.campaigns.lifecycle import apply_action, create_campaign, summarize, template_sources
+from campaignd.campaigns.lifecycle import (
+    apply_action,
+    create_campaign,
+    parse_track,
+    summarize,
+    template_sources,
+)
 from campaignd.cli.common import (
     AppContext,
     async_command,
@@ -19,6 +25,7 @@ from campaignd.cli.common import (
     print_json,
     print_table,
 )
+from campaignd.cli.stats import stats
 from campaignd.config import DEFAULT_POOL, AppSettings
 from campaignd.domain import (
     Campaign,
@@ -27,6 +34,7 @@ from campaignd.domain import (
     NewCampaign,
     Recipient,
     Template,
+    TrackingMode,
     utcnow,
 )
 from campaignd.errors import InvalidInput, NotFound, TemplateError
@@ -89,6 +97,7 @@ def campaigns() -> None:
 @click.option("--header", "headers", multiple=True, help="'Name: value' (value is a template).")
 @click.option("--tag", "tags", multiple=True)
 @click.option("--send-at", help="ISO-8601 time with zone, used by `campaigns schedule`.")
+@click.option("--track", default="", help="What to track: opens, clicks or opens,clicks.")
 @click.option("--json", "as_json", is_flag=True, help="Print the campaign as JSON.")
 @pass_app
 @async_command
@@ -106,6 +115,7 @@ async def create(
     headers: tuple[str, ...],
     tags: tuple[str, ...],
     send_at: str | None,
+    track: str,
     as_json: bool,
 ) -> None:
     """Create a draft campaign; print its id."""
@@ -125,14 +135,20 @@ async def create(
         headers=tuple(_parse_header(h) for h in headers),
         tags=tuple(dict.fromkeys(tags)),
         send_at=_parse_when(send_at),
+        track=parse_track(track),
     )
     async with open_store(settings) as store:
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
+        if new.track and settings.tracking.mode is TrackingMode.OFF:
+            click.echo("warning: [tracking] mode is off: nothing will be tracked", err=True)
         if as_json:
             names = await store.list_names()
             print_json(summarize(campaign, await store.counts(campaign.id), names))
         else:
             click.echo(campaign.id)
+
+
+campaigns.add_command(stats)
 
 
 @campaigns.command("ls")
