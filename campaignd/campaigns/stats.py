@@ -51,6 +51,7 @@ class SeriesPoint:
     clicks: int = 0
     machine_opens: int = 0
     machine_clicks: int = 0
+    unsubscribes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +138,12 @@ def series(
             target.unknown += p.count
     for c in counts:
         target = point(c.minute)
-        name = {HitKind.OPEN: "opens", HitKind.CLICK: "clicks"}.get(c.kind)
-        if name is not None:
-            name = f"machine_{name}" if c.machine else name
-            setattr(target, name, getattr(target, name) + c.hits)
+        if c.kind is HitKind.UNSUBSCRIBE:
+            target.unsubscribes += c.hits
+            continue
+        name = "opens" if c.kind is HitKind.OPEN else "clicks"
+        name = f"machine_{name}" if c.machine else name
+        setattr(target, name, getattr(target, name) + c.hits)
     return tuple(points[k] for k in sorted(points))
 
 

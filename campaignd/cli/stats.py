@@ -49,10 +49,10 @@ def _print(s: CampaignStats) -> None:
     if s.series:
         click.echo(f"\nper {s.bucket}:")
         print_table(
-            ["at", "sent", "failed", "unknown", "opens", "clicks", "machine opens/clicks"],
+            ["at", "sent", "failed", "unknown", "opens", "clicks", "machine o/c", "unsubs"],
             [
                 (p.at, p.sent, p.failed, p.unknown, p.opens, p.clicks,
-                 f"{p.machine_opens}/{p.machine_clicks}")
+                 f"{p.machine_opens}/{p.machine_clicks}", p.unsubscribes)
                 for p in s.series
             ],
         )  # fmt: skip
