@@ -55,7 +55,9 @@ async def sent_campaign(store: MemoryStore) -> tuple[int, list[int]]:
     await store.populate_ledger(cid, T0)
     rows = await store.claim_batch(cid, "me", 10, T0)
     statuses = [DeliveryStatus.SENT] * 3 + [DeliveryStatus.FAILED]
-    await store.record_deliveries([record(r.ledger_id, s) for r, s in zip(rows, statuses)], at(1))
+    await store.record_deliveries(
+        [record(r.ledger_id, s) for r, s in zip(rows, statuses, strict=True)], at(1)
+    )
     return cid, sids
 
 
