@@ -1,6 +1,8 @@
 """Where one message's CPU goes, part by part, in-process (`make bench` measures the whole).
 
     python -m bench.parts build       # CampaignMailer.build: render + MIME, the bench's campaign
+    python -m bench.parts build-tracked     # ... with opens and clicks tracked (anonymous)
+    python -m bench.parts build-individual  # ... tracked in [tracking] mode "individual"
     python -m bench.parts engine      # the daemon on SQLite with a messenger that answers 250 at
                                       # once: claims, build, dispatch, ledger commits, no SMTP
     python -m bench.parts messenger   # pre-built bytes through SmtpMessenger to smtp-sink,
@@ -47,6 +49,7 @@ from campaignd.domain import (
     Recipient,
     SendOutcome,
     Template,
+    TrackingMode,
     utcnow,
 )
 from campaignd.messengers.pool import SmtpMessenger
@@ -60,7 +63,7 @@ N = int(os.environ.get("PARTS_N", "20000"))
 SECRET = "bench-secret-0123456789abcdef"
 
 
-def _mailer() -> CampaignMailer:
+def _mailer(tracking: TrackingMode = TrackingMode.OFF) -> CampaignMailer:
     now = utcnow()
     campaign = Campaign(
         id=1,
@@ -80,10 +83,11 @@ def _mailer() -> CampaignMailer:
         list_ids=(1,),
         created_at=now,
         updated_at=now,
+        track=("opens", "clicks"),
     )
     app = AppSettings(root_url="https://news.example.com", from_email="Bench <news@example.com>")
     return CampaignMailer.prepare(
-        campaign, Template(1, "layout", workload.LAYOUT, now), app, SECRET
+        campaign, Template(1, "layout", workload.LAYOUT, now), app, SECRET, tracking=tracking
     )
 
 
@@ -103,8 +107,8 @@ def _recipients(n: int) -> list[Recipient]:
     ]
 
 
-def build() -> float:
-    mailer, people = _mailer(), _recipients(N)
+def build(tracking: TrackingMode = TrackingMode.OFF) -> float:
+    mailer, people = _mailer(tracking), _recipients(N)
     for r in people[:200]:  # warm the caches a campaign builds up
         mailer.build(r, utcnow())
     start = time.process_time()
@@ -261,6 +265,8 @@ def _run(coro: object) -> float:
 
 PARTS = {
     "build": build,
+    "build-tracked": lambda: build(TrackingMode.ANONYMOUS),
+    "build-individual": lambda: build(TrackingMode.INDIVIDUAL),
     "engine": engine,
     "messenger": messenger,
     "commit": commit,

@@ -38,8 +38,8 @@ MAX_URL = 2000
 _OPEN, _CLICK, _INDIVIDUAL = 1, 2, 16
 _TAG = 16
 _HREF = re.compile(r"""(<a\b[^>]*?\shref\s*=\s*)("([^"]*)"|'([^']*)')""", re.IGNORECASE)
-_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{27,3000}$")
+_UNSAFE = re.compile(r"[\x00-\x20\x7f]")  # spaces and control characters: not one URL
 _OWN_PATHS = ("/unsubscribe/", "/optin/", "/manage", "/t/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -159,7 +159,7 @@ def trackable(url: str, root_url: str) -> bool:
     """Whether a link target may be rewritten: http(s), one line, not too long, not ours."""
     if len(url) > MAX_URL or not url[:8].lower().startswith(("http://", "https://")):
         return False
-    if any(ord(c) < 0x21 or c == "\x7f" for c in url):
+    if _UNSAFE.search(url):
         return False
     if root_url and url.startswith(root_url):
         rest = url[len(root_url) :]
@@ -190,6 +190,7 @@ class CampaignTracker:
         self._individual = mode is TrackingMode.INDIVIDUAL
         self.opens, self.clicks = opens, clicks
         self._parsed: dict[str, _Parsed] = {}
+        self._targets: dict[str, str | None] = {}  # href as written -> target, None: not ours
         self._second = -1
         self._anon: dict[str | None, str] = {}
 
@@ -201,10 +202,18 @@ class CampaignTracker:
         places: list[str | None] = []
         pos = 0
         if self.clicks:
+            targets = self._targets
             for m in _HREF.finditer(text):
                 value = m.group(3) if m.group(3) is not None else m.group(4)
-                target = html.unescape(value)
-                if not trackable(target, self._root):
+                if value in targets:
+                    target = targets[value]
+                else:
+                    target = html.unescape(value) if "&" in value else value
+                    if not trackable(target, self._root):
+                        target = None
+                    if len(targets) < 1000:
+                        targets[value] = target
+                if target is None:
                     continue
                 quote = m.group(2)[0]
                 literals.append(text[pos : m.end(1)] + quote)
@@ -212,8 +221,8 @@ class CampaignTracker:
                 pos = m.end(2) - 1  # the closing quote stays literal
         tail = text[pos:]
         if self.opens:
-            ends = list(_BODY_END.finditer(tail))
-            cut = ends[-1].start() if ends else len(tail)
+            cut = tail.lower().rfind("</body")
+            cut = len(tail) if cut < 0 else cut
             literals.append(tail[:cut])
             places.append(None)
             tail = tail[cut:]
