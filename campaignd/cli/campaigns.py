@@ -141,6 +141,10 @@ async def create(
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
         if new.track and settings.tracking.mode is TrackingMode.OFF:
             click.echo("warning: [tracking] mode is off: nothing will be tracked", err=True)
+        elif new.track and new.content_type is ContentType.PLAIN:
+            click.echo(
+                "warning: a plain-text campaign has no HTML part: nothing is tracked", err=True
+            )
         if as_json:
             names = await store.list_names()
             print_json(summarize(campaign, await store.counts(campaign.id), names))

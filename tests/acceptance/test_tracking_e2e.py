@@ -62,6 +62,9 @@ def test_opens_and_clicks_of_a_tracked_campaign_are_counted(tmp_path: Path) -> N
     ).stdout.strip()  # fmt: skip
     bad = e.cli(*create, str(body), "--name", "x", "--track", "opens,likes", check=False)
     assert bad.returncode == 1 and "'likes'" in bad.stderr
+    unknown = e.cli("campaigns", "stats", "999", "--json", check=False)
+    assert unknown.returncode == 1 and unknown.stderr.strip() == "error: no campaign 999"
+    assert json.loads(e.cli("campaigns", "ls", "--json").stdout)[0]["track"] == ["opens", "clicks"]
 
     with capture_server(smtp_port, e.mail):
         e.cli("campaigns", "start", cid)

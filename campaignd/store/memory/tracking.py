@@ -10,7 +10,6 @@ from campaignd.domain import DeliveryStatus, Hit, HitCount, HitKind, LedgerPoint
 from campaignd.store.memory.state import MemoryState
 
 _FINAL = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN})
-_Key = tuple[int, HitKind, bool, str, dt.datetime]
 
 
 def _minute(at: dt.datetime) -> dt.datetime:
@@ -20,34 +19,24 @@ def _minute(at: dt.datetime) -> dt.datetime:
 class MemoryTracking(MemoryState):
     """record_hits, hit_counts, unique_hitters, ledger_series, bounce_counts."""
 
-    _hit_counts: Counter[_Key]
-    _hit_people: set[tuple[int, HitKind, bool, int]]
-
-    def _tracking(self) -> tuple[Counter[_Key], set[tuple[int, HitKind, bool, int]]]:
-        if not hasattr(self, "_hit_counts"):
-            self._hit_counts, self._hit_people = Counter(), set()
-        return self._hit_counts, self._hit_people
-
     async def record_hits(self, hits: Sequence[Hit]) -> None:
-        counts, people = self._tracking()
+        counts, people = self._hit_counts, self._hit_people
         for h in hits:
             counts[(h.campaign_id, h.kind, h.machine, h.url, _minute(h.at))] += 1
             if h.subscriber_id is not None:
                 people.add((h.campaign_id, h.kind, h.machine, h.subscriber_id))
 
     async def hit_counts(self, campaign_id: int) -> list[HitCount]:
-        counts, _ = self._tracking()
         found = [
             HitCount(kind, machine, url, at, n)
-            for (cid, kind, machine, url, at), n in counts.items()
+            for (cid, kind, machine, url, at), n in self._hit_counts.items()
             if cid == campaign_id
         ]
         return sorted(found, key=lambda c: (c.minute, c.kind.value, c.machine, c.url))
 
     async def unique_hitters(self, campaign_id: int) -> dict[tuple[HitKind, bool], int]:
-        _, people = self._tracking()
         out: Counter[tuple[HitKind, bool]] = Counter()
-        for cid, kind, machine, _sid in people:
+        for cid, kind, machine, _sid in self._hit_people:
             if cid == campaign_id:
                 out[(kind, machine)] += 1
         return dict(out)
