@@ -42,6 +42,9 @@ def test_opens_and_clicks_of_a_tracked_campaign_are_counted(tmp_path: Path) -> N
         CAMPAIGND_HTTP__LISTEN=f"127.0.0.1:{http_port}",
         CAMPAIGND_TRACKING__MODE="individual",
         CAMPAIGND_TRACKING__MACHINE_WINDOW="0s",  # the test reads its mail at once
+        # Written when 3 hits wait (the test makes 3), else only at shutdown (no timed flush).
+        CAMPAIGND_TRACKING__FLUSH_HITS="3",
+        CAMPAIGND_TRACKING__FLUSH_INTERVAL="60s",
     )
     e.cli("db", "upgrade")
     e.cli("lists", "create", "news")
@@ -112,8 +115,11 @@ def test_opens_and_clicks_of_a_tracked_campaign_are_counted(tmp_path: Path) -> N
             _, _, metrics = fetch(f"{root}/metrics")
             assert b'campaignd_opens_total{machine="true"} 1.0' in metrics
             assert b'campaignd_clicks_total{machine="false"} 1.0' in metrics
+            assert fetch(pixel)[0] == 200  # waits in the buffer: written by the shutdown
+            assert stats()["opens"] == 1
         finally:
             daemon.send_signal(signal.SIGTERM)
             with contextlib.suppress(Exception):
                 _, err = daemon.communicate(timeout=60)
         assert daemon.returncode == 0, err
+    assert stats()["opens"] == 2
