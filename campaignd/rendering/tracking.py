@@ -167,7 +167,7 @@ def trackable(url: str, root_url: str) -> bool:
     return True
 
 
-# A parsed HTML part: literal text, then (is_pixel, target) places, alternating.
+# A parsed HTML part: n+1 literal texts around n places (a link's target, or None: the pixel).
 _Parsed = tuple[tuple[str, ...], tuple[str | None, ...]]
 
 
