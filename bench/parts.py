@@ -5,6 +5,7 @@
     python -m bench.parts build-individual  # ... tracked in [tracking] mode "individual"
     python -m bench.parts engine      # the daemon on SQLite with a messenger that answers 250 at
                                       # once: claims, build, dispatch, ledger commits, no SMTP
+    python -m bench.parts engine-tracked  # ... the campaign tracking opens and clicks (anonymous)
     python -m bench.parts messenger   # pre-built bytes through SmtpMessenger to smtp-sink,
                                       # 10 connections, 100 in flight (PIPELINING)
     python -m bench.parts commit      # one ledger commit of 1 / 10 / 100 outcomes on SQLite
@@ -122,7 +123,7 @@ class _Instant(RecordingMessenger):
         return SendOutcome(OutcomeKind.SENT, code=250, text="2.0.0 ok", server="instant")
 
 
-def engine() -> float:
+def engine(track: tuple[str, ...] = ()) -> float:
     with tempfile.TemporaryDirectory(prefix="campaignd-parts-") as tmp:
         work = Path(tmp)
         settings_path = work / "settings.toml"
@@ -148,6 +149,7 @@ def engine() -> float:
             *("campaigns", "create", "--name", "parts", "--subject", workload.SUBJECT),
             *("--list", "bench", "--body-file", str(work / "body.html"), "--template", "layout"),
             *("--header", "X-Bench-Plan: {{ subscriber.attributes.plan }}"),
+            *track,
         ).strip()
         cli("campaigns", "start", campaign_id)
         daemon = Daemon(
@@ -268,6 +270,7 @@ PARTS = {
     "build-tracked": lambda: build(TrackingMode.ANONYMOUS),
     "build-individual": lambda: build(TrackingMode.INDIVIDUAL),
     "engine": engine,
+    "engine-tracked": lambda: engine(("--track", "opens,clicks")),
     "messenger": messenger,
     "commit": commit,
     "dkim-rsa": dkim_rsa,
