@@ -12,6 +12,9 @@ of each message is ``<return_path local>+<token>@<domain>`` (``envelope_sender``
 mailto is ``<unsubscribe_mailto local>+<token>@<domain>``: one HMAC per recipient, the rest built
 once per campaign. Return-Path is never written (the receiving MTA adds it from MAIL FROM).
 
+A campaign tracking opens or clicks (``--track``, within ``[tracking] mode``) gets its HTML part
+rewritten per recipient by campaignd.rendering.tracking (the pixel, links through /t/c/).
+
 The Message-ID is derived from the campaign and subscriber uuids (base32) on
 app.message_id_domain, else the From domain: retries of a ledger row keep it.
 
