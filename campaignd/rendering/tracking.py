@@ -88,6 +88,7 @@ class TrackTokens:
     def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
         self._signer = Signer(secret, "track")
         self._previous = tuple(Signer(old, "track") for old in previous)
+        self._heads: dict[tuple[int, int, int], bytes] = {}
 
     def sign(
         self,
@@ -97,15 +98,26 @@ class TrackTokens:
         subscriber_id: int | None = None,
         url: str = "",
     ) -> str:
-        code = _OPEN if kind is HitKind.OPEN else _CLICK
-        out = bytearray((code | (_INDIVIDUAL if subscriber_id is not None else 0),))
-        _varint(campaign_id, out)
-        out += struct.pack(">I", built_at & 0xFFFFFFFF)
+        code = (_OPEN if kind is HitKind.OPEN else _CLICK) | (
+            _INDIVIDUAL if subscriber_id is not None else 0
+        )
+        key = (code, campaign_id, built_at)
+        head = self._heads.get(key)
+        if head is None:  # the same for a campaign's tokens of one second
+            out = bytearray((code,))
+            _varint(campaign_id, out)
+            out += struct.pack(">I", built_at & 0xFFFFFFFF)
+            if len(self._heads) > 64:
+                self._heads.clear()
+            head = self._heads[key] = bytes(out)
         if subscriber_id is not None:
+            out = bytearray(head)
             _varint(subscriber_id, out)
-        if code == _CLICK:
-            out += url.encode("utf-8")
-        payload = bytes(out)
+            if url:
+                out += url.encode("utf-8")
+            payload = bytes(out)
+        else:
+            payload = head + url.encode("utf-8") if url else head
         return _encode(payload + self._signer.tag(payload))
 
     def verify(self, token: str) -> TrackData:
