@@ -15,6 +15,8 @@ from campaignd.db import tables as T
 from campaignd.db.types import to_utc
 from campaignd.domain import DeliveryStatus, Hit, HitCount, HitKind, LedgerPoint
 
+#: Count rows per upsert statement: 6 parameters each, well under SQLite's and asyncpg's limits.
+UPSERT_ROWS = 1000
 #: Ledger states that are an outcome, for the send-rate series.
 FINAL = (DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value, DeliveryStatus.UNKNOWN.value)
 
@@ -32,14 +34,15 @@ async def record_hits(conn: AsyncConnection, dialect: str, hits: Sequence[Hit]) 
             for (c, k, m, u, t), n in counts.items()
         ]
         make: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = make(T.track_counts).values(rows)
         tc = T.track_counts.c
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[tc.campaign_id, tc.kind, tc.machine, tc.url, tc.minute],
-                set_={"hits": tc.hits + stmt.excluded.hits},
+        for start in range(0, len(rows), UPSERT_ROWS):  # bound the statement's parameters
+            stmt = make(T.track_counts).values(rows[start : start + UPSERT_ROWS])
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[tc.campaign_id, tc.kind, tc.machine, tc.url, tc.minute],
+                    set_={"hits": tc.hits + stmt.excluded.hits},
+                )
             )
-        )
     people = [
         {
             "campaign_id": h.campaign_id,

@@ -97,3 +97,13 @@ async def test_campaigns_keep_what_they_track(store: Any) -> None:
     assert created.track == ("opens", "clicks")
     assert (await store.get_campaign(created.id)).track == ("opens", "clicks")
     assert (await store.get_campaign(await campaign(store, "l", name="u"))).track == ()
+
+
+async def test_a_large_batch_of_distinct_counts_is_written(store: Any) -> None:
+    await single(store, "l")
+    cid = await campaign(store, "l")
+    hits = [Hit(cid, HitKind.CLICK, at(i * 60), url=f"{SHOP}&n={i % 7}") for i in range(2500)]
+    await store.record_hits(hits)
+    await store.record_hits(hits[:10])
+    counts = await store.hit_counts(cid)
+    assert len(counts) == 2500 and sum(c.hits for c in counts) == 2510
