@@ -2,9 +2,11 @@
 
 Environment: BENCH_N (subscribers, default 200,000), BENCH_WORKERS (worker counts of the SQLite
 send runs, default "1,2"), BENCH_CONCURRENCY (app.concurrency, default 100), BENCH_RAW_N (raw
-blast messages, default min(N, 200,000)), CAMPAIGND_BENCH_PG_URL or CAMPAIGND_TEST_PG_URL (also
-import and send on PostgreSQL, in a database of the benchmark's own), BENCH_KEEP=1 (keep the work
-folder). Writes bench/results/latest.json.
+blast messages, default min(N, 200,000)), BENCH_TRACK=0 (skip the 1-process SQLite send with
+opens and clicks tracked, [tracking] mode BENCH_TRACK_MODE, default anonymous),
+CAMPAIGND_BENCH_PG_URL or CAMPAIGND_TEST_PG_URL (also import and send on PostgreSQL, in a
+database of the benchmark's own), BENCH_KEEP=1 (keep the work folder). Writes
+bench/results/latest.json.
 """
 
 from __future__ import annotations
@@ -93,22 +95,40 @@ class Bench:
             out[f"send_w{workers}"] = self.send(label, settings, db_url, body, workers)
         if daemons > 1:  # that many daemons (one process each) on the same database
             out[f"send_d{daemons}"] = self.send(label, settings, db_url, body, 1, daemons)
+        if label == "sqlite" and os.environ.get("BENCH_TRACK", "1") != "0":
+            out["send_w1_tracked"] = self.send(label, settings, db_url, body, 1, tracked=True)
         return out
 
     def send(
-        self, label: str, settings: Path, db_url: str, body: Path, workers: int, daemons: int = 1
+        self,
+        label: str,
+        settings: Path,
+        db_url: str,
+        body: Path,
+        workers: int,
+        daemons: int = 1,
+        *,
+        tracked: bool = False,
     ) -> dict[str, Any]:
         name = f"{label}-w{workers}" if daemons == 1 else f"{label}-d{daemons}"
+        name += "-tracked" if tracked else ""
         run_settings = self.workdir / f"{name}.toml"
         workload.write_settings(
             run_settings, db_url, self.port, workers=workers, concurrency=self.concurrency
         )
+        track: tuple[str, ...] = ()
+        if tracked:  # opens and clicks: the pixel and the body's link rewritten
+            mode = os.environ.get("BENCH_TRACK_MODE", "anonymous")
+            with run_settings.open("a", encoding="utf-8") as extra:
+                extra.write(f'\n[tracking]\nmode = "{mode}"\n')
+            track = ("--track", "opens,clicks")
         created = self.cli(
             settings,
             f"{name}-create",
             *("campaigns", "create", "--name", name, "--subject", workload.SUBJECT),
             *("--list", "bench", "--body-file", str(body), "--template", "layout"),
             *("--header", "X-Bench-Plan: {{ subscriber.attributes.plan }}"),
+            *track,
         )
         campaign_id = int(created.stdout.strip())
         if not (self.workdir / "message.eml").exists():
@@ -159,6 +179,7 @@ class Bench:
         return {
             "workers": workers,
             "daemons": daemons,
+            "tracked": tracked,
             "messages": self.n,
             "seconds": round(total, 2),
             "msgs_per_s": round(self.n / total),
@@ -222,7 +243,8 @@ def _table(results: dict[str, Any]) -> str:
                         f"{send['daemons']} daemons"
                         if send.get("daemons", 1) > 1
                         else f"{send['workers']} worker(s)"
-                    ),
+                    )
+                    + (", tracked" if send.get("tracked") else ""),
                     f"{send['msgs_per_s']:,} msg/s start->last ({send['seconds']} s; steady "
                     f"{send['steady_msgs_per_s']:,}/s), first message {send['first_message_s']} s, "
                     f"peak RSS {send['peak_rss_mb']} MB, CPU {send['cpu_us_per_msg']} us/msg"
@@ -288,7 +310,8 @@ def main() -> None:
                 unit = (
                     f"{send['daemons']}d" if send.get("daemons", 1) > 1 else f"{send['workers']}w"
                 )
-                ratios[f"{label} {unit} / raw"] = send["msgs_per_s"] / raw_rate
+                tracked = " tracked" if send.get("tracked") else ""
+                ratios[f"{label} {unit}{tracked} / raw"] = send["msgs_per_s"] / raw_rate
     sends = results["sqlite"]
     if "send_w1" in sends and "send_w2" in sends:
         ratios["sqlite 2 workers / 1 worker"] = (
@@ -298,6 +321,10 @@ def main() -> None:
     if "send_w1" in pg and "send_d2" in pg:
         ratios["postgresql 2 daemons / 1 daemon"] = (
             pg["send_d2"]["msgs_per_s"] / pg["send_w1"]["msgs_per_s"]
+        )
+    if "send_w1" in sends and "send_w1_tracked" in sends:
+        ratios["sqlite tracked / untracked (1 worker)"] = (
+            sends["send_w1_tracked"]["msgs_per_s"] / sends["send_w1"]["msgs_per_s"]
         )
     results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
     results["load"] = {"before": load_before, "after": os.getloadavg()}

@@ -58,6 +58,26 @@ class DeliveryStatus(StrEnum):
 OPEN_DELIVERY = frozenset({DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED})
 
 
+class TrackingMode(StrEnum):
+    """[tracking] mode: how much opens and clicks record (docs/tracking.md)."""
+
+    OFF = "off"  # no pixel, no rewritten link
+    ANONYMOUS = "anonymous"  # counts per campaign, link and minute; no subscriber id
+    INDIVIDUAL = "individual"  # also one row per hit with the subscriber id
+
+
+class HitKind(StrEnum):
+    """A tracked event; campaigns opt in to OPEN and CLICK (``--track opens,clicks``)."""
+
+    OPEN = "open"
+    CLICK = "click"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+#: What `campaigns create --track` accepts, and the hit kind each turns on.
+TRACK_OPTIONS: Mapping[str, HitKind] = {"opens": HitKind.OPEN, "clicks": HitKind.CLICK}
+
+
 class ImportMode(StrEnum):
     SUBSCRIBE = "subscribe"
     BLOCKLIST = "blocklist"
@@ -141,6 +161,7 @@ class NewCampaign:
     segment: str | None = None  # a filter expression recipients must also match
     #: Readable in the public archive once running or finished (campaigns create --archive).
     archive: bool = False
+    track: tuple[str, ...] = ()  # "opens", "clicks" (TRACK_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +189,7 @@ class Campaign:
     send_errors: int = 0
     segment: str | None = None  # a filter expression recipients must also match
     archive: bool = False
+    track: tuple[str, ...] = ()  # "opens", "clicks" (TRACK_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +365,38 @@ class ImportOptions:
     overwrite_status: bool = False  # replace subscription status of existing subscriptions
     # With overwrite_info: the fields the file has a column for; the others are left alone.
     info_fields: frozenset[str] = INFO_FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One tracked event as the HTTP endpoint saw it; subscriber_id only in individual mode."""
+
+    campaign_id: int
+    kind: HitKind
+    at: dt.datetime
+    machine: bool = False  # a proxy, scanner or HEAD request rather than a person
+    url: str = ""  # the target of a click
+    subscriber_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HitCount:
+    """Hits of one kind (and link), human or machine, in the minute starting at `minute`."""
+
+    kind: HitKind
+    machine: bool
+    url: str
+    minute: dt.datetime
+    hits: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPoint:
+    """Ledger rows that reached `status` in the minute starting at `minute`."""
+
+    minute: dt.datetime
+    status: DeliveryStatus
+    count: int
 
 
 def utcnow() -> dt.datetime:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from campaignd.campaigns.segments import check_segment, segment_matches
 from campaignd.config import AppSettings
 from campaignd.domain import (
+    TRACK_OPTIONS,
     BounceCounts,
     Campaign,
     CampaignCounts,
@@ -36,6 +37,7 @@ class CampaignSummary:
     lists: tuple[int, ...]
     list_names: tuple[str, ...]
     tags: tuple[str, ...]
+    track: tuple[str, ...]
     send_at: str | None
     started_at: str | None
     finished_at: str | None
@@ -81,6 +83,7 @@ def summarize(
         lists=campaign.list_ids,
         list_names=tuple(names.get(i, f"#{i}") for i in campaign.list_ids),
         tags=campaign.tags,
+        track=campaign.track,
         send_at=iso(campaign.send_at),
         started_at=iso(campaign.started_at),
         finished_at=iso(campaign.finished_at),
@@ -99,6 +102,16 @@ def summarize(
         segment_matches=segment_matches,
         archive=campaign.archive,
     )
+
+
+def parse_track(text: str) -> tuple[str, ...]:
+    """ "opens,clicks" -> ("opens", "clicks"); InvalidInput naming an unknown item."""
+    items = [part.strip().lower() for part in text.split(",") if part.strip()]
+    for item in items:
+        if item not in TRACK_OPTIONS:
+            known = ", ".join(TRACK_OPTIONS)
+            raise InvalidInput(f"--track {item!r} is not one of {known} (comma-separated)")
+    return tuple(t for t in TRACK_OPTIONS if t in items)
 
 
 async def campaign_summary(

@@ -13,6 +13,7 @@ from campaignd.campaigns.lifecycle import (
     apply_action,
     campaign_summary,
     create_campaign,
+    parse_track,
     template_sources,
 )
 from campaignd.campaigns.segments import segment_matches
@@ -25,6 +26,7 @@ from campaignd.cli.common import (
     print_json,
     print_table,
 )
+from campaignd.cli.stats import stats
 from campaignd.config import DEFAULT_POOL, AppSettings
 from campaignd.domain import (
     BounceCounts,
@@ -34,6 +36,7 @@ from campaignd.domain import (
     NewCampaign,
     Recipient,
     Template,
+    TrackingMode,
     utcnow,
 )
 from campaignd.errors import InvalidInput, NotFound, TemplateError
@@ -66,6 +69,7 @@ def campaigns() -> None:
 @click.option("--send-at", help="ISO-8601 time with zone, used by `campaigns schedule`.")
 @click.option("--segment", help="Only list members matching this filter (docs/filters.md).")
 @click.option("--archive", is_flag=True, help="Readable in the public archive once sending.")
+@click.option("--track", default="", help="What to track: opens, clicks or opens,clicks.")
 @click.option("--json", "as_json", is_flag=True, help="Print the campaign as JSON.")
 @pass_app
 @async_command
@@ -85,6 +89,7 @@ async def create(
     send_at: str | None,
     segment: str | None,
     archive: bool,
+    track: str,
     as_json: bool,
 ) -> None:
     """Create a draft campaign; print its id."""
@@ -106,14 +111,24 @@ async def create(
         send_at=parse_when(send_at),
         segment=segment,
         archive=archive,
+        track=parse_track(track),
     )
     async with open_store(settings) as store:
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
+        if new.track and settings.tracking.mode is TrackingMode.OFF:
+            click.echo("warning: [tracking] mode is off: nothing will be tracked", err=True)
+        elif new.track and new.content_type is ContentType.PLAIN:
+            click.echo(
+                "warning: a plain-text campaign has no HTML part: nothing is tracked", err=True
+            )
         if as_json:
             names = await store.list_names()
             print_json(await campaign_summary(store, campaign, names))
         else:
             click.echo(campaign.id)
+
+
+campaigns.add_command(stats)
 
 
 @campaigns.command("ls")

@@ -1,12 +1,13 @@
 """Settings, core: one frozen tree, defaults < settings.toml < CAMPAIGND_SECTION__KEY environment.
 
 Lives here: shared field types (fields.py), the sections (sections.py: app, db, security, log,
-http, inbound; smtp.py; bounces.py), the whole tree (settings.py), loading it from the file and
-the environment (load.py), secrets read from files and the permission warning (secret_files.py),
-the pure checks behind the validators (checks.py), and the hints for bad settings ("did
-you mean", [smtp] vs [[smtp]], environment names: hints.py). Import the names from
+http, inbound; smtp.py; bounces.py; tracking.py; mailbox.py), the whole tree (settings.py),
+loading it from the file and the environment (load.py), secrets read from files and the
+permission warning (secret_files.py), the pure checks behind the validators (checks.py), and the
+hints for bad settings ("did you mean", [smtp] vs [[smtp]], environment names: hints.py).
+Import the names from
 ``campaignd.config``; they are all re-exported here.
-May import: campaignd.errors only (and pydantic). Nothing above the core.
+May import: campaignd.errors and campaignd.domain's enums (and pydantic). Nothing above.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from campaignd.config.sections import (
 )
 from campaignd.config.settings import Settings
 from campaignd.config.smtp import DEFAULT_POOL, AuthProtocol, SmtpSettings, TlsType
+from campaignd.config.tracking import TrackingSettings
 
 __all__ = [
     "DEFAULT_POOL",
@@ -56,6 +58,7 @@ __all__ = [
     "Settings",
     "SmtpSettings",
     "TlsType",
+    "TrackingSettings",
     "load_settings",
     "parse_duration",
 ]

@@ -16,6 +16,7 @@ from campaignd.config.sections import (
     SecuritySettings,
 )
 from campaignd.config.smtp import DEFAULT_POOL, SmtpSettings
+from campaignd.config.tracking import TrackingSettings
 from campaignd.errors import ConfigError
 
 
@@ -27,6 +28,7 @@ class Settings(Frozen):
     http: HttpSettings = HttpSettings()
     bounces: BounceSettings = BounceSettings()
     inbound: InboundSettings = InboundSettings()
+    tracking: TrackingSettings = TrackingSettings()
     smtp: tuple[SmtpSettings, ...] = ()
     mailbox: tuple[MailboxSettings, ...] = ()
 

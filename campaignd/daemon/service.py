@@ -120,6 +120,7 @@ class Daemon:
             messengers=dict(self._messenger_factory(settings)),
             clock=self.clock,
             return_path=settings.bounces.return_path,
+            tracking=settings.tracking.mode,
         )
         await recover_at_start(store, owner, self.clock(), settings.app.concurrency)
         stack.push_async_callback(self._close_current_messengers)

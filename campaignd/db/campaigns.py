@@ -69,6 +69,7 @@ async def create(
         status=CampaignStatus.DRAFT.value,
         send_errors=0,
         archive=new.archive,
+        track=list(new.track),
         created_at=now,
         updated_at=now,
     )
@@ -195,6 +196,7 @@ def _campaign(row: Row[Any], list_ids: tuple[int, ...]) -> Campaign:
         send_errors=row.send_errors,
         segment=row.segment,
         archive=bool(row.archive),
+        track=tuple(str(t) for t in row.track),
     )
 
 

@@ -5,7 +5,7 @@ tests/migrations checks SCHEMA_HEAD against the migration chain's head."""
 from __future__ import annotations
 
 #: The newest migration in migrations/versions; bump it with every new migration.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 SCHEMA_MESSAGE = "database schema is out of date (or empty): run `campaignd db upgrade`"
 

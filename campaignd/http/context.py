@@ -13,11 +13,13 @@ from starlette.requests import Request
 
 from campaignd.bounces.sns import SnsVerifier
 from campaignd.bounces.suppression import Suppressor
+from campaignd.campaigns.hits import HitRecorder
 from campaignd.config import Settings
 from campaignd.http.clientlimit import CONFIRMATIONS_PER_HOUR, ClientLimiter
 from campaignd.http.metrics import Metrics
 from campaignd.messengers.protocol import Messenger
 from campaignd.rendering.compose import CampaignMailer
+from campaignd.rendering.tracking import TrackTokens
 from campaignd.store.protocol import Store
 
 
@@ -33,6 +35,9 @@ class HttpContext:
     scheduler_alive: Callable[[], bool] | None = None
     #: security.previous_secrets: tokens signed with these still verify.
     previous_secrets: tuple[str, ...] = ()
+    #: Opens and clicks: tokens are verified with track_tokens, hits buffered in `hits`.
+    track_tokens: TrackTokens | None = None
+    hits: HitRecorder | None = None
     #: The messenger the public form's confirmation mails go through (None: not sent now;
     #: `campaignd optin send` sends them later).
     messenger: Callable[[], Messenger | None] = lambda: None

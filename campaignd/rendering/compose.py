@@ -12,6 +12,9 @@ of each message is ``<return_path local>+<token>@<domain>`` (``envelope_sender``
 mailto is ``<unsubscribe_mailto local>+<token>@<domain>``: one HMAC per recipient, the rest built
 once per campaign. Return-Path is never written (the receiving MTA adds it from MAIL FROM).
 
+A campaign tracking opens or clicks (``--track``, within ``[tracking] mode``) gets its HTML part
+rewritten per recipient by campaignd.rendering.tracking (the pixel, links through /t/c/).
+
 The Message-ID is derived from the campaign and subscriber uuids (base32) on
 app.message_id_domain, else the From domain: retries of a ledger row keep it.
 
@@ -44,7 +47,16 @@ from functools import partial
 from typing import Any
 
 from campaignd.config import AppSettings
-from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Template
+from campaignd.domain import (
+    TRACK_OPTIONS,
+    Campaign,
+    ContentType,
+    HitKind,
+    NewCampaign,
+    Recipient,
+    Template,
+    TrackingMode,
+)
 from campaignd.errors import HeaderInjection, InvalidInput, SlowRender, TemplateError
 from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
@@ -59,6 +71,7 @@ from campaignd.rendering.template_data import (
 )
 from campaignd.rendering.templates import CampaignRenderer
 from campaignd.rendering.tokens import Signer
+from campaignd.rendering.tracking import CampaignTracker, TrackTokens
 from campaignd.rendering.verp import CampaignVerp, VerpCodec
 
 OWNED_HEADERS = frozenset(
@@ -117,6 +130,7 @@ class CampaignMailer:
         *,
         campaign_id: int = 0,
         return_path: str = "",
+        tracker: CampaignTracker | None = None,
     ) -> None:
         display, self._from_addr = from_header
         self._optin_lists = tuple(optin_lists)
@@ -164,6 +178,7 @@ class CampaignMailer:
         self._date: tuple[int, str] = (-1, "")
         self._bodies = mime.BodyEncoder()
         self.slow = False  # renders run in the render thread, not on the event loop
+        self._tracker = tracker if self._multipart else None  # the HTML part only
 
     @classmethod
     def prepare(
@@ -173,9 +188,11 @@ class CampaignMailer:
         app: AppSettings,
         secret: str,
         return_path: str = "",
+        tracking: TrackingMode = TrackingMode.OFF,
     ) -> CampaignMailer:
         """Compile everything once; raise TemplateError or HeaderInjection if it cannot work
-        (InvalidInput for a `return_path` that cannot carry a VERP token)."""
+        (InvalidInput for a `return_path` that cannot carry a VERP token). Opens and clicks
+        are tracked as the campaign asks unless `tracking` is off."""
         check_headers(campaign.headers)
         renderer = _renderer(
             subject=campaign.subject,
@@ -198,6 +215,7 @@ class CampaignMailer:
             campaign.list_ids,
             campaign_id=campaign.id,
             return_path=return_path,
+            tracker=_tracker(campaign, app.root_url, secret, tracking),
         )
 
     @property
@@ -293,7 +311,10 @@ class CampaignMailer:
                 f"Content-Transfer-Encoding: {text_cte}\r\n\r\n"
             )
             return message_id, "".join(lines).encode("utf-8") + text
-        html_cte, html = self._bodies.encode(rendered.html or "")
+        part = rendered.html or ""
+        if self._tracker is not None:
+            part = self._tracker.apply(part, recipient.subscriber_id, now)
+        html_cte, html = self._bodies.encode(part)
         lines.append(self._content_head)
         return message_id, b"".join(
             (
@@ -350,6 +371,22 @@ class CampaignMailer:
 
     def _optin_url(self, subscriber_uuid: uuid.UUID, list_ids: Sequence[int]) -> str:
         return f"{self._root}/optin/{self._optin.sign_lists(subscriber_uuid, list_ids)}"
+
+
+def _tracker(
+    campaign: Campaign, root_url: str, secret: str, mode: TrackingMode
+) -> CampaignTracker | None:
+    kinds = {TRACK_OPTIONS[t] for t in campaign.track if t in TRACK_OPTIONS}
+    if mode is TrackingMode.OFF or not kinds:
+        return None
+    return CampaignTracker(
+        TrackTokens(secret),
+        root_url,
+        campaign.id,
+        mode,
+        opens=HitKind.OPEN in kinds,
+        clicks=HitKind.CLICK in kinds,
+    )
 
 
 def _renderer(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from campaignd.config import AppSettings
-from campaignd.domain import SendObserver, Tally
+from campaignd.domain import SendObserver, Tally, TrackingMode
 from campaignd.messengers.protocol import Messenger
 from campaignd.policy import RetryPolicy
 from campaignd.ratelimit import RateLimiter, SlidingWindow
@@ -41,6 +41,7 @@ class Engine:
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
     return_path: str = ""  # [bounces] return_path: VERP envelope senders when set
+    tracking: TrackingMode = TrackingMode.OFF  # [tracking] mode: bounds what campaigns track
     slots: asyncio.Semaphore = field(init=False)
     rate: RateLimiter = field(init=False)
     window: SlidingWindow | None = field(init=False)

@@ -272,7 +272,7 @@ class CampaignRunner:
                 else None
             )
             return CampaignMailer.prepare(
-                campaign, layout, engine.app, engine.secret, engine.return_path
+                campaign, layout, engine.app, engine.secret, engine.return_path, engine.tracking
             )
         except CampaigndError as exc:
             await ending.pause(engine, self.campaign_id, f"campaign cannot be prepared: {exc}")

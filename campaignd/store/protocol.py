@@ -11,6 +11,7 @@ type its parameter with the narrow protocol it uses:
                      (eligible count, attributes recipients lack)
     SubscriberStore  lists, subscribers, subscriptions, opt-in (ImportStore is its import part)
     BounceStore      recorded bounces: adding one, counts per campaign, listing them
+    TrackingStore    opens and clicks (batched), and the figures of campaign statistics
 
 Two implementations pass the same contract suite (tests/integration/test_store_*.py) and
 implement every focused protocol (tests/integration/test_store_protocols.py): ``SqlStore``
@@ -46,8 +47,12 @@ from campaignd.domain import (
     CampaignStatus,
     DeliveryRecord,
     Failure,
+    Hit,
+    HitCount,
+    HitKind,
     ImportCounts,
     ImportOptions,
+    LedgerPoint,
     MailingList,
     NewCampaign,
     NewSubscriber,
@@ -403,5 +408,35 @@ class BounceStore(Protocol):
         ...
 
 
-class Store(SchemaStore, CampaignStore, LedgerStore, SubscriberStore, BounceStore, Protocol):
+class TrackingStore(Protocol):
+    """Opens and clicks, written in batches, and what campaign statistics read."""
+
+    async def record_hits(self, hits: Sequence[Hit]) -> None:
+        """Add the hits in one transaction: counted per campaign, kind, machine or not, link
+        and minute (no subscriber); a hit naming a subscriber (individual mode) also gets a row
+        of its own."""
+        ...
+
+    async def hit_counts(self, campaign_id: int) -> list[HitCount]:
+        """The campaign's counts per kind, machine, link and minute, in minute order."""
+        ...
+
+    async def unique_hitters(self, campaign_id: int) -> dict[tuple[HitKind, bool], int]:
+        """Per (kind, machine): how many distinct subscribers the per-subscriber rows name."""
+        ...
+
+    async def ledger_series(self, campaign_id: int) -> list[LedgerPoint]:
+        """Ledger rows now sent, failed or unknown, per minute of their last update."""
+        ...
+
+
+class Store(
+    SchemaStore,
+    CampaignStore,
+    LedgerStore,
+    SubscriberStore,
+    BounceStore,
+    TrackingStore,
+    Protocol,
+):
     """Everything: what the composition root (daemon/, cli/) builds and hands out."""

@@ -11,7 +11,10 @@ import pytest
 from campaignd.domain import NewCampaign, NewSubscriber, OptIn, SubscriptionStatus
 from campaignd.store.protocol import CampaignStore, SubscriberStore
 
-_TABLES = "deliveries, campaign_lists, campaigns, subscriptions, subscribers, lists, templates"
+_TABLES = (
+    "track_counts, track_events, deliveries, campaign_lists, campaigns, subscriptions, subscribers,"
+    " lists, templates"
+)
 _PG_READY: set[str] = set()
 
 

@@ -17,10 +17,18 @@ from campaignd.store.protocol import (
     SchemaStore,
     Store,
     SubscriberStore,
+    TrackingStore,
 )
 from campaignd.store.sql import SqlStore
 
-FOCUSED: tuple[Any, ...] = (SchemaStore, CampaignStore, LedgerStore, SubscriberStore, BounceStore)
+FOCUSED: tuple[Any, ...] = (
+    SchemaStore,
+    CampaignStore,
+    LedgerStore,
+    SubscriberStore,
+    BounceStore,
+    TrackingStore,
+)
 
 
 def _methods(protocol: Any) -> dict[str, Any]:

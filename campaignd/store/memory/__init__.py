@@ -2,8 +2,9 @@
 
 One part per focused protocol of campaignd.store.protocol, each a mixin over one shared state
 (state.MemoryState): campaigns.py (CampaignStore), ledger.py (LedgerStore), subscribers.py,
-people.py and importing.py (SubscriberStore, ImportStore), bounces.py (BounceStore). The
-business rules it shares with the SQL store are campaignd.rules, not re-implemented here.
+people.py and importing.py (SubscriberStore, ImportStore), bounces.py (BounceStore), tracking.py
+(TrackingStore). The business rules it shares with the SQL store are campaignd.rules, not
+re-implemented here.
 May import: the core (domain, errors, rules). Never db/ or anything above store/.
 """
 
@@ -17,10 +18,17 @@ from campaignd.store.memory.importing import MemoryImport
 from campaignd.store.memory.ledger import MemoryLedger
 from campaignd.store.memory.people import MemoryPeople
 from campaignd.store.memory.subscribers import MemorySubscribers
+from campaignd.store.memory.tracking import MemoryTracking
 
 
 class MemoryStore(
-    MemoryCampaigns, MemoryLedger, MemorySubscribers, MemoryPeople, MemoryImport, MemoryBounces
+    MemoryCampaigns,
+    MemoryLedger,
+    MemorySubscribers,
+    MemoryPeople,
+    MemoryImport,
+    MemoryBounces,
+    MemoryTracking,
 ):
     """Everything in dictionaries; every method is atomic (no awaits inside)."""
 

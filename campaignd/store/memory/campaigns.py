@@ -97,6 +97,7 @@ class MemoryCampaigns(MemoryState):
             messenger=campaign.messenger,
             headers=tuple((str(n), str(v)) for n, v in campaign.headers),
             tags=tuple(campaign.tags),
+            track=tuple(campaign.track),
             status=CampaignStatus.DRAFT,
             send_at=utc(campaign.send_at),
             segment=campaign.segment,

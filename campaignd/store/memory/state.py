@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from campaignd.domain import (
     Campaign,
     DeliveryStatus,
+    HitKind,
     MailingList,
     NewSubscriber,
     Subscriber,
@@ -85,6 +87,9 @@ class MemoryState:
         # (subscriber_id, campaign_id, kind, source, reason, created_at, id)
         self._bounces: list[tuple[int, int | None, str, str, str, dt.datetime, int]] = []
         self._bounce_events: set[tuple[str, str]] = set()
+        # (campaign, kind, machine, url, minute) -> hits; (campaign, kind, machine, subscriber)
+        self._hit_counts: Counter[tuple[int, HitKind, bool, str, dt.datetime]] = Counter()
+        self._hit_people: set[tuple[int, HitKind, bool, int]] = set()
 
     # -- SchemaStore -------------------------------------------------------------------------
     async def check_schema(self) -> None:

@@ -3,8 +3,8 @@
 One part per focused protocol of campaignd.store.protocol, each a mixin over one shared base
 (base.SqlBase: the engine, the transaction runner, the SQLite fast paths): campaigns.py
 (CampaignStore), ledger.py (LedgerStore), lists.py, subscribers.py, people.py, selfservice.py
-and importing.py
-(SubscriberStore, ImportStore), bounces.py (BounceStore). The SQL itself is in campaignd.db.
+and importing.py (SubscriberStore, ImportStore), bounces.py (BounceStore), tracking.py
+(TrackingStore). The SQL itself is in campaignd.db.
 """
 
 from __future__ import annotations
@@ -19,9 +19,19 @@ from campaignd.store.sql.ledger import SqlLedger
 from campaignd.store.sql.lists import SqlLists
 from campaignd.store.sql.people import SqlPeople
 from campaignd.store.sql.selfservice import SqlSelfService
+from campaignd.store.sql.tracking import SqlTracking
 
 
-class SqlStore(SqlCampaigns, SqlLedger, SqlLists, SqlPeople, SqlSelfService, SqlImport, SqlBounces):
+class SqlStore(
+    SqlCampaigns,
+    SqlLedger,
+    SqlLists,
+    SqlPeople,
+    SqlSelfService,
+    SqlImport,
+    SqlBounces,
+    SqlTracking,
+):
     """The Store on a SQL database; every method is one transaction."""
 
 
