@@ -50,6 +50,7 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.messengers.pool import SmtpMessenger
+from campaignd.messengers.protocol import Sign
 from campaignd.messengers.recording import RecordingMessenger
 from campaignd.messengers.server import SmtpServer
 from campaignd.rendering.compose import CampaignMailer
@@ -114,7 +115,9 @@ def build() -> float:
 
 
 class _Instant(RecordingMessenger):
-    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
+    async def send(
+        self, sender: str, recipients: Sequence[str], message: bytes, sign: Sign | None = None
+    ) -> SendOutcome:
         return SendOutcome(OutcomeKind.SENT, code=250, text="2.0.0 ok", server="instant")
 
 

@@ -1,10 +1,10 @@
 """Settings, core: one frozen tree, defaults < settings.toml < CAMPAIGND_SECTION__KEY environment.
 
 Lives here: shared field types (fields.py), the sections (sections.py: app, db, security, log,
-http, inbound; smtp.py; bounces.py), the whole tree (settings.py), loading it from the file and
-the environment (load.py), secrets read from files and the permission warning (secret_files.py),
-and the pure checks behind the validators (checks.py). Import the names from
-``campaignd.config``; they are all re-exported here.
+http, inbound; smtp.py; bounces.py; dkim.py: the [[dkim]] keys), the whole tree (settings.py),
+loading it from the file and the environment (load.py), secrets read from files and the
+permission warning (secret_files.py), and the pure checks behind the validators (checks.py).
+Import the names from ``campaignd.config``; they are all re-exported here.
 May import: campaignd.errors only (and pydantic). Nothing above the core.
 """
 
@@ -17,6 +17,7 @@ from campaignd.config.bounces import (
     BounceRule,
     BounceSettings,
 )
+from campaignd.config.dkim import DkimSettings
 from campaignd.config.fields import Duration, Header, OneLine, OptionalPath, parse_duration
 from campaignd.config.load import ENV_PREFIX, load_settings
 from campaignd.config.sections import (
@@ -42,6 +43,7 @@ __all__ = [
     "BounceRule",
     "BounceSettings",
     "DbSettings",
+    "DkimSettings",
     "Duration",
     "Header",
     "HttpSettings",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from campaignd.config.bounces import VERP_BASE, VERP_BASE_RULE, BounceSettings
+from campaignd.config.dkim import DkimSettings
 from campaignd.config.fields import Frozen
 from campaignd.config.sections import (
     AppSettings,
@@ -27,6 +28,7 @@ class Settings(Frozen):
     bounces: BounceSettings = BounceSettings()
     inbound: InboundSettings = InboundSettings()
     smtp: tuple[SmtpSettings, ...] = ()
+    dkim: tuple[DkimSettings, ...] = ()
 
     @model_validator(mode="after")
     def _verp_mailto(self) -> Settings:

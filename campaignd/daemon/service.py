@@ -21,6 +21,7 @@ from campaignd.daemon.wiring import Extras
 from campaignd.domain import utcnow
 from campaignd.errors import CampaigndError, StoreError
 from campaignd.messengers.protocol import Messenger
+from campaignd.rendering.dkim import signer_from_settings
 from campaignd.sending.claims import StaleClaimSweep, recover_at_start
 from campaignd.sending.engine import Engine
 from campaignd.sending.runner import CampaignRunner
@@ -107,6 +108,7 @@ class Daemon:
         are put back."""
         settings = self.settings
         secret = settings.require_secret()
+        dkim = signer_from_settings(settings.dkim)  # a bad key stops the start (exit 78)
         owner = settings.app.instance_id or socket.gethostname()
         store = self._given_store or await _open_sql_store(settings)
         if self._given_store is None:
@@ -120,6 +122,7 @@ class Daemon:
             messengers=dict(self._messenger_factory(settings)),
             clock=self.clock,
             return_path=settings.bounces.return_path,
+            dkim=dkim,
         )
         await recover_at_start(store, owner, self.clock(), settings.app.concurrency)
         stack.push_async_callback(self._close_current_messengers)
@@ -253,6 +256,7 @@ class Daemon:
         try:
             fresh = self.load_settings()
             messengers = dict(self._messenger_factory(fresh))
+            dkim = signer_from_settings(fresh.dkim)
         except CampaigndError as exc:
             log.error(
                 "reload refused, keeping the old settings: %s", exc, extra={"action": "reload"}
@@ -261,6 +265,7 @@ class Daemon:
             return
         old = self.engine.messengers
         self.engine.messengers = messengers
+        self.engine.dkim = dkim  # for campaigns (re)started from now on
         self.engine.apply_rates(fresh.app)
         if fresh.app.concurrency != self.settings.app.concurrency:
             log.warning(

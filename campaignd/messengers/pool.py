@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from campaignd.domain import OutcomeKind, SendOutcome
 from campaignd.errors import InvalidAddress
 from campaignd.messengers.envelope import Envelope
+from campaignd.messengers.headers import ServerHeaders
+from campaignd.messengers.protocol import Sign
 from campaignd.messengers.server import SmtpServer
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,9 @@ class SmtpMessenger:
             or any(s.health.down and s.health.auth_failed for s in self._servers),
         )
 
-    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
+    async def send(
+        self, sender: str, recipients: Sequence[str], message: bytes, sign: Sign | None = None
+    ) -> SendOutcome:
         if self._closed:
             return SendOutcome(OutcomeKind.TRANSIENT, text="messenger closed", attempts=0)
         try:
@@ -102,7 +106,9 @@ class SmtpMessenger:
         except InvalidAddress as exc:
             return SendOutcome(OutcomeKind.PERMANENT, text=str(exc), attempts=0)
         tried: set[SmtpServer] = set()
-        payloads: dict[SmtpServer, bytes] = {}
+        # By the server's headers: servers adding the same ones (most often none) share the
+        # payload, so a message is signed once, not once per server it is tried on.
+        payloads: dict[ServerHeaders, bytes] = {}
         attempts = 0
         last: SendOutcome | None = None
         while True:
@@ -110,9 +116,9 @@ class SmtpMessenger:
             if server is None:
                 return self._none_left(attempts, last)
             tried.add(server)
-            payload = payloads.get(server)
+            payload = payloads.get(server.headers)
             if payload is None:
-                payload = payloads[server] = server.prepare(message)
+                payload = payloads[server.headers] = server.prepare(message, sign)
             attempts += 1
             outcome = await server.attempt(env, payload)
             if self._all_down and not outcome.connection_error:

@@ -13,7 +13,11 @@ mailto is ``<unsubscribe_mailto local>+<token>@<domain>``: one HMAC per recipien
 once per campaign. Return-Path is never written (the receiving MTA adds it from MAIL FROM).
 
 The Message-ID is derived from the campaign and subscriber uuids (base32) on
-app.message_id_domain, else the From domain: retries of a ledger row keep it.
+app.message_id_domain, else the From domain: retries of a ledger row keep it. Campaign
+messages also get ``Feedback-ID: <campaign id>:<list ids>:<app.feedback_id_sender>`` when
+that is set and ``Precedence: bulk`` with app.precedence_bulk, unless the campaign sets them.
+With a [[dkim]] key for the From domain, ``sign`` is that key's signer, settled once per
+campaign; the messenger applies it once the server's headers are in (see messengers.protocol).
 
 Campaign headers are templates rendered per subscriber. Their names must be field names and
 must not be one of the headers this module owns (``OWNED_HEADERS``: From, To, Cc, Bcc, Subject,
@@ -47,6 +51,7 @@ from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Temp
 from campaignd.errors import HeaderInjection, InvalidInput, SlowRender, TemplateError
 from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
+from campaignd.rendering.dkim import DkimSigner
 from campaignd.rendering.sample import sample_attributes
 from campaignd.rendering.template_data import (
     Attributes,
@@ -115,6 +120,7 @@ class CampaignMailer:
         *,
         campaign_id: int = 0,
         return_path: str = "",
+        dkim: DkimSigner | None = None,
     ) -> None:
         display, self._from_addr = from_header
         self._optin_lists = tuple(optin_lists)
@@ -147,6 +153,10 @@ class CampaignMailer:
             for name, value in headers
         ]
         self._header_names = [name for name, _ in headers]
+        self._deliverability = _deliverability(app, campaign_id, self._optin_lists, headers)
+        signer = dkim.for_campaign(self._from_addr.rpartition("@")[2]) if dkim else None
+        #: The DKIM signer of this campaign's From domain (for Messenger.send), else None.
+        self.sign: Callable[[bytes], bytes] | None = signer.sign if signer else None
         self._cache: dict[tuple[int, str], str] = {}
         boundary = f"=_cd_{campaign_uuid.hex}"
         self._multipart = renderer.has_html
@@ -169,6 +179,7 @@ class CampaignMailer:
         app: AppSettings,
         secret: str,
         return_path: str = "",
+        dkim: DkimSigner | None = None,
     ) -> CampaignMailer:
         """Compile everything once; raise TemplateError or HeaderInjection if it cannot work
         (InvalidInput for a `return_path` that cannot carry a VERP token)."""
@@ -194,6 +205,7 @@ class CampaignMailer:
             campaign.list_ids,
             campaign_id=campaign.id,
             return_path=return_path,
+            dkim=dkim,
         )
 
     @property
@@ -279,6 +291,7 @@ class CampaignMailer:
             f"List-Unsubscribe: <{unsub}{self._mailto_tail(sub_uuid)}",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             f"X-Campaignd-Id: {self._campaign_text}.{sub_text}\r\n",
+            self._deliverability,
         ]
         for i, value in enumerate(rendered.headers):
             lines.append(self._cached(i, self._header_kinds[i], self._header_names[i], value))
@@ -315,6 +328,21 @@ class CampaignMailer:
 
     def _optin_url(self, subscriber_uuid: uuid.UUID, list_ids: Sequence[int]) -> str:
         return f"{self._root}/optin/{self._optin.sign_lists(subscriber_uuid, list_ids)}"
+
+
+def _deliverability(
+    app: AppSettings, campaign_id: int, list_ids: Sequence[int], headers: Sequence[tuple[str, str]]
+) -> str:
+    """Feedback-ID and Precedence lines of a campaign (none for opt-in mails, campaign id 0);
+    a header the campaign sets itself is left to it."""
+    own = {name.lower() for name, _ in headers}
+    lines = ""
+    if campaign_id and app.feedback_id_sender and "feedback-id" not in own:
+        lists = ".".join(str(i) for i in sorted(list_ids)) or "0"
+        lines += f"Feedback-ID: {campaign_id}:{lists}:{app.feedback_id_sender}\r\n"
+    if campaign_id and app.precedence_bulk and "precedence" not in own:
+        lines += "Precedence: bulk\r\n"
+    return lines
 
 
 def _renderer(

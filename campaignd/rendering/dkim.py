@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from campaignd.addresses import smtp_address
-from campaignd.errors import DkimKeyError, InvalidAddress, InvalidInput
+from campaignd.config import DkimSettings
+from campaignd.errors import ConfigError, DkimKeyError, InvalidAddress, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,24 @@ def _parse_key(pem: bytes, source: str) -> rsa.RSAPrivateKey | ed25519.Ed25519Pr
             "signs with RSA (rsa-sha256) or Ed25519 (ed25519-sha256)"
         )
     return key
+
+
+def signer_from_settings(entries: Sequence[DkimSettings]) -> DkimSigner | None:
+    """The [[dkim]] keys parsed and checked (at start, before anything is sent); None when
+    there are none. ConfigError naming ``dkim[i]`` and the key's path, never its text."""
+    keys: list[DkimKey] = []
+    for i, entry in enumerate(entries):
+        try:
+            pem = entry.private_key.get_secret_value().encode("ascii")
+            keys.append(
+                DkimKey.from_pem(entry.domain, entry.selector, pem, str(entry.private_key_file))
+            )
+        except DkimKeyError as exc:
+            raise ConfigError(f"dkim[{i}]", str(exc)) from None
+    try:
+        return DkimSigner(keys) if keys else None
+    except DkimKeyError as exc:
+        raise ConfigError("dkim", str(exc)) from None
 
 
 class DkimSigner:

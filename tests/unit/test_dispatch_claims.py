@@ -14,6 +14,7 @@ import pytest
 from campaignd.config import AppSettings
 from campaignd.daemon.service import Daemon
 from campaignd.domain import CampaignStatus, Recipient, SendOutcome
+from campaignd.messengers.protocol import Sign
 from campaignd.messengers.recording import RecordingMessenger
 from campaignd.sending import claims
 from campaignd.sending.claims import CLAIM_LEASE
@@ -51,13 +52,15 @@ class GatedMessenger(RecordingMessenger):
         super().__init__()
         self.gate = asyncio.Event()
 
-    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
+    async def send(
+        self, sender: str, recipients: Sequence[str], message: bytes, sign: Sign | None = None
+    ) -> SendOutcome:
         self.in_flight += 1
         try:
             await self.gate.wait()
         finally:
             self.in_flight -= 1
-        return await super().send(sender, recipients, message)
+        return await super().send(sender, recipients, message, sign)
 
 
 @pytest.fixture
