@@ -51,6 +51,7 @@ from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Temp
 from campaignd.errors import HeaderInjection, InvalidInput, SlowRender, TemplateError
 from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
+from campaignd.rendering.deliverability import deliverability_lines, signed_headers
 from campaignd.rendering.dkim import DkimSigner
 from campaignd.rendering.sample import sample_attributes
 from campaignd.rendering.template_data import (
@@ -153,8 +154,12 @@ class CampaignMailer:
             for name, value in headers
         ]
         self._header_names = [name for name, _ in headers]
-        self._deliverability = _deliverability(app, campaign_id, self._optin_lists, headers)
-        signer = dkim.for_campaign(self._from_addr.rpartition("@")[2]) if dkim else None
+        self._deliverability = deliverability_lines(app, campaign_id, self._optin_lists, headers)
+        signer = (
+            dkim.for_campaign(self._from_addr.rpartition("@")[2], signed_headers(headers, app))
+            if dkim
+            else None
+        )
         #: The DKIM signer of this campaign's From domain (for Messenger.send), else None.
         self.sign: Callable[[bytes], bytes] | None = signer.sign if signer else None
         self._cache: dict[tuple[int, str], str] = {}
@@ -328,21 +333,6 @@ class CampaignMailer:
 
     def _optin_url(self, subscriber_uuid: uuid.UUID, list_ids: Sequence[int]) -> str:
         return f"{self._root}/optin/{self._optin.sign_lists(subscriber_uuid, list_ids)}"
-
-
-def _deliverability(
-    app: AppSettings, campaign_id: int, list_ids: Sequence[int], headers: Sequence[tuple[str, str]]
-) -> str:
-    """Feedback-ID and Precedence lines of a campaign (none for opt-in mails, campaign id 0);
-    a header the campaign sets itself is left to it."""
-    own = {name.lower() for name, _ in headers}
-    lines = ""
-    if campaign_id and app.feedback_id_sender and "feedback-id" not in own:
-        lists = ".".join(str(i) for i in sorted(list_ids)) or "0"
-        lines += f"Feedback-ID: {campaign_id}:{lists}:{app.feedback_id_sender}\r\n"
-    if campaign_id and app.precedence_bulk and "precedence" not in own:
-        lines += "Precedence: bulk\r\n"
-    return lines
 
 
 def _renderer(
