@@ -22,7 +22,7 @@ from campaignd.domain import utcnow
 from campaignd.errors import CampaigndError, StoreError
 from campaignd.messengers.protocol import Messenger
 from campaignd.rendering.dkim import signer_from_settings
-from campaignd.sending.claims import StaleClaimSweep, recover_at_start
+from campaignd.sending.claims import StaleClaimSweep, lease, recover_at_start
 from campaignd.sending.engine import Engine
 from campaignd.sending.runner import CampaignRunner
 from campaignd.store.protocol import Store
@@ -75,7 +75,7 @@ class Daemon:
         self.runners: dict[int, tuple[CampaignRunner, asyncio.Task[None]]] = {}
         self._side: set[asyncio.Task[None]] = set()
         self._due = DueCampaigns()
-        self._sweep = StaleClaimSweep()
+        self._sweep = StaleClaimSweep(settings.app)
         self._db_down = False  # the tick could not reach the database (logged once)
         self.engine: Engine | None = None
         self.extras: Extras | None = None
@@ -124,7 +124,9 @@ class Daemon:
             return_path=settings.bounces.return_path,
             dkim=dkim,
         )
-        await recover_at_start(store, owner, self.clock(), settings.app.concurrency)
+        await recover_at_start(
+            store, owner, self.clock(), settings.app.concurrency, lease(settings.app)
+        )
         stack.push_async_callback(self._close_current_messengers)
         return engine
 
@@ -267,6 +269,7 @@ class Daemon:
         self.engine.messengers = messengers
         self.engine.dkim = dkim  # for campaigns (re)started from now on
         self.engine.apply_rates(fresh.app)
+        self._sweep.app = fresh.app  # the lease; live runners read it from engine.app
         if fresh.app.concurrency != self.settings.app.concurrency:
             log.warning(
                 "concurrency changes take effect at the next restart", extra={"action": "reload"}

@@ -168,7 +168,7 @@ async def test_claims_waiting_past_the_lease_are_renewed_not_resent() -> None:
     now[0] = T0 + 3 * CLAIM_LEASE  # the sends and the claims wait half an hour
     await asyncio.sleep(0.2)
     # Another daemon starting now takes claims older than the lease for a dead daemon's.
-    assert await store.recover_claims("another-daemon", now[0] - CLAIM_LEASE) == 0
+    assert await store.recover_claims("another-daemon", CLAIM_LEASE, now[0]) == 0
     assert (await store.counts(campaign_id)).claimed == 14
 
     messenger.gate.set()
