@@ -230,9 +230,7 @@ async def release(
     return result.rowcount
 
 
-async def recover(
-    conn: AsyncConnection, owner: str, lease: dt.timedelta, now: dt.datetime
-) -> int:
+async def recover(conn: AsyncConnection, owner: str, lease: dt.timedelta, now: dt.datetime) -> int:
     d = T.deliveries.c
     stmt = (
         update(T.deliveries)

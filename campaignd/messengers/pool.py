@@ -106,9 +106,9 @@ class SmtpMessenger:
         except InvalidAddress as exc:
             return SendOutcome(OutcomeKind.PERMANENT, text=str(exc), attempts=0)
         tried: set[SmtpServer] = set()
-        # By the server's headers: servers adding the same ones (most often none) share the
-        # payload, so a message is signed once, not once per server it is tried on.
-        payloads: dict[ServerHeaders, bytes] = {}
+        # Signed, by the server's headers: servers adding the same ones (most often none) share
+        # the payload, so a message is signed once, not once per server it is tried on.
+        payloads: dict[SmtpServer | ServerHeaders, bytes] = {}
         attempts = 0
         last: SendOutcome | None = None
         while True:
@@ -116,9 +116,10 @@ class SmtpMessenger:
             if server is None:
                 return self._none_left(attempts, last)
             tried.add(server)
-            payload = payloads.get(server.headers)
+            key = server if sign is None else server.headers
+            payload = payloads.get(key)
             if payload is None:
-                payload = payloads[server.headers] = server.prepare(message, sign)
+                payload = payloads[key] = server.prepare(message, sign)
             attempts += 1
             outcome = await server.attempt(env, payload)
             if self._all_down and not outcome.connection_error:
