@@ -51,7 +51,7 @@ from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Temp
 from campaignd.errors import HeaderInjection, InvalidInput, SlowRender, TemplateError
 from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
-from campaignd.rendering.deliverability import deliverability_lines, signed_headers
+from campaignd.rendering.deliverability import campaign_signer, deliverability_lines
 from campaignd.rendering.dkim import DkimSigner
 from campaignd.rendering.sample import sample_attributes
 from campaignd.rendering.template_data import (
@@ -136,8 +136,7 @@ class CampaignMailer:
         self._from_line = mime.address("From", display, self._from_addr)
         domain = app.message_id_domain or self._from_addr.rpartition("@")[2]
         self._mid_domain = mime.check_address(f"x@{domain}", "Message-ID domain").rpartition("@")[2]
-        mailto = ""
-        addr = ""
+        mailto = addr = ""
         if app.unsubscribe_mailto:
             addr = mime.parse_mailbox(app.unsubscribe_mailto, "app.unsubscribe_mailto")[1]
             mailto = f",\r\n <mailto:{addr}?subject=unsubscribe>"
@@ -155,13 +154,8 @@ class CampaignMailer:
         ]
         self._header_names = [name for name, _ in headers]
         self._deliverability = deliverability_lines(app, campaign_id, self._optin_lists, headers)
-        signer = (
-            dkim.for_campaign(self._from_addr.rpartition("@")[2], signed_headers(headers, app))
-            if dkim
-            else None
-        )
         #: The DKIM signer of this campaign's From domain (for Messenger.send), else None.
-        self.sign: Callable[[bytes], bytes] | None = signer.sign if signer else None
+        self.sign = campaign_signer(dkim, self._from_addr, headers, app)
         self._cache: dict[tuple[int, str], str] = {}
         boundary = f"=_cd_{campaign_uuid.hex}"
         self._multipart = renderer.has_html
