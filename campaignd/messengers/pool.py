@@ -116,10 +116,14 @@ class SmtpMessenger:
             if server is None:
                 return self._none_left(attempts, last)
             tried.add(server)
-            key = server if sign is None else server.headers
-            payload = payloads.get(key)
-            if payload is None:
-                payload = payloads[key] = server.prepare(message, sign)
+            payload = payloads.get(server if sign is None else server.headers)
+            if payload is None and sign is None:
+                payload = payloads[server] = server.prepare(message)
+            elif payload is None:
+                # Signed in a thread: the private-key operation releases the GIL, so it runs
+                # on another core while the loop goes on sending (docs/performance.md, DKIM).
+                payload = await asyncio.to_thread(server.prepare, message, sign)
+                payloads[server.headers] = payload
             attempts += 1
             outcome = await server.attempt(env, payload)
             if self._all_down and not outcome.connection_error:
