@@ -5,11 +5,13 @@ read in rendering/), ``DkimSigner(keys).for_campaign(from_domain)`` settles once
 what does not change between messages (the key object, the header names, the tag text), and
 ``CampaignSigner.sign(message)`` prepends the DKIM-Signature header to one message.
 
-What is signed: the headers of ``DEFAULT_HEADERS`` that the message has, every instance of each,
-plus From once more than it has ("oversigning": a From added on the way breaks the signature).
-Headers added later (Received, a server's ``email_headers``) do not break it, but nor are they
-covered; a change to a signed header or to the body, or a second From, breaks it. So sign the
-message as it will go on the wire: after every header is added, before dot-stuffing.
+What is signed: the headers of ``DEFAULT_HEADERS`` (or the campaign's list) that the message
+has, every instance of each, plus From once more than it has ("oversigning": a From added on the
+way breaks the signature). Headers added later (Received) do not break it, but nor are they
+covered; a change to a signed header or to the body, or a second From, breaks it. So the
+messenger signs the message as it will go on the wire: after the server's ``email_headers`` are
+merged, before dot-stuffing. ``CampaignSigner.sign`` may run in several threads at once (the
+messenger signs off the event loop): its caches only ever hold values derived from their keys.
 
 Canonicalisation is done here rather than with dkimpy: dkimpy's sign parses the whole message
 in Python per call (measured in docs/providers.md); the signature primitives are the
