@@ -1,7 +1,8 @@
 """DKIM through a real send: the daemon (memory store) sends to an aiosmtpd server, and dkimpy
 verifies what arrived against the TXT record campaignd says to publish (RSA-2048, Ed25519).
 Also: the campaign's and the server's headers are covered, a tampered message fails, a From
-domain without a key goes unsigned, and a bad key stops the daemon before anything is sent."""
+domain without a key goes unsigned, a bad key stops the daemon before anything is sent, and a
+message is signed once per distinct set of server headers, not once per attempt."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from campaignd.config import (
 from campaignd.daemon.service import Daemon
 from campaignd.domain import CampaignStatus, NewCampaign, OptIn, utcnow
 from campaignd.errors import ConfigError
+from campaignd.messengers.pool import SmtpMessenger
+from campaignd.messengers.server import SmtpServer
 from campaignd.rendering.dkim import signer_from_settings
 from campaignd.store.memory import MemoryStore
 from tests.integration.store_fixtures import subscriber
@@ -171,3 +174,43 @@ async def test_a_bad_key_stops_the_daemon_before_sending(
     assert caught.value.key == "dkim[0]"
     assert str(bad) in str(caught.value) and "bm90IGEga2V5" not in str(caught.value)
     assert server.messages == []
+
+
+async def test_a_retry_reuses_the_signature_unless_the_server_adds_other_headers(
+    tmp_path: Path, smtp_servers: Callable[..., Any]
+) -> None:
+    def server(srv: SmtpTestServer, *headers: Header) -> SmtpServer:
+        return SmtpServer(
+            SmtpSettings(
+                host=srv.host,
+                port=srv.port,
+                tls_type="none",  # type: ignore[arg-type]
+                auth_protocol="none",  # type: ignore[arg-type]
+                msg_retry_delay=0,
+                email_headers=headers,
+            )
+        )
+
+    signed: list[bytes] = []
+
+    def sign(message: bytes) -> bytes:
+        signed.append(message)
+        return b"X-Signed: yes\r\n" + message
+
+    message = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: s\r\n\r\nbody\r\n"
+    one, two, three = await smtp_servers(), await smtp_servers(), await smtp_servers()
+    one.faults.add("MAIL", "451 4.3.0 try later")
+    pool = SmtpMessenger("email", [server(one), server(two)])
+    outcome = await pool.send("a@example.com", ["b@example.net"], message, sign)
+    assert outcome.kind.value == "sent" and outcome.attempts == 2
+    assert len(signed) == 1  # tried on two servers adding the same (no) headers: signed once
+    assert two.messages[0].data.startswith(b"X-Signed: yes\r\n")
+
+    signed.clear()
+    two.faults.add("MAIL", "451 4.3.0 try later")
+    other = SmtpMessenger("email", [server(two), server(three, Header(name="X-Via", value="3"))])
+    outcome = await other.send("a@example.com", ["b@example.net"], message, sign)
+    assert outcome.kind.value == "sent" and len(signed) == 2
+    assert signed[1].startswith(b"X-Via: 3\r\n")  # signed after that server's header went in
+    await pool.close()
+    await other.close()
