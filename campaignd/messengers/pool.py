@@ -16,6 +16,24 @@ from campaignd.messengers.server import SmtpServer
 log = logging.getLogger(__name__)
 
 
+async def _prepare(
+    server: SmtpServer,
+    message: bytes,
+    sign: Sign | None,
+    payloads: dict[SmtpServer | ServerHeaders, bytes],
+) -> bytes:
+    """`server`'s payload of `message`, remembered in `payloads`. Signed ones are remembered by
+    the server's headers: servers adding the same ones (most often none) share the payload, so
+    a message is signed once, not once per server it is tried on. Signing runs in a thread: the
+    private-key operation releases the GIL, so it uses another core while the loop goes on
+    sending (docs/performance.md, "DKIM signing")."""
+    if sign is None:
+        payload = payloads[server] = server.prepare(message)
+    else:
+        payload = payloads[server.headers] = await asyncio.to_thread(server.prepare, message, sign)
+    return payload
+
+
 class SmtpMessenger:
     """The `email` pool or one named server; satisfies campaignd.messengers.protocol.Messenger.
 
@@ -106,8 +124,6 @@ class SmtpMessenger:
         except InvalidAddress as exc:
             return SendOutcome(OutcomeKind.PERMANENT, text=str(exc), attempts=0)
         tried: set[SmtpServer] = set()
-        # Signed, by the server's headers: servers adding the same ones (most often none) share
-        # the payload, so a message is signed once, not once per server it is tried on.
         payloads: dict[SmtpServer | ServerHeaders, bytes] = {}
         attempts = 0
         last: SendOutcome | None = None
@@ -117,13 +133,8 @@ class SmtpMessenger:
                 return self._none_left(attempts, last)
             tried.add(server)
             payload = payloads.get(server if sign is None else server.headers)
-            if payload is None and sign is None:
-                payload = payloads[server] = server.prepare(message)
-            elif payload is None:
-                # Signed in a thread: the private-key operation releases the GIL, so it runs
-                # on another core while the loop goes on sending (docs/performance.md, DKIM).
-                payload = await asyncio.to_thread(server.prepare, message, sign)
-                payloads[server.headers] = payload
+            if payload is None:
+                payload = await _prepare(server, message, sign, payloads)
             attempts += 1
             outcome = await server.attempt(env, payload)
             if self._all_down and not outcome.connection_error:
