@@ -4,8 +4,10 @@ Environment: BENCH_N (subscribers, default 200,000), BENCH_WORKERS (worker count
 send runs, default "1,2"), BENCH_CONCURRENCY (app.concurrency, default 100), BENCH_RAW_N (raw
 blast messages, default min(N, 200,000)), BENCH_TRACK=0 (skip the 1-process SQLite send with
 opens and clicks tracked, [tracking] mode BENCH_TRACK_MODE, default anonymous),
-CAMPAIGND_BENCH_PG_URL or CAMPAIGND_TEST_PG_URL (also import and send on PostgreSQL, in a
-database of the benchmark's own), BENCH_KEEP=1 (keep the work folder). Writes
+BENCH_DKIM=rsa,ed25519 (also one-process SQLite sends with the campaign DKIM-signed by an
+RSA-2048 / Ed25519 key, beside the unsigned one), CAMPAIGND_BENCH_PG_URL or
+CAMPAIGND_TEST_PG_URL (also import and send on PostgreSQL, in a database of the benchmark's
+own, with one and two daemons), BENCH_KEEP=1 (keep the work folder). Writes
 bench/results/latest.json.
 """
 
@@ -54,7 +56,12 @@ class Bench:
 
     # -- one database ------------------------------------------------------------------------
     def backend(
-        self, label: str, db_url: str, worker_counts: list[int], daemons: int = 1
+        self,
+        label: str,
+        db_url: str,
+        worker_counts: list[int],
+        daemons: int = 1,
+        dkim: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         settings = self.workdir / f"{label}.toml"
         workload.write_settings(
@@ -97,7 +104,30 @@ class Bench:
             out[f"send_d{daemons}"] = self.send(label, settings, db_url, body, 1, daemons)
         if label == "sqlite" and os.environ.get("BENCH_TRACK", "1") != "0":
             out["send_w1_tracked"] = self.send(label, settings, db_url, body, 1, tracked=True)
+        for kind in dkim:
+            out[f"send_w1_dkim_{kind}"] = self.send(label, settings, db_url, body, 1, dkim=kind)
         return out
+
+    def dkim_key(self, kind: str) -> Path:
+        """A fresh key of `kind` (rsa: RSA-2048, ed25519) in the work folder."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+        key = (
+            rsa.generate_private_key(65537, 2048)
+            if kind == "rsa"
+            else ed25519.Ed25519PrivateKey.generate()
+        )
+        path = self.workdir / f"dkim-{kind}.pem"
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        path.chmod(0o600)
+        return path
 
     def send(
         self,
@@ -109,12 +139,18 @@ class Bench:
         daemons: int = 1,
         *,
         tracked: bool = False,
+        dkim: str = "",
     ) -> dict[str, Any]:
         name = f"{label}-w{workers}" if daemons == 1 else f"{label}-d{daemons}"
-        name += "-tracked" if tracked else ""
+        name += ("-tracked" if tracked else "") + (f"-dkim-{dkim}" if dkim else "")
         run_settings = self.workdir / f"{name}.toml"
         workload.write_settings(
-            run_settings, db_url, self.port, workers=workers, concurrency=self.concurrency
+            run_settings,
+            db_url,
+            self.port,
+            workers=workers,
+            concurrency=self.concurrency,
+            dkim_key=self.dkim_key(dkim) if dkim else None,
         )
         track: tuple[str, ...] = ()
         if tracked:  # opens and clicks: the pixel and the body's link rewritten
@@ -139,7 +175,8 @@ class Bench:
             # The ceiling before and after the sends: this machine's speed drifts over minutes
             # (a shared host), so the ratios use the mean of both and the table shows each.
             self.raw_before = self.raw(self.raw_n, "before")
-        print(f"bench: sending {self.n:,} messages on {label} with {workers} worker(s) ...")
+        signed = f", DKIM {dkim}" if dkim else ""
+        print(f"bench: sending {self.n:,} messages on {label} with {workers} worker(s){signed} ...")
         prefix: tuple[str, ...] = ()
         if os.environ.get("BENCH_PROFILE"):  # py-spy's folded stacks (the work folder is kept)
             out = self.workdir / f"profile-{name}.folded"
@@ -180,6 +217,7 @@ class Bench:
             "workers": workers,
             "daemons": daemons,
             "tracked": tracked,
+            "dkim": dkim or "off",
             "messages": self.n,
             "seconds": round(total, 2),
             "msgs_per_s": round(self.n / total),
@@ -244,7 +282,8 @@ def _table(results: dict[str, Any]) -> str:
                         if send.get("daemons", 1) > 1
                         else f"{send['workers']} worker(s)"
                     )
-                    + (", tracked" if send.get("tracked") else ""),
+                    + (", tracked" if send.get("tracked") else "")
+                    + (f", DKIM {send['dkim']}" if send.get("dkim", "off") != "off" else ""),
                     f"{send['msgs_per_s']:,} msg/s start->last ({send['seconds']} s; steady "
                     f"{send['steady_msgs_per_s']:,}/s), first message {send['first_message_s']} s, "
                     f"peak RSS {send['peak_rss_mb']} MB, CPU {send['cpu_us_per_msg']} us/msg"
@@ -271,6 +310,11 @@ def main() -> None:
     workers = [int(w) for w in os.environ.get("BENCH_WORKERS", "1,2").split(",") if w]
     concurrency = int(os.environ.get("BENCH_CONCURRENCY", "100"))
     raw_n = int(os.environ.get("BENCH_RAW_N", str(min(n, 200_000))))
+    dkim = tuple(k for k in os.environ.get("BENCH_DKIM", "").split(",") if k)
+    if any(k not in ("rsa", "ed25519") for k in dkim) or (dkim and 1 not in workers):
+        raise SystemExit(
+            "bench: BENCH_DKIM is a list of rsa, ed25519 (and needs 1 in BENCH_WORKERS)"
+        )
     pg_url = os.environ.get("CAMPAIGND_BENCH_PG_URL") or os.environ.get("CAMPAIGND_TEST_PG_URL")
     binary = ensure_sink()
     workdir = Path(tempfile.mkdtemp(prefix="campaignd-bench-"))
@@ -290,7 +334,7 @@ def main() -> None:
         with running_sink(binary, port) as sink_pid:
             bench = Bench(workdir, n, port, concurrency, Meter(sink_pid), raw_n)
             results["sqlite"] = bench.backend(
-                "sqlite", f"sqlite:///{workdir / 'bench.db'}", workers
+                "sqlite", f"sqlite:///{workdir / 'bench.db'}", workers, dkim=dkim
             )
             if pg_url:
                 with ledger.pg_database(pg_url) as url:
@@ -313,6 +357,12 @@ def main() -> None:
                 tracked = " tracked" if send.get("tracked") else ""
                 ratios[f"{label} {unit}{tracked} / raw"] = send["msgs_per_s"] / raw_rate
     sends = results["sqlite"]
+    for kind in dkim:
+        signed, plain = sends[f"send_w1_dkim_{kind}"], sends["send_w1"]
+        ratios[f"sqlite 1w DKIM {kind} / DKIM off"] = signed["msgs_per_s"] / plain["msgs_per_s"]
+        ratios[f"sqlite 1w DKIM {kind} CPU/msg / DKIM off"] = (
+            signed["cpu_us_per_msg"] / plain["cpu_us_per_msg"]
+        )
     if "send_w1" in sends and "send_w2" in sends:
         ratios["sqlite 2 workers / 1 worker"] = (
             sends["send_w2"]["msgs_per_s"] / sends["send_w1"]["msgs_per_s"]

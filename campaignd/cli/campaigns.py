@@ -392,6 +392,7 @@ async def test(app: AppContext, campaign_id: int, to: tuple[str, ...]) -> None:
     data); nothing is written to the ledger."""
     from campaignd.messengers.registry import build_messengers
     from campaignd.rendering.compose import CampaignMailer
+    from campaignd.rendering.dkim import signer_from_settings
 
     settings = app.settings
     async with open_store(settings) as store:
@@ -400,7 +401,10 @@ async def test(app: AppContext, campaign_id: int, to: tuple[str, ...]) -> None:
             await store.get_template_by_id(campaign.template_id) if campaign.template_id else None
         )
         recipients = [await _recipient_for(store, addr, campaign_id) for addr in to]
-    mailer = CampaignMailer.prepare(campaign, layout, settings.app, settings.require_secret())
+    dkim = signer_from_settings(settings.dkim)
+    mailer = CampaignMailer.prepare(
+        campaign, layout, settings.app, settings.require_secret(), dkim=dkim
+    )
     messengers = build_messengers(settings)
     if campaign.messenger not in messengers:
         raise InvalidInput(f"messenger {campaign.messenger!r} is not configured")
@@ -419,7 +423,7 @@ async def test(app: AppContext, campaign_id: int, to: tuple[str, ...]) -> None:
                 failed += 1
                 continue
             outcome = await messengers[campaign.messenger].send(
-                mailer.envelope_from, [recipient.email], data
+                mailer.envelope_from, [recipient.email], data, mailer.sign
             )
             reply = f"{outcome.code or ''} {outcome.text}".strip()
             click.echo(f"{recipient.email}: {outcome.kind.value} via {outcome.server} ({reply})")

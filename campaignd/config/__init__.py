@@ -1,12 +1,12 @@
 """Settings, core: one frozen tree, defaults < settings.toml < CAMPAIGND_SECTION__KEY environment.
 
 Lives here: shared field types (fields.py), the sections (sections.py: app, db, security, log,
-http, inbound; smtp.py; bounces.py; tracking.py; mailbox.py), the whole tree (settings.py),
-loading it from the file and the environment (load.py), secrets read from files and the
-permission warning (secret_files.py), the pure checks behind the validators (checks.py), and the
-hints for bad settings ("did you mean", [smtp] vs [[smtp]], environment names: hints.py).
-Import the names from
-``campaignd.config``; they are all re-exported here.
+http, inbound; smtp.py; bounces.py; tracking.py; mailbox.py; dkim.py: the [[dkim]] keys), the
+whole tree (settings.py), loading it from the file and the environment (load.py), secrets
+read from files and the permission warning (secret_files.py), the pure checks behind the
+validators (checks.py), and the hints for bad settings ("did you mean", [smtp] vs [[smtp]],
+environment names: hints.py). Import the names from ``campaignd.config``; they are all
+re-exported here.
 May import: campaignd.errors and campaignd.domain's enums (and pydantic). Nothing above.
 """
 
@@ -19,6 +19,7 @@ from campaignd.config.bounces import (
     BounceRule,
     BounceSettings,
 )
+from campaignd.config.dkim import DkimSettings
 from campaignd.config.fields import Duration, Header, OneLine, OptionalPath, parse_duration
 from campaignd.config.hints import ENV_PREFIX
 from campaignd.config.load import load_settings
@@ -46,6 +47,7 @@ __all__ = [
     "BounceRule",
     "BounceSettings",
     "DbSettings",
+    "DkimSettings",
     "Duration",
     "Header",
     "HttpSettings",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from campaignd.config.bounces import VERP_BASE, VERP_BASE_RULE, BounceSettings
+from campaignd.config.dkim import DkimSettings
 from campaignd.config.fields import Frozen
 from campaignd.config.mailbox import MailboxSettings
 from campaignd.config.sections import (
@@ -31,6 +32,7 @@ class Settings(Frozen):
     tracking: TrackingSettings = TrackingSettings()
     smtp: tuple[SmtpSettings, ...] = ()
     mailbox: tuple[MailboxSettings, ...] = ()
+    dkim: tuple[DkimSettings, ...] = ()
 
     @model_validator(mode="after")
     def _verp_mailto(self) -> Settings:

@@ -21,7 +21,8 @@ from campaignd.daemon.wiring import Extras
 from campaignd.domain import utcnow
 from campaignd.errors import CampaigndError, StoreError
 from campaignd.messengers.protocol import Messenger
-from campaignd.sending.claims import StaleClaimSweep, recover_at_start
+from campaignd.rendering.dkim import signer_from_settings
+from campaignd.sending.claims import StaleClaimSweep, lease, recover_at_start
 from campaignd.sending.engine import Engine
 from campaignd.sending.runner import CampaignRunner
 from campaignd.store.protocol import Store
@@ -74,7 +75,7 @@ class Daemon:
         self.runners: dict[int, tuple[CampaignRunner, asyncio.Task[None]]] = {}
         self._side: set[asyncio.Task[None]] = set()
         self._due = DueCampaigns()
-        self._sweep = StaleClaimSweep()
+        self._sweep = StaleClaimSweep(settings.app)
         self._db_down = False  # the tick could not reach the database (logged once)
         self.engine: Engine | None = None
         self.extras: Extras | None = None
@@ -107,6 +108,7 @@ class Daemon:
         are put back."""
         settings = self.settings
         secret = settings.require_secret()
+        dkim = signer_from_settings(settings.dkim)  # a bad key stops the start (exit 78)
         owner = settings.app.instance_id or socket.gethostname()
         store = self._given_store or await _open_sql_store(settings)
         if self._given_store is None:
@@ -121,8 +123,11 @@ class Daemon:
             clock=self.clock,
             return_path=settings.bounces.return_path,
             tracking=settings.tracking.mode,
+            dkim=dkim,
         )
-        await recover_at_start(store, owner, self.clock(), settings.app.concurrency)
+        await recover_at_start(
+            store, owner, self.clock(), settings.app.concurrency, lease(settings.app)
+        )
         stack.push_async_callback(self._close_current_messengers)
         return engine
 
@@ -261,6 +266,7 @@ class Daemon:
         try:
             fresh = self.load_settings()
             messengers = dict(self._messenger_factory(fresh))
+            dkim = signer_from_settings(fresh.dkim)
         except CampaigndError as exc:
             log.error(
                 "reload refused, keeping the old settings: %s", exc, extra={"action": "reload"}
@@ -269,7 +275,9 @@ class Daemon:
             return
         old = self.engine.messengers
         self.engine.messengers = messengers
+        self.engine.dkim = dkim  # for campaigns (re)started from now on
         self.engine.apply_rates(fresh.app)
+        self._sweep.app = fresh.app  # the lease; live runners read it from engine.app
         if fresh.app.concurrency != self.settings.app.concurrency:
             log.warning(
                 "concurrency changes take effect at the next restart", extra={"action": "reload"}

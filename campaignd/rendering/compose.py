@@ -16,7 +16,11 @@ A campaign tracking opens or clicks (``--track``, within ``[tracking] mode``) ge
 rewritten per recipient by campaignd.rendering.tracking (the pixel, links through /t/c/).
 
 The Message-ID is derived from the campaign and subscriber uuids (base32) on
-app.message_id_domain, else the From domain: retries of a ledger row keep it.
+app.message_id_domain, else the From domain: retries of a ledger row keep it. Campaign
+messages also get ``Feedback-ID: <campaign id>:<list ids>:<app.feedback_id_sender>`` when
+that is set and ``Precedence: bulk`` with app.precedence_bulk, unless the campaign sets them.
+With a [[dkim]] key for the From domain, ``sign`` is that key's signer, settled once per
+campaign; the messenger applies it once the server's headers are in (see messengers.protocol).
 
 Campaign headers are templates rendered per subscriber. Their names must be field names and
 must not be one of the headers this module owns (``OWNED_HEADERS``: From, To, Cc, Bcc, Subject,
@@ -60,6 +64,8 @@ from campaignd.domain import (
 from campaignd.errors import HeaderInjection, InvalidInput, SlowRender, TemplateError
 from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
+from campaignd.rendering.deliverability import campaign_signer, deliverability_lines
+from campaignd.rendering.dkim import DkimSigner
 from campaignd.rendering.sample import sample_attributes
 from campaignd.rendering.template_data import (
     Attributes,
@@ -131,6 +137,7 @@ class CampaignMailer:
         campaign_id: int = 0,
         return_path: str = "",
         tracker: CampaignTracker | None = None,
+        dkim: DkimSigner | None = None,
     ) -> None:
         display, self._from_addr = from_header
         self._optin_lists = tuple(optin_lists)
@@ -147,8 +154,7 @@ class CampaignMailer:
         self._from_line = mime.address("From", display, self._from_addr)
         domain = app.message_id_domain or self._from_addr.rpartition("@")[2]
         self._mid_domain = mime.check_address(f"x@{domain}", "Message-ID domain").rpartition("@")[2]
-        mailto = ""
-        addr = ""
+        mailto = addr = ""
         if app.unsubscribe_mailto:
             addr = mime.parse_mailbox(app.unsubscribe_mailto, "app.unsubscribe_mailto")[1]
             mailto = f",\r\n <mailto:{addr}?subject=unsubscribe>"
@@ -165,6 +171,9 @@ class CampaignMailer:
             for name, value in headers
         ]
         self._header_names = [name for name, _ in headers]
+        self._deliverability = deliverability_lines(app, campaign_id, self._optin_lists, headers)
+        #: The DKIM signer of this campaign's From domain (for Messenger.send), else None.
+        self.sign = campaign_signer(dkim, self._from_addr, headers, app)
         self._cache: dict[tuple[int, str], str] = {}
         boundary = f"=_cd_{campaign_uuid.hex}"
         self._multipart = renderer.has_html
@@ -189,6 +198,7 @@ class CampaignMailer:
         secret: str,
         return_path: str = "",
         tracking: TrackingMode = TrackingMode.OFF,
+        dkim: DkimSigner | None = None,
     ) -> CampaignMailer:
         """Compile everything once; raise TemplateError or HeaderInjection if it cannot work
         (InvalidInput for a `return_path` that cannot carry a VERP token). Opens and clicks
@@ -216,6 +226,7 @@ class CampaignMailer:
             campaign_id=campaign.id,
             return_path=return_path,
             tracker=_tracker(campaign, app.root_url, secret, tracking),
+            dkim=dkim,
         )
 
     @property
@@ -301,6 +312,7 @@ class CampaignMailer:
             f"List-Unsubscribe: <{unsub}{self._mailto_tail(sub_uuid)}",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             f"X-Campaignd-Id: {self._campaign_text}.{sub_text}\r\n",
+            self._deliverability,
         ]
         for i, value in enumerate(rendered.headers):
             lines.append(self._cached(i, self._header_kinds[i], self._header_names[i], value))

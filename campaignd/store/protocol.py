@@ -335,25 +335,30 @@ class LedgerStore(Protocol):
         ...
 
     async def renew_claims(self, owner: str, campaign_id: int, now: dt.datetime) -> int:
-        """This owner's claimed rows of the campaign get `claimed_at = now`, so a daemon
-        starting meanwhile does not take them for a dead owner's (see `recover_claims`);
-        return the count."""
+        """This owner's claimed rows of the campaign get `claimed_at` = the claim clock's now,
+        so a daemon starting meanwhile does not take them for a dead owner's (see
+        `recover_claims`); return the count.
+
+        The claim clock (claim_batch and renew_claims write it, the recover methods compare
+        against it) is the database server's on PostgreSQL, so daemons whose clocks are
+        skewed agree on a claim's age; on SQLite and in memory it is the caller's `now`."""
         ...
 
     async def release_claims(self, owner: str, campaign_id: int | None = None) -> int:
         """Claimed rows of this owner back to pending; return the count."""
         ...
 
-    async def recover_claims(self, owner: str, stale_before: dt.datetime) -> int:
+    async def recover_claims(self, owner: str, lease: dt.timedelta, now: dt.datetime) -> int:
         """Claimed rows of `owner` (a restart of the same instance), or of any owner claimed
-        before `stale_before`, back to pending; return the count."""
+        or renewed more than `lease` ago by the claim clock (see `renew_claims`), back to
+        pending; return the count."""
         ...
 
     async def recover_stale_claims(
-        self, campaign_id: int, stale_before: dt.datetime, alive: str
+        self, campaign_id: int, lease: dt.timedelta, alive: str, now: dt.datetime
     ) -> int:
-        """Claimed rows of the campaign whose claim was taken or last renewed before
-        `stale_before`, of any owner but `alive` (the caller, whose runners renew their own),
+        """Claimed rows of the campaign claimed or last renewed more than `lease` ago by the
+        claim clock, of any owner but `alive` (the caller, whose runners renew their own),
         back to pending; return the count."""
         ...
 

@@ -30,6 +30,7 @@ from campaignd.domain import (
 from campaignd.errors import InvalidInput, MessengerError, TemplateError
 from campaignd.messengers.protocol import Messenger
 from campaignd.rendering.compose import CampaignMailer
+from campaignd.rendering.dkim import DkimSigner
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def prepare(
     subject: str = DEFAULT_SUBJECT,
     from_email: str = "",
     now: dt.datetime | None = None,
+    dkim: DkimSigner | None = None,
 ) -> CampaignMailer:
     """The confirmation message, compiled once; raises TemplateError or InvalidInput."""
     if "optin_url" not in template:
@@ -88,7 +90,7 @@ def prepare(
         created_at=now,
         updated_at=now,
     )
-    return CampaignMailer.prepare(stand_in, None, app, secret)
+    return CampaignMailer.prepare(stand_in, None, app, secret, dkim=dkim)
 
 
 def _recipient(sub: Subscriber) -> Recipient:
@@ -127,7 +129,7 @@ async def send_confirmation(
             extra={"action": "optin.failed"},
         )
         return None
-    outcome = await messenger.send(mailer.envelope_from, [sub.email], data)
+    outcome = await messenger.send(mailer.envelope_from, [sub.email], data, mailer.sign)
     if outcome.auth_failed:
         raise MessengerError(
             f"authentication failed on {outcome.server}: {outcome.code} {outcome.text}"

@@ -147,8 +147,8 @@ class MemoryLedger(MemoryState):
                 count += 1
         return count
 
-    async def recover_claims(self, owner: str, stale_before: dt.datetime) -> int:
-        now, count = utcnow(), 0
+    async def recover_claims(self, owner: str, lease: dt.timedelta, now: dt.datetime) -> int:
+        stale_before, count = now.astimezone(dt.UTC) - lease, 0  # no server: the caller's clock
         for row in self._ledger.values():
             if row.status is not DeliveryStatus.CLAIMED:
                 continue
@@ -159,9 +159,9 @@ class MemoryLedger(MemoryState):
         return count
 
     async def recover_stale_claims(
-        self, campaign_id: int, stale_before: dt.datetime, alive: str
+        self, campaign_id: int, lease: dt.timedelta, alive: str, now: dt.datetime
     ) -> int:
-        now, count = utcnow(), 0
+        stale_before, count = now.astimezone(dt.UTC) - lease, 0
         for row in self._ledger.values():
             if row.campaign_id != campaign_id or row.status is not DeliveryStatus.CLAIMED:
                 continue

@@ -132,21 +132,17 @@ class SqlLedger(SqlBase):
 
         return await self._tx(fn)
 
-    async def recover_claims(self, owner: str, stale_before: dt.datetime) -> int:
-        now = utcnow()
-
+    async def recover_claims(self, owner: str, lease: dt.timedelta, now: dt.datetime) -> int:
         async def fn(conn: AsyncConnection) -> int:
-            return await claims.recover(conn, owner, stale_before, now)
+            return await claims.recover(conn, owner, lease, now)
 
         return await self._tx(fn)
 
     async def recover_stale_claims(
-        self, campaign_id: int, stale_before: dt.datetime, alive: str
+        self, campaign_id: int, lease: dt.timedelta, alive: str, now: dt.datetime
     ) -> int:
-        now = utcnow()
-
         async def fn(conn: AsyncConnection) -> int:
-            return await claims.recover_stale(conn, campaign_id, stale_before, alive, now)
+            return await claims.recover_stale(conn, campaign_id, lease, alive, now)
 
         return await self._tx(fn)
 
