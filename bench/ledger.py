@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -36,6 +37,21 @@ def figures(db_url: str, campaign_id: int) -> dict[str, Any]:
     if not sent:
         raise SystemExit(f"bench: nothing was sent: {counts}")
     return {"counts": counts, "first_sent": _aware(sent[0][2]), "last_sent": _aware(sent[0][3])}
+
+
+def wait_all_sent(db_url: str, campaign_id: int, n: int, timeout: float) -> None:
+    """Poll the ledger until all `n` rows are sent (several daemons: no one log line says it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db_url.startswith("sqlite:///"):
+            with contextlib.closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as db:
+                rows = db.execute(_QUERY.format(p="?"), (campaign_id,)).fetchall()
+        else:
+            rows = asyncio.run(_pg_rows(db_url, campaign_id))
+        if {str(r[0]): int(r[1]) for r in rows}.get("sent") == n:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"bench: campaign {campaign_id} not sent within {timeout:.0f}s")
 
 
 async def _pg_rows(db_url: str, campaign_id: int) -> list[Any]:

@@ -1,8 +1,12 @@
 """Where one message's CPU goes, part by part, in-process (`make bench` measures the whole).
 
     python -m bench.parts build       # CampaignMailer.build: render + MIME, the bench's campaign
+    python -m bench.parts build-tracked     # ... with opens and clicks tracked (anonymous)
+    python -m bench.parts build-individual  # ... tracked in [tracking] mode "individual"
     python -m bench.parts engine      # the daemon on SQLite with a messenger that answers 250 at
                                       # once: claims, build, dispatch, ledger commits, no SMTP
+    python -m bench.parts engine-tracked  # ... the campaign tracking opens and clicks (anonymous)
+                                      # (PARTS_DKIM=rsa|ed25519: the campaign DKIM-signed)
     python -m bench.parts messenger   # pre-built bytes through SmtpMessenger to smtp-sink,
                                       # 10 connections, 100 in flight (PIPELINING)
     python -m bench.parts commit      # one ledger commit of 1 / 10 / 100 outcomes on SQLite
@@ -47,9 +51,11 @@ from campaignd.domain import (
     Recipient,
     SendOutcome,
     Template,
+    TrackingMode,
     utcnow,
 )
 from campaignd.messengers.pool import SmtpMessenger
+from campaignd.messengers.protocol import Sign
 from campaignd.messengers.recording import RecordingMessenger
 from campaignd.messengers.server import SmtpServer
 from campaignd.rendering.compose import CampaignMailer
@@ -60,7 +66,7 @@ N = int(os.environ.get("PARTS_N", "20000"))
 SECRET = "bench-secret-0123456789abcdef"
 
 
-def _mailer() -> CampaignMailer:
+def _mailer(tracking: TrackingMode = TrackingMode.OFF) -> CampaignMailer:
     now = utcnow()
     campaign = Campaign(
         id=1,
@@ -80,10 +86,11 @@ def _mailer() -> CampaignMailer:
         list_ids=(1,),
         created_at=now,
         updated_at=now,
+        track=("opens", "clicks"),
     )
     app = AppSettings(root_url="https://news.example.com", from_email="Bench <news@example.com>")
     return CampaignMailer.prepare(
-        campaign, Template(1, "layout", workload.LAYOUT, now), app, SECRET
+        campaign, Template(1, "layout", workload.LAYOUT, now), app, SECRET, tracking=tracking
     )
 
 
@@ -103,8 +110,8 @@ def _recipients(n: int) -> list[Recipient]:
     ]
 
 
-def build() -> float:
-    mailer, people = _mailer(), _recipients(N)
+def build(tracking: TrackingMode = TrackingMode.OFF) -> float:
+    mailer, people = _mailer(tracking), _recipients(N)
     for r in people[:200]:  # warm the caches a campaign builds up
         mailer.build(r, utcnow())
     start = time.process_time()
@@ -114,16 +121,41 @@ def build() -> float:
 
 
 class _Instant(RecordingMessenger):
-    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
+    async def send(
+        self, sender: str, recipients: Sequence[str], message: bytes, sign: Sign | None = None
+    ) -> SendOutcome:
+        if sign is not None:
+            sign(message)  # DKIM (PARTS_DKIM): the messenger's part of a signed send
         return SendOutcome(OutcomeKind.SENT, code=250, text="2.0.0 ok", server="instant")
 
 
-def engine() -> float:
+def engine(track: tuple[str, ...] = ()) -> float:
     with tempfile.TemporaryDirectory(prefix="campaignd-parts-") as tmp:
         work = Path(tmp)
         settings_path = work / "settings.toml"
+        kind = os.environ.get("PARTS_DKIM", "")  # rsa or ed25519: the campaign is signed
+        key_file = None
+        if kind:
+            private = (
+                rsa.generate_private_key(65537, 2048)
+                if kind == "rsa"
+                else ed25519.Ed25519PrivateKey.generate()
+            )
+            key_file = work / "dkim.pem"
+            key_file.write_bytes(
+                private.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
         workload.write_settings(
-            settings_path, f"sqlite:///{work / 'p.db'}", 25, workers=1, concurrency=100
+            settings_path,
+            f"sqlite:///{work / 'p.db'}",
+            25,
+            workers=1,
+            concurrency=100,
+            dkim_key=key_file,
         )
         env = {**os.environ, "CAMPAIGND_CONFIG": str(settings_path)}
 
@@ -144,6 +176,7 @@ def engine() -> float:
             *("campaigns", "create", "--name", "parts", "--subject", workload.SUBJECT),
             *("--list", "bench", "--body-file", str(work / "body.html"), "--template", "layout"),
             *("--header", "X-Bench-Plan: {{ subscriber.attributes.plan }}"),
+            *track,
         ).strip()
         cli("campaigns", "start", campaign_id)
         daemon = Daemon(
@@ -151,8 +184,10 @@ def engine() -> float:
             until_idle=True,
             messengers=lambda _s: {"email": _Instant()},
         )
-        start = time.process_time()
+        start, wall = time.process_time(), time.perf_counter()
         asyncio.run(daemon.run())
+        took = time.perf_counter() - wall
+        print(f"engine{' DKIM ' + kind if kind else ''}: {N / took:,.0f} msg/s wall")
         return (time.process_time() - start) / N
 
 
@@ -261,7 +296,10 @@ def _run(coro: object) -> float:
 
 PARTS = {
     "build": build,
+    "build-tracked": lambda: build(TrackingMode.ANONYMOUS),
+    "build-individual": lambda: build(TrackingMode.INDIVIDUAL),
     "engine": engine,
+    "engine-tracked": lambda: engine(("--track", "opens,clicks")),
     "messenger": messenger,
     "commit": commit,
     "dkim-rsa": dkim_rsa,

@@ -33,7 +33,7 @@ from campaignd.domain import (
     SubscriptionStatus,
     utcnow,
 )
-from campaignd.messengers.protocol import Messenger
+from campaignd.messengers.protocol import Messenger, Sign
 from campaignd.messengers.registry import build_messengers
 from campaignd.store.sql import SqlStore, upgrade_schema
 
@@ -55,9 +55,11 @@ class Timed:
     def servers(self) -> Sequence[str]:
         return self.inner.servers
 
-    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
+    async def send(
+        self, sender: str, recipients: Sequence[str], message: bytes, sign: Sign | None = None
+    ) -> SendOutcome:
         self.starts.append(asyncio.get_running_loop().time())
-        return await self.inner.send(sender, recipients, message)
+        return await self.inner.send(sender, recipients, message, sign)
 
     async def close(self) -> None:
         await self.inner.close()

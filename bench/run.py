@@ -2,9 +2,13 @@
 
 Environment: BENCH_N (subscribers, default 200,000), BENCH_WORKERS (worker counts of the SQLite
 send runs, default "1,2"), BENCH_CONCURRENCY (app.concurrency, default 100), BENCH_RAW_N (raw
-blast messages, default min(N, 200,000)), CAMPAIGND_BENCH_PG_URL or CAMPAIGND_TEST_PG_URL (also
-import and send on PostgreSQL, in a database of the benchmark's own), BENCH_KEEP=1 (keep the work
-folder). Writes bench/results/latest.json.
+blast messages, default min(N, 200,000)), BENCH_TRACK=0 (skip the 1-process SQLite send with
+opens and clicks tracked, [tracking] mode BENCH_TRACK_MODE, default anonymous),
+BENCH_DKIM=rsa,ed25519 (also one-process SQLite sends with the campaign DKIM-signed by an
+RSA-2048 / Ed25519 key, beside the unsigned one), CAMPAIGND_BENCH_PG_URL or
+CAMPAIGND_TEST_PG_URL (also import and send on PostgreSQL, in a database of the benchmark's
+own, with one and two daemons), BENCH_KEEP=1 (keep the work folder). Writes
+bench/results/latest.json.
 """
 
 from __future__ import annotations
@@ -51,7 +55,14 @@ class Bench:
         return proc.run(self.workdir, name, ["campaignd", *args], self.env(settings), timeout)
 
     # -- one database ------------------------------------------------------------------------
-    def backend(self, label: str, db_url: str, worker_counts: list[int]) -> dict[str, Any]:
+    def backend(
+        self,
+        label: str,
+        db_url: str,
+        worker_counts: list[int],
+        daemons: int = 1,
+        dkim: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
         settings = self.workdir / f"{label}.toml"
         workload.write_settings(
             settings, db_url, self.port, workers=1, concurrency=self.concurrency
@@ -89,22 +100,71 @@ class Bench:
         }
         for workers in worker_counts:
             out[f"send_w{workers}"] = self.send(label, settings, db_url, body, workers)
+        if daemons > 1:  # that many daemons (one process each) on the same database
+            out[f"send_d{daemons}"] = self.send(label, settings, db_url, body, 1, daemons)
+        if label == "sqlite" and os.environ.get("BENCH_TRACK", "1") != "0":
+            out["send_w1_tracked"] = self.send(label, settings, db_url, body, 1, tracked=True)
+        for kind in dkim:
+            out[f"send_w1_dkim_{kind}"] = self.send(label, settings, db_url, body, 1, dkim=kind)
         return out
 
+    def dkim_key(self, kind: str) -> Path:
+        """A fresh key of `kind` (rsa: RSA-2048, ed25519) in the work folder."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+        key = (
+            rsa.generate_private_key(65537, 2048)
+            if kind == "rsa"
+            else ed25519.Ed25519PrivateKey.generate()
+        )
+        path = self.workdir / f"dkim-{kind}.pem"
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        path.chmod(0o600)
+        return path
+
     def send(
-        self, label: str, settings: Path, db_url: str, body: Path, workers: int
+        self,
+        label: str,
+        settings: Path,
+        db_url: str,
+        body: Path,
+        workers: int,
+        daemons: int = 1,
+        *,
+        tracked: bool = False,
+        dkim: str = "",
     ) -> dict[str, Any]:
-        name = f"{label}-w{workers}"
+        name = f"{label}-w{workers}" if daemons == 1 else f"{label}-d{daemons}"
+        name += ("-tracked" if tracked else "") + (f"-dkim-{dkim}" if dkim else "")
         run_settings = self.workdir / f"{name}.toml"
         workload.write_settings(
-            run_settings, db_url, self.port, workers=workers, concurrency=self.concurrency
+            run_settings,
+            db_url,
+            self.port,
+            workers=workers,
+            concurrency=self.concurrency,
+            dkim_key=self.dkim_key(dkim) if dkim else None,
         )
+        track: tuple[str, ...] = ()
+        if tracked:  # opens and clicks: the pixel and the body's link rewritten
+            mode = os.environ.get("BENCH_TRACK_MODE", "anonymous")
+            with run_settings.open("a", encoding="utf-8") as extra:
+                extra.write(f'\n[tracking]\nmode = "{mode}"\n')
+            track = ("--track", "opens,clicks")
         created = self.cli(
             settings,
             f"{name}-create",
             *("campaigns", "create", "--name", name, "--subject", workload.SUBJECT),
             *("--list", "bench", "--body-file", str(body), "--template", "layout"),
             *("--header", "X-Bench-Plan: {{ subscriber.attributes.plan }}"),
+            *track,
         )
         campaign_id = int(created.stdout.strip())
         if not (self.workdir / "message.eml").exists():
@@ -115,26 +175,38 @@ class Bench:
             # The ceiling before and after the sends: this machine's speed drifts over minutes
             # (a shared host), so the ratios use the mean of both and the table shows each.
             self.raw_before = self.raw(self.raw_n, "before")
-        print(f"bench: sending {self.n:,} messages on {label} with {workers} worker(s) ...")
+        signed = f", DKIM {dkim}" if dkim else ""
+        print(f"bench: sending {self.n:,} messages on {label} with {workers} worker(s){signed} ...")
         prefix: tuple[str, ...] = ()
         if os.environ.get("BENCH_PROFILE"):  # py-spy's folded stacks (the work folder is kept)
             out = self.workdir / f"profile-{name}.folded"
             spy = str(Path(sys.executable).with_name("py-spy"))
             prefix = (spy, "record", "--subprocesses", "--format", "raw", "-o", str(out), "--")
-        daemon = proc.Child(
-            self.workdir, f"{name}-daemon", ["campaignd", "run"], self.env(run_settings), prefix
-        )
-        daemon.wait_for_line("campaignd running", 60)
+        children = []
+        for d in range(daemons):
+            env = self.env(run_settings)
+            if daemons > 1:
+                env["CAMPAIGND_APP__INSTANCE_ID"] = f"bench-d{d}"
+            log_name = f"{name}-daemon" + (f"{d}" if daemons > 1 else "")
+            children.append(proc.Child(self.workdir, log_name, ["campaignd", "run"], env, prefix))
+        for child in children:
+            child.wait_for_line("campaignd running", 60)
         time.sleep(0.2)
         started = dt.datetime.now(dt.UTC)
         self.meter.start()
         self.cli(settings, f"{name}-start", "campaigns", "start", str(campaign_id))
-        daemon.wait_for_line(f"campaign {campaign_id} finished", max(300, self.n / 500))
+        if daemons == 1:
+            children[0].wait_for_line(f"campaign {campaign_id} finished", max(300, self.n / 500))
+        else:
+            ledger.wait_all_sent(db_url, campaign_id, self.n, max(300, self.n / 500))
         machine = self.meter.stop(self.n)
-        daemon.terminate()
-        result = daemon.wait(120)
-        if result.code != 0:
-            raise SystemExit(f"bench: the daemon exited with {result.code}; see {result.log}")
+        for child in children:
+            child.terminate()
+        finished = [child.wait(120) for child in children]
+        for result in finished:
+            if result.code != 0:
+                raise SystemExit(f"bench: a daemon exited with {result.code}; see {result.log}")
+        result = finished[0]
         figures = ledger.figures(db_url, campaign_id)
         if figures["counts"] != {"sent": self.n}:
             raise SystemExit(f"bench: the ledger is not exact: {figures['counts']}")
@@ -143,14 +215,17 @@ class Bench:
         sending = (last - first).total_seconds()
         return {
             "workers": workers,
+            "daemons": daemons,
+            "tracked": tracked,
+            "dkim": dkim or "off",
             "messages": self.n,
             "seconds": round(total, 2),
             "msgs_per_s": round(self.n / total),
             "steady_msgs_per_s": round((self.n - 1) / sending) if sending > 0 else None,
             "first_message_s": round((first - started).total_seconds(), 2),
-            "peak_rss_mb": round(result.peak_rss_mb, 1),
-            "total_rss_mb": round(result.total_rss_mb, 1),
-            "cpu_us_per_msg": round(result.cpu_seconds / self.n * 1e6, 1),
+            "peak_rss_mb": round(max(r.peak_rss_mb for r in finished), 1),
+            "total_rss_mb": round(sum(r.total_rss_mb for r in finished), 1),
+            "cpu_us_per_msg": round(sum(r.cpu_seconds for r in finished) / self.n * 1e6, 1),
             **machine,
             "ledger": figures["counts"],
         }
@@ -201,7 +276,14 @@ def _table(results: dict[str, Any]) -> str:
                 continue
             rows.append(
                 (
-                    f"{label}: send, {send['workers']} worker(s)",
+                    f"{label}: send, "
+                    + (
+                        f"{send['daemons']} daemons"
+                        if send.get("daemons", 1) > 1
+                        else f"{send['workers']} worker(s)"
+                    )
+                    + (", tracked" if send.get("tracked") else "")
+                    + (f", DKIM {send['dkim']}" if send.get("dkim", "off") != "off" else ""),
                     f"{send['msgs_per_s']:,} msg/s start->last ({send['seconds']} s; steady "
                     f"{send['steady_msgs_per_s']:,}/s), first message {send['first_message_s']} s, "
                     f"peak RSS {send['peak_rss_mb']} MB, CPU {send['cpu_us_per_msg']} us/msg"
@@ -228,6 +310,11 @@ def main() -> None:
     workers = [int(w) for w in os.environ.get("BENCH_WORKERS", "1,2").split(",") if w]
     concurrency = int(os.environ.get("BENCH_CONCURRENCY", "100"))
     raw_n = int(os.environ.get("BENCH_RAW_N", str(min(n, 200_000))))
+    dkim = tuple(k for k in os.environ.get("BENCH_DKIM", "").split(",") if k)
+    if any(k not in ("rsa", "ed25519") for k in dkim) or (dkim and 1 not in workers):
+        raise SystemExit(
+            "bench: BENCH_DKIM is a list of rsa, ed25519 (and needs 1 in BENCH_WORKERS)"
+        )
     pg_url = os.environ.get("CAMPAIGND_BENCH_PG_URL") or os.environ.get("CAMPAIGND_TEST_PG_URL")
     binary = ensure_sink()
     workdir = Path(tempfile.mkdtemp(prefix="campaignd-bench-"))
@@ -247,11 +334,11 @@ def main() -> None:
         with running_sink(binary, port) as sink_pid:
             bench = Bench(workdir, n, port, concurrency, Meter(sink_pid), raw_n)
             results["sqlite"] = bench.backend(
-                "sqlite", f"sqlite:///{workdir / 'bench.db'}", workers
+                "sqlite", f"sqlite:///{workdir / 'bench.db'}", workers, dkim=dkim
             )
             if pg_url:
                 with ledger.pg_database(pg_url) as url:
-                    results["postgresql"] = bench.backend("postgresql", url, [1])
+                    results["postgresql"] = bench.backend("postgresql", url, [1], daemons=2)
             results["raw_before"] = bench.raw_before
             results["raw_after"] = bench.raw(raw_n, "after")
     finally:
@@ -264,11 +351,30 @@ def main() -> None:
     for label in ("sqlite", "postgresql"):
         for key, send in results.get(label, {}).items():
             if key.startswith("send_"):
-                ratios[f"{label} {send['workers']}w / raw"] = send["msgs_per_s"] / raw_rate
+                unit = (
+                    f"{send['daemons']}d" if send.get("daemons", 1) > 1 else f"{send['workers']}w"
+                )
+                tracked = " tracked" if send.get("tracked") else ""
+                ratios[f"{label} {unit}{tracked} / raw"] = send["msgs_per_s"] / raw_rate
     sends = results["sqlite"]
+    for kind in dkim:
+        signed, plain = sends[f"send_w1_dkim_{kind}"], sends["send_w1"]
+        ratios[f"sqlite 1w DKIM {kind} / DKIM off"] = signed["msgs_per_s"] / plain["msgs_per_s"]
+        ratios[f"sqlite 1w DKIM {kind} CPU/msg / DKIM off"] = (
+            signed["cpu_us_per_msg"] / plain["cpu_us_per_msg"]
+        )
     if "send_w1" in sends and "send_w2" in sends:
         ratios["sqlite 2 workers / 1 worker"] = (
             sends["send_w2"]["msgs_per_s"] / sends["send_w1"]["msgs_per_s"]
+        )
+    pg = results.get("postgresql", {})
+    if "send_w1" in pg and "send_d2" in pg:
+        ratios["postgresql 2 daemons / 1 daemon"] = (
+            pg["send_d2"]["msgs_per_s"] / pg["send_w1"]["msgs_per_s"]
+        )
+    if "send_w1" in sends and "send_w1_tracked" in sends:
+        ratios["sqlite tracked / untracked (1 worker)"] = (
+            sends["send_w1_tracked"]["msgs_per_s"] / sends["send_w1"]["msgs_per_s"]
         )
     results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
     results["load"] = {"before": load_before, "after": os.getloadavg()}

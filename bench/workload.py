@@ -62,8 +62,22 @@ def write_csv(path: Path, n: int) -> None:
         out.write("".join(chunk))
 
 
-def write_settings(path: Path, db_url: str, port: int, *, workers: int, concurrency: int) -> None:
-    """A settings file: the sink as the pool's one server with 10 connections, no rate limit."""
+def write_settings(
+    path: Path,
+    db_url: str,
+    port: int,
+    *,
+    workers: int,
+    concurrency: int,
+    dkim_key: Path | None = None,
+) -> None:
+    """A settings file: the sink as the pool's one server with 10 connections, no rate limit;
+    with `dkim_key`, mail From example.com is DKIM-signed with it."""
+    dkim = (
+        f'\n[[dkim]]\ndomain = "example.com"\nselector = "bench"\nprivate_key_file = "{dkim_key}"\n'
+        if dkim_key is not None
+        else ""
+    )
     path.write_text(
         f"""[app]
 concurrency = {concurrency}
@@ -91,7 +105,7 @@ tls_type = "none"
 auth_protocol = "none"
 max_conns = 10
 timeout = 30
-""",
+{dkim}""",
         encoding="utf-8",
     )
     path.chmod(0o600)  # it holds the signing secret

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 
 class SubscriberStatus(StrEnum):
@@ -58,6 +59,26 @@ class DeliveryStatus(StrEnum):
 OPEN_DELIVERY = frozenset({DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED})
 
 
+class TrackingMode(StrEnum):
+    """[tracking] mode: how much opens and clicks record (docs/tracking.md)."""
+
+    OFF = "off"  # no pixel, no rewritten link
+    ANONYMOUS = "anonymous"  # counts per campaign, link and minute; no subscriber id
+    INDIVIDUAL = "individual"  # also one row per hit with the subscriber id
+
+
+class HitKind(StrEnum):
+    """A tracked event; campaigns opt in to OPEN and CLICK (``--track opens,clicks``)."""
+
+    OPEN = "open"
+    CLICK = "click"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+#: What `campaigns create --track` accepts, and the hit kind each turns on.
+TRACK_OPTIONS: Mapping[str, HitKind] = {"opens": HitKind.OPEN, "clicks": HitKind.CLICK}
+
+
 class ImportMode(StrEnum):
     SUBSCRIBE = "subscribe"
     BLOCKLIST = "blocklist"
@@ -80,6 +101,10 @@ class MailingList:
     description: str
     created_at: dt.datetime
     subscriber_count: int = 0
+    #: Shown on the public subscription form and preference page (lists create --public).
+    public: bool = False
+    #: The list's public name in URLs (always set by the stores).
+    uuid: UUID | None = None  # (UUID: the name `uuid` is this field inside the class)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +142,7 @@ class Template:
     name: str
     body: str
     created_at: dt.datetime
+    updated_at: dt.datetime | None = None  # when the body was last set (added or replaced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +170,10 @@ class NewCampaign:
     headers: tuple[tuple[str, str], ...] = ()
     tags: tuple[str, ...] = ()
     send_at: dt.datetime | None = None
+    segment: str | None = None  # a filter expression recipients must also match
+    #: Readable in the public archive once running or finished (campaigns create --archive).
+    archive: bool = False
+    track: tuple[str, ...] = ()  # "opens", "clicks" (TRACK_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +199,9 @@ class Campaign:
     finished_at: dt.datetime | None = None
     pause_reason: str | None = None
     send_errors: int = 0
+    segment: str | None = None  # a filter expression recipients must also match
+    archive: bool = False
+    track: tuple[str, ...] = ()  # "opens", "clicks" (TRACK_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +324,31 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class BounceCounts:
+    """A campaign's recorded bounces by kind."""
+
+    hard: int = 0
+    soft: int = 0
+    complaint: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Bounce:
+    """One recorded bounce or complaint, with the subscriber's address and the campaign's name
+    (None without a campaign, or for a campaign since removed)."""
+
+    id: int
+    subscriber_id: int
+    email: str
+    campaign_id: int | None
+    campaign_name: str | None
+    kind: str  # hard | soft | complaint
+    source: str  # smtp | ses | sendgrid | postmark | mail | ...
+    reason: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ImportCounts:
     inserted: int = 0
     updated: int = 0
@@ -321,5 +379,94 @@ class ImportOptions:
     info_fields: frozenset[str] = INFO_FIELDS
 
 
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One tracked event as the HTTP endpoint saw it; subscriber_id only in individual mode."""
+
+    campaign_id: int
+    kind: HitKind
+    at: dt.datetime
+    machine: bool = False  # a proxy, scanner or HEAD request rather than a person
+    url: str = ""  # the target of a click
+    subscriber_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HitCount:
+    """Hits of one kind (and link), human or machine, in the minute starting at `minute`."""
+
+    kind: HitKind
+    machine: bool
+    url: str
+    minute: dt.datetime
+    hits: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPoint:
+    """Ledger rows that reached `status` in the minute starting at `minute`."""
+
+    minute: dt.datetime
+    status: DeliveryStatus
+    count: int
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberUpdate:
+    """A change to one subscriber, already validated and normalised; None leaves a field as is."""
+
+    email: str | None = None
+    name: str | None = None
+    attributes: Mapping[str, Any] | None = None  # the whole new object (merging is done before)
+    status: SubscriberStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRecord:
+    """One subscription with its dates (what `subscribers export-data` shows)."""
+
+    list_id: int
+    list_name: str
+    status: SubscriptionStatus
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEntry:
+    """One ledger row of a subscriber: which campaign, what became of it, the server's reply."""
+
+    campaign_id: int
+    campaign_name: str
+    status: DeliveryStatus
+    attempts: int
+    code: int | None
+    enhanced: str | None
+    text: str
+    updated_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class BounceEntry:
+    """One recorded bounce or complaint of a subscriber."""
+
+    campaign_id: int | None
+    kind: str
+    source: str
+    reason: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalData:
+    """Everything held about one subscriber (GDPR access: `subscribers export-data`)."""
+
+    subscriber: Subscriber
+    subscriptions: tuple[SubscriptionRecord, ...]
+    deliveries: tuple[DeliveryEntry, ...]
+    bounces: tuple[BounceEntry, ...]
+    optin_sent_at: dt.datetime | None

@@ -18,6 +18,7 @@
     ├── TemplateError              a template that does not compile or render (line and reason)
     │   ├── DataError              an expression failed on this subscriber's data
     │   └── SlowRender             a render past its event-loop budget (run again in a thread)
+    ├── MailboxError               a [[mailbox]] cannot be read (connect, login, a command)
     └── MessengerError             SMTP configuration or connection problems
         ├── UnknownMessenger       a campaign names a messenger that is not configured
         ├── ConnectFailure         opening a connection failed (refused, timeout, TLS, AUTH)
@@ -42,10 +43,11 @@ class CampaigndError(Exception):
 class ConfigError(CampaigndError):
     """A setting is invalid."""
 
-    def __init__(self, key: str, problem: str) -> None:
+    def __init__(self, key: str, problem: str, *, line: str | None = None) -> None:
         self.key = key
         self.problem = problem
-        super().__init__(f"setting {key}: {problem}")
+        # `line`: the whole message, when "setting KEY: PROBLEM" reads badly (an unknown key).
+        super().__init__(line if line is not None else f"setting {key}: {problem}")
 
 
 class StoreError(CampaigndError):
@@ -106,6 +108,15 @@ class SnsSignatureError(InvalidInput):
 
 class SnsUnavailable(InvalidInput):
     """The signing certificate cannot be fetched now: our side, try again later."""
+
+
+class MailboxError(CampaigndError):
+    """A bounce mailbox cannot be read."""
+
+    def __init__(self, mailbox: str, reason: str) -> None:
+        self.mailbox = mailbox
+        self.reason = reason
+        super().__init__(f"mailbox {mailbox}: {reason}")
 
 
 class MessengerError(CampaigndError):

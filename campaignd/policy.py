@@ -19,15 +19,26 @@ from campaignd.errors import TransitionRefused
 S = CampaignStatus
 
 #: Operator actions -> (statuses they may start from, status they lead to). listmonk's rules,
-#: plus cancelling a scheduled campaign (operators expect to call off a future send).
+#: plus cancelling a scheduled campaign (operators expect to call off a future send) or a draft
+#: (so test drafts do not pile up as drafts).
 ACTIONS: dict[str, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
     "schedule": (frozenset({S.DRAFT, S.PAUSED}), S.SCHEDULED),
     "start": (frozenset({S.DRAFT, S.SCHEDULED, S.PAUSED}), S.RUNNING),
     "pause": (frozenset({S.RUNNING}), S.PAUSED),
     "resume": (frozenset({S.PAUSED}), S.RUNNING),
-    "cancel": (frozenset({S.RUNNING, S.PAUSED, S.SCHEDULED}), S.CANCELLED),
+    "cancel": (frozenset({S.DRAFT, S.RUNNING, S.PAUSED, S.SCHEDULED}), S.CANCELLED),
     "unschedule": (frozenset({S.SCHEDULED}), S.DRAFT),
 }
+
+#: Campaigns whose content, lists and settings may be changed (`campaigns update`): not yet
+#: sending, or paused (fix the body, retry the failed, resume). Running ones would change
+#: under the sender's feet; finished and cancelled ones are history.
+EDITABLE = frozenset({S.DRAFT, S.SCHEDULED, S.PAUSED})
+#: Campaigns that may be deleted (with their ledger rows): nothing of them is in flight.
+DELETABLE = frozenset({S.DRAFT, S.FINISHED, S.CANCELLED})
+#: A list or template used by a campaign in one of these statuses is not deleted.
+LIST_USERS = frozenset({S.DRAFT, S.SCHEDULED, S.RUNNING, S.PAUSED})
+TEMPLATE_USERS = frozenset(CampaignStatus)
 
 
 def check_action(

@@ -8,9 +8,11 @@ cannot run, and the contract suite pins both to them (tests/integration/test_sto
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from campaignd.addresses import smtp_address
 from campaignd.domain import (
     Campaign,
     CampaignStatus,
@@ -19,7 +21,7 @@ from campaignd.domain import (
     SubscriberStatus,
     SubscriptionStatus,
 )
-from campaignd.errors import TransitionRefused
+from campaignd.errors import Conflict, InvalidAddress, TransitionRefused
 
 #: Ledger rows the operator is shown as failures (`campaign failures`).
 FAILURE_STATUSES = frozenset(
@@ -144,3 +146,64 @@ def plan_subscriptions(
                 updates.append((status, ts, sid, lid))
                 changed.add(sid)
     return inserts, updates, changed
+
+
+def name_key(name: str) -> str:
+    """The form in which list names are unique: "News" and "news" are the same list name."""
+    return name.strip().casefold()
+
+
+def in_use(what: str, users: Iterable[tuple[int, str, CampaignStatus]]) -> Conflict:
+    """The refusal to delete a list or template that campaigns (id, name, status) still use."""
+    named = ", ".join(f"{cid} {name!r} ({status.value})" for cid, name, status in users)
+    return Conflict(f"{what} is used by campaign(s) {named}; nothing was deleted")
+
+
+def refused_change(
+    campaign_id: int, current: CampaignStatus, doing: str, allowed: frozenset[CampaignStatus]
+) -> TransitionRefused:
+    """The refusal to update or delete a campaign in a status that does not allow it."""
+    only = ", ".join(sorted(s.value for s in allowed))
+    return TransitionRefused(
+        f"cannot {doing} campaign {campaign_id}: it is {current.value} (only {only} ones)"
+    )
+
+
+#: What replaces a wiped subscriber's address in the server replies kept in the ledger.
+ERASED_ADDRESS = "erased@erased.invalid"
+#: Ledger rows still to send that a deleted subscriber had: they will not be sent.
+DELETED_OPEN_STATUSES = frozenset({DeliveryStatus.PENDING, DeliveryStatus.DEFERRED})
+
+
+def detached_subscriber_id(ledger_id: int) -> int:
+    """The subscriber id a ledger row keeps once its subscriber is deleted: minus the row's own
+    id, unique within the campaign, never a real subscriber's (so a new subscriber that gets a
+    reused id on SQLite inherits nobody's history) and no longer pointing at the person."""
+    return -ledger_id
+
+
+def after_deletion(status: DeliveryStatus) -> DeliveryStatus:
+    """A deleted subscriber's ledger row: one still to send is skipped, the others stay."""
+    return DeliveryStatus.SKIPPED if status in DELETED_OPEN_STATUSES else status
+
+
+def erase_address(text: str, address: str) -> str:
+    """`text` (a server reply kept in the ledger) with `address`, in any case, and its form on
+    the wire (an international domain in IDNA ASCII) replaced by ERASED_ADDRESS."""
+    try:
+        wire = smtp_address(address).text
+    except InvalidAddress:
+        wire = address
+    for form in dict.fromkeys((address, wire)):
+        text = re.sub(re.escape(form), ERASED_ADDRESS, text, flags=re.IGNORECASE)
+    return text
+
+
+def resubscribe(current: SubscriptionStatus | None) -> SubscriptionStatus | None:
+    """The status a subscription gets when the subscriber asks for the list themselves (the
+    public form, the preference page): a new or unsubscribed one becomes unconfirmed (a
+    receiver on single opt-in lists, awaiting the confirmation link on double opt-in ones);
+    a confirmed or unconfirmed one is left as it is (None)."""
+    if current is None or current is SubscriptionStatus.UNSUBSCRIBED:
+        return SubscriptionStatus.UNCONFIRMED
+    return None

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from campaignd.api.endpoints import Call, Endpoint
 from campaignd.api.schemas import MAX_SOURCE, Body, Id, Name, Page, PageQuery, Query, Text, page
 from campaignd.campaigns import lifecycle, trial
-from campaignd.campaigns.lifecycle import CampaignSummary, summarize
+from campaignd.campaigns.lifecycle import CampaignSummary, campaign_summary
 from campaignd.config import DEFAULT_POOL
 from campaignd.domain import ContentType, Failure, NewCampaign
 from campaignd.errors import NotFound
@@ -65,14 +65,13 @@ class PreviewOut(BaseModel):
 
 async def _summary(call: Call, campaign_id: int) -> CampaignSummary:
     campaign = await call.store.get_campaign(campaign_id)
-    names = await call.store.list_names()
-    return summarize(campaign, await call.store.counts(campaign_id), names)
+    return await campaign_summary(call.store, campaign, await call.store.list_names())
 
 
 async def list_campaigns(call: Call) -> Page[CampaignSummary]:
     chosen = page(await call.store.campaigns(), lambda c: c.id, call.query)
     names = await call.store.list_names()
-    items = [summarize(c, await call.store.counts(c.id), names) for c in chosen.items]
+    items = [await campaign_summary(call.store, c, names) for c in chosen.items]
     return Page[CampaignSummary](items=items, next_after=chosen.next_after)
 
 

@@ -10,7 +10,7 @@ import secrets
 
 from campaignd.domain import ApiToken
 from campaignd.errors import InvalidInput, NotFound
-from campaignd.store.protocol import ApiTokenStore
+from campaignd.store.tokens_protocol import ApiTokenStore
 
 PREFIX = "cdk_"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

@@ -1,5 +1,8 @@
 """Campaign use cases: create (checked before it is stored), operator actions, summaries
-(lifecycle.py); starting scheduled campaigns when due, within schedule_max_lag (scheduling.py).
+(lifecycle.py); update, clone and delete (manage.py); lists (lists.py) and templates
+(templates.py) managed with the rules that tie them to campaigns; starting scheduled campaigns
+when due, within schedule_max_lag (scheduling.py); which campaigns the public archive shows
+(archive.py).
 
 May import: the core, rendering/, store/ (the protocol). Never db/, http/, daemon/ or cli/.
 """

@@ -119,11 +119,15 @@ async def send_tests(
 ) -> list[TestSend]:
     """Render and send to each address now; a render failure is reported, the others still go."""
     from campaignd.rendering.compose import CampaignMailer
+    from campaignd.rendering.dkim import signer_from_settings
 
     campaign = await store.get_campaign(campaign_id)
     layout = await _layout(store, campaign)
     recipients = [await recipient_for(store, addr, campaign_id) for addr in to]
-    mailer = CampaignMailer.prepare(campaign, layout, settings.app, settings.require_secret())
+    dkim = signer_from_settings(settings.dkim)  # signed as the daemon signs
+    mailer = CampaignMailer.prepare(
+        campaign, layout, settings.app, settings.require_secret(), dkim=dkim
+    )
     built = messengers(settings)
     if campaign.messenger not in built:
         raise InvalidInput(f"messenger {campaign.messenger!r} is not configured")
@@ -143,7 +147,7 @@ async def send_tests(
                 )
                 continue
             outcome = await built[campaign.messenger].send(
-                mailer.envelope_from, [recipient.email], data
+                mailer.envelope_from, [recipient.email], data, mailer.sign
             )
             reply = f"{outcome.code or ''} {outcome.text}".strip()
             results.append(TestSend(recipient.email, outcome.kind.value, outcome.server, reply))

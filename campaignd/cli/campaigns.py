@@ -1,19 +1,25 @@
-"""`campaignd campaigns` commands: create, list, show, state changes, failures, test and preview."""
+"""`campaignd campaigns`: create, ls, show, state changes, failures, test, preview (+ manage)."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime as dt
 import sys
 from pathlib import Path
 
 import click
 
 from campaignd.campaigns import lifecycle
-from campaignd.campaigns.lifecycle import apply_action, create_campaign, summarize
+from campaignd.campaigns.lifecycle import (
+    apply_action,
+    campaign_summary,
+    create_campaign,
+    parse_track,
+)
+from campaignd.campaigns.segments import segment_matches
 from campaignd.campaigns.trial import preview as preview_message
 from campaignd.campaigns.trial import send_tests
+from campaignd.cli.campaign_input import FILE, parse_header, parse_when, read_file
 from campaignd.cli.common import (
     AppContext,
     async_command,
@@ -22,46 +28,16 @@ from campaignd.cli.common import (
     print_json,
     print_table,
 )
+from campaignd.cli.stats import stats
 from campaignd.config import DEFAULT_POOL
 from campaignd.domain import (
+    BounceCounts,
     ContentType,
     NewCampaign,
+    TrackingMode,
     utcnow,
 )
-from campaignd.errors import InvalidInput
 from campaignd.importing.csvsafe import safe_row
-
-FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def _read(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-
-
-def _parse_when(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(f"--send-at {value!r} is not an ISO-8601 time") from exc
-    if when.tzinfo is None:
-        raise InvalidInput(
-            f"--send-at {value!r} has no time zone; add one, e.g. 2026-12-01T09:00:00+01:00 or Z"
-        )
-    return when.astimezone(dt.UTC)
-
-
-def _parse_header(value: str) -> tuple[str, str]:
-    name, sep, rest = value.partition(":")
-    if not sep or not name.strip():
-        raise InvalidInput(f"--header {value!r} must look like 'Name: value'")
-    return name.strip(), rest.strip()
 
 
 @click.group()
@@ -87,6 +63,9 @@ def campaigns() -> None:
 @click.option("--header", "headers", multiple=True, help="'Name: value' (value is a template).")
 @click.option("--tag", "tags", multiple=True)
 @click.option("--send-at", help="ISO-8601 time with zone, used by `campaigns schedule`.")
+@click.option("--segment", help="Only list members matching this filter (docs/filters.md).")
+@click.option("--archive", is_flag=True, help="Readable in the public archive once sending.")
+@click.option("--track", default="", help="What to track: opens, clicks or opens,clicks.")
 @click.option("--json", "as_json", is_flag=True, help="Print the campaign as JSON.")
 @pass_app
 @async_command
@@ -104,6 +83,9 @@ async def create(
     headers: tuple[str, ...],
     tags: tuple[str, ...],
     send_at: str | None,
+    segment: str | None,
+    archive: bool,
+    track: str,
     as_json: bool,
 ) -> None:
     """Create a draft campaign; print its id."""
@@ -114,23 +96,35 @@ async def create(
         name=name,
         subject=subject,
         from_email=from_email or settings.app.from_email,
-        body=_read(body_file) or "",
-        alt_body=_read(alt_body_file),
+        body=read_file(body_file) or "",
+        alt_body=read_file(alt_body_file),
         lists=tuple(dict.fromkeys(lists)),
         content_type=ContentType(content_type),
         template=template,
         messenger=messenger,
-        headers=tuple(_parse_header(h) for h in headers),
+        headers=tuple(parse_header(h) for h in headers),
         tags=tuple(dict.fromkeys(tags)),
-        send_at=_parse_when(send_at),
+        send_at=parse_when(send_at),
+        segment=segment,
+        archive=archive,
+        track=parse_track(track),
     )
     async with open_store(settings) as store:
         campaign = await create_campaign(store, new, settings.app, messenger_names(settings))
+        if new.track and settings.tracking.mode is TrackingMode.OFF:
+            click.echo("warning: [tracking] mode is off: nothing will be tracked", err=True)
+        elif new.track and new.content_type is ContentType.PLAIN:
+            click.echo(
+                "warning: a plain-text campaign has no HTML part: nothing is tracked", err=True
+            )
         if as_json:
             names = await store.list_names()
-            print_json(summarize(campaign, await store.counts(campaign.id), names))
+            print_json(await campaign_summary(store, campaign, names))
         else:
             click.echo(campaign.id)
+
+
+campaigns.add_command(stats)
 
 
 @campaigns.command("ls")
@@ -141,7 +135,7 @@ async def ls(app: AppContext, as_json: bool) -> None:
     """List campaigns with their progress."""
     async with open_store(app.settings) as store:
         names = await store.list_names()
-        rows = [summarize(c, await store.counts(c.id), names) for c in await store.campaigns()]
+        rows = [await campaign_summary(store, c, names) for c in await store.campaigns()]
     if as_json:
         print_json(rows)
         return
@@ -161,7 +155,7 @@ async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     async with open_store(app.settings) as store:
         campaign = await store.get_campaign(campaign_id)
         names = await store.list_names()
-        summary = summarize(campaign, await store.counts(campaign_id), names)
+        summary = await campaign_summary(store, campaign, names)
     if as_json:
         print_json(summary)
         return
@@ -174,6 +168,8 @@ async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
             shown = ", ".join(f"{n} (#{i})" for n, i in zip(shown, summary.lists, strict=True))
         elif isinstance(shown, tuple):
             shown = ", ".join(map(str, shown))
+        elif isinstance(shown, BounceCounts):
+            shown = f"hard {shown.hard}, soft {shown.soft}, complaint {shown.complaint}"
         click.echo(f"{name:>13}: {'-' if shown in (None, '') else shown}")
 
 
@@ -184,7 +180,7 @@ def _action(action: str, doc: str) -> click.Command:
     @async_command
     async def command(app: AppContext, campaign_id: int, **kwargs: str | bool | None) -> None:
         send_at = kwargs.get("send_at")
-        when = _parse_when(send_at if isinstance(send_at, str) else None)
+        when = parse_when(send_at if isinstance(send_at, str) else None)
         async with open_store(app.settings) as store:
             campaign = await apply_action(
                 store,
@@ -195,18 +191,25 @@ def _action(action: str, doc: str) -> click.Command:
                 app=app.settings.app,
                 force=bool(kwargs.get("force")),
                 warn=lambda line: click.echo(line, err=True),
+                at_once=bool(kwargs.get("now")),
             )
+            matches = await segment_matches(store, campaign) if action == "start" else None
         extra = (
             f" for {campaign.send_at.isoformat()}"
             if campaign.send_at and action == "schedule"
             else ""
         )
         click.echo(f"campaign {campaign.id} is {campaign.status.value}{extra}")
+        if matches is not None:
+            click.echo(f"segment: {matches} eligible subscribers on its lists match")
 
     if action == "schedule":
         command = click.option("--send-at", help="ISO-8601 time with zone (default: as created)")(
             command
         )
+        command = click.option(
+            "--now", is_flag=True, help="Start now instead (as `start`); for a send time passed."
+        )(command)
     if action in ("start", "schedule"):
         command = click.option(
             "--force",
@@ -217,12 +220,24 @@ def _action(action: str, doc: str) -> click.Command:
     return command
 
 
+@campaigns.command("archive")
+@click.argument("campaign_id", type=int)
+@click.option("--off", is_flag=True, help="Take it out of the archive.")
+@pass_app
+@async_command
+async def archive(app: AppContext, campaign_id: int, off: bool) -> None:
+    """Show the campaign in the public archive (once running or finished), or not with --off."""
+    async with open_store(app.settings) as store:
+        campaign = await store.set_campaign_archive(campaign_id, not off)
+    click.echo(f"campaign {campaign.id} is {'' if campaign.archive else 'not '}in the archive")
+
+
 for _name, _doc in (
-    ("schedule", "Schedule a draft or paused campaign for its send time."),
+    ("schedule", "Schedule a draft or paused campaign for its send time (ahead, or --now)."),
     ("start", "Start a draft, scheduled or paused campaign now."),
     ("pause", "Pause a running campaign (in-flight messages finish; nothing is re-sent)."),
     ("resume", "Resume a paused campaign where it stopped."),
-    ("cancel", "Cancel a running, paused or scheduled campaign."),
+    ("cancel", "Cancel a draft, running, paused or scheduled campaign."),
     ("unschedule", "Turn a scheduled campaign back into a draft."),
 ):
     campaigns.add_command(_action(_name, _doc))
@@ -308,3 +323,13 @@ async def test(app: AppContext, campaign_id: int, to: tuple[str, ...]) -> None:
             click.echo(f"{r.email}: {r.outcome} via {r.server} ({r.reply})")
     if any(r.outcome != "sent" for r in results):
         sys.exit(1)
+
+
+def _add_manage_commands() -> None:
+    from campaignd.cli.campaigns_manage import clone, delete, update
+
+    for command in (update, clone, delete):
+        campaigns.add_command(command)
+
+
+_add_manage_commands()

@@ -31,6 +31,7 @@ EX_CONFIG = 78  # sysexits.h: configuration error; systemd does not restart on i
         "optin": "campaignd.cli.optin:optin",
         "dkim": "campaignd.cli.dkim:dkim",
         "api-tokens": "campaignd.cli.apitokens:api_tokens",
+        "bounces": "campaignd.cli.bounces:bounces",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from typing import Any
 
 import click
@@ -10,8 +11,10 @@ from campaignd.cli.common import AppContext, async_command, pass_app, print_json
 from campaignd.config import Settings, SmtpSettings
 from campaignd.errors import MessengerError
 from campaignd.messengers.check import Step, check_server
+from campaignd.messengers.protocol import Sign
 from campaignd.messengers.registry import check_messenger
 from campaignd.messengers.server import SmtpServer
+from campaignd.rendering.dkim import DkimSigner, signer_from_settings
 
 
 def server_view(index: int, s: SmtpSettings) -> dict[str, Any]:
@@ -96,6 +99,17 @@ def _server_table(views: list[dict[str, Any]]) -> None:
     print_table([*headers, "conns", "rate", "retries", "timeout", "headers"], rows)
 
 
+def _print_dkim(dkim: DkimSigner | None, sender: str) -> Sign | None:
+    """Each [[dkim]] key and the DNS record to publish for it; the sender domain's signer."""
+    if dkim is None:
+        return None
+    for key in dkim.keys.values():
+        click.echo(f"DKIM {key.domain}: {key.algorithm}, selector {key.selector} ({key.source})")
+        click.echo(f"  publish: {key.dns_record()}")
+    signer = dkim.for_campaign(parseaddr(sender)[1].rpartition("@")[2])
+    return None if signer is None else signer.sign
+
+
 def _print_step(step: Step) -> None:
     mark = "ok  " if step.ok else "FAIL"
     click.echo(f"  {mark} {step.name:<9} {step.detail}")
@@ -119,14 +133,15 @@ async def test_cmd(app: AppContext, name: str | None, to: str | None, sender: st
         entries = [s for s in settings.smtp if s.enabled]
     if not entries:
         raise MessengerError("no SMTP servers configured: add [[smtp]] to settings.toml")
+    sender = sender or settings.app.from_email
+    dkim = signer_from_settings(settings.dkim)  # a bad key: exit 78 before any connection
+    sign = _print_dkim(dkim, sender)
     failed: list[str] = []
     for entry in entries:
         index = _index(settings, entry)
         server = SmtpServer(entry, key=f"smtp[{index}]")
         click.echo(f"{server.label} (smtp[{index}], {entry.host}:{entry.port}):")
-        result = await check_server(
-            server, to=to, sender=sender or settings.app.from_email, on_step=_print_step
-        )
+        result = await check_server(server, to=to, sender=sender, on_step=_print_step, sign=sign)
         await server.close()
         if not result.ok:
             failed.append(server.label)

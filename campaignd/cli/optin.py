@@ -10,6 +10,7 @@ from campaignd.cli.common import AppContext, fail, open_store, pass_app, print_j
 from campaignd.config import DEFAULT_POOL, Settings
 from campaignd.domain import OptIn
 from campaignd.rendering.compose import CampaignMailer
+from campaignd.rendering.dkim import signer_from_settings
 
 
 @click.group()
@@ -56,6 +57,7 @@ def send(
         template=body,
         subject=subject or use_case.DEFAULT_SUBJECT,
         from_email=from_email,
+        dkim=signer_from_settings(settings.dkim),
     )
     run(_send(settings, mailer, list_names, messenger, as_json))
 

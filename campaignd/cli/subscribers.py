@@ -1,14 +1,15 @@
-"""`campaignd subscribers`: add, show, blocklist and unsubscribe one subscriber."""
+"""`campaignd subscribers`: add, show, blocklist and unsubscribe one subscriber (the other
+commands: cli/importing.py, cli/subscribers_manage.py)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
 
-from campaignd.addresses import MAX_NAME_LENGTH, name_from_email, normalize_email
+from campaignd.addresses import normalize_email
+from campaignd.bounces.report import campaign_label, one_line, subscriber_bounces
 from campaignd.cli.common import (
     AppContext,
     async_command,
@@ -17,32 +18,36 @@ from campaignd.cli.common import (
     pass_app,
     print_json,
     print_table,
+    to_jsonable,
 )
 from campaignd.cli.lazy import LazyGroup
-from campaignd.domain import NewSubscriber, SubscriberStatus, SubscriptionStatus
+from campaignd.domain import Bounce, NewSubscriber, SubscriptionStatus
 from campaignd.errors import NotFound
 from campaignd.store.protocol import Store
+from campaignd.subscribers import manage
 
-MAX_ATTRIBUTES = 64 * 1024  # bytes of JSON
+_MANAGE = "campaignd.cli.subscribers_manage"
 
 
-@click.group(cls=LazyGroup, lazy={"import": "campaignd.cli.importing:import_cmd"})
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "import": "campaignd.cli.importing:import_cmd",
+        "ls": "campaignd.cli.subscriber_query:ls_cmd",
+        "update": f"{_MANAGE}:update_cmd",
+        "unblocklist": f"{_MANAGE}:unblocklist_cmd",
+        "delete": f"{_MANAGE}:delete_cmd",
+        "wipe": f"{_MANAGE}:wipe_cmd",
+        "export": f"{_MANAGE}:export_cmd",
+        "export-data": f"{_MANAGE}:export_data_cmd",
+    },
+)
 def subscribers() -> None:
-    """Add, import, show, blocklist and unsubscribe subscribers."""
+    """Add, import, list, show, update, blocklist, unsubscribe, delete and export subscribers."""
 
 
 def _attributes(value: str | None) -> Mapping[str, Any]:
-    if value is None or not value.strip():
-        return {}
-    if len(value.encode("utf-8")) > MAX_ATTRIBUTES:
-        fail(f"--attributes is larger than {MAX_ATTRIBUTES} bytes")
-    try:
-        parsed = json.loads(value)
-    except ValueError as exc:
-        fail(f"--attributes is not valid JSON: {exc}")
-    if not isinstance(parsed, dict):
-        fail('--attributes must be a JSON object, such as {"city": "Oslo"}')
-    return parsed  # type: ignore[no-any-return]
+    return {} if value is None else manage.json_object(value, "--attributes")
 
 
 async def _list_ids(store: Store, names: Sequence[str]) -> list[int]:
@@ -74,9 +79,7 @@ async def add(
 ) -> None:
     """Add the subscriber EMAIL, optionally to lists."""
     address = normalize_email(email)  # InvalidAddress: one line, exit 1
-    display = (name or "").strip() or name_from_email(address)
-    if len(display) > MAX_NAME_LENGTH:
-        fail(f"--name is longer than {MAX_NAME_LENGTH} characters")
+    display = manage.display_name(name, address)
     attrs = _attributes(attributes)
     async with open_store(app.settings) as store:
         list_ids = await _list_ids(store, list_names)
@@ -93,11 +96,12 @@ async def add(
 @pass_app
 @async_command
 async def show(app: AppContext, email: str, as_json: bool) -> None:
-    """Show the subscriber EMAIL (case-insensitive) and their subscriptions."""
+    """Show the subscriber EMAIL (case-insensitive), their subscriptions and their bounces."""
     async with open_store(app.settings) as store:
         found = await store.get_subscriber(email)
+        bounces = await subscriber_bounces(store, found.id)
     if as_json:
-        print_json(found)
+        print_json({**to_jsonable(found), "bounces": [_bounce_json(b) for b in bounces]})
         return
     print_table(
         ["field", "value"],
@@ -117,6 +121,30 @@ async def show(app: AppContext, email: str, as_json: bool) -> None:
         ["list_id", "list", "subscription"],
         [(s.list_id, s.list_name, s.status) for s in found.subscriptions],
     )
+    click.echo()
+    if not bounces:
+        click.echo("bounces: none recorded")
+        return
+    print_table(
+        ["bounced", "kind", "campaign", "source", "reason"],
+        [
+            (b.created_at, b.kind, campaign_label(b), b.source, one_line(b.reason, 100))
+            for b in bounces
+        ],
+    )
+
+
+def _bounce_json(bounce: Bounce) -> dict[str, Any]:
+    """A bounce in `subscribers show --json` (the person's own fields left out)."""
+    return {
+        "id": bounce.id,
+        "kind": bounce.kind,
+        "source": bounce.source,
+        "reason": bounce.reason,
+        "campaign_id": bounce.campaign_id,
+        "campaign_name": bounce.campaign_name,
+        "created_at": bounce.created_at,
+    }
 
 
 @subscribers.command("blocklist")
@@ -124,10 +152,18 @@ async def show(app: AppContext, email: str, as_json: bool) -> None:
 @pass_app
 @async_command
 async def blocklist(app: AppContext, email: str) -> None:
-    """Blocklist EMAIL: no campaign reaches it, and it is unsubscribed from every list."""
+    """Blocklist EMAIL: no campaign reaches it, and it is unsubscribed from every list.
+
+    An unknown address is added as blocklisted (as `subscribers import --mode blocklist`).
+    """
+    from campaignd.subscribers.manage import blocklist as blocklist_address
+
     async with open_store(app.settings) as store:
-        found = await store.set_subscriber_status(email, SubscriberStatus.BLOCKLISTED)
-    click.echo(f"blocklisted {found.email}; unsubscribed from every list")
+        done = await blocklist_address(store, email)
+    if done.created:
+        click.echo(f"blocklisted {done.subscriber.email}: a new, blocklisted record")
+        return
+    click.echo(f"blocklisted {done.subscriber.email}; unsubscribed from every list")
 
 
 @subscribers.command("unsubscribe")

@@ -1,11 +1,13 @@
 """Settings, core: one frozen tree, defaults < settings.toml < CAMPAIGND_SECTION__KEY environment.
 
 Lives here: shared field types (fields.py), the sections (sections.py: app, db, security, log,
-http, api, inbound; smtp.py; bounces.py), the whole tree (settings.py), loading it from the file and
-the environment (load.py), secrets read from files and the permission warning (secret_files.py),
-and the pure checks behind the validators (checks.py). Import the names from
-``campaignd.config``; they are all re-exported here.
-May import: campaignd.errors only (and pydantic). Nothing above the core.
+http, api, inbound; smtp.py; bounces.py; tracking.py; mailbox.py; dkim.py: the [[dkim]] keys), the
+whole tree (settings.py), loading it from the file and the environment (load.py), secrets
+read from files and the permission warning (secret_files.py), the pure checks behind the
+validators (checks.py), and the hints for bad settings ("did you mean", [smtp] vs [[smtp]],
+environment names: hints.py). Import the names from ``campaignd.config``; they are all
+re-exported here.
+May import: campaignd.errors and campaignd.domain's enums (and pydantic). Nothing above.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from campaignd.config.bounces import (
     BounceRule,
     BounceSettings,
 )
+from campaignd.config.dkim import DkimSettings
 from campaignd.config.fields import Duration, Header, OneLine, OptionalPath, parse_duration
-from campaignd.config.load import ENV_PREFIX, load_settings
+from campaignd.config.hints import ENV_PREFIX
+from campaignd.config.load import load_settings
 from campaignd.config.sections import (
     ApiSettings,
     AppSettings,
@@ -31,6 +35,7 @@ from campaignd.config.sections import (
 )
 from campaignd.config.settings import Settings
 from campaignd.config.smtp import DEFAULT_POOL, AuthProtocol, SmtpSettings, TlsType
+from campaignd.config.tracking import TrackingSettings
 
 __all__ = [
     "DEFAULT_POOL",
@@ -44,6 +49,7 @@ __all__ = [
     "BounceRule",
     "BounceSettings",
     "DbSettings",
+    "DkimSettings",
     "Duration",
     "Header",
     "HttpSettings",
@@ -56,6 +62,7 @@ __all__ = [
     "Settings",
     "SmtpSettings",
     "TlsType",
+    "TrackingSettings",
     "load_settings",
     "parse_duration",
 ]

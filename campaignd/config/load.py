@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -11,26 +12,24 @@ from typing import Any
 from pydantic import ValidationError
 
 from campaignd.config.checks import secrets_in
+from campaignd.config.hints import (
+    ENV_PREFIX,
+    Loc,
+    env_without_nesting,
+    key_name,
+    table_shape,
+    unknown_key,
+)
 from campaignd.config.secret_files import warn_if_readable
 from campaignd.config.settings import Settings
 from campaignd.errors import ConfigError
 
-ENV_PREFIX = "CAMPAIGND_"
+log = logging.getLogger(__name__)
 
 _SMTP_ENV = (
     "HOST", "PORT", "USERNAME", "PASSWORD", "TLS_TYPE", "AUTH_PROTOCOL", "NAME",
     "ALLOW_PLAINTEXT_AUTH",
 )  # fmt: skip
-
-
-def _key_of(loc: tuple[int | str, ...]) -> str:
-    key = ""
-    for part in loc:
-        if isinstance(part, int):
-            key += f"[{part}]"
-        else:
-            key += ("." if key else "") + part
-    return key or "settings"
 
 
 def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:
@@ -44,7 +43,16 @@ def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:
     node[path[-1]] = value
 
 
-def _apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> None:
+def _apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> dict[Loc, str]:
+    """Put the environment's settings into the tree; return the paths they set."""
+    for given, meant in env_without_nesting(Settings, env):
+        log.warning(
+            "environment variable %s is ignored: did you mean %s?",
+            given,
+            meant,
+            extra={"action": "config.env_ignored"},
+        )
+    paths: dict[Loc, str] = {}
     smtp_env = {
         k.lower(): env[f"{ENV_PREFIX}SMTP_{k}"] for k in _SMTP_ENV if f"{ENV_PREFIX}SMTP_{k}" in env
     }
@@ -57,6 +65,8 @@ def _apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> None:
         if path[0] == "smtp":
             continue  # smtp servers come from the file or CAMPAIGND_SMTP_HOST etc.
         _set_path(tree, path, value)
+        paths[tuple(path)] = name
+    return paths
 
 
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -74,15 +84,21 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
         warn_if_readable(path, secrets_in(tree))
-    _apply_env(tree, env)
+    shape = table_shape(Settings, tree)
+    if shape is not None:
+        raise ConfigError(*shape)
+    from_env = _apply_env(tree, env)
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
-        key = _key_of(tuple(first["loc"]))
+        loc = tuple(first["loc"])
+        key = key_name(loc)
         msg = first["msg"]
         if first["type"] == "extra_forbidden":
-            msg = "is not a known setting"
-        elif msg.startswith("Value error, "):
+            env_path = next((p for p in from_env if p[: len(loc)] == loc), None)
+            line = unknown_key(Settings, loc, env_path)
+            raise ConfigError(key, line, line=line) from None
+        if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         raise ConfigError(key, msg) from None

@@ -41,6 +41,15 @@ class AppSettings(Frozen):
     # A missing subscriber attribute prints empty ("blank", as listmonk) or fails ("fail").
     missing_attributes: Literal["blank", "fail"] = "blank"
     max_render_failures: int = Field(default=5, ge=0)
+    # Feedback-ID: <campaign id>:<list ids>:<this> on every campaign message when set
+    # (Gmail's feedback loop groups complaints by these fields); empty: no Feedback-ID.
+    feedback_id_sender: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{0,64}$")] = ""
+    # "Precedence: bulk" on campaign messages (some auto-responders stay quiet for it).
+    precedence_bulk: bool = False
+    # A claim not renewed for this long is a dead daemon's and is sent again (renewed every
+    # minute, or every fifth of the lease if shorter). Shorter: a dead daemon's recipients
+    # resume sooner; longer: fewer renewals, and a daemon stalled that long keeps its claims.
+    claim_lease: Annotated[Duration, Field(ge=30, le=86400)] = 600.0
 
     @field_validator("root_url")
     @classmethod

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from campaignd.config.bounces import VERP_BASE, VERP_BASE_RULE, BounceSettings
+from campaignd.config.dkim import DkimSettings
 from campaignd.config.fields import Frozen
+from campaignd.config.mailbox import MailboxSettings
 from campaignd.config.sections import (
     ApiSettings,
     AppSettings,
@@ -16,6 +18,7 @@ from campaignd.config.sections import (
     SecuritySettings,
 )
 from campaignd.config.smtp import DEFAULT_POOL, SmtpSettings
+from campaignd.config.tracking import TrackingSettings
 from campaignd.errors import ConfigError
 
 
@@ -28,7 +31,10 @@ class Settings(Frozen):
     api: ApiSettings = ApiSettings()
     bounces: BounceSettings = BounceSettings()
     inbound: InboundSettings = InboundSettings()
+    tracking: TrackingSettings = TrackingSettings()
     smtp: tuple[SmtpSettings, ...] = ()
+    mailbox: tuple[MailboxSettings, ...] = ()
+    dkim: tuple[DkimSettings, ...] = ()
 
     @model_validator(mode="after")
     def _verp_mailto(self) -> Settings:
@@ -45,6 +51,14 @@ class Settings(Frozen):
             raise ValueError(
                 "api.listen must differ from http.listen (the admin API has its own listener)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _mailbox_names(self) -> Settings:
+        labels = [m.label for m in self.mailbox]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(f"[[mailbox]] {twice[0]} appears twice: give each a distinct name")
         return self
 
     def require_secret(self) -> str:

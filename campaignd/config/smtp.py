@@ -63,9 +63,13 @@ class SmtpSettings(Frozen):
     @field_validator("email_headers", mode="before")
     @classmethod
     def _headers(cls, value: Any) -> Any:
-        # Accept [{name=..., value=...}] (listmonk) and {Name = "value"} tables.
+        # Three spellings: listmonk's list of one-header tables [{"X-Foo" = "bar"}], a table
+        # {"X-Foo" = "bar"}, and [{name = "X-Foo", value = "bar"}]. Names and values are
+        # checked by Header whichever is used.
         if isinstance(value, Mapping):
             return [{"name": k, "value": v} for k, v in value.items()]
+        if isinstance(value, list | tuple):
+            return [h for item in value for h in _header_items(item)]
         return value
 
     @model_validator(mode="after")
@@ -97,3 +101,10 @@ class SmtpSettings(Frozen):
     def label(self) -> str:
         """A name for logs and the ledger: the server name, else host:port."""
         return self.name or f"{self.host}:{self.port}"
+
+
+def _header_items(item: Any) -> list[Any]:
+    """One entry of an email_headers list: {name=..., value=...}, or a table of headers."""
+    if isinstance(item, Mapping) and set(item) != {"name", "value"}:
+        return [{"name": k, "value": v} for k, v in item.items()]
+    return [item]

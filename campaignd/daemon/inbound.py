@@ -22,12 +22,12 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
-from campaignd.bounces.classify import classify_mail
 from campaignd.bounces.mailin import MailApplier
+from campaignd.bounces.mailroute import apply_mail
 from campaignd.bounces.suppression import Suppressor
 from campaignd.config import InboundSettings, Settings
 from campaignd.errors import ConfigError, StoreError
-from campaignd.rendering.verp import Role, VerpCodec
+from campaignd.rendering.verp import VerpCodec
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -187,27 +187,10 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or b""
+        # Checked at RCPT; the secret cannot change in between.
+        targets = [t for t in map(self.codec.parse, envelope.rcpt_tos) if t is not None]
         try:
-            for address in envelope.rcpt_tos:
-                target = self.codec.parse(address)
-                if target is None:  # checked at RCPT; the secret cannot change in between
-                    continue
-                result = classify_mail(
-                    raw,
-                    envelope_recipient=address,
-                    to_unsubscribe=target.role is Role.UNSUBSCRIBE,
-                )
-                applied = await self.applier.apply(
-                    result, target.campaign_id, target.subscriber_uuid
-                )
-                log.info(
-                    "inbound mail to the %s address: %s (%s), %s",
-                    target.role.value,
-                    result.kind.value,
-                    result.shape,
-                    applied.outcome,
-                    extra={"action": "inbound.mail", "campaign_id": applied.campaign_id},
-                )
+            await apply_mail(raw, targets, self.applier)
         except StoreError as exc:
             log.error(
                 "inbound mail not applied, the sender will retry: %s",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from campaignd.campaigns.scheduling import DueCampaigns
 from campaignd.config import Settings, load_settings
-from campaignd.daemon import progress, signals
+from campaignd.daemon import changes, intake, progress, signals
 from campaignd.daemon.scheduler import Ticker
 from campaignd.daemon.sdnotify import Notifier
 from campaignd.daemon.stopping import close_messengers, drain, wait_any
@@ -21,7 +21,8 @@ from campaignd.daemon.wiring import Extras
 from campaignd.domain import utcnow
 from campaignd.errors import CampaigndError, StoreError
 from campaignd.messengers.protocol import Messenger
-from campaignd.sending.claims import StaleClaimSweep, recover_at_start
+from campaignd.rendering.dkim import signer_from_settings
+from campaignd.sending.claims import StaleClaimSweep, lease, recover_at_start
 from campaignd.sending.engine import Engine
 from campaignd.sending.runner import CampaignRunner
 from campaignd.store.protocol import Store
@@ -74,7 +75,7 @@ class Daemon:
         self.runners: dict[int, tuple[CampaignRunner, asyncio.Task[None]]] = {}
         self._side: set[asyncio.Task[None]] = set()
         self._due = DueCampaigns()
-        self._sweep = StaleClaimSweep()
+        self._sweep = StaleClaimSweep(settings.app)
         self._db_down = False  # the tick could not reach the database (logged once)
         self.engine: Engine | None = None
         self.extras: Extras | None = None
@@ -107,6 +108,7 @@ class Daemon:
         are put back."""
         settings = self.settings
         secret = settings.require_secret()
+        dkim = signer_from_settings(settings.dkim)  # a bad key stops the start (exit 78)
         owner = settings.app.instance_id or socket.gethostname()
         store = self._given_store or await _open_sql_store(settings)
         if self._given_store is None:
@@ -120,13 +122,18 @@ class Daemon:
             messengers=dict(self._messenger_factory(settings)),
             clock=self.clock,
             return_path=settings.bounces.return_path,
+            tracking=settings.tracking.mode,
+            dkim=dkim,
         )
-        await recover_at_start(store, owner, self.clock(), settings.app.concurrency)
+        await recover_at_start(
+            store, owner, self.clock(), settings.app.concurrency, lease(settings.app)
+        )
         stack.push_async_callback(self._close_current_messengers)
         return engine
 
     async def _start_extras(self, stack: AsyncExitStack, engine: Engine) -> None:
-        """Metrics, send-time bounces, the [http] endpoint and the [inbound] receiver."""
+        """Metrics, send-time bounces, the [http] endpoint, the [inbound] receiver and the
+        [[mailbox]] scanners."""
         settings = self.settings
         self.last_tick = asyncio.get_running_loop().time()
         extras = Extras(
@@ -135,12 +142,10 @@ class Daemon:
         await extras.start()
         self.extras = extras
         stack.push_async_callback(extras.stop)
-        if settings.inbound.enabled:  # bounces and unsubscribes by mail
-            from campaignd.daemon import inbound
-
-            stack.push_async_callback(
-                (await inbound.serve(settings, engine.store, extras.suppressor)).stop
-            )
+        # Bounces and unsubscribes by mail: the SMTP receiver, hosted mailboxes.
+        await intake.start(
+            stack, settings, engine.store, extras.suppressor, self.stopping, self._spawn
+        )
 
     async def _serve(self, engine: Engine) -> int:
         """Tick and send until a stop, the idle end or a forced stop; then drain."""
@@ -153,6 +158,7 @@ class Daemon:
         ):
             ticker.start()
             self._spawn(progress.report(self.runners, self.notifier), "progress")
+            self._spawn(changes.listen(settings.db.url, ticker, self.stopping), "listen")
             self.started()
             if self.freeze_heap:
                 # What exists now (modules, the store, templates) lives as long as the
@@ -253,6 +259,7 @@ class Daemon:
         try:
             fresh = self.load_settings()
             messengers = dict(self._messenger_factory(fresh))
+            dkim = signer_from_settings(fresh.dkim)
         except CampaigndError as exc:
             log.error(
                 "reload refused, keeping the old settings: %s", exc, extra={"action": "reload"}
@@ -261,7 +268,9 @@ class Daemon:
             return
         old = self.engine.messengers
         self.engine.messengers = messengers
+        self.engine.dkim = dkim  # for campaigns (re)started from now on
         self.engine.apply_rates(fresh.app)
+        self._sweep.app = fresh.app  # the lease; live runners read it from engine.app
         if fresh.app.concurrency != self.settings.app.concurrency:
             log.warning(
                 "concurrency changes take effect at the next restart", extra={"action": "reload"}

@@ -1,5 +1,6 @@
 """What the daemon attaches to its engine: metrics, send-time bounces, the HTTP endpoint and
-the admin API (each HTTP server on its own listener).
+the admin API (each HTTP server on its own listener); its tracking hits' recorder (flushed last,
+after the server stopped taking requests).
 
 Built by the daemon after the engine and stopped from its exit stack, after the drain, so the
 last outcomes still count and queued bounces are written before the store closes.
@@ -14,6 +15,7 @@ from collections.abc import Callable
 
 from campaignd.api.endpoints import ApiContext
 from campaignd.bounces.suppression import SendTimeBounces, Suppressor
+from campaignd.campaigns.hits import HitRecorder
 from campaignd.config import Settings
 from campaignd.http.context import HttpContext
 from campaignd.http.metrics import Metrics
@@ -52,10 +54,14 @@ class Extras:
         self._bounce_queues: list[SendTimeBounces] = []  # current and switched-off ones
         self.server = None
         self._http_context: HttpContext | None = None
+        self.hits: HitRecorder | None = None
+        self._hits_task: asyncio.Task[None] | None = None
         if settings.http.enabled:
+            from campaignd.config.smtp import DEFAULT_POOL
             from campaignd.http.app import create_app
             from campaignd.http.server import HttpServer, guard_of
 
+            self.hits = HitRecorder(store, settings.tracking)
             app = create_app(
                 store,
                 settings,
@@ -63,6 +69,9 @@ class Extras:
                 metrics=self.metrics,
                 suppressor=self.suppressor,
                 scheduler_alive=scheduler_alive,
+                # The public form's confirmation mails: the default pool, as `optin send`.
+                messenger=lambda: engine.messengers.get(DEFAULT_POOL),
+                hits=self.hits,
             )
             self.server = HttpServer(app, settings.http.listen, guard=guard_of(settings.http))
             self._http_context = app.state.ctx
@@ -90,6 +99,8 @@ class Extras:
                 server.bind()
         if self.bounces is not None:
             self._run_bounces(self.bounces)
+        if self.hits is not None:
+            self._hits_task = asyncio.create_task(self.hits.run(), name="tracking-hits")
         for server in (self.server, self.api_server):
             if server is not None:
                 server.start()
@@ -115,7 +126,9 @@ class Extras:
             ctx = self._http_context
             ctx.settings = ctx.settings.model_copy(update={"bounces": fresh.bounces})
         later = [
-            s for s in ("http", "api", "inbound") if getattr(fresh, s) != getattr(self.settings, s)
+            s
+            for s in ("http", "api", "inbound", "tracking")
+            if getattr(fresh, s) != getattr(self.settings, s)
         ]
         self.settings = fresh
         return later
@@ -126,6 +139,10 @@ class Extras:
                 await server.stop()
         if self._api_context is not None:  # a CSV upload still importing stops here
             await self._api_context.imports.close()
+        if self.hits is not None:
+            await self.hits.close()  # the last hits, in one transaction
+            if self._hits_task is not None:
+                await self._hits_task
         if self.bounces is not None:
             self.bounces.close()
         draining = [t for t in self._bounce_tasks if not t.done()]

@@ -71,6 +71,7 @@ def share(settings: Settings, index: int, count: int) -> Settings:
         update["http"] = settings.http.model_copy(update={"enabled": False})
         update["inbound"] = settings.inbound.model_copy(update={"enabled": False})
         update["api"] = settings.api.model_copy(update={"enabled": False})
+        update["mailbox"] = ()  # scanned by the main process only
     return settings.model_copy(update=update)
 
 

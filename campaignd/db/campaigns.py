@@ -1,4 +1,4 @@
-"""Campaign rows: create, read, compare-and-set status transitions, the send-error counter."""
+"""Campaign rows: create, read, update/delete guarded by status, transitions, send errors, users."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import tables as T
 from campaignd.domain import Campaign, CampaignStatus, ContentType, NewCampaign
 from campaignd.errors import NotFound
-from campaignd.rules import refusal, transition_values
+from campaignd.rules import refusal, refused_change, transition_values
 
 
-async def create(
-    conn: AsyncConnection, new: NewCampaign, template_id: int | None, now: dt.datetime
-) -> Campaign:
+async def _list_ids(conn: AsyncConnection, new: NewCampaign, template_id: int | None) -> list[int]:
+    """The ids of the named lists, in the order named; NotFound for an unknown list or
+    template."""
     li = T.lists.c
     names = list(dict.fromkeys(new.lists))
     found = {
@@ -30,31 +30,119 @@ async def create(
         await conn.scalar(select(T.templates.c.id).where(T.templates.c.id == template_id)) is None
     ):
         raise NotFound(f"no template with id {template_id}")
+    return [found[n] for n in names]
+
+
+def _content(new: NewCampaign, template_id: int | None) -> dict[str, Any]:
+    """The columns `create` and `update` set from a NewCampaign."""
+    return {
+        "name": new.name,
+        "subject": new.subject,
+        "from_email": new.from_email,
+        "body": new.body,
+        "alt_body": new.alt_body,
+        "content_type": ContentType(new.content_type).value,
+        "template_id": template_id,
+        "messenger": new.messenger,
+        "headers": [[name, value] for name, value in new.headers],
+        "tags": list(new.tags),
+        "send_at": new.send_at,
+        "segment": new.segment,
+    }
+
+
+async def _link_lists(conn: AsyncConnection, campaign_id: int, list_ids: list[int]) -> None:
+    if list_ids:
+        await conn.execute(
+            insert(T.campaign_lists),
+            [{"campaign_id": campaign_id, "list_id": lid} for lid in list_ids],
+        )
+
+
+async def create(
+    conn: AsyncConnection, new: NewCampaign, template_id: int | None, now: dt.datetime
+) -> Campaign:
+    list_ids = await _list_ids(conn, new, template_id)
     stmt = insert(T.campaigns).values(
         uuid=uuid.uuid4(),
-        name=new.name,
-        subject=new.subject,
-        from_email=new.from_email,
-        body=new.body,
-        alt_body=new.alt_body,
-        content_type=ContentType(new.content_type).value,
-        template_id=template_id,
-        messenger=new.messenger,
-        headers=[[name, value] for name, value in new.headers],
-        tags=list(new.tags),
+        **_content(new, template_id),
         status=CampaignStatus.DRAFT.value,
-        send_at=new.send_at,
         send_errors=0,
+        archive=new.archive,
+        track=list(new.track),
         created_at=now,
         updated_at=now,
     )
     campaign_id = (await conn.execute(stmt.returning(T.campaigns.c.id))).scalar_one()
-    if found:
-        await conn.execute(
-            insert(T.campaign_lists),
-            [{"campaign_id": campaign_id, "list_id": found[n]} for n in names],
-        )
+    await _link_lists(conn, campaign_id, list_ids)
     return await get(conn, campaign_id)
+
+
+async def _current(
+    conn: AsyncConnection, campaign_id: int, doing: str, allowed: frozenset[CampaignStatus]
+) -> Campaign:
+    """The campaign, its row locked on PostgreSQL; TransitionRefused unless its status is in
+    `allowed`."""
+    c = T.campaigns.c
+    locked = select(c.status).where(c.id == campaign_id)
+    if conn.dialect.name == "postgresql":
+        locked = locked.with_for_update()
+    status = await conn.scalar(locked)
+    if status is None:
+        raise NotFound(f"no campaign {campaign_id}")
+    if CampaignStatus(status) not in allowed:
+        raise refused_change(campaign_id, CampaignStatus(status), doing, allowed)
+    return await get(conn, campaign_id)
+
+
+async def update_campaign(
+    conn: AsyncConnection,
+    campaign_id: int,
+    new: NewCampaign,
+    template_id: int | None,
+    allowed: frozenset[CampaignStatus],
+    now: dt.datetime,
+) -> Campaign:
+    await _current(conn, campaign_id, "update", allowed)
+    list_ids = await _list_ids(conn, new, template_id)
+    c, cl = T.campaigns.c, T.campaign_lists.c
+    await conn.execute(
+        update(T.campaigns)
+        .where(c.id == campaign_id)
+        .values(**_content(new, template_id), updated_at=now)
+    )
+    await conn.execute(delete(T.campaign_lists).where(cl.campaign_id == campaign_id))
+    await _link_lists(conn, campaign_id, list_ids)
+    return await get(conn, campaign_id)
+
+
+async def delete_campaign(
+    conn: AsyncConnection, campaign_id: int, allowed: frozenset[CampaignStatus]
+) -> Campaign:
+    current = await _current(conn, campaign_id, "delete", allowed)
+    await conn.execute(delete(T.deliveries).where(T.deliveries.c.campaign_id == campaign_id))
+    b = T.bounces.c
+    await conn.execute(
+        update(T.bounces).where(b.campaign_id == campaign_id).values(campaign_id=None)
+    )
+    await conn.execute(
+        delete(T.campaign_lists).where(T.campaign_lists.c.campaign_id == campaign_id)
+    )
+    await conn.execute(delete(T.campaigns).where(T.campaigns.c.id == campaign_id))
+    return current
+
+
+async def users(
+    conn: AsyncConnection, where: Any, refuse_when: frozenset[CampaignStatus]
+) -> list[tuple[int, str, CampaignStatus]]:
+    """(id, name, status) of the campaigns matching `where` in a `refuse_when` status."""
+    c = T.campaigns.c
+    rows = await conn.execute(
+        select(c.id, c.name, c.status)
+        .where(where, c.status.in_([s.value for s in refuse_when]))
+        .order_by(c.id)
+    )
+    return [(r.id, r.name, CampaignStatus(r.status)) for r in rows]
 
 
 async def get(conn: AsyncConnection, campaign_id: int) -> Campaign:
@@ -106,6 +194,9 @@ def _campaign(row: Row[Any], list_ids: tuple[int, ...]) -> Campaign:
         finished_at=row.finished_at,
         pause_reason=row.pause_reason,
         send_errors=row.send_errors,
+        segment=row.segment,
+        archive=bool(row.archive),
+        track=tuple(str(t) for t in row.track),
     )
 
 

@@ -3,6 +3,11 @@
 claim_sqlite is the SQLite fast path (campaignd.db.sqlite.direct): the same statement on a stdlib
 connection. Which rows are claimable and eligible is campaignd.rules (claimable, eligible),
 written set-based here.
+
+Claim times (``claimed_at``, written by claim and renew, compared by recover against the lease)
+are the database server's clock on PostgreSQL (``now()``), so daemons on hosts whose clocks
+disagree judge a claim's age alike; on SQLite, whose database lives on the daemons' own host,
+they are the caller's ``now``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import ColumnElement, Interval, func, literal, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import tables as T
@@ -42,7 +47,7 @@ _ELIGIBLE = """
 # PostgreSQL looks it up per row instead of hashing the whole subscribers table.
 _CLAIM_SET = """
 SET status = CASE WHEN {eligible} THEN 'claimed' ELSE 'skipped' END,
-    claimed_by = :owner, claimed_at = {now}, updated_at = {now}
+    claimed_by = :owner, claimed_at = {claimed}, updated_at = {now}
 """
 
 _CLAIM_SQLITE = (
@@ -95,7 +100,9 @@ class Claims:
         self._after: dict[int, int] = {}  # campaign -> the highest ledger id claimed here
         eligible = _ELIGIBLE.format(d="deliveries")
         claim = _CLAIM_POSTGRES if dialect == "postgresql" else _CLAIM_SQLITE
-        self._claim = text(claim.format(now=bind_now(dialect), eligible=eligible))
+        now = bind_now(dialect)
+        claimed = "now()" if dialect == "postgresql" else now  # the server's clock: see above
+        self._claim = text(claim.format(now=now, claimed=claimed, eligible=eligible))
         self._raw = r = Raw(dialect)
         self._recipients = r.sql(
             "SELECT id, uuid, email, name, attributes FROM subscribers WHERE "
@@ -183,6 +190,19 @@ class Claims:
         return rows
 
 
+def _clock(conn: AsyncConnection, now: dt.datetime) -> Any:
+    """The time a claim is stamped with: the server's now() on PostgreSQL, else `now`."""
+    return func.now() if conn.dialect.name == "postgresql" else now
+
+
+def _stale_before(conn: AsyncConnection, lease: dt.timedelta, now: dt.datetime) -> Any:
+    """Claims stamped before this are stale: the lease before the clock of `_clock`."""
+    if conn.dialect.name == "postgresql":
+        cutoff: ColumnElement[Any] = func.now() - literal(lease, Interval())
+        return cutoff
+    return now - lease
+
+
 async def renew(conn: AsyncConnection, owner: str, campaign_id: int, now: dt.datetime) -> int:
     d = T.deliveries.c
     stmt = (
@@ -192,7 +212,7 @@ async def renew(conn: AsyncConnection, owner: str, campaign_id: int, now: dt.dat
             d.status == DeliveryStatus.CLAIMED.value,
             d.claimed_by == owner,
         )
-        .values(claimed_at=now)
+        .values(claimed_at=_clock(conn, now))
     )
     return (await conn.execute(stmt)).rowcount
 
@@ -210,15 +230,13 @@ async def release(
     return result.rowcount
 
 
-async def recover(
-    conn: AsyncConnection, owner: str, stale_before: dt.datetime, now: dt.datetime
-) -> int:
+async def recover(conn: AsyncConnection, owner: str, lease: dt.timedelta, now: dt.datetime) -> int:
     d = T.deliveries.c
     stmt = (
         update(T.deliveries)
         .where(
             d.status == DeliveryStatus.CLAIMED.value,
-            (d.claimed_by == owner) | (d.claimed_at < stale_before),
+            (d.claimed_by == owner) | (d.claimed_at < _stale_before(conn, lease, now)),
         )
         .values(unclaimed(now))
     )
@@ -228,7 +246,7 @@ async def recover(
 async def recover_stale(
     conn: AsyncConnection,
     campaign_id: int,
-    stale_before: dt.datetime,
+    lease: dt.timedelta,
     alive: str,
     now: dt.datetime,
 ) -> int:
@@ -238,7 +256,7 @@ async def recover_stale(
         .where(
             d.campaign_id == campaign_id,  # the (campaign_id, status) index: no table scan
             d.status == DeliveryStatus.CLAIMED.value,
-            d.claimed_at < stale_before,
+            d.claimed_at < _stale_before(conn, lease, now),
             d.claimed_by != alive,
         )
         .values(unclaimed(now))

@@ -8,12 +8,18 @@ set-based here (tests/integration/test_store_rules.py pins the two together).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import TextClause, func, select, text
+from sqlalchemy import TextClause, and_, exists, func, literal, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from campaignd.db import tables as T
+from campaignd.db.filters import condition
 from campaignd.db.raw import Raw
+from campaignd.db.types import UtcDateTime
+from campaignd.filters import Node, parse
 
 _NO_LIMIT = 2**31 - 1  # the largest subscriber id (a 32-bit integer column)
 
@@ -85,12 +91,33 @@ def bind_now(dialect: str) -> str:
     return "CAST(:now AS TIMESTAMP WITH TIME ZONE)" if dialect == "postgresql" else ":now"
 
 
+def eligible(campaign_id: int, after: int = 0, upto: int = _NO_LIMIT) -> ColumnElement[bool]:
+    """_POPULATE's rule (campaignd.rules.eligible) as a SQLAlchemy condition on T.subscribers
+    with ids after..upto, for the statements that add a segment's condition to it (the range is
+    repeated on the subscriptions, as in _POPULATE, for PostgreSQL's planner)."""
+    s, cl, li, sl = T.subscribers.c, T.campaign_lists.c, T.lists.c, T.subscriptions.c
+    lists = T.campaign_lists.join(T.lists, li.id == cl.list_id)
+    on_lists = exists(
+        select(literal(1))
+        .select_from(lists.join(T.subscriptions, sl.list_id == cl.list_id))
+        .where(
+            cl.campaign_id == campaign_id,
+            sl.subscriber_id == s.id,
+            sl.subscriber_id > after,
+            sl.subscriber_id <= upto,
+            or_(sl.status == "confirmed", and_(li.optin == "single", sl.status != "unsubscribed")),
+        )
+    )
+    return and_(s.id > after, s.id <= upto, s.status == "enabled", on_lists)
+
+
 class Ledger:
     """Filling the ledger, for one dialect ("sqlite" or "postgresql")."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self._members: dict[int, int] = {}  # campaign -> its lists' subscriptions (SQLite)
+        self._segments: dict[int, tuple[str, Node]] = {}  # campaign -> its parsed segment
         now = bind_now(dialect)
         self._populate = text(_POPULATE.format(now=now))
         self._populate_by_list = text(_POPULATE_BY_LIST.format(now=now))
@@ -125,6 +152,54 @@ class Ledger:
         if self.dialect == "sqlite" and members < BY_LIST_PER_ID * (upto - after):
             return self._populate_by_list
         return self._populate
+
+    async def populate_segment(
+        self,
+        conn: AsyncConnection,
+        campaign_id: int,
+        segment: str,
+        now: dt.datetime,
+        after: int = 0,
+        upto: int | None = None,
+    ) -> int:
+        """`populate` for a campaign with a segment: the same rule, by subscriber, and the
+        segment's condition (campaignd.db.filters) on top."""
+        cached = self._segments.get(campaign_id)
+        if cached is None or cached[0] != segment:
+            cached = self._segments[campaign_id] = (segment, parse(segment))
+        stmt = self._segment_statement(campaign_id, cached[1], now, after, upto)
+        result = await conn.execute(stmt)
+        return max(result.rowcount, 0)
+
+    def _segment_statement(
+        self, campaign_id: int, node: Node, now: dt.datetime, after: int, upto: int | None
+    ) -> Any:
+        s, d = T.subscribers.c, T.deliveries.c
+        stamp = literal(now, UtcDateTime())
+        rows = (
+            select(
+                literal(campaign_id),
+                s.id,
+                literal("pending"),
+                literal(0),
+                literal(""),
+                literal(""),
+                stamp,
+                stamp,
+            )
+            .where(
+                eligible(campaign_id, after, _NO_LIMIT if upto is None else upto),
+                condition(node, self.dialect),
+            )
+            .order_by(s.id)
+        )
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        columns = ["campaign_id", "subscriber_id", "status", "attempts", "text", "message_id"]
+        return (
+            insert(T.deliveries)
+            .from_select([*columns, "created_at", "updated_at"], rows)
+            .on_conflict_do_nothing(index_elements=[d.campaign_id, d.subscriber_id])
+        )
 
     async def last_subscriber_id(self, conn: AsyncConnection) -> int:
         return int(await conn.scalar(select(func.coalesce(func.max(T.subscribers.c.id), 0))) or 0)

@@ -60,7 +60,10 @@ async def upgrade(url: str) -> str:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the directory {path.parent}: {exc.strerror}") from exc
+            where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
+            raise StoreError(
+                f"cannot create the directory {path.parent}{where}: {exc.strerror}"
+            ) from exc
         try:
             create_private_file(path)
         except OSError as exc:

@@ -1,4 +1,4 @@
-"""The SQLModel tables: subscribers, lists, subscriptions, templates, campaigns, the ledger."""
+"""The SQLModel tables: subscribers, lists, templates, campaigns, the ledger, bounces, tracking."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlmodel import Field, SQLModel
 
@@ -69,6 +70,9 @@ class ListRow(SQLModel, table=True):
     name: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
     optin: str = Field(sa_column=Column(String(16), nullable=False))
     description: str = Field(sa_column=Column(Text, nullable=False))
+    # Public lists are offered by the subscription form and the preference page, by uuid.
+    uuid: UUID = Field(sa_column=Column(Uuid, nullable=False, unique=True))
+    public: bool = Field(sa_column=Column(Boolean, nullable=False, server_default=false()))
     created_at: dt.datetime = _ts()
     updated_at: dt.datetime = _ts()
 
@@ -117,7 +121,13 @@ class CampaignRow(SQLModel, table=True):
     started_at: dt.datetime | None = _ts(nullable=True)
     finished_at: dt.datetime | None = _ts(nullable=True)
     pause_reason: str | None = Field(sa_column=Column(Text, nullable=True))
+    # A filter expression (campaignd.filters) recipients must also match; None: everyone.
+    segment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     send_errors: int = Field(sa_column=Column(Integer, nullable=False))
+    # Readable in the public archive (/archive/...) once running or finished.
+    archive: bool = Field(sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # What is tracked: ["opens", "clicks"] or a part of it (bounded by [tracking] mode).
+    track: list[str] = Field(sa_column=Column(JSON, nullable=False, server_default="[]"))
     created_at: dt.datetime = _ts()
     updated_at: dt.datetime = _ts()
 
@@ -205,6 +215,37 @@ class ApiTokenRow(SQLModel, table=True):
     created_at: dt.datetime = _ts()
 
 
+class TrackCountRow(SQLModel, table=True):
+    """Opens and clicks counted per campaign, kind, link and minute: no subscriber (anonymous)."""
+
+    __tablename__ = "track_counts"
+
+    campaign_id: int = Field(sa_column=Column(Integer, primary_key=True))
+    kind: str = Field(sa_column=Column(String(16), primary_key=True))  # open | click | ...
+    machine: bool = Field(sa_column=Column(Boolean, primary_key=True))
+    url: str = Field(sa_column=Column(Text, primary_key=True))  # "" unless a click
+    minute: dt.datetime = Field(sa_column=Column(UtcDateTime(), primary_key=True))
+    hits: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class TrackEventRow(SQLModel, table=True):
+    """One hit with its subscriber: only written in [tracking] mode = "individual"."""
+
+    __tablename__ = "track_events"
+    __table_args__ = (Index(None, "campaign_id", "kind", "subscriber_id"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    campaign_id: int = Field(sa_column=Column(Integer, nullable=False))
+    subscriber_id: int = Field(sa_column=Column(Integer, nullable=False))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    machine: bool = Field(sa_column=Column(Boolean, nullable=False))
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = _ts()
+
+
 def _table(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
@@ -221,3 +262,5 @@ deliveries = _table(DeliveryRow)
 bounces = _table(BounceRow)
 optin_sends = _table(OptinSendRow)
 api_tokens = _table(ApiTokenRow)
+track_counts = _table(TrackCountRow)
+track_events = _table(TrackEventRow)

@@ -15,13 +15,26 @@ from starlette.routing import Route
 
 from campaignd.bounces.sns import SnsVerifier, fetch_https
 from campaignd.bounces.suppression import Suppressor
+from campaignd.campaigns.hits import HitRecorder
 from campaignd.config import Settings
 from campaignd.domain import utcnow
 from campaignd.errors import CampaigndError
-from campaignd.http import bounces, health, optin, unsubscribe
+from campaignd.http import (
+    archive,
+    bounces,
+    health,
+    manage,
+    optin,
+    subscribe,
+    tracking,
+    unsubscribe,
+)
+from campaignd.http.clientlimit import ClientLimiter
 from campaignd.http.context import HttpContext
 from campaignd.http.limits import BodyLimit
 from campaignd.http.metrics import Metrics
+from campaignd.messengers.protocol import Messenger
+from campaignd.rendering.tracking import TrackTokens
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -51,6 +64,29 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code, headers=exc.headers)
 
 
+#: Every public route: what a subscriber, a provider's webhook or a monitor reaches.
+ROUTES = [
+    Route("/unsubscribe/{token}", unsubscribe.show, methods=["GET"]),
+    Route("/unsubscribe/{token}", unsubscribe.unsubscribe, methods=["POST"]),
+    Route("/optin/{token}", optin.show, methods=["GET"]),
+    Route("/optin/{token}", optin.confirm, methods=["POST"]),
+    Route("/subscribe", subscribe.subscribe, methods=["POST"]),
+    Route("/subscribe/{list_uuid}", subscribe.form, methods=["GET"]),
+    Route("/manage/{token}", manage.show, methods=["GET"]),
+    Route("/manage/{token}", manage.change, methods=["POST"]),
+    Route("/archive/list/{list_uuid}", archive.list_page, methods=["GET"]),
+    Route("/archive/{campaign_uuid}", archive.campaign_page, methods=["GET"]),
+    Route("/archive/{campaign_uuid}/{token}", archive.own_page, methods=["GET"]),
+    Route("/t/c/{token}", tracking.click, methods=["GET", "HEAD"]),
+    Route("/t/o/{token}", tracking.pixel, methods=["GET", "HEAD"]),
+    Route("/webhooks/ses", bounces.ses, methods=["POST"]),
+    Route("/webhooks/sendgrid", bounces.sendgrid, methods=["POST"]),
+    Route("/webhooks/postmark", bounces.postmark, methods=["POST"]),
+    Route("/healthz", health.healthz, methods=["GET"]),
+    Route("/metrics", health.metrics, methods=["GET"]),
+]
+
+
 def create_app(
     store: Store,
     settings: Settings,
@@ -60,32 +96,32 @@ def create_app(
     suppressor: Suppressor | None = None,
     fetch_cert: Callable[[str], Awaitable[bytes]] = fetch_https,
     scheduler_alive: Callable[[], bool] | None = None,
+    messenger: Callable[[], Messenger | None] = lambda: None,
+    signups: ClientLimiter | None = None,
+    hits: HitRecorder | None = None,
 ) -> Starlette:
-    """The subscriber-facing app on `store`. Raises ConfigError without security.secret."""
+    """The subscriber-facing app on `store`; `messenger` gives the messenger the public form's
+    confirmation mails go through, `signups` limits POST /subscribe per client, tracked opens
+    and clicks go to `hits` (none recorded without it; links still work). Raises ConfigError
+    without security.secret."""
+    secret = settings.require_secret()
     ctx = HttpContext(
         store=store,
         settings=settings,
-        secret=settings.require_secret(),
+        secret=secret,
         clock=clock,
         metrics=metrics or Metrics(),
         suppressor=suppressor or Suppressor(store, settings.bounces, clock),
         sns=SnsVerifier(fetch_cert, clock),
         scheduler_alive=scheduler_alive,
         previous_secrets=settings.previous_secrets(),
+        messenger=messenger,
+        signups=signups or ClientLimiter(),
+        track_tokens=TrackTokens(secret, settings.previous_secrets()),
+        hits=hits,
     )
-    routes = [
-        Route("/unsubscribe/{token}", unsubscribe.show, methods=["GET"]),
-        Route("/unsubscribe/{token}", unsubscribe.unsubscribe, methods=["POST"]),
-        Route("/optin/{token}", optin.show, methods=["GET"]),
-        Route("/optin/{token}", optin.confirm, methods=["POST"]),
-        Route("/webhooks/ses", bounces.ses, methods=["POST"]),
-        Route("/webhooks/sendgrid", bounces.sendgrid, methods=["POST"]),
-        Route("/webhooks/postmark", bounces.postmark, methods=["POST"]),
-        Route("/healthz", health.healthz, methods=["GET"]),
-        Route("/metrics", health.metrics, methods=["GET"]),
-    ]
     app = Starlette(
-        routes=routes,
+        routes=ROUTES,
         middleware=[Middleware(BodyLimit)],
         exception_handlers={
             CampaigndError: _store_failed,

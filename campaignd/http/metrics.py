@@ -7,6 +7,7 @@ campaignd_rate_limit_wait_seconds_total                    time held back by app
 campaignd_messages_in_flight
 campaignd_campaigns{status}                                from the database at each scrape
 campaignd_bounces_total{type,source}, campaignd_unsubscribes_total
+campaignd_opens_total{machine}, campaignd_clicks_total{machine}   tracked hits (machine: true|false)
 
 With app.workers > 1 the main process adds the workers' samples (campaignd.http.shared_metrics).
 """
@@ -89,6 +90,10 @@ class Metrics:
         self.unsubscribes = Counter(
             "campaignd_unsubscribes", "Unsubscribes through links", registry=r
         )
+        self.opens = Counter(
+            "campaignd_opens", "Tracked opens (pixel loads)", ["machine"], registry=r
+        )
+        self.clicks = Counter("campaignd_clicks", "Tracked clicks", ["machine"], registry=r)
         self._engine: Engine | None = None
         self.workers_dir: Path | None = None  # the workers' snapshots (main process, workers > 1)
         self._counters: dict[tuple[str, str, DeliveryStatus], Counter] = {}

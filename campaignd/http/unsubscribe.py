@@ -13,7 +13,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from campaignd.domain import Subscriber
+from campaignd.domain import Hit, HitKind, Subscriber
 from campaignd.errors import InvalidToken, NotFound
 from campaignd.http.context import HttpContext, context
 from campaignd.http.limits import form_field
@@ -58,14 +58,17 @@ async def unsubscribe(request: Request) -> Response:
         )
     data, subscriber = found
     list_ids: tuple[int, ...] | None = None
+    campaign_id: int | None = None
     if data.campaign_uuid is not None:
         try:
             campaign = await ctx.store.get_campaign_by_uuid(data.campaign_uuid)
-            list_ids = campaign.list_ids
+            list_ids, campaign_id = campaign.list_ids, campaign.id
         except NotFound:
             list_ids = None  # the campaign was deleted: every list, to be safe
     changed = await ctx.store.unsubscribe(subscriber.id, list_ids)
     ctx.metrics.unsubscribes.inc()
+    if changed and campaign_id is not None and ctx.hits is not None:  # campaign statistics
+        ctx.hits.add(Hit(campaign_id, HitKind.UNSUBSCRIBE, ctx.clock()))
     log.info(
         "subscriber %d unsubscribed from %s (%d subscriptions changed)",
         subscriber.id,

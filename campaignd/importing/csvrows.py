@@ -16,6 +16,7 @@ from campaignd.addresses import (
 )
 from campaignd.domain import NewSubscriber
 from campaignd.errors import InvalidInput
+from campaignd.importing.csvsafe import restore
 
 MAX_ATTRIBUTES_BYTES = 64 * 1024
 MAX_RAW_REPORT = 1000  # characters of a bad row kept for the report
@@ -207,8 +208,8 @@ def check_row(
                 raw_text(cells, delimiter),
             )
     try:
-        email = normalize_email(cells[columns.email])
-        name = "" if columns.name is None else cells[columns.name].strip()
+        email = normalize_email(restore(cells[columns.email]))
+        name = "" if columns.name is None else restore(cells[columns.name]).strip()
         if len(name) > MAX_NAME_LENGTH:
             raise InvalidInput(f"the name is longer than {MAX_NAME_LENGTH} characters")
         cell = "" if columns.attributes is None else cells[columns.attributes]

@@ -20,3 +20,11 @@ def neutralise(cell: str) -> str:
 def safe_row(cells: Iterable[object]) -> list[object]:
     """A CSV row with every text cell neutralised (numbers and None are left as they are)."""
     return [neutralise(c) if isinstance(c, str) else c for c in cells]
+
+
+def restore(cell: str) -> str:
+    """The inverse of `neutralise` for a cell it changed: `'=x` -> `=x`; any other cell as is.
+    The import reads address and name cells through it, so an export re-imports as it was."""
+    if cell[:1] == "'" and neutralise(cell[1:]) == cell:
+        return cell[1:]
+    return cell

@@ -12,6 +12,7 @@ from campaignd.domain import OutcomeKind
 from campaignd.errors import ConnectFailure, InvalidAddress
 from campaignd.messengers.connection import deliver, say_goodbye
 from campaignd.messengers.envelope import Envelope
+from campaignd.messengers.protocol import Sign
 from campaignd.messengers.redact import credential_redactor
 from campaignd.messengers.server import SmtpServer
 
@@ -55,8 +56,10 @@ async def check_server(
     to: str | None = None,
     sender: str = "",
     on_step: Callable[[Step], None] | None = None,
+    sign: Sign | None = None,
 ) -> ServerCheck:
-    """Run the steps against one server; stop at the first failure, which says what to fix."""
+    """Run the steps against one server; stop at the first failure, which says what to fix.
+    The test message is signed by `sign` (the sender domain's DKIM key) when given."""
     result = ServerCheck(server.label)
     settings = server.settings
     redact = credential_redactor(settings.username, settings.password.get_secret_value())
@@ -82,7 +85,9 @@ async def check_server(
         except (InvalidAddress, ValueError) as exc:
             record(Step("send", False, str(exc), "give addresses such as you@example.org"))
             return result
-        delivery = await deliver(client, server.label, env, server.prepare(message), reused=False)
+        delivery = await deliver(
+            client, server.label, env, server.prepare(message, sign), reused=False
+        )
         outcome = delivery.outcome
         reply = f"{outcome.code} {outcome.text}" if outcome.code else outcome.text
         ok = outcome.kind is OutcomeKind.SENT

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from campaignd.domain import SendOutcome
+
+#: The last change to a message before it goes out, once the server's `email_headers` are in:
+#: a DKIM signature (campaignd.rendering.dkim.CampaignSigner.sign). Bytes in, bytes out.
+Sign = Callable[[bytes], bytes]
 
 
 class Messenger(Protocol):
@@ -25,8 +29,12 @@ class Messenger(Protocol):
         """Labels of the servers behind this messenger."""
         ...
 
-    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
-        """Deliver `message` (complete RFC 5322 bytes, CRLF line ends)."""
+    async def send(
+        self, sender: str, recipients: Sequence[str], message: bytes, sign: Sign | None = None
+    ) -> SendOutcome:
+        """Deliver `message` (complete RFC 5322 bytes, CRLF line ends). `sign`, when given,
+        is applied to the message as it will go on the wire (with the server's headers), once
+        per distinct set of server headers, not per attempt."""
         ...
 
     async def close(self) -> None:

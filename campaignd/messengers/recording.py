@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from campaignd.domain import OutcomeKind, SendOutcome
+from campaignd.messengers.protocol import Sign
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +61,15 @@ class RecordingMessenger:
         for o in outcomes:
             self._queue.append(o if isinstance(o, SendOutcome) else SendOutcome(o))
 
-    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
+    async def send(
+        self, sender: str, recipients: Sequence[str], message: bytes, sign: Sign | None = None
+    ) -> SendOutcome:
         if self.closed:
             return SendOutcome(OutcomeKind.TRANSIENT, text="messenger closed", attempts=0)
         if not recipients:
             return SendOutcome(OutcomeKind.PERMANENT, text="no recipients", attempts=0)
+        if sign is not None:
+            message = sign(message)
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:

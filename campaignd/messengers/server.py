@@ -27,6 +27,7 @@ from campaignd.messengers.connection import (
 from campaignd.messengers.envelope import Envelope, wire_payload
 from campaignd.messengers.headers import build_headers, merge_headers
 from campaignd.messengers.health import Health
+from campaignd.messengers.protocol import Sign
 from campaignd.messengers.slots import Slots
 from campaignd.ratelimit import RateLimiter
 
@@ -214,9 +215,10 @@ class SmtpServer:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def prepare(self, message: bytes) -> bytes:
-        """The message with this server's headers, ready for DATA."""
-        return wire_payload(merge_headers(message, self.headers))
+    def prepare(self, message: bytes, sign: Sign | None = None) -> bytes:
+        """The message with this server's headers (then signed by `sign`), ready for DATA."""
+        merged = merge_headers(message, self.headers)
+        return wire_payload(merged if sign is None else sign(merged))
 
     async def attempt(self, env: Envelope, payload: bytes) -> SendOutcome:
         """One delivery attempt on a pooled connection (a fresh one if a reused one was stale)."""

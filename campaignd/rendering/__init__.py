@@ -3,7 +3,8 @@
 Lives here: the sandbox (sandbox.py: the environment; sandbox_sizes.py: pure size estimates;
 sandbox_filters.py: the filter guards), a campaign's templates (template_source.py: joined into
 one source; templates.py: compiled once, rendered per subscriber; template_data.py: what
-templates see; attributes.py: the attributes they use, found statically), source conversions
+templates see; attributes.py: the attributes they use, found statically; listmonk.py: listmonk
+syntax spotted in a failing template, and the Jinja2 to write), source conversions
 (source.py, textify.py), sample data (sample.py), MIME building blocks (mime.py,
 address_headers.py), signed link tokens (tokens.py), VERP addresses (verp.py), message
 assembly per recipient (compose.py) and DKIM signing (dkim.py; its local check and sample

@@ -12,8 +12,15 @@ of each message is ``<return_path local>+<token>@<domain>`` (``envelope_sender``
 mailto is ``<unsubscribe_mailto local>+<token>@<domain>``: one HMAC per recipient, the rest built
 once per campaign. Return-Path is never written (the receiving MTA adds it from MAIL FROM).
 
+A campaign tracking opens or clicks (``--track``, within ``[tracking] mode``) gets its HTML part
+rewritten per recipient by campaignd.rendering.tracking (the pixel, links through /t/c/).
+
 The Message-ID is derived from the campaign and subscriber uuids (base32) on
-app.message_id_domain, else the From domain: retries of a ledger row keep it.
+app.message_id_domain, else the From domain: retries of a ledger row keep it. Campaign
+messages also get ``Feedback-ID: <campaign id>:<list ids>:<app.feedback_id_sender>`` when
+that is set and ``Precedence: bulk`` with app.precedence_bulk, unless the campaign sets them.
+With a [[dkim]] key for the From domain, ``sign`` is that key's signer, settled once per
+campaign; the messenger applies it once the server's headers are in (see messengers.protocol).
 
 Campaign headers are templates rendered per subscriber. Their names must be field names and
 must not be one of the headers this module owns (``OWNED_HEADERS``: From, To, Cc, Bcc, Subject,
@@ -34,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import datetime as dt
+import html
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -43,10 +51,21 @@ from functools import partial
 from typing import Any
 
 from campaignd.config import AppSettings
-from campaignd.domain import Campaign, ContentType, NewCampaign, Recipient, Template
+from campaignd.domain import (
+    TRACK_OPTIONS,
+    Campaign,
+    ContentType,
+    HitKind,
+    NewCampaign,
+    Recipient,
+    Template,
+    TrackingMode,
+)
 from campaignd.errors import HeaderInjection, InvalidInput, SlowRender, TemplateError
 from campaignd.rendering import address_headers, mime
 from campaignd.rendering import templates as render
+from campaignd.rendering.deliverability import campaign_signer, deliverability_lines
+from campaignd.rendering.dkim import DkimSigner
 from campaignd.rendering.sample import sample_attributes
 from campaignd.rendering.template_data import (
     Attributes,
@@ -54,9 +73,11 @@ from campaignd.rendering.template_data import (
     CampaignData,
     Links,
     SubscriberData,
+    sample_subscriber,
 )
 from campaignd.rendering.templates import CampaignRenderer
 from campaignd.rendering.tokens import Signer
+from campaignd.rendering.tracking import CampaignTracker, TrackTokens
 from campaignd.rendering.verp import CampaignVerp, VerpCodec
 
 OWNED_HEADERS = frozenset(
@@ -115,6 +136,8 @@ class CampaignMailer:
         *,
         campaign_id: int = 0,
         return_path: str = "",
+        tracker: CampaignTracker | None = None,
+        dkim: DkimSigner | None = None,
     ) -> None:
         display, self._from_addr = from_header
         self._optin_lists = tuple(optin_lists)
@@ -124,13 +147,14 @@ class CampaignMailer:
         self._campaign_text = str(campaign_uuid)
         self._unsub = Signer(secret, "unsub")
         self._optin = Signer(secret, "optin")
+        self._manage = Signer(secret, "manage")
+        self._archive = Signer(secret, "archive")
         self._root = app.root_url
         self._blank = app.missing_attributes == "blank"
         self._from_line = mime.address("From", display, self._from_addr)
         domain = app.message_id_domain or self._from_addr.rpartition("@")[2]
         self._mid_domain = mime.check_address(f"x@{domain}", "Message-ID domain").rpartition("@")[2]
-        mailto = ""
-        addr = ""
+        mailto = addr = ""
         if app.unsubscribe_mailto:
             addr = mime.parse_mailbox(app.unsubscribe_mailto, "app.unsubscribe_mailto")[1]
             mailto = f",\r\n <mailto:{addr}?subject=unsubscribe>"
@@ -147,6 +171,9 @@ class CampaignMailer:
             for name, value in headers
         ]
         self._header_names = [name for name, _ in headers]
+        self._deliverability = deliverability_lines(app, campaign_id, self._optin_lists, headers)
+        #: The DKIM signer of this campaign's From domain (for Messenger.send), else None.
+        self.sign = campaign_signer(dkim, self._from_addr, headers, app)
         self._cache: dict[tuple[int, str], str] = {}
         boundary = f"=_cd_{campaign_uuid.hex}"
         self._multipart = renderer.has_html
@@ -160,6 +187,7 @@ class CampaignMailer:
         self._date: tuple[int, str] = (-1, "")
         self._bodies = mime.BodyEncoder()
         self.slow = False  # renders run in the render thread, not on the event loop
+        self._tracker = tracker if self._multipart else None  # the HTML part only
 
     @classmethod
     def prepare(
@@ -169,9 +197,12 @@ class CampaignMailer:
         app: AppSettings,
         secret: str,
         return_path: str = "",
+        tracking: TrackingMode = TrackingMode.OFF,
+        dkim: DkimSigner | None = None,
     ) -> CampaignMailer:
         """Compile everything once; raise TemplateError or HeaderInjection if it cannot work
-        (InvalidInput for a `return_path` that cannot carry a VERP token)."""
+        (InvalidInput for a `return_path` that cannot carry a VERP token). Opens and clicks
+        are tracked as the campaign asks unless `tracking` is off."""
         check_headers(campaign.headers)
         renderer = _renderer(
             subject=campaign.subject,
@@ -194,6 +225,8 @@ class CampaignMailer:
             campaign.list_ids,
             campaign_id=campaign.id,
             return_path=return_path,
+            tracker=_tracker(campaign, app.root_url, secret, tracking),
+            dkim=dkim,
         )
 
     @property
@@ -266,7 +299,7 @@ class CampaignMailer:
         sub_text = str(sub_uuid)
         unsub = f"{self._root}/unsubscribe/{self._unsub.sign(sub_uuid, self._campaign_uuid)}"
         lists = self._optin_lists if optin_lists is None else optin_lists
-        links = Links(unsub, partial(self._optin_url, sub_uuid, lists), now)
+        links = self._links(unsub, sub_uuid, lists, now)
         attributes = _attributes(recipient.attributes, self._blank)
         data = SubscriberData(recipient.email, recipient.name, sub_text, attributes, links)
         rendered = self.renderer.render(data, budget)
@@ -279,6 +312,7 @@ class CampaignMailer:
             f"List-Unsubscribe: <{unsub}{self._mailto_tail(sub_uuid)}",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             f"X-Campaignd-Id: {self._campaign_text}.{sub_text}\r\n",
+            self._deliverability,
         ]
         for i, value in enumerate(rendered.headers):
             lines.append(self._cached(i, self._header_kinds[i], self._header_names[i], value))
@@ -289,7 +323,10 @@ class CampaignMailer:
                 f"Content-Transfer-Encoding: {text_cte}\r\n\r\n"
             )
             return message_id, "".join(lines).encode("utf-8") + text
-        html_cte, html = self._bodies.encode(rendered.html or "")
+        part = rendered.html or ""
+        if self._tracker is not None:
+            part = self._tracker.apply(part, recipient.subscriber_id, now)
+        html_cte, html = self._bodies.encode(part)
         lines.append(self._content_head)
         return message_id, b"".join(
             (
@@ -313,8 +350,55 @@ class CampaignMailer:
         mailto = self._verp.unsubscribe_address(subscriber_uuid)
         return f">,\r\n <mailto:{mailto}?subject=unsubscribe>\r\n"
 
+    def _links(
+        self, unsub: str, sub_uuid: uuid.UUID, lists: Sequence[int], now: dt.datetime
+    ) -> Links:
+        return Links(
+            unsub,
+            partial(self._optin_url, sub_uuid, lists),
+            now,
+            manage=lambda: f"{self._root}/manage/{self._manage.sign(sub_uuid)}",
+            archive=lambda: (
+                f"{self._root}/archive/{self._campaign_text}/"
+                f"{self._archive.sign(sub_uuid, self._campaign_uuid)}"
+            ),
+        )
+
+    def web_view(self, recipient: Recipient | None, now: dt.datetime) -> str:
+        """The campaign as a web page (the archive): its HTML part (or its text, escaped, in a
+        <pre>), rendered for `recipient`, or for the sample subscriber when None."""
+        if recipient is None:
+            data = sample_subscriber()
+        else:
+            unsub = self._unsub.sign(recipient.uuid, self._campaign_uuid)
+            links = self._links(f"{self._root}/unsubscribe/{unsub}", recipient.uuid, (), now)
+            attributes = _attributes(recipient.attributes, self._blank)
+            data = SubscriberData(
+                recipient.email, recipient.name, str(recipient.uuid), attributes, links
+            )
+        rendered = self.renderer.render(data)
+        if rendered.html is not None:
+            return rendered.html
+        return f"<pre>{html.escape(rendered.text or '')}</pre>"
+
     def _optin_url(self, subscriber_uuid: uuid.UUID, list_ids: Sequence[int]) -> str:
         return f"{self._root}/optin/{self._optin.sign_lists(subscriber_uuid, list_ids)}"
+
+
+def _tracker(
+    campaign: Campaign, root_url: str, secret: str, mode: TrackingMode
+) -> CampaignTracker | None:
+    kinds = {TRACK_OPTIONS[t] for t in campaign.track if t in TRACK_OPTIONS}
+    if mode is TrackingMode.OFF or not kinds:
+        return None
+    return CampaignTracker(
+        TrackTokens(secret),
+        root_url,
+        campaign.id,
+        mode,
+        opens=HitKind.OPEN in kinds,
+        clicks=HitKind.CLICK in kinds,
+    )
 
 
 def _renderer(

@@ -5,11 +5,13 @@ read in rendering/), ``DkimSigner(keys).for_campaign(from_domain)`` settles once
 what does not change between messages (the key object, the header names, the tag text), and
 ``CampaignSigner.sign(message)`` prepends the DKIM-Signature header to one message.
 
-What is signed: the headers of ``DEFAULT_HEADERS`` that the message has, every instance of each,
-plus From once more than it has ("oversigning": a From added on the way breaks the signature).
-Headers added later (Received, a server's ``email_headers``) do not break it, but nor are they
-covered; a change to a signed header or to the body, or a second From, breaks it. So sign the
-message as it will go on the wire: after every header is added, before dot-stuffing.
+What is signed: the headers of ``DEFAULT_HEADERS`` (or the campaign's list) that the message
+has, every instance of each, plus From once more than it has ("oversigning": a From added on the
+way breaks the signature). Headers added later (Received) do not break it, but nor are they
+covered; a change to a signed header or to the body, or a second From, breaks it. So the
+messenger signs the message as it will go on the wire: after the server's ``email_headers`` are
+merged, before dot-stuffing. ``CampaignSigner.sign`` may run in several threads at once (the
+messenger signs off the event loop): its caches only ever hold values derived from their keys.
 
 Canonicalisation is done here rather than with dkimpy: dkimpy's sign parses the whole message
 in Python per call (measured in docs/providers.md); the signature primitives are the
@@ -33,7 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from campaignd.addresses import smtp_address
-from campaignd.errors import DkimKeyError, InvalidAddress, InvalidInput
+from campaignd.config import DkimSettings
+from campaignd.errors import ConfigError, DkimKeyError, InvalidAddress, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +176,24 @@ def _parse_key(pem: bytes, source: str) -> rsa.RSAPrivateKey | ed25519.Ed25519Pr
             "signs with RSA (rsa-sha256) or Ed25519 (ed25519-sha256)"
         )
     return key
+
+
+def signer_from_settings(entries: Sequence[DkimSettings]) -> DkimSigner | None:
+    """The [[dkim]] keys parsed and checked (at start, before anything is sent); None when
+    there are none. ConfigError naming ``dkim[i]`` and the key's path, never its text."""
+    keys: list[DkimKey] = []
+    for i, entry in enumerate(entries):
+        try:
+            pem = entry.private_key.get_secret_value().encode("ascii")
+            keys.append(
+                DkimKey.from_pem(entry.domain, entry.selector, pem, str(entry.private_key_file))
+            )
+        except DkimKeyError as exc:
+            raise ConfigError(f"dkim[{i}]", str(exc)) from None
+    try:
+        return DkimSigner(keys) if keys else None
+    except DkimKeyError as exc:
+        raise ConfigError("dkim", str(exc)) from None
 
 
 class DkimSigner:

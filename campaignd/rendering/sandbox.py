@@ -33,6 +33,8 @@ calls, attributes, ``str.format``, and the code generator's hooks.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import functools
 import math
 import re
@@ -271,6 +273,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         types: tuple[type, ...] = (),
         mappings: tuple[type[dict[str, Any]], ...] = (),
         functions: tuple[Any, ...] = (),
+        labels: Mapping[type, str] | None = None,
     ) -> None:
         """Plain data classes whose public attributes are all safe, dict subclasses whose items
         are plain data, and bounded functions that take the context first: all skip the
@@ -278,7 +281,11 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
 
         ``obj.name`` on a trusted mapping is ``obj[name]`` (its ``__missing__`` included)
         unless the type has an attribute of that name, then it takes the generic path: the
-        same result as the generic path gives, which tries the attribute first."""
+        same result as the generic path gives, which tries the attribute first.
+
+        ``labels`` names trusted types in errors: ``subscriber.nmae`` is refused with
+        "subscriber has no field 'nmae' (did you mean name?); its fields: ..."."""
+        self._labels = dict(labels or {})
         self._plain_names = {
             kind: frozenset(name for name in dir(kind) if not name.startswith("_"))
             for kind in types
@@ -296,6 +303,9 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
                     return getattr(obj, attribute)
                 except AttributeError:
                     pass
+            elif kind in self._labels and not attribute.startswith("_"):
+                hint = no_field(self._labels[kind], kind, attribute)
+                return self.undefined(obj=obj, name=attribute, hint=hint)
         elif kind is dict:
             if attribute not in _DICT_ATTRIBUTES and attribute in obj:
                 return obj[attribute]
@@ -342,6 +352,22 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             return str_type(formatter.vformat(f_self, args, kwargs))
 
         return functools.update_wrapper(wrapper, value)
+
+
+def no_field(label: str, kind: type, attribute: str) -> str:
+    """The error for a field a template object lacks: the closest one, and all of them."""
+    if dataclasses.is_dataclass(kind):
+        fields = [f.name for f in dataclasses.fields(kind) if not f.name.startswith("_")]
+    else:
+        fields = sorted(n for n in dir(kind) if not n.startswith("_"))
+    line = f"{label} has no field {attribute!r}"
+    close = difflib.get_close_matches(attribute.lower(), fields, n=1, cutoff=0.6)
+    if close:
+        line += f" (did you mean {label}.{close[0]}?)"
+    line += f"; its fields: {', '.join(fields)}"
+    if "attributes" in fields:
+        line += f"; an imported attribute is {label}.attributes.{attribute}"
+    return line
 
 
 def _limited_range(*args: int) -> range:

@@ -19,17 +19,37 @@ from campaignd.rendering.sandbox import format_date
 
 
 class Links:
-    """Per-recipient link and clock data behind unsubscribe_url(), optin_url() and date()."""
+    """Per-recipient link and clock data behind unsubscribe_url(), optin_url(), manage_url(),
+    archive_url() and date(); the signed links are made only when a template asks for them."""
 
-    __slots__ = ("_optin", "now", "unsubscribe")
+    __slots__ = ("_archive", "_manage", "_optin", "now", "unsubscribe")
 
-    def __init__(self, unsubscribe: str, optin: Callable[[], str], now: dt.datetime) -> None:
+    def __init__(
+        self,
+        unsubscribe: str,
+        optin: Callable[[], str],
+        now: dt.datetime,
+        manage: Callable[[], str] = lambda: SAMPLE_ROOT + "/manage/sample",
+        archive: Callable[[], str] = lambda: SAMPLE_ROOT + "/archive/sample",
+    ) -> None:
         self.unsubscribe = unsubscribe
         self._optin = optin
+        self._manage = manage
+        self._archive = archive
         self.now = now
 
     def optin(self) -> str:
         return self._optin()
+
+    def manage(self) -> str:
+        return self._manage()
+
+    def archive(self) -> str:
+        return self._archive()
+
+
+#: Where the sample subscriber's links point (never a real page).
+SAMPLE_ROOT = "https://example.invalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +165,16 @@ def optin_url(ctx: Context) -> str:
 
 
 @pass_context
+def manage_url(ctx: Context) -> str:
+    return _links(ctx).manage()
+
+
+@pass_context
+def archive_url(ctx: Context) -> str:
+    return _links(ctx).archive()
+
+
+@pass_context
 def date(ctx: Context, fmt: str = "%Y-%m-%d") -> str:
     return format_date(_links(ctx).now, fmt)
 
@@ -160,9 +190,5 @@ def sample_subscriber(email: str = "subscriber@example.com", name: str = "Sam Sa
     """Subscriber data for checks and previews: any attribute exists and has a placeholder."""
     now = dt.datetime.now(dt.UTC)
     sample_uuid = str(uuid.UUID(int=0))
-    links = Links(
-        "https://example.invalid/unsubscribe/sample",
-        lambda: "https://example.invalid/optin/sample",
-        now,
-    )
+    links = Links(SAMPLE_ROOT + "/unsubscribe/sample", lambda: SAMPLE_ROOT + "/optin/sample", now)
     return SubscriberData(email, name, sample_uuid, sample_attributes(), links)

@@ -16,6 +16,7 @@ from jinja2 import nodes
 
 from campaignd.domain import ContentType
 from campaignd.errors import TemplateError
+from campaignd.rendering.listmonk import track_link_suffix, with_hint
 from campaignd.rendering.sandbox import LimitedSandbox
 from campaignd.rendering.source import html_to_text, markdown_to_html
 
@@ -30,14 +31,21 @@ class _Fragment:
     field: str
     start_line: int
     exact: bool  # line numbers are the author's own
+    source: str  # for the listmonk hint
 
 
 def parse(env: LimitedSandbox, field: str, source: str) -> nodes.Template:
-    """The template's syntax tree; TemplateError naming the field and line if it has none."""
+    """The template's syntax tree; TemplateError naming the field and line if it has none
+    (or if it holds listmonk's link-tracking suffix, which would send a broken link)."""
     try:
-        return env.parse(source)
+        tree = env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"{field}: line {exc.lineno}: {exc.message}") from None
+        reason = with_hint(exc.message or str(exc), source, exc.lineno)
+        raise TemplateError(f"{field}: line {exc.lineno}: {reason}") from None
+    suffix = track_link_suffix(source)
+    if suffix is not None:
+        raise TemplateError(f"{field}: line {suffix[0]}: {suffix[1]}")
+    return tree
 
 
 def _uses_html_only(tree: nodes.Template) -> bool:
@@ -97,7 +105,7 @@ class CampaignSource:
 
     def _add(self, field: str, source: str, exact: bool = True) -> None:
         self._source.append("{#\n#}")  # each fragment starts on a line of its own
-        self._fragments.append(_Fragment(field, self._line(), exact))
+        self._fragments.append(_Fragment(field, self._line(), exact, source))
         self._source.append(source)
 
     def _section(self, html: bool, fill: Callable[[], None]) -> None:
@@ -195,5 +203,6 @@ class CampaignSource:
         if current is None:
             return TemplateError(reason)
         if not current.exact:
-            return TemplateError(f"{current.field}: {reason}")
-        return TemplateError(f"{current.field}: line {line - current.start_line + 1}: {reason}")
+            return TemplateError(f"{current.field}: {with_hint(reason, current.source)}")
+        at = line - current.start_line + 1
+        return TemplateError(f"{current.field}: line {at}: {with_hint(reason, current.source, at)}")

@@ -3,9 +3,10 @@
 Templates see ``subscriber`` (email, name, first_name, last_name, uuid, attributes),
 ``campaign`` (name, subject, uuid, tags; after the subject itself, ``campaign.subject`` is the
 subject as rendered for this subscriber) and the functions ``unsubscribe_url()``,
-``optin_url()`` and ``date(fmt)``. HTML bodies (and Markdown bodies, converted to an HTML
-template once) are autoescaped; subject, header values and text parts are not. A layout wraps
-the HTML body through ``{{ content }}``; layouts do not apply to plain-text campaigns.
+``optin_url()``, ``manage_url()``, ``archive_url()`` and ``date(fmt)``. HTML bodies (and
+Markdown bodies, converted to an HTML template once) are autoescaped; subject, header values
+and text parts are not. A layout wraps the HTML body through ``{{ content }}``; layouts do not
+apply to plain-text campaigns.
 
 For speed the subject, header values, text part and HTML part are sections of one compiled
 template, rendered in one pass and split on a random separator. Without an alt body the text
@@ -89,12 +90,22 @@ class CampaignRenderer:
         env.trust(
             types=(SubscriberData, CampaignData),
             mappings=(Attributes, BlankAttributes),
-            functions=(data.unsubscribe_url, data.optin_url, data.date, data.with_subject),
+            functions=(
+                data.unsubscribe_url,
+                data.optin_url,
+                data.manage_url,
+                data.archive_url,
+                data.date,
+                data.with_subject,
+            ),
+            labels={SubscriberData: "subscriber", CampaignData: "campaign"},
         )
         self._vars = dict(env.globals)
         self._vars.update(
             unsubscribe_url=data.unsubscribe_url,
             optin_url=data.optin_url,
+            manage_url=data.manage_url,
+            archive_url=data.archive_url,
             date=data.date,
             campaign=campaign,
             _cd_with_subject=data.with_subject,

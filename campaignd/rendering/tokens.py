@@ -1,4 +1,4 @@
-"""Compact signed tokens for unsubscribe and opt-in links (HMAC-SHA256, URL-safe, no expiry).
+"""Signed tokens for unsubscribe, opt-in, preference, archive links (HMAC-SHA256, URL-safe).
 
 A token is the URL-safe base64 (no padding) of one of::
 
@@ -14,7 +14,8 @@ carry no secret and do not expire: an unsubscribe link must keep working for as 
 sits in an inbox. Verification accepts tokens signed with the current secret or one of the
 previous ones (security.previous_secrets), so the secret can be rotated; signing always uses the
 current one. The "verp" purpose's key signs the shorter, case-insensitive tokens of VERP
-addresses (campaignd.rendering.verp) through ``Signer.tag``.
+addresses (campaignd.rendering.verp) through ``Signer.tag``, and the "track" purpose's key the
+open and click tokens of campaignd.rendering.tracking.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from functools import lru_cache
 
 from campaignd.errors import InvalidInput, InvalidToken
 
-PURPOSES = frozenset({"unsub", "optin", "verp"})
+#: "manage" signs preference-page links (layout 1), "archive" links to a campaign's web view
+#: with the subscriber's own data (layout 2); "track" signs open and click links.
+PURPOSES = frozenset({"unsub", "optin", "verp", "manage", "archive", "track"})
 
 _KIND_SUBSCRIBER = 1
 _KIND_CAMPAIGN = 2

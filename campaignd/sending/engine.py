@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from campaignd.config import AppSettings
-from campaignd.domain import SendObserver, Tally
+from campaignd.domain import SendObserver, Tally, TrackingMode
 from campaignd.messengers.protocol import Messenger
 from campaignd.policy import RetryPolicy
 from campaignd.ratelimit import RateLimiter, SlidingWindow
+from campaignd.rendering.dkim import DkimSigner
 from campaignd.sending.recorder import Recorder
 from campaignd.store.protocol import Store
 
@@ -41,6 +42,8 @@ class Engine:
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
     return_path: str = ""  # [bounces] return_path: VERP envelope senders when set
+    tracking: TrackingMode = TrackingMode.OFF  # [tracking] mode: bounds what campaigns track
+    dkim: DkimSigner | None = None  # the [[dkim]] keys: messages From their domains are signed
     slots: asyncio.Semaphore = field(init=False)
     rate: RateLimiter = field(init=False)
     window: SlidingWindow | None = field(init=False)

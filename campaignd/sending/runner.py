@@ -218,7 +218,7 @@ class CampaignRunner:
                 started = time.perf_counter()
                 try:
                     sender = mailer.envelope_sender(recipient)
-                    outcome = await messenger.send(sender, [recipient.email], data)
+                    outcome = await messenger.send(sender, [recipient.email], data, mailer.sign)
                 except Exception as exc:  # a messenger must not raise; never lose the recipient
                     log.exception("messenger raised", extra={"action": "send.bug"})
                     outcome = SendOutcome(OutcomeKind.TRANSIENT, text=f"internal error: {exc}")
@@ -272,7 +272,13 @@ class CampaignRunner:
                 else None
             )
             return CampaignMailer.prepare(
-                campaign, layout, engine.app, engine.secret, engine.return_path
+                campaign,
+                layout,
+                engine.app,
+                engine.secret,
+                engine.return_path,
+                engine.tracking,
+                engine.dkim,
             )
         except CampaigndError as exc:
             await ending.pause(engine, self.campaign_id, f"campaign cannot be prepared: {exc}")

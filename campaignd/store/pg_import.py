@@ -37,7 +37,7 @@ _UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED.value
 _GET_LIST = (
     "SELECT l.id, l.name, l.optin, l.description, l.created_at, "
     "(SELECT count(*) FROM subscriptions s WHERE s.list_id = l.id "
-    f"AND s.status <> '{_UNSUBSCRIBED}') FROM lists l WHERE l.name = $1"
+    f"AND s.status <> '{_UNSUBSCRIBED}'), l.public, l.uuid FROM lists l WHERE l.name = $1"
 )
 
 
@@ -81,7 +81,9 @@ class PgImportStore:
         if row is None:
             raise NotFound(f"no list named {name!r}")
         created: dt.datetime = row[4].astimezone(dt.UTC)
-        return MailingList(row[0], row[1], OptIn(row[2]), row[3], created, int(row[5]))
+        return MailingList(
+            row[0], row[1], OptIn(row[2]), row[3], created, int(row[5]), bool(row[6]), row[7]
+        )
 
     async def import_batch(
         self, rows: Sequence[NewSubscriber], options: ImportOptions

@@ -4,11 +4,14 @@
 type its parameter with the narrow protocol it uses:
 
     SchemaStore      check_schema, close
-    CampaignStore    templates; campaign rows, look-ups, compare-and-set transitions
+    CampaignStore    templates; campaign rows, look-ups, updates and deletes guarded by status,
+                     compare-and-set transitions
     LedgerStore      the delivery ledger (below), its counts and failures, the send-error
                      counter the recorder bumps with the outcomes, the audience preflight
+                     (eligible count, attributes recipients lack)
     SubscriberStore  lists, subscribers, subscriptions, opt-in (ImportStore is its import part)
-    BounceStore      recorded bounces
+    BounceStore      recorded bounces: adding one, counts per campaign, listing them
+    TrackingStore    opens and clicks (batched), and the figures of campaign statistics
     ApiTokenStore    admin API tokens (hashes only)
 
 Two implementations pass the same contract suite (tests/integration/test_store_*.py) and
@@ -38,7 +41,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from campaignd.domain import (
-    ApiToken,
+    Bounce,
+    BounceCounts,
     Campaign,
     CampaignCounts,
     CampaignStatus,
@@ -56,6 +60,10 @@ from campaignd.domain import (
     SubscriptionStatus,
     Template,
 )
+from campaignd.filters import Node
+from campaignd.store.people_protocol import PeopleStore
+from campaignd.store.tokens_protocol import ApiTokenStore
+from campaignd.store.tracking_protocol import TrackingStore
 
 
 class SchemaStore(Protocol):
@@ -87,12 +95,41 @@ class ImportStore(Protocol):
         ...
 
 
-class SubscriberStore(ImportStore, Protocol):
+class SubscriberStore(ImportStore, PeopleStore, Protocol):
     """Lists, subscribers and their subscriptions, opt-in (get_list, import_batch: ImportStore)."""
 
     # -- lists ---------------------------------------------------------------------------
-    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
-        """Raise Conflict if the name exists."""
+    async def create_list(
+        self, name: str, optin: OptIn, description: str, *, public: bool = False
+    ) -> MailingList:
+        """A list with a new random uuid; `public` lists are offered by the subscription form
+        and the preference page. Raise Conflict if the name exists, case-insensitively
+        (rules.name_key)."""
+        ...
+
+    async def set_list_public(self, list_id: int, public: bool) -> MailingList:
+        """Offer the list on the subscription form and the preference page, or stop; return
+        the list. Raise NotFound."""
+        ...
+
+    async def update_list(
+        self,
+        list_id: int,
+        *,
+        name: str | None = None,
+        optin: OptIn | None = None,
+        description: str | None = None,
+    ) -> MailingList:
+        """Change what is given. Raise NotFound, or Conflict if `name` is another list's name
+        case-insensitively (renaming "news" to "News" is allowed)."""
+        ...
+
+    async def delete_list(
+        self, list_id: int, refuse_when: frozenset[CampaignStatus]
+    ) -> MailingList:
+        """Delete the list and its subscriptions; campaigns in other statuses lose the link.
+        Raise NotFound, or Conflict naming the campaigns in a `refuse_when` status that use it
+        (rules.in_use; then nothing changes)."""
         ...
 
     async def lists(self) -> list[MailingList]:
@@ -133,6 +170,18 @@ class SubscriberStore(ImportStore, Protocol):
         """Mark subscriptions unsubscribed (all lists when None); return how many changed."""
         ...
 
+    # -- queries (the filter language: campaignd.filters) ---------------------------------
+    async def query_subscribers(
+        self, query: Node | None, after_id: int = 0, limit: int = 100
+    ) -> list[Subscriber]:
+        """Subscribers matching `query` (all when None) with id > after_id, in id order, at
+        most `limit`, with their subscriptions (keyset pagination: pass the last id back)."""
+        ...
+
+    async def count_subscribers(self, query: Node | None) -> int:
+        """How many subscribers match `query` (all when None)."""
+        ...
+
     # -- opt-in --------------------------------------------------------------------------
     async def confirm_optin(
         self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
@@ -169,9 +218,41 @@ class CampaignStore(Protocol):
 
     async def templates(self) -> list[Template]: ...
 
+    async def update_template(self, template_id: int, body: str) -> Template:
+        """Replace the body (updated_at = now). Raise NotFound."""
+        ...
+
+    async def delete_template(
+        self, template_id: int, refuse_when: frozenset[CampaignStatus]
+    ) -> Template:
+        """Delete it. Raise NotFound, or Conflict naming the campaigns in a `refuse_when`
+        status that use it (rules.in_use; then nothing changes)."""
+        ...
+
     # -- campaigns -----------------------------------------------------------------------
     async def create_campaign(self, campaign: NewCampaign, template_id: int | None) -> Campaign:
         """Lists are named in campaign.lists; raise NotFound for an unknown one."""
+        ...
+
+    async def update_campaign(
+        self,
+        campaign_id: int,
+        campaign: NewCampaign,
+        template_id: int | None,
+        allowed: frozenset[CampaignStatus],
+    ) -> Campaign:
+        """Replace the campaign's content, lists (named), template, messenger, headers, tags
+        and send_at with `campaign`'s (status, counters and times other than updated_at are
+        kept). Raise NotFound (campaign, list or template), or TransitionRefused if its status
+        is not in `allowed` (rules.refused_change; then nothing changes)."""
+        ...
+
+    async def delete_campaign(
+        self, campaign_id: int, allowed: frozenset[CampaignStatus]
+    ) -> Campaign:
+        """Delete the campaign, its ledger rows and list links; bounces it caused are kept,
+        without the campaign id. Return what was deleted. Raise NotFound, or TransitionRefused
+        if its status is not in `allowed` (then nothing changes)."""
         ...
 
     async def get_campaign(self, campaign_id: int) -> Campaign: ...
@@ -181,6 +262,10 @@ class CampaignStore(Protocol):
         ...
 
     async def campaigns(self) -> list[Campaign]: ...
+
+    async def set_campaign_archive(self, campaign_id: int, archive: bool) -> Campaign:
+        """Show the campaign in the public archive or not. Raise NotFound."""
+        ...
 
     async def transition(
         self,
@@ -220,6 +305,11 @@ class LedgerStore(Protocol):
         campaign can be populated in chunks and start sending after the first one."""
         ...
 
+    async def eligible_count(self, campaign_id: int) -> int:
+        """How many subscribers are eligible for the campaign now (as populate_ledger counts
+        them, ledger rows aside). Raise NotFound."""
+        ...
+
     async def last_subscriber_id(self) -> int:
         """The highest subscriber id there is (0 without subscribers): where chunks end."""
         ...
@@ -248,25 +338,30 @@ class LedgerStore(Protocol):
         ...
 
     async def renew_claims(self, owner: str, campaign_id: int, now: dt.datetime) -> int:
-        """This owner's claimed rows of the campaign get `claimed_at = now`, so a daemon
-        starting meanwhile does not take them for a dead owner's (see `recover_claims`);
-        return the count."""
+        """This owner's claimed rows of the campaign get `claimed_at` = the claim clock's now,
+        so a daemon starting meanwhile does not take them for a dead owner's (see
+        `recover_claims`); return the count.
+
+        The claim clock (claim_batch and renew_claims write it, the recover methods compare
+        against it) is the database server's on PostgreSQL, so daemons whose clocks are
+        skewed agree on a claim's age; on SQLite and in memory it is the caller's `now`."""
         ...
 
     async def release_claims(self, owner: str, campaign_id: int | None = None) -> int:
         """Claimed rows of this owner back to pending; return the count."""
         ...
 
-    async def recover_claims(self, owner: str, stale_before: dt.datetime) -> int:
+    async def recover_claims(self, owner: str, lease: dt.timedelta, now: dt.datetime) -> int:
         """Claimed rows of `owner` (a restart of the same instance), or of any owner claimed
-        before `stale_before`, back to pending; return the count."""
+        or renewed more than `lease` ago by the claim clock (see `renew_claims`), back to
+        pending; return the count."""
         ...
 
     async def recover_stale_claims(
-        self, campaign_id: int, stale_before: dt.datetime, alive: str
+        self, campaign_id: int, lease: dt.timedelta, alive: str, now: dt.datetime
     ) -> int:
-        """Claimed rows of the campaign whose claim was taken or last renewed before
-        `stale_before`, of any owner but `alive` (the caller, whose runners renew their own),
+        """Claimed rows of the campaign claimed or last renewed more than `lease` ago by the
+        claim clock, of any owner but `alive` (the caller, whose runners renew their own),
         back to pending; return the count."""
         ...
 
@@ -305,26 +400,19 @@ class BounceStore(Protocol):
         recorded from that source is not recorded again: None is returned."""
         ...
 
-
-class ApiTokenStore(Protocol):
-    """Admin API tokens: a name, the hex SHA-256 of the secret, read-only or not."""
-
-    async def add_api_token(
-        self, name: str, token_hash: str, read_only: bool, now: dt.datetime
-    ) -> ApiToken:
-        """Raise Conflict if the name (or the hash) exists."""
+    async def bounce_counts(self, campaign_id: int) -> BounceCounts:
+        """The campaign's recorded bounces by kind (zeros for a campaign without any)."""
         ...
 
-    async def api_tokens(self) -> list[ApiToken]:
-        """Every token, by name."""
-        ...
-
-    async def api_token_by_hash(self, token_hash: str) -> ApiToken:
-        """Raise NotFound."""
-        ...
-
-    async def revoke_api_token(self, name: str) -> None:
-        """Delete the token. Raise NotFound."""
+    async def bounces(
+        self,
+        *,
+        campaign_id: int | None = None,
+        subscriber_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Bounce]:
+        """Recorded bounces, newest first (created_at, then id), of one campaign and/or one
+        subscriber when given; at most `limit`."""
         ...
 
 
@@ -335,6 +423,7 @@ class Store(
     SubscriberStore,
     BounceStore,
     ApiTokenStore,
+    TrackingStore,
     Protocol,
 ):
     """Everything: what the composition root (daemon/, cli/) builds and hands out."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import re
 import sqlite3
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE
+from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE, missing_database
 from campaignd.db.sqlite.bulkrows import bulk_rows
 from campaignd.db.sqlite.fastimport import BUSY_TIMEOUT_S, SqliteBulk
 from campaignd.db.sqlite.writer import BulkSession
@@ -65,7 +67,7 @@ class SqliteImportStore:
     async def check_schema(self) -> None:
         """Refuse an out-of-date or empty database, as SqlStore.check_schema does."""
         if not self._path.exists():
-            raise SchemaOutOfDate(SCHEMA_MESSAGE)
+            raise SchemaOutOfDate(missing_database(str(self._path), os.getcwd()))
 
         def revision() -> str | None:
             conn = self._read()
@@ -89,7 +91,8 @@ class SqliteImportStore:
                 row = conn.execute(
                     "SELECT l.id, l.name, l.optin, l.description, l.created_at, "
                     "(SELECT count(*) FROM subscriptions s WHERE s.list_id = l.id "
-                    f"AND s.status <> '{_UNSUBSCRIBED}') FROM lists l WHERE l.name = ?",
+                    f"AND s.status <> '{_UNSUBSCRIBED}'), l.public, l.uuid "
+                    "FROM lists l WHERE l.name = ?",
                     (name,),
                 ).fetchone()
             except sqlite3.Error as exc:
@@ -99,7 +102,10 @@ class SqliteImportStore:
             if row is None:
                 raise NotFound(f"no list named {name!r}")
             created = dt.datetime.fromisoformat(row[4]).replace(tzinfo=dt.UTC)
-            return MailingList(row[0], row[1], OptIn(row[2]), row[3], created, int(row[5]))
+            list_uuid = uuid.UUID(hex=row[7])  # SQLAlchemy's Uuid on SQLite: 32 hex digits
+            return MailingList(
+                row[0], row[1], OptIn(row[2]), row[3], created, int(row[5]), bool(row[6]), list_uuid
+            )
 
         return await asyncio.to_thread(find)
 

@@ -30,6 +30,7 @@ from campaignd.domain import (
 from campaignd.errors import InvalidInput, MessengerError, TemplateError
 from campaignd.messengers.protocol import Messenger
 from campaignd.rendering.compose import CampaignMailer
+from campaignd.rendering.dkim import DkimSigner
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def prepare(
     subject: str = DEFAULT_SUBJECT,
     from_email: str = "",
     now: dt.datetime | None = None,
+    dkim: DkimSigner | None = None,
 ) -> CampaignMailer:
     """The confirmation message, compiled once; raises TemplateError or InvalidInput."""
     if "optin_url" not in template:
@@ -88,7 +90,7 @@ def prepare(
         created_at=now,
         updated_at=now,
     )
-    return CampaignMailer.prepare(stand_in, None, app, secret)
+    return CampaignMailer.prepare(stand_in, None, app, secret, dkim=dkim)
 
 
 def _recipient(sub: Subscriber) -> Recipient:
@@ -106,6 +108,45 @@ def _pending(sub: Subscriber, list_ids: Sequence[int] | None) -> tuple[int, ...]
     )
 
 
+async def send_confirmation(
+    store: Store,
+    messenger: Messenger,
+    mailer: CampaignMailer,
+    sub: Subscriber,
+    list_ids: Sequence[int],
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> OutcomeKind | None:
+    """Send `sub` the confirmation naming `list_ids`; record it as sent once the server took it
+    (or may have: no reply after the final "."). None when the message could not be built.
+    Raise MessengerError when the server refused our credentials."""
+    try:
+        _, data = mailer.build(_recipient(sub), clock(), list_ids)
+    except TemplateError as exc:
+        log.warning(
+            "opt-in message for subscriber %d not built: %s",
+            sub.id,
+            exc,
+            extra={"action": "optin.failed"},
+        )
+        return None
+    outcome = await messenger.send(mailer.envelope_from, [sub.email], data, mailer.sign)
+    if outcome.auth_failed:
+        raise MessengerError(
+            f"authentication failed on {outcome.server}: {outcome.code} {outcome.text}"
+        )
+    if outcome.kind not in (OutcomeKind.SENT, OutcomeKind.UNKNOWN):
+        log.warning(
+            "opt-in message to subscriber %d failed: %s %s",
+            sub.id,
+            outcome.code or "",
+            outcome.text,
+            extra={"action": "optin.failed"},
+        )
+        return outcome.kind
+    await store.mark_optin_sent(sub.id, clock())  # it may have arrived: never send it twice
+    return outcome.kind
+
+
 async def send_optins(
     store: Store,
     messenger: Messenger,
@@ -120,37 +161,15 @@ async def send_optins(
     while batch := await store.optin_pending(list_ids, after_id=after, limit=_PAGE):
         for sub in batch:
             after = sub.id
-            try:
-                _, data = mailer.build(_recipient(sub), clock(), _pending(sub, list_ids))
-            except TemplateError as exc:
-                report.failed += 1
-                log.warning(
-                    "opt-in message for subscriber %d not built: %s",
-                    sub.id,
-                    exc,
-                    extra={"action": "optin.failed"},
-                )
-                continue
-            outcome = await messenger.send(mailer.envelope_from, [sub.email], data)
-            if outcome.auth_failed:
-                raise MessengerError(
-                    f"authentication failed on {outcome.server}: {outcome.code} {outcome.text}"
-                )
-            if outcome.kind is OutcomeKind.SENT:
+            kind = await send_confirmation(
+                store, messenger, mailer, sub, _pending(sub, list_ids), clock
+            )
+            if kind is OutcomeKind.SENT:
                 report.sent += 1
-            elif outcome.kind is OutcomeKind.UNKNOWN:
-                report.unknown += 1  # it may have arrived: never send it twice
+            elif kind is OutcomeKind.UNKNOWN:
+                report.unknown += 1
             else:
                 report.failed += 1
-                log.warning(
-                    "opt-in message to subscriber %d failed: %s %s",
-                    sub.id,
-                    outcome.code or "",
-                    outcome.text,
-                    extra={"action": "optin.failed"},
-                )
-                continue
-            await store.mark_optin_sent(sub.id, clock())
     log.info(
         "opt-in confirmations: %d sent, %d failed, %d unknown",
         report.sent,

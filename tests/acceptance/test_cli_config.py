@@ -131,3 +131,14 @@ def test_config_given_twice_with_different_files_is_refused(tmp_path: Path) -> N
     assert not (tmp_path / "c.db").exists()
     result = _run(env, "--config", config, "db", "upgrade", "--config", config)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_misspelt_key_gets_did_you_mean_and_exit_78(tmp_path: Path) -> None:
+    result = campaignd(settings(tmp_path, "[app]\nmesage_rate = 5\n"), "lists", "ls")
+    assert result.returncode == 78
+    assert result.stderr.strip() == (
+        "error: unknown setting app.mesage_rate (did you mean app.message_rate?)"
+    )
+    smtp = campaignd(settings(tmp_path, '[smtp]\nhost = "x"\n'), "lists", "ls")
+    assert smtp.returncode == 78
+    assert "write [[smtp]] (two brackets)" in smtp.stderr

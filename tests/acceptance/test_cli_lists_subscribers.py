@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -56,12 +57,14 @@ def as_json(result: subprocess.CompletedProcess[str]) -> Any:
 def test_lists_create_and_ls(cli: Cli) -> None:
     assert "created list 'news'" in ok(cli("lists", "create", "news"))
     ok(cli("lists", "create", "vip", "--optin", "double", "--description", "Paying readers"))
+    assert "public" in ok(cli("lists", "create", "open", "--public"))
     refused(cli("lists", "create", "news"), "already exists")
     refused(cli("lists", "create", "  "), "empty")
 
     found = as_json(cli("lists", "ls", "--json"))
     assert [
-        {k: m[k] for k in ("id", "name", "optin", "description", "subscriber_count")} for m in found
+        {k: m[k] for k in ("id", "name", "optin", "description", "subscriber_count")}
+        for m in found[:2]
     ] == [
         {"id": 1, "name": "news", "optin": "single", "description": "", "subscriber_count": 0},
         {
@@ -73,9 +76,36 @@ def test_lists_create_and_ls(cli: Cli) -> None:
         },
     ]
     assert found[0]["created_at"].endswith("+00:00")
+    assert [(m["name"], m["public"]) for m in found] == [
+        ("news", False),
+        ("vip", False),
+        ("open", True),
+    ]
+    assert len({uuid.UUID(m["uuid"]) for m in found}) == 3
     table = ok(cli("lists", "ls")).splitlines()
-    assert table[0].split() == ["ID", "NAME", "OPTIN", "SUBSCRIBERS", "DESCRIPTION", "CREATED"]
+    assert table[0].split() == [
+        "ID",
+        "NAME",
+        "OPTIN",
+        "SUBSCRIBERS",
+        "DESCRIPTION",
+        "CREATED",
+        "PUBLIC",
+        "UUID",
+    ]
     assert table[2].split()[:5] == ["2", "vip", "double", "0", "Paying"]
+
+    assert "public, uuid" in ok(cli("lists", "update", "news", "--public"))
+    refused(cli("lists", "update", "nope", "--public"), "no list named 'nope'")
+    refused(cli("lists", "update", "news"), "nothing to change")
+    changed = as_json(cli("lists", "update", "open", "--private", "--json"))
+    assert (changed["name"], changed["public"]) == ("open", False)
+    found = as_json(cli("lists", "ls", "--json"))
+    assert [(m["name"], m["public"]) for m in found] == [
+        ("news", True),
+        ("vip", False),
+        ("open", False),
+    ]
 
 
 def test_subscriber_add_show_unsubscribe_blocklist(cli: Cli) -> None:
@@ -126,7 +156,8 @@ def test_bad_input_is_refused_and_nothing_is_written(cli: Cli) -> None:
         "no list named 'nope'",
     )
     refused(cli("subscribers", "show", "a@example.com"), "no subscriber a@example.com")
-    refused(cli("subscribers", "blocklist", "b@example.com"), "no subscriber")
+    # an unknown address is blocklisted (a new record; issue 17), a bad one is refused
+    refused(cli("subscribers", "blocklist", "not an address"), "invalid address")
     refused(cli("subscribers", "unsubscribe", "b@example.com"), "no subscriber")
     assert as_json(cli("lists", "ls", "--json"))[0]["subscriber_count"] == 0
 

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from campaignd.cli.common import to_jsonable
-from campaignd.domain import CampaignStatus, DeliveryRecord, DeliveryStatus, utcnow
+from campaignd.domain import (
+    CampaignStatus,
+    DeliveryRecord,
+    DeliveryStatus,
+    NewSubscriber,
+    SubscriptionStatus,
+    utcnow,
+)
 from tests.api.conftest import Api
 
 PROBLEM = "application/problem+json"
@@ -243,7 +250,7 @@ async def test_templates(api: Api) -> None:
         "/templates", json={"name": "base", "body": "<div>{{ content }}</div>"}
     )
     assert got.status_code == 201
-    assert set(got.json()) == {"id", "name", "body", "created_at"}
+    assert set(got.json()) == {"id", "name", "body", "created_at", "updated_at"}
     refused(await api.client.post("/templates", json={"name": "bad", "body": "no content"}), 422)
     refused(await api.client.post("/templates", json={"name": "bad2", "body": "{% if %}"}), 422)
     refused(
@@ -293,6 +300,13 @@ async def test_campaign_actions_and_refused_transitions(api: Api) -> None:
     cid = (await _campaign(api, news["id"]))["id"]
     refused(await api.client.post(f"/campaigns/{cid}/pause"), 409)
     refused(await api.client.post(f"/campaigns/{cid}/schedule"), 409)  # no send_at
+    later = {"send_at": "2030-01-01T09:00:00+01:00"}
+    empty = await api.client.post(f"/campaigns/{cid}/schedule", json=later)
+    refused(empty, 422)  # nobody eligible on its lists yet
+    assert "0 eligible subscribers" in empty.json()["detail"]
+    await api.store.add_subscriber(
+        NewSubscriber("ann@example.com", "Ann"), [news["id"]], SubscriptionStatus.CONFIRMED
+    )
     sched = await api.client.post(
         f"/campaigns/{cid}/schedule", json={"send_at": "2030-01-01T09:00:00+01:00"}
     )

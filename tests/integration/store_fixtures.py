@@ -12,8 +12,8 @@ from campaignd.domain import NewCampaign, NewSubscriber, OptIn, SubscriptionStat
 from campaignd.store.protocol import CampaignStore, SubscriberStore
 
 _TABLES = (
-    "deliveries, campaign_lists, campaigns, subscriptions, subscribers, lists, templates, "
-    "api_tokens"
+    "track_counts, track_events, deliveries, campaign_lists, campaigns, subscriptions, subscribers,"
+    " lists, templates, api_tokens"
 )
 _PG_READY: set[str] = set()
 

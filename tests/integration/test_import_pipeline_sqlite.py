@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,8 @@ async def _database(sqlite_url: str) -> Path:
     assert path is not None
     with sqlite3.connect(path) as conn:
         conn.execute(
-            "INSERT INTO lists (name, optin, description, created_at, updated_at) "
-            "VALUES ('l', 'single', '', '2026-01-01 00:00:00.000000', "
+            "INSERT INTO lists (name, optin, description, uuid, created_at, updated_at) "
+            f"VALUES ('l', 'single', '', '{uuid.uuid4().hex}', '2026-01-01 00:00:00.000000', "
             "'2026-01-01 00:00:00.000000')"
         )
     return path

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,9 @@ async def _pg(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
 
 def _lists_sql() -> list[str]:
     return [
-        f"INSERT INTO lists (name, optin, description, created_at, updated_at) VALUES "
-        f"('{name}', 'single', '', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        f"INSERT INTO lists (name, optin, description, uuid, created_at, updated_at) VALUES "
+        f"('{name}', 'single', '', '{uuid.uuid4().hex}', '2026-01-01 00:00:00', "
+        "'2026-01-01 00:00:00')"
         for name in _LISTS
     ]
 

@@ -16,6 +16,7 @@ from campaignd.domain import (
     DeliveryStatus,
     SubscriberStatus,
     SubscriptionStatus,
+    utcnow,
 )
 from campaignd.errors import NotFound
 from tests.integration.store_fixtures import (
@@ -247,55 +248,67 @@ async def two_campaigns_of_six(store: Any) -> tuple[int, int]:
     return c1, c2
 
 
+# Claim ages are judged by the store's claim clock: PostgreSQL's own now(), the caller's `now`
+# elsewhere. These tests use real time (a short lease and a sleep) so all three agree.
+LEASE = dt.timedelta(minutes=10)
+SHORT = dt.timedelta(seconds=0.3)
+
+
 async def test_release_and_recover_claims(store: Any) -> None:
     c1, c2 = await two_campaigns_of_six(store)
-    await store.claim_batch(c1, "a", 2, T0)
-    await store.claim_batch(c2, "a", 2, T0)
-    await store.claim_batch(c1, "b", 2, T0 + dt.timedelta(minutes=30))
-    await store.claim_batch(c2, "c", 2, T0 - dt.timedelta(hours=1))
+    now = utcnow()
+    await store.claim_batch(c1, "a", 2, now)
+    await store.claim_batch(c2, "a", 2, now)
+    await store.claim_batch(c1, "b", 2, now)
+    await store.claim_batch(c2, "c", 2, now)
 
     assert await store.release_claims("a", c1) == 2
     assert await store.release_claims("a", c1) == 0
     assert (await store.counts(c1)).pending == 4
     assert await store.release_claims("a") == 2  # c2
-    # After a restart of "b": b's own claims, and any claim older than stale_before ("c").
-    assert await store.recover_claims("b", T0) == 4
+    # After a restart of "b": b's own claims; c's are younger than the lease.
+    assert await store.recover_claims("b", LEASE, utcnow()) == 2
+    assert (await store.counts(c2)).claimed == 2
+    await asyncio.sleep(SHORT.total_seconds() * 2)
+    # ... and any claim older than the lease, whoever took it.
+    assert await store.recover_claims("b", SHORT, utcnow()) == 2
     assert (await store.counts(c1)).claimed == 0
     assert (await store.counts(c2)).claimed == 0
-    assert [r.email for r in await store.claim_batch(c1, "b", 10, T0)] == [
+    assert [r.email for r in await store.claim_batch(c1, "b", 10, utcnow())] == [
         f"u{i}@x.org" for i in range(6)
     ]
 
 
 async def test_renewed_claims_are_not_taken_for_a_dead_owners(store: Any) -> None:
     c1, c2 = await two_campaigns_of_six(store)
-    await store.claim_batch(c1, "a", 2, T0)
-    await store.claim_batch(c2, "a", 2, T0)
-    await store.claim_batch(c1, "b", 2, T0)
-    later = T0 + dt.timedelta(minutes=15)
+    now = utcnow()
+    await store.claim_batch(c1, "a", 2, now)
+    await store.claim_batch(c2, "a", 2, now)
+    await store.claim_batch(c1, "b", 2, now)
+    await asyncio.sleep(SHORT.total_seconds() * 2)
 
-    assert await store.renew_claims("a", c1, later) == 2  # only a's rows of c1
-    # A daemon "c" starting now takes claims older than 10 minutes: b's, and a's of c2.
-    assert await store.recover_claims("c", later - dt.timedelta(minutes=10)) == 4
+    assert await store.renew_claims("a", c1, utcnow()) == 2  # only a's rows of c1
+    # A daemon "c" starting now takes claims older than the lease: b's, and a's of c2.
+    assert await store.recover_claims("c", SHORT, utcnow()) == 4
     assert (await store.counts(c1)).claimed == 2
     assert await store.release_claims("a", c1) == 2
 
 
 async def test_stale_claims_of_one_campaign_are_recovered_whoever_took_them(store: Any) -> None:
     c1, c2 = await two_campaigns_of_six(store)
-    await store.claim_batch(c1, "dead", 2, T0)
-    await store.claim_batch(c1, "me", 1, T0)  # the caller's own: its runners renew them
-    await store.claim_batch(c1, "alive", 2, T0 + dt.timedelta(minutes=5))
-    await store.claim_batch(c2, "dead", 2, T0)
-    stale_before = T0 + dt.timedelta(minutes=1)
+    await store.claim_batch(c1, "dead", 2, utcnow())
+    await store.claim_batch(c1, "me", 1, utcnow())  # the caller's own: its runners renew them
+    await store.claim_batch(c2, "dead", 2, utcnow())
+    await asyncio.sleep(SHORT.total_seconds() * 2)
+    await store.claim_batch(c1, "alive", 2, utcnow())
 
-    assert await store.recover_stale_claims(c1, stale_before, "me") == 2
+    assert await store.recover_stale_claims(c1, SHORT, "me", utcnow()) == 2
     counts = await store.counts(c1)
     assert counts.claimed == 3 and counts.pending == 3
     assert (await store.counts(c2)).claimed == 2  # another campaign: left alone
-    assert await store.recover_stale_claims(c1, stale_before, "me") == 0
+    assert await store.recover_stale_claims(c1, SHORT, "me", utcnow()) == 0
     # The rows put back are claimed again, in order.
-    assert [r.email for r in await store.claim_batch(c1, "alive", 10, T0)] == [
+    assert [r.email for r in await store.claim_batch(c1, "alive", 10, utcnow())] == [
         "u0@x.org",
         "u1@x.org",
         "u5@x.org",

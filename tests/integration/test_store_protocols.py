@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from campaignd.store.memory import MemoryStore
+from campaignd.store.people_protocol import PeopleStore
 from campaignd.store.protocol import (
-    ApiTokenStore,
     BounceStore,
     CampaignStore,
     ImportStore,
@@ -19,6 +19,8 @@ from campaignd.store.protocol import (
     SubscriberStore,
 )
 from campaignd.store.sql import SqlStore
+from campaignd.store.tokens_protocol import ApiTokenStore
+from campaignd.store.tracking_protocol import TrackingStore
 
 FOCUSED: tuple[Any, ...] = (
     SchemaStore,
@@ -27,6 +29,7 @@ FOCUSED: tuple[Any, ...] = (
     SubscriberStore,
     BounceStore,
     ApiTokenStore,
+    TrackingStore,
 )
 
 
@@ -48,7 +51,7 @@ def _shape(fn: Any) -> list[tuple[str, Any, Any]]:
     return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
 
 
-@pytest.mark.parametrize("protocol", [*FOCUSED, ImportStore], ids=lambda p: p.__name__)
+@pytest.mark.parametrize("protocol", [*FOCUSED, ImportStore, PeopleStore], ids=lambda p: p.__name__)
 @pytest.mark.parametrize("impl", [MemoryStore, SqlStore], ids=lambda c: c.__name__)
 def test_each_store_implements_each_focused_protocol(protocol: Any, impl: type) -> None:
     wanted = {n: f for base in protocol.__mro__[::-1] for n, f in _methods(base).items()}
@@ -61,7 +64,7 @@ def test_each_store_implements_each_focused_protocol(protocol: Any, impl: type) 
 
 
 def test_store_is_the_union_of_the_focused_protocols_each_method_declared_once() -> None:
-    declared = [name for p in (*FOCUSED, ImportStore) for name in _methods(p)]
+    declared = [name for p in (*FOCUSED, ImportStore, PeopleStore) for name in _methods(p)]
     assert len(declared) == len(set(declared)), "a method is declared in two protocols"
     assert _methods(Store) == {}
     assert _all_methods(Store) == set(declared)

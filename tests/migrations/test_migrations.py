@@ -131,3 +131,49 @@ def test_schema_head_constant_matches_the_migration_chain() -> None:
     from campaignd.db.revision import SCHEMA_HEAD
 
     assert head_revision() == SCHEMA_HEAD
+
+
+async def test_0005_gives_existing_lists_a_uuid_each_and_keeps_everything_private(
+    empty_url: str,
+) -> None:
+    """Lists made before 0005 get distinct uuids; they and older campaigns stay non-public."""
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from campaignd.db.migrate import alembic_config
+
+    def to_0003(connection: Any) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+
+    if empty_url.startswith("sqlite"):
+        Path(empty_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(empty_url)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(to_0003)
+            for name in ("a", "b", "c"):
+                await conn.execute(
+                    text(
+                        "INSERT INTO lists (name, optin, description, created_at, updated_at) "
+                        "VALUES (:n, 'single', '', :t, :t)"
+                    ),
+                    {"n": name, "t": now},
+                )
+    finally:
+        await engine.dispose()
+    assert await upgrade(empty_url) == head_revision()
+    assert await schema_diff(empty_url) == []
+    store = await SqlStore.open(empty_url)
+    try:
+        found = await store.lists()
+        assert [(m.name, m.public) for m in found] == [("a", False), ("b", False), ("c", False)]
+        assert len({m.uuid for m in found}) == 3 and None not in {m.uuid for m in found}
+        made = await store.create_list("d", OptIn.SINGLE, "", public=True)
+        assert made.uuid not in {m.uuid for m in found}
+    finally:
+        await store.close()

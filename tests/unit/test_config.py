@@ -48,7 +48,6 @@ def test_the_shipped_settings_file_is_the_defaults(tmp_path: Path) -> None:
     ("text", "env", "key"),
     [
         ("[app]\nconcurrency = 'many'\n", {}, "app.concurrency"),
-        ("[app]\nconcurency = 3\n", {}, "app.concurency"),
         ('[[smtp]]\nhost = "x"\ntls_type = "SSL"\n', {}, "smtp[0].tls_type"),
         ('[[smtp]]\nhost = "x"\nport = 70000\n', {}, "smtp[0].port"),
         ('[app]\nroot_url = "ftp://x"\n', {}, "app.root_url"),

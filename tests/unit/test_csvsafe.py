@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaignd.importing.csvsafe import neutralise, safe_row
+from campaignd.importing.csvsafe import neutralise, restore, safe_row
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,15 @@ def test_neutralise(cell: str, safe: str) -> None:
 
 def test_safe_row_leaves_numbers_alone() -> None:
     assert safe_row(["=1", 550, None, -3, "ok"]) == ["'=1", 550, None, -3, "ok"]
+
+
+@pytest.mark.parametrize(
+    "cell", ["=1+2", "+x", "-1", "@SUM(1)", "  =x", "\tx", "\rx", "plain", "'quoted", "", "'"]
+)
+def test_restore_undoes_neutralise(cell: str) -> None:
+    assert restore(neutralise(cell)) == cell
+
+
+@pytest.mark.parametrize("cell", ["'quoted", "'", "''=x", "it's", "'plain"])
+def test_restore_leaves_cells_neutralise_did_not_make(cell: str) -> None:
+    assert restore(cell) == cell

@@ -14,6 +14,7 @@ import pytest
 from campaignd.config import AppSettings
 from campaignd.daemon.service import Daemon
 from campaignd.domain import CampaignStatus, Recipient, SendOutcome
+from campaignd.messengers.protocol import Sign
 from campaignd.messengers.recording import RecordingMessenger
 from campaignd.sending import claims
 from campaignd.sending.claims import CLAIM_LEASE
@@ -51,13 +52,15 @@ class GatedMessenger(RecordingMessenger):
         super().__init__()
         self.gate = asyncio.Event()
 
-    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendOutcome:
+    async def send(
+        self, sender: str, recipients: Sequence[str], message: bytes, sign: Sign | None = None
+    ) -> SendOutcome:
         self.in_flight += 1
         try:
             await self.gate.wait()
         finally:
             self.in_flight -= 1
-        return await super().send(sender, recipients, message)
+        return await super().send(sender, recipients, message, sign)
 
 
 @pytest.fixture
@@ -165,7 +168,7 @@ async def test_claims_waiting_past_the_lease_are_renewed_not_resent() -> None:
     now[0] = T0 + 3 * CLAIM_LEASE  # the sends and the claims wait half an hour
     await asyncio.sleep(0.2)
     # Another daemon starting now takes claims older than the lease for a dead daemon's.
-    assert await store.recover_claims("another-daemon", now[0] - CLAIM_LEASE) == 0
+    assert await store.recover_claims("another-daemon", CLAIM_LEASE, now[0]) == 0
     assert (await store.counts(campaign_id)).claimed == 14
 
     messenger.gate.set()

@@ -31,6 +31,7 @@ def recipient(attempts: int = 0) -> Recipient:
         ("resume", S.PAUSED, S.RUNNING),
         ("cancel", S.RUNNING, S.CANCELLED),
         ("cancel", S.PAUSED, S.CANCELLED),
+        ("cancel", S.DRAFT, S.CANCELLED),
         ("schedule", S.DRAFT, S.SCHEDULED),
     ],
 )
@@ -47,7 +48,7 @@ def test_allowed_transitions(action: str, current: S, target: S) -> None:
         ("start", S.FINISHED),
         ("start", S.CANCELLED),
         ("cancel", S.FINISHED),
-        ("cancel", S.DRAFT),
+        ("cancel", S.CANCELLED),
         ("schedule", S.RUNNING),
     ],
 )

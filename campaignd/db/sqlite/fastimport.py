@@ -7,6 +7,7 @@ for one CSV import's writer (``writer.BulkSession``). Nothing here imports SQLAl
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import threading
@@ -67,7 +68,12 @@ class SqliteBulk:
                 self._checkpointer.stop()
                 self._checkpointer = None
             if self._conn is not None:
-                self._conn.close()  # the last connection: it checkpoints the rest
+                # Copy the rest of the WAL and empty it here, not only in close(): closing the
+                # last connection does it too, but silently gives up when another connection
+                # (a reader, a pooled engine not yet collected) still has the file open.
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._conn.close()
                 self._conn = None
 
     def import_rows(

@@ -15,6 +15,8 @@ from campaignd.domain import (
     Recipient,
     utcnow,
 )
+from campaignd.filters import parse
+from campaignd.filters.evaluate import matches
 from campaignd.rules import FAILURE_STATUSES, FINAL_STATUSES, claimable
 from campaignd.store.memory.state import MemoryState, Row, utc
 
@@ -27,17 +29,24 @@ class MemoryLedger(MemoryState):
         self, campaign_id: int, now: dt.datetime, *, after: int = 0, upto: int | None = None
     ) -> int:
         campaign = self._campaign(campaign_id)
+        segment = parse(campaign.segment) if campaign.segment else None
         added = 0
         for sid in sorted(self._subs):
             if sid <= after or (upto is not None and sid > upto):
                 continue
             if (campaign_id, sid) in self._in_ledger or not self._eligible(campaign, sid):
                 continue
+            if segment is not None and not matches(segment, self._view(self._subs[sid])):
+                continue
             row = Row(self._next("delivery"), campaign_id, sid, updated_at=utc(now))
             self._ledger[row.id] = row
             self._in_ledger.add((campaign_id, sid))
             added += 1
         return added
+
+    async def eligible_count(self, campaign_id: int) -> int:
+        campaign = self._campaign(campaign_id)
+        return sum(1 for sid in self._subs if self._eligible(campaign, sid))
 
     async def last_subscriber_id(self) -> int:
         return max(self._subs, default=0)
@@ -49,9 +58,12 @@ class MemoryLedger(MemoryState):
             for r in self._ledger.values()
             if r.campaign_id == campaign_id and r.status in FINAL_STATUSES
         }
+        segment = parse(campaign.segment) if campaign.segment else None
         missing = dict.fromkeys(names, 0)
         for sid, sub in self._subs.items():
             if sid in done or not self._eligible(campaign, sid):
+                continue
+            if segment is not None and not matches(segment, self._view(sub)):
                 continue
             for name in names:
                 missing[name] += name not in sub.attributes
@@ -135,8 +147,8 @@ class MemoryLedger(MemoryState):
                 count += 1
         return count
 
-    async def recover_claims(self, owner: str, stale_before: dt.datetime) -> int:
-        now, count = utcnow(), 0
+    async def recover_claims(self, owner: str, lease: dt.timedelta, now: dt.datetime) -> int:
+        stale_before, count = now.astimezone(dt.UTC) - lease, 0  # no server: the caller's clock
         for row in self._ledger.values():
             if row.status is not DeliveryStatus.CLAIMED:
                 continue
@@ -147,9 +159,9 @@ class MemoryLedger(MemoryState):
         return count
 
     async def recover_stale_claims(
-        self, campaign_id: int, stale_before: dt.datetime, alive: str
+        self, campaign_id: int, lease: dt.timedelta, alive: str, now: dt.datetime
     ) -> int:
-        now, count = utcnow(), 0
+        stale_before, count = now.astimezone(dt.UTC) - lease, 0
         for row in self._ledger.values():
             if row.campaign_id != campaign_id or row.status is not DeliveryStatus.CLAIMED:
                 continue
@@ -180,7 +192,9 @@ class MemoryLedger(MemoryState):
         rows = [
             r
             for r in self._ledger.values()
-            if r.campaign_id == campaign_id and r.status in FAILURE_STATUSES
+            if r.campaign_id == campaign_id
+            and r.status in FAILURE_STATUSES
+            and r.subscriber_id in self._subs  # a deleted subscriber's row has no address
         ]
         rows.sort(key=lambda r: (self._subs[r.subscriber_id].email.lower(), r.id))
         return [

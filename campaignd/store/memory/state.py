@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from campaignd.domain import (
     ApiToken,
     Campaign,
     DeliveryStatus,
+    HitKind,
     MailingList,
     NewSubscriber,
     Subscriber,
@@ -83,9 +85,13 @@ class MemoryState:
         self._in_ledger: set[tuple[int, int]] = set()
         self._ids: dict[str, int] = {}
         self._optin_sent: dict[int, dt.datetime] = {}
-        self._bounces: list[tuple[int, int | None, str, str, str]] = []
+        # (subscriber_id, campaign_id, kind, source, reason, created_at, id)
+        self._bounces: list[tuple[int, int | None, str, str, str, dt.datetime, int]] = []
         self._bounce_events: set[tuple[str, str]] = set()
         self._tokens: dict[str, ApiToken] = {}  # by name
+        # (campaign, kind, machine, url, minute) -> hits; (campaign, kind, machine, subscriber)
+        self._hit_counts: Counter[tuple[int, HitKind, bool, str, dt.datetime]] = Counter()
+        self._hit_people: set[tuple[int, HitKind, bool, int]] = set()
 
     # -- SchemaStore -------------------------------------------------------------------------
     async def check_schema(self) -> None:
@@ -121,8 +127,12 @@ class MemoryState:
         if missing:
             raise NotFound(f"no list with id {', '.join(map(str, missing))}")
 
-    def _view(self, sub: Sub) -> Subscriber:
-        links = sorted((lid, link) for (sid, lid), link in self._links.items() if sid == sub.id)
+    def _view(self, sub: Sub, *, with_subscriptions: bool = True) -> Subscriber:
+        links = (
+            sorted((lid, link) for (sid, lid), link in self._links.items() if sid == sub.id)
+            if with_subscriptions
+            else []
+        )
         return Subscriber(
             id=sub.id,
             uuid=sub.uuid,

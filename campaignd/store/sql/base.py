@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Self, TypeVar
 
@@ -15,7 +16,7 @@ from campaignd.db import tables as T
 from campaignd.db.bulk import Importer
 from campaignd.db.claims import Claims
 from campaignd.db.engine import WRITE_OPTION, create_engine, describe, is_transient, sqlite_path
-from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE
+from campaignd.db.head import SCHEMA_HEAD, SCHEMA_MESSAGE, missing_database
 from campaignd.db.ledger import Ledger
 from campaignd.db.outcomes import Outcomes
 from campaignd.db.revision import database_revision
@@ -118,7 +119,7 @@ class SqlBase:
     async def check_schema(self) -> None:
         path = sqlite_path(self._url)
         if path is not None and not path.exists():
-            raise SchemaOutOfDate(SCHEMA_MESSAGE)
+            raise SchemaOutOfDate(missing_database(str(path), os.getcwd()))
 
         if await self._tx(database_revision, write=False) != SCHEMA_HEAD:
             raise SchemaOutOfDate(SCHEMA_MESSAGE)

@@ -6,11 +6,12 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import campaigns as C
 from campaignd.db import tables as T
+from campaignd.db.postgres.notify import notify_transition
 from campaignd.domain import (
     Campaign,
     CampaignStatus,
@@ -22,6 +23,7 @@ from campaignd.errors import (
     Conflict,
     NotFound,
 )
+from campaignd.rules import in_use
 from campaignd.store.sql.base import SqlBase
 
 
@@ -38,7 +40,7 @@ class SqlCampaigns(SqlBase):
                 raise Conflict(f"template {name!r} already exists")
             stmt = insert(T.templates).values(name=name, body=body, created_at=now, updated_at=now)
             tid = (await conn.execute(stmt.returning(t.id))).scalar_one()
-            return Template(tid, name, body, now)
+            return Template(tid, name, body, now, now)
 
         return await self._tx(fn)
 
@@ -46,11 +48,11 @@ class SqlCampaigns(SqlBase):
         t = T.templates.c
 
         async def fn(conn: AsyncConnection) -> Template:
-            query = select(t.id, t.name, t.body, t.created_at).where(where)
+            query = select(t.id, t.name, t.body, t.created_at, t.updated_at).where(where)
             row = (await conn.execute(query)).first()
             if row is None:
                 raise NotFound(f"no template {what}")
-            return Template(row.id, row.name, row.body, row.created_at)
+            return Template(row.id, row.name, row.body, row.created_at, row.updated_at)
 
         return await self._tx(fn, write=False)
 
@@ -64,10 +66,39 @@ class SqlCampaigns(SqlBase):
         t = T.templates.c
 
         async def fn(conn: AsyncConnection) -> list[Template]:
-            rows = await conn.execute(select(t.id, t.name, t.body, t.created_at).order_by(t.id))
-            return [Template(r.id, r.name, r.body, r.created_at) for r in rows]
+            query = select(t.id, t.name, t.body, t.created_at, t.updated_at).order_by(t.id)
+            rows = await conn.execute(query)
+            return [Template(r.id, r.name, r.body, r.created_at, r.updated_at) for r in rows]
 
         return await self._tx(fn, write=False)
+
+    async def update_template(self, template_id: int, body: str) -> Template:
+        now = utcnow()
+        t = T.templates.c
+
+        async def fn(conn: AsyncConnection) -> None:
+            stmt = update(T.templates).where(t.id == template_id).values(body=body, updated_at=now)
+            if (await conn.execute(stmt)).rowcount != 1:
+                raise NotFound(f"no template with id {template_id}")
+
+        await self._tx(fn)
+        return await self.get_template_by_id(template_id)
+
+    async def delete_template(
+        self, template_id: int, refuse_when: frozenset[CampaignStatus]
+    ) -> Template:
+        current = await self.get_template_by_id(template_id)
+
+        async def fn(conn: AsyncConnection) -> None:
+            using = await C.users(conn, T.campaigns.c.template_id == template_id, refuse_when)
+            if using:
+                raise in_use(f"template {current.name!r}", using)
+            stmt = delete(T.templates).where(T.templates.c.id == template_id)
+            if (await conn.execute(stmt)).rowcount != 1:
+                raise NotFound(f"no template with id {template_id}")
+
+        await self._tx(fn)
+        return current
 
     # -- campaigns -------------------------------------------------------------------------
     async def create_campaign(self, campaign: NewCampaign, template_id: int | None) -> Campaign:
@@ -75,6 +106,28 @@ class SqlCampaigns(SqlBase):
 
         async def fn(conn: AsyncConnection) -> Campaign:
             return await C.create(conn, campaign, template_id, now)
+
+        return await self._tx(fn)
+
+    async def update_campaign(
+        self,
+        campaign_id: int,
+        campaign: NewCampaign,
+        template_id: int | None,
+        allowed: frozenset[CampaignStatus],
+    ) -> Campaign:
+        now = utcnow()
+
+        async def fn(conn: AsyncConnection) -> Campaign:
+            return await C.update_campaign(conn, campaign_id, campaign, template_id, allowed, now)
+
+        return await self._tx(fn)
+
+    async def delete_campaign(
+        self, campaign_id: int, allowed: frozenset[CampaignStatus]
+    ) -> Campaign:
+        async def fn(conn: AsyncConnection) -> Campaign:
+            return await C.delete_campaign(conn, campaign_id, allowed)
 
         return await self._tx(fn)
 
@@ -104,6 +157,19 @@ class SqlCampaigns(SqlBase):
     async def campaigns(self) -> list[Campaign]:
         return await self._campaigns()
 
+    async def set_campaign_archive(self, campaign_id: int, archive: bool) -> Campaign:
+        c = T.campaigns.c
+
+        async def fn(conn: AsyncConnection) -> Campaign:
+            await conn.execute(
+                update(T.campaigns)
+                .where(c.id == campaign_id, c.archive != archive)
+                .values(archive=archive, updated_at=utcnow())
+            )
+            return await C.get(conn, campaign_id)
+
+        return await self._tx(fn)
+
     async def transition(
         self,
         campaign_id: int,
@@ -115,7 +181,10 @@ class SqlCampaigns(SqlBase):
         reason: str | None = None,
     ) -> Campaign:
         async def fn(conn: AsyncConnection) -> Campaign:
-            return await C.transition(conn, campaign_id, expected, to, now, send_at, reason)
+            changed = await C.transition(conn, campaign_id, expected, to, now, send_at, reason)
+            if self.dialect == "postgresql":  # every daemon's tick wakes (db/postgres/notify.py)
+                await notify_transition(conn, campaign_id, to.value)
+            return changed
 
         return await self._tx(fn)
 

@@ -20,6 +20,7 @@ from campaignd.domain import (
     utcnow,
 )
 from campaignd.errors import NotFound
+from campaignd.filters import parse
 from campaignd.store.sql.base import SqlBase, log
 
 
@@ -31,12 +32,16 @@ class SqlLedger(SqlBase):
     async def populate_ledger(
         self, campaign_id: int, now: dt.datetime, *, after: int = 0, upto: int | None = None
     ) -> int:
+        c = T.campaigns.c
+
         async def fn(conn: AsyncConnection) -> int:
-            if (
-                await conn.scalar(select(T.campaigns.c.id).where(T.campaigns.c.id == campaign_id))
-                is None
-            ):
+            found = (await conn.execute(select(c.id, c.segment).where(c.id == campaign_id))).first()
+            if found is None:
                 raise NotFound(f"no campaign {campaign_id}")
+            if found.segment:
+                return await self._ledger.populate_segment(
+                    conn, campaign_id, found.segment, now, after, upto
+                )
             return await self._ledger.populate(conn, campaign_id, now, after, upto)
 
         count = await self._tx(fn)
@@ -56,9 +61,20 @@ class SqlLedger(SqlBase):
     async def last_subscriber_id(self) -> int:
         return await self._tx(self._ledger.last_subscriber_id, write=False)
 
+    async def eligible_count(self, campaign_id: int) -> int:
+        async def fn(conn: AsyncConnection) -> int:
+            await C.get(conn, campaign_id)  # NotFound names the campaign
+            return await audience.eligible_count(conn, campaign_id)
+
+        return await self._tx(fn, write=False)
+
     async def missing_attributes(self, campaign_id: int, names: Sequence[str]) -> dict[str, int]:
         async def fn(conn: AsyncConnection) -> dict[str, int]:
-            await C.get(conn, campaign_id)  # NotFound names the campaign
+            campaign = await C.get(conn, campaign_id)  # NotFound names the campaign
+            if campaign.segment:
+                return await audience.missing_attributes_in_segment(
+                    conn, self.dialect, campaign_id, names, parse(campaign.segment)
+                )
             return await audience.missing_attributes(conn, self.dialect, campaign_id, names)
 
         return await self._tx(fn, write=False)
@@ -116,21 +132,17 @@ class SqlLedger(SqlBase):
 
         return await self._tx(fn)
 
-    async def recover_claims(self, owner: str, stale_before: dt.datetime) -> int:
-        now = utcnow()
-
+    async def recover_claims(self, owner: str, lease: dt.timedelta, now: dt.datetime) -> int:
         async def fn(conn: AsyncConnection) -> int:
-            return await claims.recover(conn, owner, stale_before, now)
+            return await claims.recover(conn, owner, lease, now)
 
         return await self._tx(fn)
 
     async def recover_stale_claims(
-        self, campaign_id: int, stale_before: dt.datetime, alive: str
+        self, campaign_id: int, lease: dt.timedelta, alive: str, now: dt.datetime
     ) -> int:
-        now = utcnow()
-
         async def fn(conn: AsyncConnection) -> int:
-            return await claims.recover_stale(conn, campaign_id, stale_before, alive, now)
+            return await claims.recover_stale(conn, campaign_id, lease, alive, now)
 
         return await self._tx(fn)
 

@@ -1,4 +1,4 @@
-"""The SQL SubscriberStore: lists, subscribers, their subscriptions, opt-in."""
+"""The SQL SubscriberStore: subscribers, their subscriptions, opt-in (lists: lists.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import links
 from campaignd.db import tables as T
+from campaignd.db.filters import condition
 from campaignd.domain import (
-    MailingList,
     NewSubscriber,
-    OptIn,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -26,64 +25,13 @@ from campaignd.errors import (
     Conflict,
     NotFound,
 )
+from campaignd.filters import Node
 from campaignd.store.sql.base import UNSUBSCRIBED as _UNSUBSCRIBED
 from campaignd.store.sql.base import SqlBase, _require_lists
 
 
 class SqlSubscribers(SqlBase):
-    """Lists, subscribers and opt-in (import_batch: SqlImport)."""
-
-    # -- lists -----------------------------------------------------------------------------
-    async def create_list(self, name: str, optin: OptIn, description: str) -> MailingList:
-        now = utcnow()
-
-        async def fn(conn: AsyncConnection) -> MailingList:
-            if await conn.scalar(select(T.lists.c.id).where(T.lists.c.name == name)):
-                raise Conflict(f"list {name!r} already exists")
-            stmt = insert(T.lists).values(
-                name=name,
-                optin=optin.value,
-                description=description,
-                created_at=now,
-                updated_at=now,
-            )
-            list_id = (await conn.execute(stmt.returning(T.lists.c.id))).scalar_one()
-            return MailingList(list_id, name, OptIn(optin), description, now, 0)
-
-        return await self._tx(fn)
-
-    def _lists_query(self) -> Any:
-        li, sl = T.lists.c, T.subscriptions.c
-        count = (
-            select(func.count())
-            .where(sl.list_id == li.id, sl.status != _UNSUBSCRIBED)
-            .scalar_subquery()
-        )
-        return select(li.id, li.name, li.optin, li.description, li.created_at, count).order_by(
-            li.id
-        )
-
-    async def get_list(self, name: str) -> MailingList:
-        async def fn(conn: AsyncConnection) -> MailingList:
-            row = (await conn.execute(self._lists_query().where(T.lists.c.name == name))).first()
-            if row is None:
-                raise NotFound(f"no list named {name!r}")
-            return _list(row)
-
-        return await self._tx(fn, write=False)
-
-    async def lists(self) -> list[MailingList]:
-        async def fn(conn: AsyncConnection) -> list[MailingList]:
-            return [_list(r) for r in await conn.execute(self._lists_query())]
-
-        return await self._tx(fn, write=False)
-
-    async def list_names(self) -> dict[int, str]:
-        async def fn(conn: AsyncConnection) -> dict[int, str]:
-            rows = await conn.execute(select(T.lists.c.id, T.lists.c.name))
-            return {r[0]: r[1] for r in rows}
-
-        return await self._tx(fn, write=False)
+    """Subscribers and opt-in (lists: SqlLists; import_batch: SqlImport)."""
 
     # -- subscribers -----------------------------------------------------------------------
     async def _subscriber(self, conn: AsyncConnection, where: Any) -> Subscriber | None:
@@ -97,18 +45,9 @@ class SqlSubscribers(SqlBase):
             .where(sl.subscriber_id == row.id)
             .order_by(sl.list_id)
         )
-        return Subscriber(
-            id=row.id,
-            uuid=row.uuid,
-            email=row.email,
-            name=row.name,
-            attributes=row.attributes,
-            status=SubscriberStatus(row.status),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            subscriptions=tuple(
-                Subscription(r.list_id, r.name, SubscriptionStatus(r.status)) for r in subs
-            ),
+        return _subscriber(
+            row,
+            tuple(Subscription(r.list_id, r.name, SubscriptionStatus(r.status)) for r in subs),
         )
 
     async def add_subscriber(
@@ -218,6 +157,40 @@ class SqlSubscribers(SqlBase):
 
         return await self._tx(fn)
 
+    # -- queries -----------------------------------------------------------------------------
+    async def query_subscribers(
+        self, query: Node | None, after_id: int = 0, limit: int = 100
+    ) -> list[Subscriber]:
+        s, sl, li = T.subscribers.c, T.subscriptions.c, T.lists.c
+        where = condition(query, self.dialect)
+
+        async def fn(conn: AsyncConnection) -> list[Subscriber]:
+            page = select(T.subscribers).where(s.id > after_id, where).order_by(s.id).limit(limit)
+            rows = (await conn.execute(page)).all()
+            if not rows:
+                return []
+            subs: dict[int, list[Subscription]] = {}
+            links_ = await conn.execute(
+                select(sl.subscriber_id, sl.list_id, li.name, sl.status)
+                .join_from(T.subscriptions, T.lists, li.id == sl.list_id)
+                .where(sl.subscriber_id.in_([r.id for r in rows]))
+                .order_by(sl.subscriber_id, sl.list_id)
+            )
+            for r in links_:
+                subs.setdefault(r[0], []).append(Subscription(r[1], r[2], SubscriptionStatus(r[3])))
+            return [_subscriber(r, tuple(subs.get(r.id, ()))) for r in rows]
+
+        return await self._tx(fn, write=False)
+
+    async def count_subscribers(self, query: Node | None) -> int:
+        where = condition(query, self.dialect)
+
+        async def fn(conn: AsyncConnection) -> int:
+            stmt = select(func.count()).select_from(T.subscribers).where(where)
+            return int(await conn.scalar(stmt) or 0)
+
+        return await self._tx(fn, write=False)
+
     # -- opt-in ----------------------------------------------------------------------------
     async def confirm_optin(
         self, subscriber_id: int, now: dt.datetime, list_ids: Sequence[int] | None = None
@@ -251,12 +224,15 @@ def _key(email: str) -> str:
     return email.strip().lower()
 
 
-def _list(row: Any) -> MailingList:
-    return MailingList(
-        id=row[0],
-        name=row[1],
-        optin=OptIn(row[2]),
-        description=row[3],
-        created_at=row[4],
-        subscriber_count=int(row[5]),
+def _subscriber(row: Any, subscriptions: tuple[Subscription, ...]) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        uuid=row.uuid,
+        email=row.email,
+        name=row.name,
+        attributes=row.attributes,
+        status=SubscriberStatus(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        subscriptions=subscriptions,
     )
