@@ -1,4 +1,4 @@
-"""/api/v1/lists: the mailing lists with their subscriber counts, create one."""
+"""/api/v1/lists: the mailing lists with their subscriber counts; create, change, delete."""
 
 from __future__ import annotations
 
@@ -8,8 +8,18 @@ from pydantic import Field
 
 from campaignd.api.endpoints import Call, Endpoint
 from campaignd.api.schemas import Body, Name, Page, PageQuery, Text, page
+from campaignd.campaigns import lists as cases
 from campaignd.domain import MailingList, OptIn
 from campaignd.errors import InvalidInput, NotFound
+
+
+class ListChange(Body):
+    """Only the fields given change; at least one is required (as `lists update`)."""
+
+    name: Name | None = None
+    optin: OptIn | None = None
+    description: Annotated[Text, Field(max_length=2000)] | None = None
+    public: bool | None = None
 
 
 class NewList(Body):
@@ -30,6 +40,23 @@ async def get_list(call: Call) -> MailingList:
     raise NotFound(f"no list with id {wanted}")
 
 
+async def update_list(call: Call) -> MailingList:
+    found = await get_list(call)
+    new: ListChange = call.body
+    return await cases.update_list(
+        call.store,
+        found.name,
+        new_name=new.name,
+        optin=new.optin,
+        description=new.description,
+        public=new.public,
+    )
+
+
+async def delete_list(call: Call) -> MailingList:
+    return await cases.delete_list(call.store, (await get_list(call)).name)
+
+
 async def create_list(call: Call) -> MailingList:
     new: NewList = call.body
     name = new.name.strip()
@@ -45,4 +72,10 @@ ENDPOINTS = [
              body=NewList, status=201, write=True, idempotent=True, statuses=(409,)),
     Endpoint("GET", "/lists/{list_id}", get_list, "One list", MailingList, "lists",
              statuses=(404,)),
+    Endpoint("PATCH", "/lists/{list_id}", update_list,
+             "Rename a list or change its opt-in, description or public flag", MailingList,
+             "lists", body=ListChange, write=True, statuses=(404, 409)),
+    Endpoint("DELETE", "/lists/{list_id}", delete_list,
+             "Delete a list and its subscriptions; 409 while an unfinished campaign uses it",
+             MailingList, "lists", write=True, statuses=(404, 409)),
 ]  # fmt: skip
