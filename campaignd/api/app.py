@@ -16,7 +16,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from campaignd import __version__
-from campaignd.api import campaign_changes, campaigns, imports, lists, messengers, subscribers, templates
+from campaignd.api import (
+    campaign_changes,
+    campaigns,
+    imports,
+    lists,
+    messengers,
+    subscribers,
+    templates,
+)
 from campaignd.api.endpoints import PREFIX, ApiContext, Endpoint, handle
 from campaignd.api.openapi import document
 from campaignd.api.problems import problem

@@ -51,7 +51,9 @@ async def test_list_delete_refused_while_a_draft_uses_it(api: Api) -> None:
 
 
 async def test_template_show_update_delete(api: Api) -> None:
-    made = await api.client.post("/templates", json={"name": "base", "body": "<b>{{ content }}</b>"})
+    made = await api.client.post(
+        "/templates", json={"name": "base", "body": "<b>{{ content }}</b>"}
+    )
     tid = made.json()["id"]
     shown = await api.client.get(f"/templates/{tid}", headers=api.auth(api.reader))
     assert shown.status_code == 200 and shown.json()["body"] == "<b>{{ content }}</b>"
