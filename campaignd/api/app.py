@@ -22,6 +22,7 @@ from campaignd.api import (
     imports,
     lists,
     messengers,
+    subscriber_changes,
     subscribers,
     templates,
 )
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 ENDPOINTS: list[Endpoint] = [
     *lists.ENDPOINTS,
     *subscribers.ENDPOINTS,
+    *subscriber_changes.ENDPOINTS,
     *templates.ENDPOINTS,
     *campaigns.ENDPOINTS,
     *campaign_changes.ENDPOINTS,

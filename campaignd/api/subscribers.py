@@ -9,11 +9,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from campaignd.api.endpoints import Call, Endpoint
-from campaignd.api.schemas import Body, Id, Page, Query, Removed, Text
+from campaignd.api.schemas import Body, Id, Page, PageQuery, Removed, Text
 from campaignd.domain import Subscriber as Found
 from campaignd.domain import SubscriberStatus, SubscriptionStatus
-from campaignd.errors import NotFound
-from campaignd.subscribers import membership
+from campaignd.errors import InvalidInput, NotFound
+from campaignd.subscribers import membership, query
 
 Status = Literal["unconfirmed", "confirmed"]
 Lists = Annotated[list[Id], Field(max_length=1000)]
@@ -65,8 +65,12 @@ class Unsubscribe(Body):
     lists: Lists | None = None  # null or absent: every list
 
 
-class ByEmail(Query):
-    email: Annotated[Text, Field(min_length=1, max_length=320)]
+class ByEmail(PageQuery):
+    """`email` finds one address; otherwise `query` (the filter language of `subscribers
+    query`, none: everybody) keyset-paged by id with `after` and `limit`."""
+
+    email: Annotated[Text, Field(min_length=1, max_length=320)] | None = None
+    query: Annotated[Text, Field(max_length=10_000)] | None = None
 
 
 async def create_subscriber(call: Call) -> Subscriber:
@@ -89,6 +93,13 @@ async def get_subscriber(call: Call) -> Subscriber:
 
 
 async def find_subscribers(call: Call) -> Page[Subscriber]:
+    q: ByEmail = call.query
+    if q.email is None:
+        found_page = await query.list_subscribers(call.store, q.query, after=q.after, limit=q.limit)
+        items = [_out(s) for s in found_page.subscribers]
+        return Page[Subscriber](items=items, next_after=found_page.next_after)
+    if q.query is not None:
+        raise InvalidInput("give email or query, not both")
     try:
         found = [_out(await call.store.get_subscriber(call.query.email))]
     except NotFound:
@@ -121,8 +132,9 @@ ENDPOINTS = [
              "Add a subscriber (201), or with upsert update an existing one (200)", Subscriber,
              "subscribers", body=NewSubscriber, status=201, write=True, idempotent=True,
              statuses=(404, 409)),
-    Endpoint("GET", "/subscribers", find_subscribers, "Find a subscriber by address",
-             Page[Subscriber], "subscribers", query=ByEmail),
+    Endpoint("GET", "/subscribers", find_subscribers,
+             "Find a subscriber by address, or query them with the filter language",
+             Page[Subscriber], "subscribers", query=ByEmail, statuses=(404,)),
     Endpoint("GET", ONE, get_subscriber, "One subscriber with subscriptions", Subscriber,
              "subscribers", statuses=(404,)),
     Endpoint("POST", ONE + "/lists", subscribe_lists, "Subscribe to lists", Subscriber,
