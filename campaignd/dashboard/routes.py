@@ -220,7 +220,19 @@ class Dashboard:
 def dashboard_routes(
     store: Store, settings: Settings, check: TokenCheck, clock: Callable[[], dt.datetime]
 ) -> list[Route]:
-    """The /dashboard routes for the admin listener's app."""
+    """The /dashboard routes for the admin listener's app (503 pages without security.secret,
+    which signs the session cookie: the API itself does not need it)."""
+    if not settings.security.secret.get_secret_value():
+
+        async def unset(request: Request) -> Response:
+            text = "The dashboard needs security.secret (it signs the session cookie)."
+            return _html(text, new_nonce(), 503)
+
+        methods = ["GET", "POST"]
+        return [
+            Route(PREFIX, unset, methods=methods),
+            Route(PREFIX + "/{rest:path}", unset, methods=methods),
+        ]
     d = Dashboard(store, settings, check, clock)
     return [
         Route(PREFIX + "/login", d.login_form, methods=["GET"]),

@@ -15,6 +15,7 @@ import pytest
 
 from campaignd.api.app import create_api_app
 from campaignd.api.tokens import create_token
+from campaignd.config import SecuritySettings
 from campaignd.dashboard.views import send_rate
 from campaignd.domain import DeliveryStatus, LedgerPoint
 from campaignd.store.memory import MemoryStore
@@ -156,3 +157,16 @@ def test_send_rate_and_its_absence() -> None:
     points = [LedgerPoint(T0, DeliveryStatus.SENT, 60), LedgerPoint(at(1), DeliveryStatus.SENT, 60)]
     assert send_rate(points, at(2)) == pytest.approx(60.0)
     assert send_rate(points, at(30)) is None
+
+
+async def test_without_a_secret_the_dashboard_says_so_and_the_api_still_works() -> None:
+    store = MemoryStore()
+    _, token = await create_token(store, "ops", read_only=True, now=T0)
+    settings = api_settings().model_copy(update={"security": SecuritySettings()})
+    app = create_api_app(store, settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+        for path in ("/dashboard", "/dashboard/login"):
+            got = await c.get(path)
+            assert got.status_code == 503 and "security.secret" in got.text
+        lists = await c.get("/api/v1/lists", headers={"Authorization": f"Bearer {token}"})
+        assert lists.status_code == 200
