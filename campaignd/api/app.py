@@ -29,8 +29,10 @@ from campaignd.api import (
 from campaignd.api.endpoints import PREFIX, ApiContext, Endpoint, handle
 from campaignd.api.openapi import document
 from campaignd.api.problems import problem
+from campaignd.api.tokens import check_token
 from campaignd.campaigns.trial import MessengerFactory
 from campaignd.config import Settings
+from campaignd.dashboard.routes import dashboard_routes
 from campaignd.domain import utcnow
 from campaignd.store.protocol import Store
 
@@ -156,6 +158,7 @@ def create_api_app(
         for path, methods in by_path.items()
     ]
     routes.append(Route(PREFIX + "/openapi.json", openapi, methods=["GET"]))
+    routes += dashboard_routes(store, settings, lambda t: check_token(store, t), clock)
     app = Starlette(
         routes=routes,
         middleware=[

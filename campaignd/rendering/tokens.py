@@ -32,8 +32,9 @@ from functools import lru_cache
 from campaignd.errors import InvalidInput, InvalidToken
 
 #: "manage" signs preference-page links (layout 1), "archive" links to a campaign's web view
-#: with the subscriber's own data (layout 2); "track" signs open and click links.
-PURPOSES = frozenset({"unsub", "optin", "verp", "manage", "archive", "track"})
+#: with the subscriber's own data (layout 2); "track" signs open and click links; "session"
+#: the dashboard's session cookies and CSRF tokens (campaignd.dashboard.session, via ``tag``).
+PURPOSES = frozenset({"unsub", "optin", "verp", "manage", "archive", "track", "session"})
 
 _KIND_SUBSCRIBER = 1
 _KIND_CAMPAIGN = 2
