@@ -35,8 +35,11 @@ typecheck: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
+# The suite spends most of its time waiting on CLI subprocesses, daemons and servers, so it runs
+# on several processes (TEST_JOBS=0 runs it in one); every worker has its own databases and ports.
+TEST_JOBS ?= auto
 test: lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_JOBS) --maxprocesses=4
 
 demo: venv
 	$(BIN)/python -m campaignd.devtools.demo

@@ -170,6 +170,7 @@ async def test_delete_asks_first_then_deletes(world: World) -> None:
         sign(SECRET, "unsub", uuid.uuid4()),
         sign("z" * 32, "manage", uuid.uuid4()),  # a secret never configured
     ],
+    ids=["forged", "other-purpose", "unknown-secret"],
 )
 async def test_unusable_tokens_get_404_and_change_nothing(world: World, token: str) -> None:
     before = await world.state()
