@@ -159,7 +159,9 @@ async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
     if as_json:
         print_json(summary)
         return
-    for field in dataclasses.fields(summary):
+    fields = dataclasses.fields(summary)
+    width = max(len(field.name) for field in fields)
+    for field in fields:
         name, shown = field.name, getattr(summary, field.name)
         if name == "lists":
             continue  # the ids are shown next to the names
@@ -170,7 +172,7 @@ async def show(app: AppContext, campaign_id: int, as_json: bool) -> None:
             shown = ", ".join(map(str, shown))
         elif isinstance(shown, BounceCounts):
             shown = f"hard {shown.hard}, soft {shown.soft}, complaint {shown.complaint}"
-        click.echo(f"{name:>13}: {'-' if shown in (None, '') else shown}")
+        click.echo(f"{name:>{width}}: {'-' if shown in (None, '') else shown}")
 
 
 def _action(action: str, doc: str) -> click.Command:
