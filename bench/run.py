@@ -2,8 +2,10 @@
 
 Environment: BENCH_N (subscribers, default 200,000), BENCH_WORKERS (worker counts of the SQLite
 send runs, default "1,2"), BENCH_CONCURRENCY (app.concurrency, default 100), BENCH_RAW_N (raw
-blast messages, default min(N, 200,000)), BENCH_TRACK=0 (skip the 1-process SQLite send with
-opens and clicks tracked, [tracking] mode BENCH_TRACK_MODE, default anonymous),
+blast messages, default min(N, 200,000)), BENCH_TRACK=0 (skip tracking: the 1-process SQLite
+send with opens and clicks tracked, [tracking] mode BENCH_TRACK_MODE, default anonymous, run
+right after the untracked one, and the hits/s of the tracking endpoints, bench.track_http, with
+BENCH_TRACK_HITS hits, default 20,000, recorded in that mode and with tracking off),
 BENCH_DKIM=rsa,ed25519 (also one-process SQLite sends with the campaign DKIM-signed by an
 RSA-2048 / Ed25519 key, beside the unsigned one), CAMPAIGND_BENCH_PG_URL or
 CAMPAIGND_TEST_PG_URL (also import and send on PostgreSQL, in a database of the benchmark's
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import ledger, proc, workload
+from bench import ledger, proc, track_http, workload
 from bench.cpu import Meter
 from bench.sink import ensure_sink, free_port, running_sink
 
@@ -98,12 +100,13 @@ class Bench:
                 "cpu_us_per_row": round(imp.cpu_seconds / self.n * 1e6, 1),
             }
         }
+        tracked = label == "sqlite" and os.environ.get("BENCH_TRACK", "1") != "0"
         for workers in worker_counts:
             out[f"send_w{workers}"] = self.send(label, settings, db_url, body, workers)
+            if tracked and workers == 1:  # right after the untracked one: the host drifts
+                out["send_w1_tracked"] = self.send(label, settings, db_url, body, 1, tracked=True)
         if daemons > 1:  # that many daemons (one process each) on the same database
             out[f"send_d{daemons}"] = self.send(label, settings, db_url, body, 1, daemons)
-        if label == "sqlite" and os.environ.get("BENCH_TRACK", "1") != "0":
-            out["send_w1_tracked"] = self.send(label, settings, db_url, body, 1, tracked=True)
         for kind in dkim:
             out[f"send_w1_dkim_{kind}"] = self.send(label, settings, db_url, body, 1, dkim=kind)
         return out
@@ -290,6 +293,14 @@ def _table(results: dict[str, Any]) -> str:
                     f"{_machine(send)}",
                 )
             )
+    for mode, hits in results.get("tracking_http", {}).items():
+        rows.append(
+            (
+                f"tracking HTTP ({hits['loop']}), mode {mode}, {hits['hits']:,} hits",
+                f"{hits['hits_per_s']:,} hits/s (open pixel + click redirect), server CPU "
+                f"{hits['server_cpu_us_per_hit']} us/hit, {hits['written']:,} written",
+            )
+        )
     for key in ("raw_before", "raw_after"):
         raw = results[key]
         rows.append(
@@ -341,6 +352,12 @@ def main() -> None:
                     results["postgresql"] = bench.backend("postgresql", url, [1], daemons=2)
             results["raw_before"] = bench.raw_before
             results["raw_after"] = bench.raw(raw_n, "after")
+        if os.environ.get("BENCH_TRACK", "1") != "0":
+            hits = int(os.environ.get("BENCH_TRACK_HITS", "20000"))
+            mode = os.environ.get("BENCH_TRACK_MODE", "anonymous")
+            results["tracking_http"] = {
+                m: track_http.measure(workdir, m, hits) for m in (mode, "off")
+            }
     finally:
         if os.environ.get("BENCH_KEEP") or os.environ.get("BENCH_PROFILE"):
             print(f"bench: kept {workdir}")
@@ -373,9 +390,17 @@ def main() -> None:
             pg["send_d2"]["msgs_per_s"] / pg["send_w1"]["msgs_per_s"]
         )
     if "send_w1" in sends and "send_w1_tracked" in sends:
+        tracked, plain = sends["send_w1_tracked"], sends["send_w1"]
         ratios["sqlite tracked / untracked (1 worker)"] = (
-            sends["send_w1_tracked"]["msgs_per_s"] / sends["send_w1"]["msgs_per_s"]
+            tracked["msgs_per_s"] / plain["msgs_per_s"]
         )
+        ratios["sqlite tracked / untracked CPU/msg"] = (
+            tracked["cpu_us_per_msg"] / plain["cpu_us_per_msg"]
+        )
+    http = results.get("tracking_http", {})
+    if len(http) == 2:
+        recorded, off = http.values()
+        ratios["tracking HTTP recorded / off (hits/s)"] = recorded["hits_per_s"] / off["hits_per_s"]
     results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
     results["load"] = {"before": load_before, "after": os.getloadavg()}
     results["seconds"] = round(time.monotonic() - began, 1)

@@ -5,12 +5,14 @@ HitRecorder flushing as in the daemon; a client process keeps TRACK_CONNS (defau
 connections busy fetching open pixels and click redirects (half each) until TRACK_HITS (default
 20,000) are answered. Prints hits/s, the server's CPU per hit, and checks that every hit was
 written (one transaction per flush, never one per hit). TRACK_MODE=off gives the same requests
-with nothing recorded, for comparison (individual: per-subscriber rows too).
+with nothing recorded, for comparison (individual: per-subscriber rows too). `make bench` runs
+it twice through `measure` (bench/run.py: BENCH_TRACK_HITS, BENCH_TRACK_MODE).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -111,9 +114,29 @@ async def bench(workdir: Path) -> dict[str, object]:
     }
 
 
+def measure(workdir: Path, mode: str, hits: int) -> dict[str, Any]:
+    """This benchmark in a child process (for `make bench`): its figures, the child's CPU."""
+    from bench import proc
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGND_")}
+    env.update(TRACK_MODE=mode, TRACK_HITS=str(hits), TRACK_CONNS=str(CONNS))
+    print(f"bench: {hits:,} tracking hits over HTTP, [tracking] mode {mode} ...", flush=True)
+    done = proc.run(workdir, f"track-http-{mode}", ["bench.track_http"], env, max(120, hits / 100))
+    figures: dict[str, Any] = json.loads(done.stdout)
+    figures["peak_rss_mb"] = round(done.peak_rss_mb, 1)
+    return figures
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="campaignd-track-") as tmp:
-        result = asyncio.run(bench(Path(tmp)))
+        # On the daemon's loop: uvloop when installed (campaignd.cli.run), TRACK_LOOP=asyncio
+        # to compare.
+        if os.environ.get("TRACK_LOOP") != "asyncio" and importlib.util.find_spec("uvloop"):
+            import uvloop
+
+            result = {"loop": "uvloop", **uvloop.run(bench(Path(tmp)))}
+        else:
+            result = {"loop": "asyncio", **asyncio.run(bench(Path(tmp)))}
     print(json.dumps(result, indent=2))
     if MODE is not TrackingMode.OFF and result["written"] != result["hits"]:
         raise SystemExit("bench: not every hit was written")

@@ -411,6 +411,16 @@ class LedgerPoint:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriptionDay:
+    """One UTC day of a list: subscriptions created that day, and subscriptions now
+    unsubscribed whose last change (their unsubscribe) fell on that day."""
+
+    day: dt.date
+    subscribed: int
+    unsubscribed: int
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

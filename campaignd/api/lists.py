@@ -1,4 +1,5 @@
-"""/api/v1/lists: the mailing lists with their subscriber counts; create, change, delete."""
+"""/api/v1/lists: the mailing lists with their subscriber counts; create, change, delete; a
+list's growth per day."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated
 from pydantic import Field
 
 from campaignd.api.endpoints import Call, Endpoint
-from campaignd.api.schemas import Body, Name, Page, PageQuery, Text, page
+from campaignd.api.schemas import Body, Name, Page, PageQuery, Query, Text, page
+from campaignd.campaigns import growth
 from campaignd.campaigns import lists as cases
 from campaignd.domain import MailingList, OptIn
 from campaignd.errors import InvalidInput, NotFound
@@ -26,6 +28,17 @@ class NewList(Body):
     name: Name
     optin: OptIn = OptIn.SINGLE
     description: Annotated[Text, Field(max_length=2000)] = ""
+
+
+class GrowthQuery(Query):
+    """How many days, up to today (UTC), the growth covers."""
+
+    days: Annotated[int, Field(ge=1, le=growth.MAX_DAYS)] = growth.DEFAULT_DAYS
+
+
+async def list_growth(call: Call) -> growth.ListGrowth:
+    q: GrowthQuery = call.query
+    return await growth.list_growth(call.store, call.ids["list_id"], call.now(), q.days)
 
 
 async def list_lists(call: Call) -> Page[MailingList]:
@@ -72,6 +85,9 @@ ENDPOINTS = [
              body=NewList, status=201, write=True, idempotent=True, statuses=(409,)),
     Endpoint("GET", "/lists/{list_id}", get_list, "One list", MailingList, "lists",
              statuses=(404,)),
+    Endpoint("GET", "/lists/{list_id}/growth", list_growth,
+             "New subscriptions, unsubscribes and subscribers per day (UTC)",
+             growth.ListGrowth, "lists", query=GrowthQuery, statuses=(404,)),
     Endpoint("PATCH", "/lists/{list_id}", update_list,
              "Rename a list or change its opt-in, description or public flag", MailingList,
              "lists", body=ListChange, write=True, statuses=(404, 409)),

@@ -1,4 +1,5 @@
-"""The dashboard's routes under /dashboard: login/logout, campaigns, one campaign, lists."""
+"""The dashboard's routes under /dashboard: login/logout, campaigns, one campaign, lists, one
+list's growth."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from campaignd.campaigns.growth import DEFAULT_DAYS, list_growth
 from campaignd.campaigns.stats import campaign_stats
 from campaignd.config import Settings
 from campaignd.dashboard.session import LOGIN_COOKIE, SESSION_COOKIE, SessionSigner, new_nonce
 from campaignd.dashboard.views import campaign_row, campaign_rows, chart
 from campaignd.domain import ApiToken
-from campaignd.errors import NotFound
+from campaignd.errors import InvalidInput, NotFound
 from campaignd.importing.csvsafe import safe_row
 from campaignd.rendering.dashboard_pages import render_dashboard
 from campaignd.store.protocol import Store
@@ -84,6 +86,8 @@ class Dashboard:
                 return await page(request, self.signer.csrf(nonce))
             except NotFound as exc:
                 return _html(str(exc), new_nonce(), 404)
+            except InvalidInput as exc:
+                return _html(str(exc), new_nonce(), 400)
 
         return respond
 
@@ -145,10 +149,10 @@ class Dashboard:
         rows = await campaign_rows(self.store, self.clock())
         return JSONResponse({"rows": [{"id": r.id, "cells": r.cells()} for r in rows]})
 
-    def _id(self, request: Request) -> int:
+    def _id(self, request: Request, what: str = "campaign") -> int:
         text = str(request.path_params["id"])
         if not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**31:
-            raise NotFound(f"no campaign {text}")
+            raise NotFound(f"no {what} {text}")
         return int(text)
 
     async def campaign_live(self, request: Request, csrf: str) -> Response:
@@ -216,6 +220,18 @@ class Dashboard:
         found = await self.store.lists()
         return self._page("lists", csrf, None, title="Lists", lists=found)
 
+    async def list_page(self, request: Request, csrf: str) -> Response:
+        text = request.query_params.get("days", str(DEFAULT_DAYS))
+        if not text.isascii() or not text.isdigit() or len(text) > 5:
+            raise InvalidInput(f"days must be a whole number of days, got {text[:20]!r}")
+        g = await list_growth(self.store, self._id(request, "list"), self.clock(), int(text))
+        changed = [p for p in reversed(g.series) if p.subscribed or p.unsubscribed]
+        return self._page(
+            "list", csrf, None, title=f"List {g.name}", growth=g, changed=changed, bucket="day",
+            flow_chart=chart(g.series, ("subscribed", "unsubscribed")),
+            total_chart=chart(g.series, ("total",)),
+        )  # fmt: skip
+
 
 def dashboard_routes(
     store: Store, settings: Settings, check: TokenCheck, clock: Callable[[], dt.datetime]
@@ -241,6 +257,7 @@ def dashboard_routes(
         Route(PREFIX, d.guarded(d.index), methods=["GET"]),
         Route(PREFIX + "/live.json", d.guarded(d.live, json=True), methods=["GET"]),
         Route(PREFIX + "/lists", d.guarded(d.lists), methods=["GET"]),
+        Route(PREFIX + "/lists/{id}", d.guarded(d.list_page), methods=["GET"]),
         Route(PREFIX + "/campaigns/{id}", d.guarded(d.campaign), methods=["GET"]),
         Route(
             PREFIX + "/campaigns/{id}/live.json",

@@ -1,12 +1,13 @@
-"""What the dashboard shows: campaign rows with send rate and ETA, and a time-series chart."""
+"""What the dashboard shows: campaign rows with send rate and ETA, and time-series charts
+(a campaign's sending and hits, a list's growth)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from campaignd.campaigns.stats import SeriesPoint
 from campaignd.domain import Campaign, CampaignStatus, LedgerPoint
 from campaignd.store.protocol import Store
 
@@ -102,10 +103,25 @@ class Chart:
     lines: tuple[Line, ...]
 
 
-_COLOURS = {"sent": "#2a7", "failed": "#c33", "opens": "#36c", "clicks": "#c80"}
+_COLOURS = {
+    "sent": "#2a7",
+    "failed": "#c33",
+    "opens": "#36c",
+    "clicks": "#c80",
+    "subscribed": "#2a7",
+    "unsubscribed": "#c33",
+    "total": "#36c",
+}
 
 
-def chart(series: Sequence[SeriesPoint], fields: Sequence[str]) -> Chart | None:
+class Point(Protocol):
+    """A point of a series: the start of its bucket, and the counted fields as attributes."""
+
+    @property
+    def at(self) -> str: ...
+
+
+def chart(series: Sequence[Point], fields: Sequence[str]) -> Chart | None:
     """Polylines of `fields` over the series' buckets (None when there is nothing to draw)."""
     if not series:
         return None

@@ -1,4 +1,5 @@
-"""SQL for opens, clicks and campaign statistics: batched hit upserts, counts, time series."""
+"""SQL for opens, clicks and statistics: batched hit upserts, counts, time series, and the
+subscriptions of a list per day (its growth)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,21 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, func, insert, literal_column, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import tables as T
 from campaignd.db.types import to_utc
-from campaignd.domain import DeliveryStatus, Hit, HitCount, HitKind, LedgerPoint
+from campaignd.domain import (
+    DeliveryStatus,
+    Hit,
+    HitCount,
+    HitKind,
+    LedgerPoint,
+    SubscriptionDay,
+    SubscriptionStatus,
+)
 
 #: Count rows per upsert statement: 6 parameters each, well under SQLite's and asyncpg's limits.
 UPSERT_ROWS = 1000
@@ -100,3 +109,29 @@ async def ledger_series(conn: AsyncConnection, dialect: str, campaign_id: int) -
         assert when is not None
         out.append(LedgerPoint(minute(when), DeliveryStatus(status), int(n)))
     return sorted(out, key=lambda p: (p.minute, p.status.value))
+
+
+async def subscription_days(
+    conn: AsyncConnection, dialect: str, list_id: int
+) -> list[SubscriptionDay]:
+    """One statement: the list's subscriptions created per UTC day, beside those now
+    unsubscribed per UTC day of their last change (campaignd.store.protocol, list_growth)."""
+    sl = T.subscriptions.c
+
+    def day(column: Any) -> Any:
+        if dialect == "postgresql":  # the session's time zone must not move the day
+            return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD", type_=String)
+        return func.substr(column, 1, 10, type_=String)  # fixed-width UTC text (db.types)
+
+    one: Any = literal_column("1")
+    zero: Any = literal_column("0")
+    made = select(day(sl.created_at).label("day"), one.label("made"), zero.label("ended"))
+    ended = select(day(sl.updated_at), zero, one).where(
+        sl.status == SubscriptionStatus.UNSUBSCRIBED.value
+    )
+    both = union_all(made.where(sl.list_id == list_id), ended.where(sl.list_id == list_id))
+    u = both.subquery()
+    rows = await conn.execute(
+        select(u.c.day, func.sum(u.c.made), func.sum(u.c.ended)).group_by(u.c.day).order_by(u.c.day)
+    )
+    return [SubscriptionDay(dt.date.fromisoformat(d), int(m), int(e)) for d, m, e in rows]

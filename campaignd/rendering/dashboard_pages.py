@@ -1,4 +1,5 @@
-"""The dashboard's HTML (login, campaigns, one campaign, lists): Jinja2, autoescaped, no assets.
+"""The dashboard's HTML (login, campaigns, one campaign, lists, one list's growth): Jinja2,
+autoescaped, no assets.
 
 The only script is inline (allowed by a per-response CSP nonce): it polls the page's JSON
 endpoint every 2 s and swaps the texts of the cells marked data-k inside rows marked data-row.
@@ -137,10 +138,36 @@ _CAMPAIGN = (
 
 _LISTS = """{% extends "base" %}{% block body %}
 <table id="lists"><tr><th>List</th><th>Opt-in</th><th>Subscribers</th><th>Created</th></tr>
-{% for m in lists %}<tr><td>{{ m.name }}</td><td>{{ m.optin.value }}</td>
+{% for m in lists %}<tr><td><a href="/dashboard/lists/{{ m.id }}">{{ m.name }}</a></td>
+<td>{{ m.optin.value }}</td>
 <td class="n">{{ m.subscriber_count }}</td><td>{{ m.created_at.date().isoformat() }}</td></tr>
 {% else %}<tr><td colspan="4">No lists yet.</td></tr>{% endfor %}</table>
 {% endblock %}"""
+
+_LIST = (
+    """{% extends "base" %}"""
+    + _CHART
+    + """{% block body %}
+<p id="summary">Subscribers now: <strong data-k="subscribers">{{ growth.subscribers }}</strong>;
+on {{ growth.series[0].at }} it started with <span data-k="before">{{ growth.before }}</span>.
+Show the last {% for n in [30, 90, 365] %}{% if n == growth.days %}<strong>{{ n }}</strong>
+{% else %}<a href="?days={{ n }}">{{ n }}</a> {% endif %}{% endfor %} days.</p>
+<h2>New subscriptions and unsubscribes per day</h2>{{ draw(flow_chart) }}
+<h2>Subscribers at the end of each day</h2>{{ draw(total_chart) }}
+<h2>Days with changes</h2>
+<table id="growth"><tr><th>Day (UTC)</th><th>New</th><th>Unsubscribed</th><th>Subscribers</th>
+</tr>{% for p in changed %}<tr data-day="{{ p.at }}"><td>{{ p.at }}</td>
+<td class="n" data-k="subscribed">{{ p.subscribed }}</td>
+<td class="n" data-k="unsubscribed">{{ p.unsubscribed }}</td>
+<td class="n" data-k="total">{{ p.total }}</td></tr>
+{% else %}<tr><td colspan="4">No changes in these {{ growth.days }} days.</td></tr>{% endfor %}
+</table>
+<p><small>From the subscriptions' dates: a subscription is new on the day it was created and
+counts as unsubscribed on the day of its last change if it is unsubscribed now. Only the latest
+state is kept: someone who left and came back counts once, as new; deleted subscribers are not
+counted.</small></p>
+{% endblock %}"""
+)
 
 _ENV = jinja2.Environment(
     loader=jinja2.DictLoader(
@@ -150,6 +177,7 @@ _ENV = jinja2.Environment(
             "index": _INDEX,
             "campaign": _CAMPAIGN,
             "lists": _LISTS,
+            "list": _LIST,
         }
     ),
     autoescape=True,
@@ -158,6 +186,6 @@ _ENV = jinja2.Environment(
 
 
 def render_dashboard(template: str, **context: Any) -> str:
-    """One of "login", "index", "campaign", "lists"; every page takes title, csrf (None when
+    """One of "login", "index", "campaign", "lists", "list"; every page takes title, csrf (None when
     logged out), live (its JSON URL or None) and nonce (the CSP script nonce)."""
     return _ENV.get_template(template).render(**context)

@@ -57,6 +57,7 @@ from campaignd.domain import (
     Recipient,
     Subscriber,
     SubscriberStatus,
+    SubscriptionDay,
     SubscriptionStatus,
     Template,
 )
@@ -138,6 +139,13 @@ class SubscriberStore(ImportStore, PeopleStore, Protocol):
 
     async def list_names(self) -> dict[int, str]:
         """Every list's name by id (cheap: no counting)."""
+        ...
+
+    async def list_growth(self, list_id: int) -> list[SubscriptionDay]:
+        """The list's subscriptions per UTC day, in day order, days without any left out:
+        how many were created that day, and how many are now unsubscribed with their last
+        change that day (the time of an unsubscribe; no history of earlier ones is kept).
+        An unknown list has none."""
         ...
 
     # -- subscribers ---------------------------------------------------------------------

@@ -68,6 +68,29 @@ async def test_lists_create_get_and_page(api: Api) -> None:
     refused(await api.client.get("/lists", params={"limit": 0}), 422, "query.limit")
 
 
+async def test_a_lists_growth_per_day(api: Api) -> None:
+    made = await _list(api)
+    before = utcnow().date().isoformat()
+    for email in ("a@example.com", "b@example.com"):
+        got = await api.client.post("/subscribers", json={"email": email, "lists": [made["id"]]})
+        assert got.status_code == 201, got.text
+    sid = (await api.store.get_subscriber("b@example.com")).id
+    assert await api.store.unsubscribe(sid, None) == 1
+    growth = (await api.client.get(f"/lists/{made['id']}/growth", params={"days": 3})).json()
+    after = utcnow().date().isoformat()
+    assert (growth["name"], growth["subscribers"], growth["days"], growth["before"]) == (
+        "news", 1, 3, 0,
+    )  # fmt: skip
+    *earlier, today = growth["series"]
+    assert [(p["subscribed"], p["unsubscribed"], p["total"]) for p in earlier] == [(0, 0, 0)] * 2
+    assert today["at"] in {before, after}
+    assert (today["subscribed"], today["unsubscribed"], today["total"]) == (2, 1, 1)
+    assert len((await api.client.get(f"/lists/{made['id']}/growth")).json()["series"]) == 90
+    refused(await api.client.get("/lists/999/growth"), 404)
+    refused(await api.client.get(f"/lists/{made['id']}/growth?days=0"), 422, "query.days")
+    refused(await api.client.get(f"/lists/{made['id']}/growth?days=x"), 422, "query.days")
+
+
 async def test_bad_lists_are_refused_and_nothing_is_written(api: Api) -> None:
     await _list(api)
     refused(await api.client.post("/lists", json={"name": "news"}), 409)

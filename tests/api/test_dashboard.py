@@ -5,6 +5,7 @@ pages show exact counts, send rate and ETA, the failures (CSV neutralised), and 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import AsyncIterator
@@ -17,12 +18,21 @@ from campaignd.api.app import create_api_app
 from campaignd.api.tokens import create_token
 from campaignd.config import SecuritySettings
 from campaignd.dashboard.views import send_rate
-from campaignd.domain import DeliveryStatus, LedgerPoint
+from campaignd.domain import (
+    DeliveryStatus,
+    LedgerPoint,
+    NewSubscriber,
+    OptIn,
+    SubscriberStatus,
+    SubscriberUpdate,
+    SubscriptionStatus,
+)
 from campaignd.store.memory import MemoryStore
 from tests.api.conftest import api_settings
 from tests.unit.test_campaign_stats import T0, at, sent_campaign
 
 BASE = "http://api.test"
+NEW = SubscriptionStatus.CONFIRMED
 
 
 @dataclass
@@ -64,6 +74,7 @@ async def login(d: Dash, token: str | None = None) -> httpx.Response:
     [
         "/dashboard",
         "/dashboard/lists",
+        "/dashboard/lists/1",
         "/dashboard/campaigns/1",
         "/dashboard/campaigns/1/failures.csv",
     ],
@@ -138,6 +149,44 @@ async def test_pages_show_exact_counts_rate_and_eta(dash: Dash) -> None:
     assert "s3@example.com" in page.text  # the failed one, with the server's reply
     assert (await dash.client.get("/dashboard/campaigns/999")).status_code == 404
     assert (await dash.client.get("/dashboard/lists")).status_code == 200
+
+
+async def growing_list(store: MemoryStore) -> int:
+    """A list with 2 new on T0-2 days, 1 new on T0-1 day, and one of the first blocklisted at
+    T0 (the dashboard's clock is T0 + 2 minutes)."""
+    lid = (await store.create_list("growing", OptIn.SINGLE, "")).id
+    for i, days_ago in enumerate((2, 2, 1)):
+        sid = (await store.add_subscriber(NewSubscriber(f"g{i}@example.com", "g", {}), (), NEW)).id
+        await store.subscribe(sid, [lid], T0 - dt.timedelta(days=days_ago))
+        if i == 0:
+            blocked = SubscriberUpdate(status=SubscriberStatus.BLOCKLISTED)
+            await store.update_subscriber(sid, blocked, T0)
+    return lid
+
+
+async def test_a_lists_growth_page_shows_each_day_and_the_running_total(dash: Dash) -> None:
+    lid = await growing_list(dash.store)
+    await login(dash)
+    lists = await dash.client.get("/dashboard/lists")
+    assert f'href="/dashboard/lists/{lid}">growing</a>' in lists.text
+    page = await dash.client.get(f"/dashboard/lists/{lid}?days=30")
+    assert page.status_code == 200
+    rows = re.findall(
+        r'<tr data-day="([0-9-]+)">.*?"subscribed">(\d+)<.*?"unsubscribed">(\d+)<.*?"total">(\d+)<',
+        page.text,
+        re.S,
+    )
+    assert rows == [  # newest first, days without a change left out of the table
+        ("2026-03-01", "0", "1", "2"),
+        ("2026-02-28", "1", "0", "3"),
+        ("2026-02-27", "2", "0", "2"),
+    ]
+    assert '<strong data-k="subscribers">2</strong>' in page.text
+    assert page.text.count("<svg") == 2
+    for bad, status in (("abc", 400), ("0", 400), ("99999", 400)):
+        got = await dash.client.get(f"/dashboard/lists/{lid}?days={bad}")
+        assert got.status_code == status and "days must be" in got.text
+    assert (await dash.client.get("/dashboard/lists/999")).status_code == 404
 
 
 async def test_failures_csv_neutralises_formulas(dash: Dash) -> None:

@@ -1,13 +1,16 @@
 """The dashboard in a real headless Chromium (Debian's, driven by Selenium) against `campaignd
 run` with [api] enabled, sending slowly (message_rate) to a capture SMTP server: log in with an
-API token, open the running campaign, see its sent counter change without a reload, and save
-screenshots under the test's tmp_path. Skipped without chromium (see test_public_form_chromium).
+API token, open the running campaign, see its sent counter change without a reload, open the
+list's growth page and read today's figures, and save screenshots under the test's tmp_path.
+Skipped without chromium (see test_public_form_chromium).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,9 +19,30 @@ from tests.acceptance.test_api_e2e import call, wait_for
 from tests.browser.test_public_form_chromium import CHROMEDRIVER, CHROMIUM, _browser_or_skip
 
 SUBSCRIBERS = 60
+BLOCKLISTED = 2
 
 
-def _drive(base: str, token: str, campaign_id: int, shots: Path) -> tuple[int, int, str]:
+def _growth(driver: Any, base: str, shots: Path) -> dict[str, str]:
+    """From the lists page to the list's growth: the newest day's row as the page shows it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{base}/dashboard/lists")
+    driver.find_element(By.LINK_TEXT, "news").click()
+    WebDriverWait(driver, 20).until(lambda d: d.title.startswith("List news"))
+    assert len(driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline")) == 3
+    row = driver.find_element(By.CSS_SELECTOR, "#growth tr[data-day]")
+    cells = {"day": str(row.get_attribute("data-day"))}
+    for k in ("subscribed", "unsubscribed", "total"):
+        cells[k] = row.find_element(By.CSS_SELECTOR, f'[data-k="{k}"]').text
+    cells["now"] = driver.find_element(By.CSS_SELECTOR, '#summary [data-k="subscribers"]').text
+    driver.save_screenshot(str(shots / "dashboard-list-growth.png"))
+    return cells
+
+
+def _drive(
+    base: str, token: str, campaign_id: int, shots: Path
+) -> tuple[int, int, str, dict[str, str]]:
     """Log in, open the campaign; return two readings of its sent cell and the final title."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -50,7 +74,8 @@ def _drive(base: str, token: str, campaign_id: int, shots: Path) -> tuple[int, i
         later = int(driver.find_element(By.CSS_SELECTOR, cell).text)
         assert driver.execute_script("return window.__same_page === true;")
         driver.save_screenshot(str(shots / "dashboard-campaign.png"))
-        return first, later, str(driver.title)
+        title = str(driver.title)
+        return first, later, title, _growth(driver, base, shots)
     finally:
         driver.quit()
 
@@ -71,20 +96,31 @@ def test_dashboard_counts_change_without_reload_in_chromium(tmp_path: Path) -> N
         try:
             wait_for(lambda: call(f"{api}/lists", token)[0] == 200)
             _, news = call(f"{api}/lists", token, {"name": "news"})
+            today = {dt.datetime.now(dt.UTC).date().isoformat()}
             for i in range(SUBSCRIBERS):
-                status, _ = call(f"{api}/subscribers", token, {
+                status, added = call(f"{api}/subscribers", token, {
                     "email": f"r{i}@example.com", "lists": [news["id"]], "status": "confirmed",
                 })  # fmt: skip
                 assert status == 201
+                if i < BLOCKLISTED:
+                    blocked, _ = call(f"{api}/subscribers/{added['id']}/blocklist", token, {})
+                    assert blocked == 200
             _, made = call(f"{api}/campaigns", token, {
                 "name": "live", "subject": "Hi", "lists": [news["id"]], "body": "<p>Hello</p>",
             })  # fmt: skip
             status, started = call(f"{api}/campaigns/{made['id']}/start", token, {})
             assert (status, started["status"]) == (200, "running")
-            first, later, title = _drive(base, token, made["id"], tmp_path)
+            first, later, title, growth = _drive(base, token, made["id"], tmp_path)
             assert later > first  # changed by the polling script: the page was not reloaded
             assert title == "Campaign live - campaignd"
-            for name in ("dashboard-login", "dashboard-campaigns", "dashboard-campaign"):
+            today.add(dt.datetime.now(dt.UTC).date().isoformat())
+            assert growth.pop("day") in today
+            assert growth == {
+                "subscribed": str(SUBSCRIBERS), "unsubscribed": str(BLOCKLISTED),
+                "total": str(SUBSCRIBERS - BLOCKLISTED), "now": str(SUBSCRIBERS - BLOCKLISTED),
+            }  # fmt: skip
+            shots = ("login", "campaigns", "campaign", "list-growth")
+            for name in (f"dashboard-{shot}" for shot in shots):
                 assert (tmp_path / f"{name}.png").stat().st_size > 1000
             print(f"screenshots saved in {tmp_path}")
         finally:

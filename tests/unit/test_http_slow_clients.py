@@ -211,3 +211,24 @@ def test_http_limits_are_settings(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             load_settings(path, env={})
         assert caught.value.key == key
+
+
+async def test_kept_alive_responses_with_a_body_do_not_wait_for_a_delayed_ack() -> None:
+    """Headers and body leave in two writes: without TCP_NODELAY on the accepted socket the
+    body waits for the client's delayed ACK, ~40 ms a response (the open pixel's case)."""
+    async with site(ConnectionGuard()) as s:
+        reader, writer = await s.connect()
+        start = time.monotonic()
+        for _ in range(20):
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2.0)
+            assert head.startswith(b"HTTP/1.1 200")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            assert length > 0
+            await reader.readexactly(length)
+        assert time.monotonic() - start < 0.4  # 20 x 40 ms = 0.8 s when the body waits
+        await _close([(reader, writer)])

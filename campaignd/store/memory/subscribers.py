@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 
 from campaignd.domain import (
@@ -14,6 +15,7 @@ from campaignd.domain import (
     OptIn,
     Subscriber,
     SubscriberStatus,
+    SubscriptionDay,
     SubscriptionStatus,
     utcnow,
 )
@@ -121,6 +123,16 @@ class MemorySubscribers(MemoryState):
 
     async def list_names(self) -> dict[int, str]:
         return {m.id: m.name for m in self._lists.values()}
+
+    async def list_growth(self, list_id: int) -> list[SubscriptionDay]:
+        made: Counter[dt.date] = Counter()
+        ended: Counter[dt.date] = Counter()
+        for (_sid, lid), link in self._links.items():
+            if lid == list_id:
+                made[link.created_at.astimezone(dt.UTC).date()] += 1
+                if link.status == UNSUBSCRIBED:
+                    ended[link.updated_at.astimezone(dt.UTC).date()] += 1
+        return [SubscriptionDay(d, made[d], ended[d]) for d in sorted(made.keys() | ended.keys())]
 
     # -- subscribers -------------------------------------------------------------------------
     def _find(self, email: str) -> Sub:

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaignd.db import campaigns as C
 from campaignd.db import tables as T
-from campaignd.domain import CampaignStatus, MailingList, OptIn, utcnow
+from campaignd.db.tracking import subscription_days
+from campaignd.domain import CampaignStatus, MailingList, OptIn, SubscriptionDay, utcnow
 from campaignd.errors import Conflict, NotFound
 from campaignd.rules import in_use, name_key
 from campaignd.store.sql.base import UNSUBSCRIBED as _UNSUBSCRIBED
@@ -21,7 +22,7 @@ _LIST_NAME_LOCK = 0x6C69737473
 
 
 class SqlLists(SqlBase):
-    """Mailing lists with their subscriber counts."""
+    """Mailing lists with their subscriber counts and their growth per day."""
 
     async def create_list(
         self, name: str, optin: OptIn, description: str, *, public: bool = False
@@ -140,6 +141,12 @@ class SqlLists(SqlBase):
         async def fn(conn: AsyncConnection) -> dict[int, str]:
             rows = await conn.execute(select(T.lists.c.id, T.lists.c.name))
             return {r[0]: r[1] for r in rows}
+
+        return await self._tx(fn, write=False)
+
+    async def list_growth(self, list_id: int) -> list[SubscriptionDay]:
+        async def fn(conn: AsyncConnection) -> list[SubscriptionDay]:
+            return await subscription_days(conn, self.dialect, list_id)
 
         return await self._tx(fn, write=False)
 
