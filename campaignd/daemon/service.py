@@ -124,6 +124,7 @@ class Daemon:
             return_path=settings.bounces.return_path,
             tracking=settings.tracking.mode,
             dkim=dkim,
+            domain_limits=settings.domain_limits,
         )
         await recover_at_start(
             store, owner, self.clock(), settings.app.concurrency, lease(settings.app)
@@ -274,6 +275,11 @@ class Daemon:
         if fresh.app.concurrency != self.settings.app.concurrency:
             log.warning(
                 "concurrency changes take effect at the next restart", extra={"action": "reload"}
+            )
+        if fresh.domain_limits != self.settings.domain_limits:
+            log.warning(
+                "[[domain_limits]] changes take effect at the next restart",
+                extra={"action": "reload"},
             )
         if self.extras is not None:
             for section in self.extras.reload(fresh):

@@ -6,14 +6,18 @@ and hands the outcome to the engine's recorder. Its watcher and claim renewal ar
 campaignd.sending.claims, the ledger's chunked filling in campaignd.sending.ledgerfill, its
 pause decisions and finishing in campaignd.sending.ending. This path sends thousands of
 messages a second: per message it only awaits the slot, the limits, the build and the send.
+With [[domain_limits]] (campaignd.sending.pacing) a recipient whose domain group cannot send
+yet is set aside (campaignd.sending.waiting) and the next one is sent: no domain holds up
+another; without them the paced path is never entered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from campaignd.domain import (
     Campaign,
@@ -27,13 +31,16 @@ from campaignd.domain import (
     Tally,
 )
 from campaignd.errors import CampaigndError, StoreError, TemplateError
-from campaignd.policy import Unreachable, decide, render_failure
+from campaignd.policy import Unreachable, decide, render_failure, throttled
 from campaignd.rendering.compose import CampaignMailer
+from campaignd.replies import classify
 from campaignd.sending import ending
 from campaignd.sending.claims import watch
 from campaignd.sending.ending import Halt
 from campaignd.sending.engine import Engine
 from campaignd.sending.ledgerfill import LedgerFill
+from campaignd.sending.pacing import PaceGroup
+from campaignd.sending.waiting import Waiting
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,10 @@ class CampaignRunner:
         self.messenger_name = ""
         self.unreachable = Unreachable("", engine.app.pause_after_unreachable)
         self.claiming: asyncio.Task[list[Recipient]] | None = None  # the next batch's claim
+        # [[domain_limits]]: claimed recipients set aside for their domain group, and when to
+        # claim again while they wait (an empty claim is not repeated at every send).
+        self.waiting = Waiting(engine.pacer) if engine.pacer is not None else None
+        self.claim_after = 0.0
 
     @property
     def total(self) -> int:
@@ -108,6 +119,8 @@ class CampaignRunner:
             await asyncio.gather(self.claiming, return_exceptions=True)
             self.claiming = None
         engine.recorder.unlisten(self.campaign_id)
+        if self.waiting is not None:
+            self.waiting.clear()  # their claims are released with the rest, just below
         released = await engine.store.release_claims(engine.owner, self.campaign_id)
         if released:
             log.debug("released %d unsent claims", released, extra={"action": "ledger.release"})
@@ -115,14 +128,23 @@ class CampaignRunner:
     async def _loop(self, tg: asyncio.TaskGroup, mailer: CampaignMailer) -> None:
         engine, halt = self.engine, self.halt
         db_failing = False
+        waiting = self.waiting
         while not halt.stopped():
             try:
                 if self.claiming is None:
+                    if waiting is not None and waiting.count and not self._may_claim(waiting):
+                        if not await self._send_waiting(tg, mailer, waiting):
+                            return
+                        continue
                     self.claiming = asyncio.create_task(self._claim())
                 # Shielded: if this runner is torn down, run() still waits for the claim.
                 batch = await asyncio.shield(self.claiming)
                 self.claiming = None
                 if not batch:
+                    if waiting is not None and waiting.count:
+                        # Nothing more to claim now: send the recipients set aside.
+                        self.claim_after = self._now() + engine.app.poll_interval
+                        continue
                     if await self._finish_or_wait():
                         return
                     continue
@@ -142,11 +164,19 @@ class CampaignRunner:
             if db_failing:
                 db_failing = False
                 log.info("campaign %d: claiming again", self.campaign_id, extra={"action": "db.ok"})
-            if engine.claims_ahead() and not halt.stopped():
+            if (
+                engine.claims_ahead()
+                and not halt.stopped()
+                and (waiting is None or waiting.room(len(batch)) > 0)
+            ):
                 # Claim the next batch while this one is sent: a claim of 1,000 rows takes
                 # ~20 ms on SQLite and ~100 ms on PostgreSQL, longer than the messages in
                 # flight last, so claiming between batches left the connections idle.
-                self.claiming = asyncio.create_task(self._claim())
+                self.claiming = asyncio.create_task(self._claim(len(batch)))
+            if waiting is not None:
+                if not await self._send_paced(tg, mailer, waiting, batch):
+                    return
+                continue
             for i, recipient in enumerate(batch):
                 await engine.slots.acquire()
                 if halt.stopped():
@@ -165,11 +195,111 @@ class CampaignRunner:
                 self.drained.clear()
                 tg.create_task(self._send(mailer, recipient)).add_done_callback(self._abandoned)
 
-    async def _claim(self) -> list[Recipient]:
+    async def _claim(self, pending: int = 0) -> list[Recipient]:
+        """Claim a batch; with paced recipients set aside, no more than there is room for
+        (`pending`: rows of the batch being sent that may be set aside too)."""
         engine = self.engine
-        return await engine.store.claim_batch(
-            self.campaign_id, engine.owner, engine.claim_size(), engine.clock()
+        size = engine.claim_size()
+        if self.waiting is not None:
+            size = min(size, self.waiting.room(pending))
+            if size <= 0:
+                return []
+        return await engine.store.claim_batch(self.campaign_id, engine.owner, size, engine.clock())
+
+    # -- [[domain_limits]]: the paced path ---------------------------------------------------
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    def _may_claim(self, waiting: Waiting) -> bool:
+        """Claim more while recipients are set aside? Only with room for them, and not again
+        within a poll interval of a claim that found nothing."""
+        return waiting.room() > 0 and self._now() >= self.claim_after
+
+    async def _send_paced(
+        self,
+        tg: asyncio.TaskGroup,
+        mailer: CampaignMailer,
+        waiting: Waiting,
+        batch: Iterable[Recipient],
+    ) -> bool:
+        """Send `batch` and the recipients set aside as their domain groups allow, setting
+        aside those whose group cannot send now. False when the runner stops."""
+        engine, halt = self.engine, self.halt
+        rows = iter(batch)
+        while True:
+            await engine.slots.acquire()
+            if halt.stopped():
+                engine.slots.release()
+                return False
+            picked = waiting.pick(rows, self._now())
+            if picked is None:
+                engine.slots.release()
+                return True
+            recipient, group = picked
+            await engine.rate.acquire()
+            if engine.window is not None:
+                await engine.window.acquire()
+            self.inflight += 1
+            engine.in_flight += 1
+            self.drained.clear()
+            task = tg.create_task(self._send(mailer, recipient, group))
+            task.add_done_callback(
+                self._abandoned if group is None else self._abandoned_paced(group)
+            )
+
+    async def _send_waiting(
+        self, tg: asyncio.TaskGroup, mailer: CampaignMailer, waiting: Waiting
+    ) -> bool:
+        """No more claims for now: wait until a recipient set aside may go, then send those
+        that may. False when the runner stops."""
+        delay = min(waiting.ready_in(self._now()), self.engine.app.poll_interval, 1.0)
+        if delay > 0:
+            await self.engine.paced.wait(delay)
+        if self.halt.stopped():
+            return False
+        return await self._send_paced(tg, mailer, waiting, ())
+
+    def _abandoned_paced(self, group: PaceGroup) -> Callable[[asyncio.Task[None]], None]:
+        def abandoned(task: asyncio.Task[None]) -> None:
+            if task.cancelled() or task.exception() is not None:
+                group.done(self._now(), sent=False, throttled=False)
+                self.engine.paced.notify()
+            self._abandoned(task)
+
+        return abandoned
+
+    def _decide_paced(
+        self,
+        group: PaceGroup,
+        recipient: Recipient,
+        outcome: SendOutcome,
+        message_id: str,
+        now: dt.datetime,
+    ) -> DeliveryRecord:
+        """The ledger row of a paced recipient's outcome; a "too fast" reply pauses its group
+        and defers the recipient to the end of the pause (no attempt used, no send error)."""
+        engine = self.engine
+        too_fast = (
+            outcome.kind is OutcomeKind.TRANSIENT
+            and not outcome.connection_error
+            and classify(outcome.code, outcome.text).throttled
         )
+        pause = group.done(self._now(), sent=outcome.kind is OutcomeKind.SENT, throttled=too_fast)
+        engine.paced.notify()
+        if pause is None:
+            return decide(recipient, outcome, message_id, engine.retry_policy, now, engine.rng)
+        if pause.fresh:
+            log.warning(
+                "domain group %s asks to slow down (%s %s): pausing it for %.0fs",
+                group.label,
+                outcome.code or "",
+                outcome.text,
+                pause.seconds,
+                extra={"action": "pacing.backoff", "campaign_id": self.campaign_id},
+            )
+        retry_at = now + dt.timedelta(seconds=pause.until - self._now())
+        return throttled(recipient, outcome, message_id, retry_at)
 
     async def _finish_or_wait(self) -> bool:
         """Nothing claimable: finish if nothing is left, else wait. True when done."""
@@ -191,7 +321,9 @@ class CampaignRunner:
                 self.drained.set()
 
     # -- one message ---------------------------------------------------------------------
-    async def _send(self, mailer: CampaignMailer, recipient: Recipient) -> None:
+    async def _send(
+        self, mailer: CampaignMailer, recipient: Recipient, group: PaceGroup | None = None
+    ) -> None:
         engine = self.engine
         record: DeliveryRecord
         message_id = ""
@@ -201,6 +333,9 @@ class CampaignRunner:
             message_id, data = await mailer.build_async(recipient, engine.clock())
         except (TemplateError, CampaigndError) as exc:
             record = render_failure(recipient, message_id or mailer.message_id(recipient), str(exc))
+            if group is not None:
+                group.done(self._now(), sent=False, throttled=False)
+                engine.paced.notify()
             self.render_failures += 1
             reason = ending.render_failures(
                 self.render_failures, engine.app.max_render_failures, str(exc)
@@ -225,7 +360,12 @@ class CampaignRunner:
             if outcome.auth_failed:
                 self.halt.pause(ending.auth_failure(outcome))
             now = engine.clock()
-            record = decide(recipient, outcome, message_id, engine.retry_policy, now, engine.rng)
+            if group is None:
+                record = decide(
+                    recipient, outcome, message_id, engine.retry_policy, now, engine.rng
+                )
+            else:
+                record = self._decide_paced(group, recipient, outcome, message_id, now)
             unreachable = self.unreachable.observe(outcome, now)
             if unreachable is not None:
                 self.halt.pause(unreachable)  # its recipients stay deferred, for a resume
