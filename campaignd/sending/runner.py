@@ -14,10 +14,9 @@ another; without them the paced path is never entered.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 
 from campaignd.domain import (
     Campaign,
@@ -31,21 +30,20 @@ from campaignd.domain import (
     Tally,
 )
 from campaignd.errors import CampaigndError, StoreError, TemplateError
-from campaignd.policy import Unreachable, decide, render_failure, throttled
+from campaignd.policy import Unreachable, decide, render_failure
 from campaignd.rendering.compose import CampaignMailer
-from campaignd.replies import classify
 from campaignd.sending import ending
 from campaignd.sending.claims import watch
 from campaignd.sending.ending import Halt
 from campaignd.sending.engine import Engine
 from campaignd.sending.ledgerfill import LedgerFill
+from campaignd.sending.paced import PacedSends, paced_parts
 from campaignd.sending.pacing import PaceGroup
-from campaignd.sending.waiting import Waiting
 
 log = logging.getLogger(__name__)
 
 
-class CampaignRunner:
+class CampaignRunner(PacedSends):
     """Sends one running campaign until it is finished, paused, cancelled or the daemon stops."""
 
     def __init__(self, engine: Engine, campaign_id: int, stopping: asyncio.Event) -> None:
@@ -63,10 +61,7 @@ class CampaignRunner:
         self.messenger_name = ""
         self.unreachable = Unreachable("", engine.app.pause_after_unreachable)
         self.claiming: asyncio.Task[list[Recipient]] | None = None  # the next batch's claim
-        # [[domain_limits]]: claimed recipients set aside for their domain group, and when to
-        # claim again while they wait (an empty claim is not repeated at every send).
-        self.waiting = Waiting(engine.pacer) if engine.pacer is not None else None
-        self.claim_after = 0.0
+        self.waiting, self.claim_after = paced_parts(engine)
 
     @property
     def total(self) -> int:
@@ -80,7 +75,7 @@ class CampaignRunner:
         if campaign.status is not CampaignStatus.RUNNING:
             return
         self.messenger_name = self.unreachable.messenger = campaign.messenger
-        mailer = await self._prepare(campaign)
+        mailer = await _prepare(engine, campaign)
         if mailer is None:
             return
         if campaign.messenger not in engine.messengers:
@@ -152,12 +147,7 @@ class CampaignRunner:
                 self.claiming = None
                 # The database is away: keep what is in flight, wait and try again.
                 if not db_failing:
-                    log.error(
-                        "campaign %d: cannot claim recipients, retrying: %s",
-                        self.campaign_id,
-                        exc,
-                        extra={"action": "db.error", "campaign_id": self.campaign_id},
-                    )
+                    _claim_failed(self.campaign_id, exc)
                 db_failing = True
                 await halt.sleep(max(engine.app.poll_interval, 0.05))
                 continue
@@ -173,133 +163,37 @@ class CampaignRunner:
                 # ~20 ms on SQLite and ~100 ms on PostgreSQL, longer than the messages in
                 # flight last, so claiming between batches left the connections idle.
                 self.claiming = asyncio.create_task(self._claim(len(batch)))
-            if waiting is not None:
-                if not await self._send_paced(tg, mailer, waiting, batch):
-                    return
-                continue
-            for i, recipient in enumerate(batch):
-                await engine.slots.acquire()
-                if halt.stopped():
-                    engine.slots.release()
-                    log.debug(
-                        "stopping with %d claimed rows unsent",
-                        len(batch) - i,
-                        extra={"action": "engine"},
-                    )
-                    return
-                await engine.rate.acquire()
-                if engine.window is not None:
-                    await engine.window.acquire()
-                self.inflight += 1
-                engine.in_flight += 1
-                self.drained.clear()
-                tg.create_task(self._send(mailer, recipient)).add_done_callback(self._abandoned)
+            if waiting is None:
+                sending = self._send_batch(tg, mailer, batch)
+            else:
+                sending = self._send_paced(tg, mailer, waiting, batch)
+            if not await sending:
+                return
 
-    async def _claim(self, pending: int = 0) -> list[Recipient]:
-        """Claim a batch; with paced recipients set aside, no more than there is room for
-        (`pending`: rows of the batch being sent that may be set aside too)."""
-        engine = self.engine
-        size = engine.claim_size()
-        if self.waiting is not None:
-            size = min(size, self.waiting.room(pending))
-            if size <= 0:
-                return []
-        return await engine.store.claim_batch(self.campaign_id, engine.owner, size, engine.clock())
-
-    # -- [[domain_limits]]: the paced path ---------------------------------------------------
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
-
-    def _may_claim(self, waiting: Waiting) -> bool:
-        """Claim more while recipients are set aside? Only with room for them, and not again
-        within a poll interval of a claim that found nothing."""
-        return waiting.room() > 0 and self._now() >= self.claim_after
-
-    async def _send_paced(
-        self,
-        tg: asyncio.TaskGroup,
-        mailer: CampaignMailer,
-        waiting: Waiting,
-        batch: Iterable[Recipient],
+    async def _send_batch(
+        self, tg: asyncio.TaskGroup, mailer: CampaignMailer, batch: list[Recipient]
     ) -> bool:
-        """Send `batch` and the recipients set aside as their domain groups allow, setting
-        aside those whose group cannot send now. False when the runner stops."""
+        """Send a claimed batch (no [[domain_limits]]): a slot, the limits, then the send of
+        each in turn. False when the runner stops."""
         engine, halt = self.engine, self.halt
-        rows = iter(batch)
-        while True:
+        for i, recipient in enumerate(batch):
             await engine.slots.acquire()
             if halt.stopped():
                 engine.slots.release()
+                log.debug(
+                    "stopping with %d claimed rows unsent",
+                    len(batch) - i,
+                    extra={"action": "engine"},
+                )
                 return False
-            picked = waiting.pick(rows, self._now())
-            if picked is None:
-                engine.slots.release()
-                return True
-            recipient, group = picked
             await engine.rate.acquire()
             if engine.window is not None:
                 await engine.window.acquire()
             self.inflight += 1
             engine.in_flight += 1
             self.drained.clear()
-            task = tg.create_task(self._send(mailer, recipient, group))
-            task.add_done_callback(
-                self._abandoned if group is None else self._abandoned_paced(group)
-            )
-
-    async def _send_waiting(
-        self, tg: asyncio.TaskGroup, mailer: CampaignMailer, waiting: Waiting
-    ) -> bool:
-        """No more claims for now: wait until a recipient set aside may go, then send those
-        that may. False when the runner stops."""
-        delay = min(waiting.ready_in(self._now()), self.engine.app.poll_interval, 1.0)
-        if delay > 0:
-            await self.engine.paced.wait(delay)
-        if self.halt.stopped():
-            return False
-        return await self._send_paced(tg, mailer, waiting, ())
-
-    def _abandoned_paced(self, group: PaceGroup) -> Callable[[asyncio.Task[None]], None]:
-        def abandoned(task: asyncio.Task[None]) -> None:
-            if task.cancelled() or task.exception() is not None:
-                group.done(self._now(), sent=False, throttled=False)
-                self.engine.paced.notify()
-            self._abandoned(task)
-
-        return abandoned
-
-    def _decide_paced(
-        self,
-        group: PaceGroup,
-        recipient: Recipient,
-        outcome: SendOutcome,
-        message_id: str,
-        now: dt.datetime,
-    ) -> DeliveryRecord:
-        """The ledger row of a paced recipient's outcome; a "too fast" reply pauses its group
-        and defers the recipient to the end of the pause (no attempt used, no send error)."""
-        engine = self.engine
-        too_fast = (
-            outcome.kind is OutcomeKind.TRANSIENT
-            and not outcome.connection_error
-            and classify(outcome.code, outcome.text).throttled
-        )
-        pause = group.done(self._now(), sent=outcome.kind is OutcomeKind.SENT, throttled=too_fast)
-        engine.paced.notify()
-        if pause is None:
-            return decide(recipient, outcome, message_id, engine.retry_policy, now, engine.rng)
-        if pause.fresh:
-            log.warning(
-                "domain group %s asks to slow down (%s %s): pausing it for %.0fs",
-                group.label,
-                outcome.code or "",
-                outcome.text,
-                pause.seconds,
-                extra={"action": "pacing.backoff", "campaign_id": self.campaign_id},
-            )
-        retry_at = now + dt.timedelta(seconds=pause.until - self._now())
-        return throttled(recipient, outcome, message_id, retry_at)
+            tg.create_task(self._send(mailer, recipient)).add_done_callback(self._abandoned)
+        return True
 
     async def _finish_or_wait(self) -> bool:
         """Nothing claimable: finish if nothing is left, else wait. True when done."""
@@ -334,8 +228,7 @@ class CampaignRunner:
         except (TemplateError, CampaigndError) as exc:
             record = render_failure(recipient, message_id or mailer.message_id(recipient), str(exc))
             if group is not None:
-                group.done(self._now(), sent=False, throttled=False)
-                engine.paced.notify()
+                self._release(group)
             self.render_failures += 1
             reason = ending.render_failures(
                 self.render_failures, engine.app.max_render_failures, str(exc)
@@ -370,24 +263,13 @@ class CampaignRunner:
             if unreachable is not None:
                 self.halt.pause(unreachable)  # its recipients stay deferred, for a resume
             if record.status is not DeliveryStatus.SENT:
-                self.last_error = f"{outcome.code or ''} {outcome.text}".strip()
-                log.debug(
-                    "send to %s: %s %s",
-                    recipient.email,
-                    record.status.value,
-                    self.last_error,
-                    extra={"action": "send.failed", "campaign_id": self.campaign_id},
-                )
+                self.last_error = _not_sent(self.campaign_id, recipient, record, outcome)
         if engine.observers:
             seconds = time.perf_counter() - started if started else 0.0
             event = SendEvent(
                 self.campaign_id, self.messenger_name, recipient, outcome, record, seconds
             )
-            for observe in engine.observers:
-                try:
-                    observe(event)
-                except Exception:  # an observer must never cost a recipient
-                    log.exception("send observer failed", extra={"action": "send.observer"})
+            _observe(engine, event)
         engine.recorder.submit(self.campaign_id, record)
 
     def _committed(self, campaign_id: int, records: Sequence[DeliveryRecord], errors: int) -> None:
@@ -402,24 +284,57 @@ class CampaignRunner:
         if reason is not None:
             self.halt.pause(reason)
 
-    # -- helpers ---------------------------------------------------------------------------
-    async def _prepare(self, campaign: Campaign) -> CampaignMailer | None:
-        engine = self.engine
+
+async def _prepare(engine: Engine, campaign: Campaign) -> CampaignMailer | None:
+    """The campaign's mailer, compiled once; None (and the campaign paused) if it cannot be."""
+    try:
+        layout = (
+            await engine.store.get_template_by_id(campaign.template_id)
+            if campaign.template_id is not None
+            else None
+        )
+        return CampaignMailer.prepare(
+            campaign,
+            layout,
+            engine.app,
+            engine.secret,
+            engine.return_path,
+            engine.tracking,
+            engine.dkim,
+        )
+    except CampaigndError as exc:
+        await ending.pause(engine, campaign.id, f"campaign cannot be prepared: {exc}")
+        return None
+
+
+def _observe(engine: Engine, event: SendEvent) -> None:
+    """Hand a send's event to the engine's observers (metrics, send-time bounces)."""
+    for observe in engine.observers:
         try:
-            layout = (
-                await engine.store.get_template_by_id(campaign.template_id)
-                if campaign.template_id is not None
-                else None
-            )
-            return CampaignMailer.prepare(
-                campaign,
-                layout,
-                engine.app,
-                engine.secret,
-                engine.return_path,
-                engine.tracking,
-                engine.dkim,
-            )
-        except CampaigndError as exc:
-            await ending.pause(engine, self.campaign_id, f"campaign cannot be prepared: {exc}")
-            return None
+            observe(event)
+        except Exception:  # an observer must never cost a recipient
+            log.exception("send observer failed", extra={"action": "send.observer"})
+
+
+def _claim_failed(campaign_id: int, exc: StoreError) -> None:
+    log.error(
+        "campaign %d: cannot claim recipients, retrying: %s",
+        campaign_id,
+        exc,
+        extra={"action": "db.error", "campaign_id": campaign_id},
+    )
+
+
+def _not_sent(
+    campaign_id: int, recipient: Recipient, record: DeliveryRecord, outcome: SendOutcome
+) -> str:
+    """Log a message that was not sent (at DEBUG); return its error for pause reasons."""
+    error = f"{outcome.code or ''} {outcome.text}".strip()
+    log.debug(
+        "send to %s: %s %s",
+        recipient.email,
+        record.status.value,
+        error,
+        extra={"action": "send.failed", "campaign_id": campaign_id},
+    )
+    return error
