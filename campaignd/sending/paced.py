@@ -151,7 +151,7 @@ class PacedSends:
             return decide(recipient, outcome, message_id, engine.retry_policy, now, engine.rng)
         if pause.fresh:
             log.warning(
-                "domain group %s asks to slow down (%s %s): pausing it for %.0fs",
+                "domain group %s asks to slow down (%s %s): pausing it for %.3gs",
                 group.label,
                 outcome.code or "",
                 outcome.text,
