@@ -134,6 +134,26 @@ def normalize_email(address: str) -> str:
     return _slow(address)
 
 
+def normalize_domain(domain: str) -> str:
+    """A domain in the form `normalize_email` gives an address's domain: lowercased, Unicode
+    labels (``xn--`` decoded), no trailing dot. Raise InvalidAddress saying why not."""
+    given = domain
+    domain = domain.strip().rstrip(".")
+    if not domain:
+        raise InvalidAddress("the domain is empty")
+    fast = _fast_domain(domain)
+    if fast is not None:
+        return fast
+    try:
+        result = validate_email_domain_name(
+            domain, test_environment=True, globally_deliverable=False
+        )
+    except (EmailNotValidError, UnicodeError, ValueError) as exc:
+        reason = str(exc).replace("The part after the @-sign", "It")
+        raise InvalidAddress(f"{given!r} is not a domain name: {reason}") from exc
+    return str(result["domain"]).lower()
+
+
 def address_key(address: str) -> str:
     """The key two normalised addresses share when they are the same subscriber."""
     return address.lower()

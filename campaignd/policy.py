@@ -121,6 +121,26 @@ def decide(
     )
 
 
+def throttled(
+    recipient: Recipient, outcome: SendOutcome, message_id: str, retry_at: dt.datetime
+) -> DeliveryRecord:
+    """A "too fast" reply from a domain of a [[domain_limits]] group: the recipient waits for
+    the end of the group's pause; no attempt is used and it is no send error (the pacing is
+    ours to fix, not the recipient's or the server's)."""
+    return DeliveryRecord(
+        ledger_id=recipient.ledger_id,
+        status=DeliveryStatus.DEFERRED,
+        attempts=recipient.attempts,
+        code=outcome.code,
+        enhanced=outcome.enhanced,
+        text=outcome.text[:1000],
+        server=outcome.server,
+        message_id=message_id,
+        next_attempt_at=retry_at,
+        sender_fault=False,
+    )
+
+
 @dataclass(slots=True)
 class Unreachable:
     """Whether a campaign's sends have reached no server of its messenger for `limit` seconds.

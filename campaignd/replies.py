@@ -23,6 +23,8 @@ _HARD_ENHANCED = frozenset({"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1
 _SOFT_ENHANCED = frozenset({"4.2.2", "5.2.2"})
 #: The receiver asks us to send more slowly.
 _THROTTLE_ENHANCED = frozenset({"4.2.1", "4.7.28"})
+#: Words of a 4.7.x policy reply that asks us to slow down (not a block or an auth problem).
+_SLOW_DOWN = re.compile(r"rate.?limit|too (?:fast|many|quickly)|throttl|slow down|sending rate")
 #: Sender-address problems inside the addressing class (5.1.7 bad sender mailbox, 5.1.8 its system).
 _SENDER_ADDRESSING = frozenset({"1.7", "1.8"})
 
@@ -120,6 +122,11 @@ def classify(code: int | None, text: str = "") -> Classification:
         enhanced in _THROTTLE_ENHANCED
         or (code == 454 and "throttl" in lowered)
         or (code == 421 and ("rate" in lowered or "too many" in lowered))
+        or (
+            enhanced is not None
+            and enhanced.startswith("4.7.")
+            and _SLOW_DOWN.search(lowered) is not None
+        )
     )
     if throttled:
         bounce = None  # e.g. Gmail's 4.2.1 "receiving mail too fast": the mailbox is fine

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from campaignd.config.bounces import VERP_BASE, VERP_BASE_RULE, BounceSettings
 from campaignd.config.dkim import DkimSettings
 from campaignd.config.fields import Frozen
 from campaignd.config.mailbox import MailboxSettings
+from campaignd.config.pacing import DomainLimitSettings, check_distinct
 from campaignd.config.sections import (
     ApiSettings,
     AppSettings,
@@ -35,6 +36,7 @@ class Settings(Frozen):
     smtp: tuple[SmtpSettings, ...] = ()
     mailbox: tuple[MailboxSettings, ...] = ()
     dkim: tuple[DkimSettings, ...] = ()
+    domain_limits: tuple[DomainLimitSettings, ...] = ()
 
     @model_validator(mode="after")
     def _verp_mailto(self) -> Settings:
@@ -60,6 +62,14 @@ class Settings(Frozen):
         if twice:
             raise ValueError(f"[[mailbox]] {twice[0]} appears twice: give each a distinct name")
         return self
+
+    @field_validator("domain_limits")
+    @classmethod
+    def _domain_limits(
+        cls, value: tuple[DomainLimitSettings, ...]
+    ) -> tuple[DomainLimitSettings, ...]:
+        check_distinct(value)
+        return value
 
     def require_secret(self) -> str:
         secret = self.security.secret.get_secret_value()

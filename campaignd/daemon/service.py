@@ -28,6 +28,7 @@ from campaignd.sending.runner import CampaignRunner
 from campaignd.store.protocol import Store
 
 log = logging.getLogger(__name__)
+_RELOAD = {"action": "reload"}
 
 MessengerFactory = Callable[[Settings], Mapping[str, Messenger]]
 
@@ -124,6 +125,7 @@ class Daemon:
             return_path=settings.bounces.return_path,
             tracking=settings.tracking.mode,
             dkim=dkim,
+            domain_limits=settings.domain_limits,
         )
         await recover_at_start(
             store, owner, self.clock(), settings.app.concurrency, lease(settings.app)
@@ -261,9 +263,7 @@ class Daemon:
             messengers = dict(self._messenger_factory(fresh))
             dkim = signer_from_settings(fresh.dkim)
         except CampaigndError as exc:
-            log.error(
-                "reload refused, keeping the old settings: %s", exc, extra={"action": "reload"}
-            )
+            log.error("reload refused, keeping the old settings: %s", exc, extra=_RELOAD)
             self.notifier.ready("reload refused")
             return
         old = self.engine.messengers
@@ -271,20 +271,20 @@ class Daemon:
         self.engine.dkim = dkim  # for campaigns (re)started from now on
         self.engine.apply_rates(fresh.app)
         self._sweep.app = fresh.app  # the lease; live runners read it from engine.app
-        if fresh.app.concurrency != self.settings.app.concurrency:
-            log.warning(
-                "concurrency changes take effect at the next restart", extra={"action": "reload"}
+        later = [
+            key
+            for key, changed in (
+                ("concurrency", fresh.app.concurrency != self.settings.app.concurrency),
+                ("[[domain_limits]]", fresh.domain_limits != self.settings.domain_limits),
             )
-        if self.extras is not None:
-            for section in self.extras.reload(fresh):
-                log.warning(
-                    "[%s] changes take effect at the next restart",
-                    section,
-                    extra={"action": "reload"},
-                )
+            if changed
+        ]
+        later += [f"[{s}]" for s in self.extras.reload(fresh)] if self.extras is not None else []
+        for key in later:
+            log.warning("%s changes take effect at the next restart", key, extra=_RELOAD)
         self.settings = fresh
         self._spawn(self._close_later(old), "close-old-messengers")
-        log.info("settings reloaded", extra={"action": "reload"})
+        log.info("settings reloaded", extra=_RELOAD)
         self.notifier.ready("reloaded")
 
     async def _close_later(self, messengers: Mapping[str, Messenger]) -> None:

@@ -5,7 +5,8 @@ next to itself. They claim from the same ledger (claims are exclusive on SQLite 
 PostgreSQL), each under its own owner id ``<instance_id>/w<I>``, so a restart recovers exactly
 its own claims. Every daemon-wide promise is split among the processes, so together they keep
 it: ``app.concurrency`` (and with it the crash-duplicate bound), ``app.message_rate``, the
-sliding window, and each SMTP server's ``max_conns`` and ``max_rate``. Only the main process
+sliding window, each SMTP server's ``max_conns`` and ``max_rate``, and each [[domain_limits]]
+entry's ``max_rate`` and ``max_in_flight`` (at least 1 each). Only the main process
 serves ``[http]``, ``[api]`` and ``[inbound]`` (one listening port each); its /metrics adds
 the workers' samples, which they write to a private folder the main process makes
 (campaignd.http.shared_metrics). SIGTERM/SIGINT and SIGHUP are passed
@@ -66,7 +67,20 @@ def share(settings: Settings, index: int, count: int) -> Settings:
         )
         for s in settings.smtp
     )
-    update: dict[str, object] = {"app": app, "smtp": smtp}
+    limits = tuple(
+        d.model_copy(
+            update={
+                "max_rate": d.max_rate / count if d.max_rate is not None else None,
+                "max_in_flight": (
+                    max(1, _part(d.max_in_flight, index, count))
+                    if d.max_in_flight is not None
+                    else None
+                ),
+            }
+        )
+        for d in settings.domain_limits
+    )
+    update: dict[str, object] = {"app": app, "smtp": smtp, "domain_limits": limits}
     if index:
         update["http"] = settings.http.model_copy(update={"enabled": False})
         update["inbound"] = settings.inbound.model_copy(update={"enabled": False})

@@ -12,6 +12,7 @@ from campaignd.messengers.envelope import Envelope
 from campaignd.messengers.headers import ServerHeaders
 from campaignd.messengers.protocol import Sign
 from campaignd.messengers.server import SmtpServer
+from campaignd.replies import classify
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ class SmtpMessenger:
 
     Each send starts on the next server in turn. A transient failure before the final "." is
     retried (after the failing server's msg_retry_delay, at most its max_msg_retries times) on
-    another connection, preferring a server this send has not tried yet. Servers that fail at
+    another connection, preferring a server this send has not tried yet; a "too fast" reply
+    (campaignd.replies: throttled) is not, it is the engine's to pace. Servers that fail at
     connection level are set aside by their own back-off; when none is left the send fails at
     once as transient with connection_error=True.
     """
@@ -147,6 +149,9 @@ class SmtpMessenger:
                 )
             if outcome.kind is not OutcomeKind.TRANSIENT or self._closed:
                 break
+            if classify(outcome.code, outcome.text).throttled:
+                break  # "too fast" (4.7.28...): another try now would only make it worse
+
             last = outcome
             settings = server.settings
             if attempts > settings.max_msg_retries:

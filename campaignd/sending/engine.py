@@ -1,7 +1,8 @@
 """The sending engine: what every campaign runner of one daemon shares.
 
 One ``Engine`` per daemon holds the in-flight slots (``concurrency``), the daemon-wide rate
-limit and sliding window, the retry policy, the ledger recorder and the send observers. One
+limit and sliding window, the [[domain_limits]] pacer (campaignd.sending.pacing), the retry
+policy, the ledger recorder and the send observers. One
 ``CampaignRunner`` (campaignd.sending.runner) per running campaign claims its rows in batches
 and sends each through the campaign's messenger. Runners wait for slots in FIFO order, so
 running campaigns share capacity fairly.
@@ -15,13 +16,15 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from campaignd.config import AppSettings
+from campaignd.config import AppSettings, DomainLimitSettings
 from campaignd.domain import SendObserver, Tally, TrackingMode
 from campaignd.messengers.protocol import Messenger
 from campaignd.policy import RetryPolicy
 from campaignd.ratelimit import RateLimiter, SlidingWindow
 from campaignd.rendering.dkim import DkimSigner
+from campaignd.sending.pacing import DomainPacer
 from campaignd.sending.recorder import Recorder
+from campaignd.sending.waiting import Wakeup
 from campaignd.store.protocol import Store
 
 Clock = Callable[[], dt.datetime]
@@ -44,6 +47,9 @@ class Engine:
     return_path: str = ""  # [bounces] return_path: VERP envelope senders when set
     tracking: TrackingMode = TrackingMode.OFF  # [tracking] mode: bounds what campaigns track
     dkim: DkimSigner | None = None  # the [[dkim]] keys: messages From their domains are signed
+    domain_limits: tuple[DomainLimitSettings, ...] = ()  # [[domain_limits]]: read at start
+    pacer: DomainPacer | None = field(init=False, default=None)  # None: no [[domain_limits]]
+    paced: Wakeup = field(init=False, default_factory=Wakeup)  # a paced message ended
     slots: asyncio.Semaphore = field(init=False)
     rate: RateLimiter = field(init=False)
     window: SlidingWindow | None = field(init=False)
@@ -65,6 +71,8 @@ class Engine:
             linger=RECORD_LINGER_S,
         )
         self.apply_rates(self.app)
+        if self.domain_limits:
+            self.pacer = DomainPacer(self.domain_limits)
 
     def apply_rates(self, app: AppSettings) -> None:
         """(Re)build the daemon-wide limits, e.g. after a settings reload."""

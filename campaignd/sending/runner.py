@@ -6,6 +6,9 @@ and hands the outcome to the engine's recorder. Its watcher and claim renewal ar
 campaignd.sending.claims, the ledger's chunked filling in campaignd.sending.ledgerfill, its
 pause decisions and finishing in campaignd.sending.ending. This path sends thousands of
 messages a second: per message it only awaits the slot, the limits, the build and the send.
+With [[domain_limits]] (campaignd.sending.pacing) a recipient whose domain group cannot send
+yet is set aside (campaignd.sending.waiting) and the next one is sent: no domain holds up
+another; without them the paced path is never entered.
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ from campaignd.sending.claims import watch
 from campaignd.sending.ending import Halt
 from campaignd.sending.engine import Engine
 from campaignd.sending.ledgerfill import LedgerFill
+from campaignd.sending.paced import PacedSends, paced_parts
+from campaignd.sending.pacing import PaceGroup
 
 log = logging.getLogger(__name__)
 
 
-class CampaignRunner:
+class CampaignRunner(PacedSends):
     """Sends one running campaign until it is finished, paused, cancelled or the daemon stops."""
 
     def __init__(self, engine: Engine, campaign_id: int, stopping: asyncio.Event) -> None:
@@ -56,6 +61,7 @@ class CampaignRunner:
         self.messenger_name = ""
         self.unreachable = Unreachable("", engine.app.pause_after_unreachable)
         self.claiming: asyncio.Task[list[Recipient]] | None = None  # the next batch's claim
+        self.waiting, self.claim_after = paced_parts(engine)
 
     @property
     def total(self) -> int:
@@ -69,7 +75,7 @@ class CampaignRunner:
         if campaign.status is not CampaignStatus.RUNNING:
             return
         self.messenger_name = self.unreachable.messenger = campaign.messenger
-        mailer = await self._prepare(campaign)
+        mailer = await _prepare(engine, campaign)
         if mailer is None:
             return
         if campaign.messenger not in engine.messengers:
@@ -108,6 +114,8 @@ class CampaignRunner:
             await asyncio.gather(self.claiming, return_exceptions=True)
             self.claiming = None
         engine.recorder.unlisten(self.campaign_id)
+        if self.waiting is not None:
+            self.waiting.clear()  # their claims are released with the rest, just below
         released = await engine.store.release_claims(engine.owner, self.campaign_id)
         if released:
             log.debug("released %d unsent claims", released, extra={"action": "ledger.release"})
@@ -115,14 +123,23 @@ class CampaignRunner:
     async def _loop(self, tg: asyncio.TaskGroup, mailer: CampaignMailer) -> None:
         engine, halt = self.engine, self.halt
         db_failing = False
+        waiting = self.waiting
         while not halt.stopped():
             try:
                 if self.claiming is None:
+                    if waiting is not None and waiting.count and not self._may_claim(waiting):
+                        if not await self._send_waiting(tg, mailer, waiting):
+                            return
+                        continue
                     self.claiming = asyncio.create_task(self._claim())
                 # Shielded: if this runner is torn down, run() still waits for the claim.
                 batch = await asyncio.shield(self.claiming)
                 self.claiming = None
                 if not batch:
+                    if waiting is not None and waiting.count:
+                        # Nothing more to claim now: send the recipients set aside.
+                        self.claim_after = self._now() + engine.app.poll_interval
+                        continue
                     if await self._finish_or_wait():
                         return
                     continue
@@ -130,46 +147,53 @@ class CampaignRunner:
                 self.claiming = None
                 # The database is away: keep what is in flight, wait and try again.
                 if not db_failing:
-                    log.error(
-                        "campaign %d: cannot claim recipients, retrying: %s",
-                        self.campaign_id,
-                        exc,
-                        extra={"action": "db.error", "campaign_id": self.campaign_id},
-                    )
+                    _claim_failed(self.campaign_id, exc)
                 db_failing = True
                 await halt.sleep(max(engine.app.poll_interval, 0.05))
                 continue
             if db_failing:
                 db_failing = False
                 log.info("campaign %d: claiming again", self.campaign_id, extra={"action": "db.ok"})
-            if engine.claims_ahead() and not halt.stopped():
+            if (
+                engine.claims_ahead()
+                and not halt.stopped()
+                and (waiting is None or waiting.room(len(batch)) > 0)
+            ):
                 # Claim the next batch while this one is sent: a claim of 1,000 rows takes
                 # ~20 ms on SQLite and ~100 ms on PostgreSQL, longer than the messages in
                 # flight last, so claiming between batches left the connections idle.
-                self.claiming = asyncio.create_task(self._claim())
-            for i, recipient in enumerate(batch):
-                await engine.slots.acquire()
-                if halt.stopped():
-                    engine.slots.release()
-                    log.debug(
-                        "stopping with %d claimed rows unsent",
-                        len(batch) - i,
-                        extra={"action": "engine"},
-                    )
-                    return
-                await engine.rate.acquire()
-                if engine.window is not None:
-                    await engine.window.acquire()
-                self.inflight += 1
-                engine.in_flight += 1
-                self.drained.clear()
-                tg.create_task(self._send(mailer, recipient)).add_done_callback(self._abandoned)
+                self.claiming = asyncio.create_task(self._claim(len(batch)))
+            if waiting is None:
+                sending = self._send_batch(tg, mailer, batch)
+            else:
+                sending = self._send_paced(tg, mailer, waiting, batch)
+            if not await sending:
+                return
 
-    async def _claim(self) -> list[Recipient]:
-        engine = self.engine
-        return await engine.store.claim_batch(
-            self.campaign_id, engine.owner, engine.claim_size(), engine.clock()
-        )
+    async def _send_batch(
+        self, tg: asyncio.TaskGroup, mailer: CampaignMailer, batch: list[Recipient]
+    ) -> bool:
+        """Send a claimed batch (no [[domain_limits]]): a slot, the limits, then the send of
+        each in turn. False when the runner stops."""
+        engine, halt = self.engine, self.halt
+        for i, recipient in enumerate(batch):
+            await engine.slots.acquire()
+            if halt.stopped():
+                engine.slots.release()
+                log.debug(
+                    "stopping with %d claimed rows unsent",
+                    len(batch) - i,
+                    extra={"action": "engine"},
+                )
+                return False
+            await engine.rate.acquire()
+            if engine.window is not None:
+                await engine.window.acquire()
+            self.inflight += 1
+            engine.in_flight += 1
+            self.drained.clear()
+            tg.create_task(self._send(mailer, recipient)).add_done_callback(self._abandoned)
+        return True
 
     async def _finish_or_wait(self) -> bool:
         """Nothing claimable: finish if nothing is left, else wait. True when done."""
@@ -191,7 +215,9 @@ class CampaignRunner:
                 self.drained.set()
 
     # -- one message ---------------------------------------------------------------------
-    async def _send(self, mailer: CampaignMailer, recipient: Recipient) -> None:
+    async def _send(
+        self, mailer: CampaignMailer, recipient: Recipient, group: PaceGroup | None = None
+    ) -> None:
         engine = self.engine
         record: DeliveryRecord
         message_id = ""
@@ -201,6 +227,8 @@ class CampaignRunner:
             message_id, data = await mailer.build_async(recipient, engine.clock())
         except (TemplateError, CampaigndError) as exc:
             record = render_failure(recipient, message_id or mailer.message_id(recipient), str(exc))
+            if group is not None:
+                self._release(group)
             self.render_failures += 1
             reason = ending.render_failures(
                 self.render_failures, engine.app.max_render_failures, str(exc)
@@ -225,29 +253,23 @@ class CampaignRunner:
             if outcome.auth_failed:
                 self.halt.pause(ending.auth_failure(outcome))
             now = engine.clock()
-            record = decide(recipient, outcome, message_id, engine.retry_policy, now, engine.rng)
+            if group is None:
+                record = decide(
+                    recipient, outcome, message_id, engine.retry_policy, now, engine.rng
+                )
+            else:
+                record = self._decide_paced(group, recipient, outcome, message_id, now)
             unreachable = self.unreachable.observe(outcome, now)
             if unreachable is not None:
                 self.halt.pause(unreachable)  # its recipients stay deferred, for a resume
             if record.status is not DeliveryStatus.SENT:
-                self.last_error = f"{outcome.code or ''} {outcome.text}".strip()
-                log.debug(
-                    "send to %s: %s %s",
-                    recipient.email,
-                    record.status.value,
-                    self.last_error,
-                    extra={"action": "send.failed", "campaign_id": self.campaign_id},
-                )
+                self.last_error = _not_sent(self.campaign_id, recipient, record, outcome)
         if engine.observers:
             seconds = time.perf_counter() - started if started else 0.0
             event = SendEvent(
                 self.campaign_id, self.messenger_name, recipient, outcome, record, seconds
             )
-            for observe in engine.observers:
-                try:
-                    observe(event)
-                except Exception:  # an observer must never cost a recipient
-                    log.exception("send observer failed", extra={"action": "send.observer"})
+            _observe(engine, event)
         engine.recorder.submit(self.campaign_id, record)
 
     def _committed(self, campaign_id: int, records: Sequence[DeliveryRecord], errors: int) -> None:
@@ -262,24 +284,57 @@ class CampaignRunner:
         if reason is not None:
             self.halt.pause(reason)
 
-    # -- helpers ---------------------------------------------------------------------------
-    async def _prepare(self, campaign: Campaign) -> CampaignMailer | None:
-        engine = self.engine
+
+async def _prepare(engine: Engine, campaign: Campaign) -> CampaignMailer | None:
+    """The campaign's mailer, compiled once; None (and the campaign paused) if it cannot be."""
+    try:
+        layout = (
+            await engine.store.get_template_by_id(campaign.template_id)
+            if campaign.template_id is not None
+            else None
+        )
+        return CampaignMailer.prepare(
+            campaign,
+            layout,
+            engine.app,
+            engine.secret,
+            engine.return_path,
+            engine.tracking,
+            engine.dkim,
+        )
+    except CampaigndError as exc:
+        await ending.pause(engine, campaign.id, f"campaign cannot be prepared: {exc}")
+        return None
+
+
+def _observe(engine: Engine, event: SendEvent) -> None:
+    """Hand a send's event to the engine's observers (metrics, send-time bounces)."""
+    for observe in engine.observers:
         try:
-            layout = (
-                await engine.store.get_template_by_id(campaign.template_id)
-                if campaign.template_id is not None
-                else None
-            )
-            return CampaignMailer.prepare(
-                campaign,
-                layout,
-                engine.app,
-                engine.secret,
-                engine.return_path,
-                engine.tracking,
-                engine.dkim,
-            )
-        except CampaigndError as exc:
-            await ending.pause(engine, self.campaign_id, f"campaign cannot be prepared: {exc}")
-            return None
+            observe(event)
+        except Exception:  # an observer must never cost a recipient
+            log.exception("send observer failed", extra={"action": "send.observer"})
+
+
+def _claim_failed(campaign_id: int, exc: StoreError) -> None:
+    log.error(
+        "campaign %d: cannot claim recipients, retrying: %s",
+        campaign_id,
+        exc,
+        extra={"action": "db.error", "campaign_id": campaign_id},
+    )
+
+
+def _not_sent(
+    campaign_id: int, recipient: Recipient, record: DeliveryRecord, outcome: SendOutcome
+) -> str:
+    """Log a message that was not sent (at DEBUG); return its error for pause reasons."""
+    error = f"{outcome.code or ''} {outcome.text}".strip()
+    log.debug(
+        "send to %s: %s %s",
+        recipient.email,
+        record.status.value,
+        error,
+        extra={"action": "send.failed", "campaign_id": campaign_id},
+    )
+    return error

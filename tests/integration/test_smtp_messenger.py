@@ -245,7 +245,7 @@ async def test_non_ascii_local_part_needs_smtputf8(smtp_servers: Start) -> None:
     ("stage", "reply"),
     [
         ("MAIL", "451 4.3.0 try later"),
-        ("RCPT", "454 4.7.0 Throttling failure"),
+        ("RCPT", "454 4.7.0 Temporary authentication failure"),
         ("DATA", "451 4.3.0 try later"),
         ("END", "451 4.3.0 queue full"),
         ("MAIL", "421 4.4.2 closing connection"),
@@ -265,6 +265,29 @@ async def test_transient_reply_is_retried_and_delivered_once(
     assert outcome.kind is OutcomeKind.SENT, outcome
     assert outcome.attempts == 2
     assert len(smtp_server.messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("stage", "reply"),
+    [
+        ("RCPT", "454 4.7.0 Throttling failure: Maximum sending rate exceeded"),
+        ("END", "451 4.7.28 Our system has detected an unusual rate of mail, slow down"),
+    ],
+)
+async def test_a_too_fast_reply_is_not_retried_at_once(
+    smtp_server: SmtpTestServer, stage: str, reply: str
+) -> None:
+    # Another try 10 ms later only adds to the rate the receiver complains about: the
+    # outcome goes back to the engine, which paces the domain ([[domain_limits]]).
+    m = messenger(settings_for(smtp_server, max_msg_retries=2))
+    try:
+        smtp_server.faults.add(stage, reply)
+        outcome = await send(m)
+    finally:
+        await m.close()
+    assert outcome.kind is OutcomeKind.TRANSIENT, outcome
+    assert outcome.attempts == 1
+    assert smtp_server.messages == []
 
 
 async def test_retries_stop_at_max_msg_retries(smtp_server: SmtpTestServer) -> None:

@@ -25,6 +25,10 @@ def _settings() -> Settings:
             SmtpSettings(host="a", max_conns=10, max_rate=9.0),
             SmtpSettings(host="b", max_conns=2),
         ),
+        domain_limits=(
+            {"domains": ["gmail.com"], "max_rate": 12.0, "max_in_flight": 10},
+            {"domains": ["yahoo.com"], "max_in_flight": 2},
+        ),
     )
 
 
@@ -44,6 +48,11 @@ def test_shares_add_up_to_the_daemon_wide_limits(count: int) -> None:
     assert sum(p.smtp[0].max_rate for p in parts) == pytest.approx(9.0)
     # A server with fewer connections than workers still gets one per worker.
     assert [p.smtp[1].max_conns for p in parts] == [1] * count if count > 2 else [1, 1]
+    # [[domain_limits]] are daemon-wide too: split, never below one message in flight.
+    assert sum(p.domain_limits[0].max_rate or 0 for p in parts) == pytest.approx(12.0)
+    assert sum(p.domain_limits[0].max_in_flight or 0 for p in parts) == 10
+    assert [p.domain_limits[1].max_in_flight for p in parts] == [1] * count
+    assert all(p.domain_limits[1].max_rate is None for p in parts)
 
 
 def test_owner_ids_and_http_and_inbound_only_on_the_main_process() -> None:
