@@ -7,8 +7,10 @@ templates see; attributes.py: the attributes they use, found statically; listmon
 syntax spotted in a failing template, and the Jinja2 to write), source conversions
 (source.py, textify.py), sample data (sample.py), MIME building blocks (mime.py,
 address_headers.py), signed link tokens (tokens.py), VERP addresses (verp.py), message
-assembly per recipient (compose.py) and DKIM signing (dkim.py; its local check and sample
-message in dkim_check.py).
+assembly per recipient (compose.py) over what it settles once per campaign: the signed links
+(links.py), the From line, envelope sender, Message-ID and mailto (envelope.py), the campaign's
+own header lines and the Date (header_lines.py); DKIM signing (dkim.py; its local check and
+sample message in dkim_check.py).
 May import: the core (campaignd.errors, domain, config, policy, addresses). No I/O (but
 DkimKey.load reading its key file), no database, no network.
 """

@@ -7,29 +7,19 @@ Each message is built as bytes directly (the stdlib EmailMessage path is ~10x sl
     (``<campaign uuid>.<subscriber uuid>``), the campaign's own headers, then
     multipart/alternative (text/plain + text/html) or a single text/plain part, UTF-8.
 
-With ``[bounces] return_path`` set (VERP, see campaignd.rendering.verp), the envelope sender
-of each message is ``<return_path local>+<token>@<domain>`` (``envelope_sender``) and the
-mailto is ``<unsubscribe_mailto local>+<token>@<domain>``: one HMAC per recipient, the rest built
-once per campaign. Return-Path is never written (the receiving MTA adds it from MAIL FROM).
+The mailer is the per-message composition; what is settled once per campaign lives with its
+collaborators: the signed links (campaignd.rendering.links), the From line, envelope sender
+(VERP with ``[bounces] return_path``), Message-ID and unsubscribe mailto
+(campaignd.rendering.envelope), the campaign's own headers, checked against the ones this
+module owns, and the Date line (campaignd.rendering.header_lines).
 
 A campaign tracking opens or clicks (``--track``, within ``[tracking] mode``) gets its HTML part
 rewritten per recipient by campaignd.rendering.tracking (the pixel, links through /t/c/).
 
-The Message-ID is derived from the campaign and subscriber uuids (base32) on
-app.message_id_domain, else the From domain: retries of a ledger row keep it. Campaign
-messages also get ``Feedback-ID: <campaign id>:<list ids>:<app.feedback_id_sender>`` when
-that is set and ``Precedence: bulk`` with app.precedence_bulk, unless the campaign sets them.
-With a [[dkim]] key for the From domain, ``sign`` is that key's signer, settled once per
+Campaign messages also get ``Feedback-ID: <campaign id>:<list ids>:<app.feedback_id_sender>``
+when that is set and ``Precedence: bulk`` with app.precedence_bulk, unless the campaign sets
+them. With a [[dkim]] key for the From domain, ``sign`` is that key's signer, settled once per
 campaign; the messenger applies it once the server's headers are in (see messengers.protocol).
-
-Campaign headers are templates rendered per subscriber. Their names must be field names and
-must not be one of the headers this module owns (``OWNED_HEADERS``: From, To, Cc, Bcc, Subject,
-Date, Message-ID, MIME-Version, Content-*, List-Unsubscribe*, X-Campaignd-Id, Return-Path):
-overriding those would break the message's structure, its unsubscribe guarantee or its
-recipients. Operator-given values with a line break or control character are refused with
-HeaderInjection naming the header; rendered values are sanitized (see mime). In address headers
-(Reply-To, Sender...) the addresses are literal and only display names are rendered
-(campaignd.rendering.address_headers).
 
 Per-recipient problems (a template failing on one subscriber's data, an oversized output, an
 address that cannot go in a header) raise TemplateError so the dispatcher can fail that
@@ -39,15 +29,12 @@ recipient alone.
 from __future__ import annotations
 
 import asyncio
-import binascii
 import datetime as dt
 import html
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from email.utils import format_datetime
-from functools import partial
 from typing import Any
 
 from campaignd.config import AppSettings
@@ -61,64 +48,31 @@ from campaignd.domain import (
     Template,
     TrackingMode,
 )
-from campaignd.errors import HeaderInjection, InvalidInput, SlowRender, TemplateError
-from campaignd.rendering import address_headers, mime
+from campaignd.errors import InvalidInput, SlowRender, TemplateError
+from campaignd.rendering import mime
 from campaignd.rendering import templates as render
 from campaignd.rendering.deliverability import campaign_signer, deliverability_lines
 from campaignd.rendering.dkim import DkimSigner
+from campaignd.rendering.envelope import CampaignEnvelope
+from campaignd.rendering.header_lines import CampaignHeaderLines, check_headers, render_headers
+from campaignd.rendering.links import CampaignLinks
 from campaignd.rendering.sample import sample_attributes
 from campaignd.rendering.template_data import (
     Attributes,
     BlankAttributes,
     CampaignData,
-    Links,
     SubscriberData,
     sample_subscriber,
 )
 from campaignd.rendering.templates import CampaignRenderer
-from campaignd.rendering.tokens import Signer
 from campaignd.rendering.tracking import CampaignTracker, TrackTokens
-from campaignd.rendering.verp import CampaignVerp, VerpCodec
 
-OWNED_HEADERS = frozenset(
-    {
-        "from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version",
-        "list-unsubscribe", "list-unsubscribe-post", "x-campaignd-id", "return-path",
-    }
-)  # fmt: skip
 log = logging.getLogger(__name__)
 
 #: Seconds a render may hold the event loop; a slower one is run again in the render thread
 #: (with the full template_timeout), and so are the campaign's later renders.
 INLINE_RENDER_BUDGET = 0.05
 _render_pool: ThreadPoolExecutor | None = None
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def check_headers(headers: tuple[tuple[str, str], ...]) -> None:
-    for name, value in headers:
-        mime.check_header_name(name)
-        lowered = name.lower()
-        if lowered in OWNED_HEADERS or lowered.startswith("content-"):
-            raise HeaderInjection(f"header {name}: campaignd sets this header itself")
-        mime.check_header_value(name, value)
-
-
-def _render_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """The header templates as the renderer renders them: an address header (Reply-To...)
-    becomes its display names only (rendering.address_headers); HeaderInjection if it cannot."""
-    return tuple(
-        (name, address_headers.render_source(address_headers.parse(name, value)))
-        if address_headers.is_address_header(name)
-        else (name, value)
-        for name, value in headers
-    )
-
-
-def _address_line(mailboxes: tuple[address_headers.Mailbox, ...], name: str, value: str) -> str:
-    names = address_headers.displays(name, value, len(mailboxes))
-    return mime.mailbox_list(name, [(d, m.address) for d, m in zip(names, mailboxes, strict=True)])
 
 
 class CampaignMailer:
@@ -139,42 +93,18 @@ class CampaignMailer:
         tracker: CampaignTracker | None = None,
         dkim: DkimSigner | None = None,
     ) -> None:
-        display, self._from_addr = from_header
-        self._optin_lists = tuple(optin_lists)
         self.renderer = renderer
-        self._campaign_uuid = campaign_uuid
-        self._campaign_bytes = campaign_uuid.bytes
+        self._optin_lists = tuple(optin_lists)
         self._campaign_text = str(campaign_uuid)
-        self._unsub = Signer(secret, "unsub")
-        self._optin = Signer(secret, "optin")
-        self._manage = Signer(secret, "manage")
-        self._archive = Signer(secret, "archive")
-        self._root = app.root_url
         self._blank = app.missing_attributes == "blank"
-        self._from_line = mime.address("From", display, self._from_addr)
-        domain = app.message_id_domain or self._from_addr.rpartition("@")[2]
-        self._mid_domain = mime.check_address(f"x@{domain}", "Message-ID domain").rpartition("@")[2]
-        mailto = addr = ""
-        if app.unsubscribe_mailto:
-            addr = mime.parse_mailbox(app.unsubscribe_mailto, "app.unsubscribe_mailto")[1]
-            mailto = f",\r\n <mailto:{addr}?subject=unsubscribe>"
-        self._unsub_tail = f">{mailto}\r\n"
-        self._verp: CampaignVerp | None = None
-        self._verp_mailto = False
-        if return_path:
-            self._verp = VerpCodec(secret).for_campaign(campaign_id, return_path, addr)
-            self._verp_mailto = bool(addr)
-        self._header_kinds: list[Callable[[str, str], str]] = [
-            partial(_address_line, address_headers.parse(name, value))
-            if address_headers.is_address_header(name)
-            else mime.unstructured
-            for name, value in headers
-        ]
-        self._header_names = [name for name, _ in headers]
+        self._links = CampaignLinks(campaign_uuid, app.root_url, secret)
+        self._envelope = CampaignEnvelope(
+            campaign_uuid, from_header, app, secret, campaign_id, return_path
+        )
+        self._headers = CampaignHeaderLines(headers)
         self._deliverability = deliverability_lines(app, campaign_id, self._optin_lists, headers)
         #: The DKIM signer of this campaign's From domain (for Messenger.send), else None.
-        self.sign = campaign_signer(dkim, self._from_addr, headers, app)
-        self._cache: dict[tuple[int, str], str] = {}
+        self.sign = campaign_signer(dkim, self._envelope.from_addr, headers, app)
         boundary = f"=_cd_{campaign_uuid.hex}"
         self._multipart = renderer.has_html
         self._content_head = (
@@ -184,7 +114,6 @@ class CampaignMailer:
         )
         self._delim = f"--{boundary}\r\n".encode()
         self._close = f"--{boundary}--\r\n".encode()
-        self._date: tuple[int, str] = (-1, "")
         self._bodies = mime.BodyEncoder()
         self.slow = False  # renders run in the render thread, not on the event loop
         self._tracker = tracker if self._multipart else None  # the HTML part only
@@ -210,7 +139,7 @@ class CampaignMailer:
             content_type=campaign.content_type,
             alt_body=campaign.alt_body,
             layout=layout.body if layout is not None else None,
-            headers=_render_headers(campaign.headers),
+            headers=render_headers(campaign.headers),
             data=CampaignData(campaign.name, campaign.subject, str(campaign.uuid), campaign.tags),
             app=app,
         )
@@ -232,33 +161,14 @@ class CampaignMailer:
     @property
     def envelope_from(self) -> str:
         """The From address: the envelope sender without VERP."""
-        return self._from_addr
+        return self._envelope.from_addr
 
     def envelope_sender(self, recipient: Recipient) -> str:
         """MAIL FROM for one recipient: its VERP address with [bounces] return_path, else From."""
-        verp = self._verp
-        return self._from_addr if verp is None else verp.bounce_address(recipient.uuid)
+        return self._envelope.sender(recipient)
 
     def message_id(self, recipient: Recipient) -> str:
-        raw = binascii.b2a_base64(self._campaign_bytes + recipient.uuid.bytes, newline=False)
-        return f"<{raw[:43].translate(_URLSAFE).decode('ascii')}@{self._mid_domain}>"
-
-    def _date_line(self, now: dt.datetime) -> str:
-        second = int(now.timestamp())
-        if self._date[0] != second:
-            stamp = now if now.tzinfo is not None else now.replace(tzinfo=dt.UTC)
-            self._date = (second, f"Date: {format_datetime(stamp.replace(microsecond=0))}\r\n")
-        return self._date[1]
-
-    def _cached(self, slot: int, make: Callable[[str, str], str], name: str, value: str) -> str:
-        """A header line; personalised values miss, a value shared by everyone is built once."""
-        line = self._cache.get((slot, value))
-        if line is None:
-            line = make(name, value)
-            if len(self._cache) > 64:
-                self._cache.clear()
-            self._cache[(slot, value)] = line
-        return line
+        return self._envelope.message_id(recipient)
 
     async def build_async(self, recipient: Recipient, now: dt.datetime) -> tuple[str, bytes]:
         """`build` that never holds the event loop for long: a render still running after
@@ -294,28 +204,28 @@ class CampaignMailer:
         `{{ optin_url() }}` confirms `optin_lists` (default: the campaign's lists). With a
         budget, a render running longer raises SlowRender (see build_async)."""
         to_addr = mime.check_address(recipient.email, "recipient address")
-        message_id = self.message_id(recipient)
+        envelope, heads = self._envelope, self._headers
+        message_id = envelope.message_id(recipient)
         sub_uuid = recipient.uuid
         sub_text = str(sub_uuid)
-        unsub = f"{self._root}/unsubscribe/{self._unsub.sign(sub_uuid, self._campaign_uuid)}"
+        unsub = self._links.unsubscribe_url(sub_uuid)
         lists = self._optin_lists if optin_lists is None else optin_lists
-        links = self._links(unsub, sub_uuid, lists, now)
+        links = self._links.links(unsub, sub_uuid, lists, now)
         attributes = _attributes(recipient.attributes, self._blank)
         data = SubscriberData(recipient.email, recipient.name, sub_text, attributes, links)
         rendered = self.renderer.render(data, budget)
         lines = [
-            self._date_line(now),
-            self._from_line,
+            heads.date_line(now),
+            envelope.from_line,
             mime.address("To", recipient.name, to_addr),
-            self._cached(-1, mime.unstructured, "Subject", rendered.subject),
+            heads.subject_line(rendered.subject),
             f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n",
-            f"List-Unsubscribe: <{unsub}{self._mailto_tail(sub_uuid)}",
+            f"List-Unsubscribe: <{unsub}{envelope.mailto_tail(sub_uuid)}",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             f"X-Campaignd-Id: {self._campaign_text}.{sub_text}\r\n",
             self._deliverability,
         ]
-        for i, value in enumerate(rendered.headers):
-            lines.append(self._cached(i, self._header_kinds[i], self._header_names[i], value))
+        heads.add_campaign_lines(lines, rendered.headers)
         text_cte, text = self._bodies.encode(rendered.text or "")
         if not self._multipart:
             lines.append(
@@ -343,35 +253,14 @@ class CampaignMailer:
             )
         )
 
-    def _mailto_tail(self, subscriber_uuid: uuid.UUID) -> str:
-        if not self._verp_mailto:
-            return self._unsub_tail
-        assert self._verp is not None
-        mailto = self._verp.unsubscribe_address(subscriber_uuid)
-        return f">,\r\n <mailto:{mailto}?subject=unsubscribe>\r\n"
-
-    def _links(
-        self, unsub: str, sub_uuid: uuid.UUID, lists: Sequence[int], now: dt.datetime
-    ) -> Links:
-        return Links(
-            unsub,
-            partial(self._optin_url, sub_uuid, lists),
-            now,
-            manage=lambda: f"{self._root}/manage/{self._manage.sign(sub_uuid)}",
-            archive=lambda: (
-                f"{self._root}/archive/{self._campaign_text}/"
-                f"{self._archive.sign(sub_uuid, self._campaign_uuid)}"
-            ),
-        )
-
     def web_view(self, recipient: Recipient | None, now: dt.datetime) -> str:
         """The campaign as a web page (the archive): its HTML part (or its text, escaped, in a
         <pre>), rendered for `recipient`, or for the sample subscriber when None."""
         if recipient is None:
             data = sample_subscriber()
         else:
-            unsub = self._unsub.sign(recipient.uuid, self._campaign_uuid)
-            links = self._links(f"{self._root}/unsubscribe/{unsub}", recipient.uuid, (), now)
+            unsub = self._links.unsubscribe_url(recipient.uuid)
+            links = self._links.links(unsub, recipient.uuid, (), now)
             attributes = _attributes(recipient.attributes, self._blank)
             data = SubscriberData(
                 recipient.email, recipient.name, str(recipient.uuid), attributes, links
@@ -380,9 +269,6 @@ class CampaignMailer:
         if rendered.html is not None:
             return rendered.html
         return f"<pre>{html.escape(rendered.text or '')}</pre>"
-
-    def _optin_url(self, subscriber_uuid: uuid.UUID, list_ids: Sequence[int]) -> str:
-        return f"{self._root}/optin/{self._optin.sign_lists(subscriber_uuid, list_ids)}"
 
 
 def _tracker(
@@ -442,7 +328,7 @@ def check_campaign(campaign: NewCampaign, layout_body: str | None, app: AppSetti
         content_type=campaign.content_type,
         alt_body=campaign.alt_body,
         layout=layout_body,
-        headers=_render_headers(campaign.headers),
+        headers=render_headers(campaign.headers),
         data=CampaignData(campaign.name, campaign.subject, str(uuid.UUID(int=0)), campaign.tags),
         app=app,
     )

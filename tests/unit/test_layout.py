@@ -20,14 +20,7 @@ MAX_CLASS_LINES = 250
 MAX_FUNCTION_LINES = 60
 
 # Longer on purpose, each with its reason (kept short, checked to still be needed below).
-EXCEPTIONS: dict[str, str] = {
-    # The per-campaign mailer compiles everything once per campaign (templates, headers,
-    # tracking's rewritten links); tracking added its hooks. To split the tracking and
-    # address parts out next.
-    "rendering/compose.py": "one precompiled mailer per campaign",
-    "rendering/compose.py:CampaignMailer": "one precompiled mailer per campaign",
-    "rendering/compose.py:__init__": "one precompiled mailer per campaign",
-}
+EXCEPTIONS: dict[str, str] = {}
 
 
 def _sources() -> list[Path]:
