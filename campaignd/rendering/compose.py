@@ -10,8 +10,8 @@ Each message is built as bytes directly (the stdlib EmailMessage path is ~10x sl
 The mailer is the per-message composition; what is settled once per campaign lives with its
 collaborators: the signed links (campaignd.rendering.links), the From line, envelope sender
 (VERP with ``[bounces] return_path``), Message-ID and unsubscribe mailto
-(campaignd.rendering.envelope), the campaign's own headers, checked against the ones this
-module owns, and the Date line (campaignd.rendering.header_lines).
+(campaignd.rendering.envelope), the campaign's own headers, refused if they name one written
+here (OWNED_HEADERS), and the Date line (campaignd.rendering.header_lines).
 
 A campaign tracking opens or clicks (``--track``, within ``[tracking] mode``) gets its HTML part
 rewritten per recipient by campaignd.rendering.tracking (the pixel, links through /t/c/).
