@@ -55,8 +55,12 @@ SETUP = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {MET} (id integer PRIMARY KEY)",
 )
 
+# The lists are locked as the foreign keys' checks would (they may be off on the import's
+# connection) in the statement itself, and the ids found returned: one round trip less a batch.
 _INSERT_NEW = f"""
-WITH ins AS (
+WITH lst AS (
+    SELECT id FROM lists WHERE id = ANY($4::integer[]) FOR KEY SHARE
+), ins AS (
     INSERT INTO subscribers
         (uuid, email, email_key, name, attributes, status, created_at, updated_at)
     SELECT r.uuid, r.email, r.email_key, r.name, r.attributes::json, $1::text,
@@ -67,9 +71,10 @@ WITH ins AS (
 ), sub AS (
     INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
     SELECT ins.id, l.id, $3::text, $2::timestamptz, $2::timestamptz
-    FROM ins CROSS JOIN unnest($4::integer[]) AS l(id)
+    FROM ins CROSS JOIN lst AS l
 ){{met}}
-SELECT coalesce(array_agg(id), '{{{{}}}}') FROM ins
+SELECT coalesce(array_agg(id), '{{{{}}}}'), (SELECT coalesce(array_agg(id), '{{{{}}}}') FROM lst)
+FROM ins
 """
 _MET_NEW = f", met AS (INSERT INTO {MET} (id) SELECT id FROM ins)"
 _ON_CONFLICT = "ON CONFLICT (email_key) DO NOTHING"
@@ -93,8 +98,6 @@ _SELECT_EXISTING_SESSION = _SELECT_EXISTING.format(
 )
 _SELECT_EXISTING_ALONE = _SELECT_EXISTING.format(met="false")
 _REMEMBER = f"INSERT INTO {MET} (id) SELECT unnest($1::integer[])"
-# Locked as the foreign keys' checks would (they may be off on the import's connection).
-_REQUIRE_LISTS = "SELECT id FROM lists WHERE id = ANY($1::integer[]) FOR KEY SHARE"
 _UPDATE_INFO = """
 UPDATE subscribers AS s SET name = v.name, attributes = v.attributes::json, status = v.status,
     updated_at = $1::timestamptz
@@ -178,8 +181,6 @@ async def run_batch(
     """
     blocklist = options.mode is ImportMode.BLOCKLIST
     list_ids = list(dict.fromkeys(options.list_ids))
-    if list_ids and not blocklist:
-        await _require_lists(conn, list_ids)
     dups: list[int] = []
     first = _first_positions(cols[1], dups)
     await _copy(conn, cols, first, now)
@@ -191,9 +192,11 @@ async def run_batch(
     )
     plain, careful = _INSERT_SESSION if session else _INSERT_ALONE
     tried = guess is not None and guess.plain()
-    new_ids: list[int] | None = await _insert_plain(conn, plain, args) if tried else None
-    if new_ids is None:
-        new_ids = await conn.fetchval(careful, *args)
+    inserted = await _insert_plain(conn, plain, args) if tried else None
+    if inserted is None:
+        inserted = tuple(await conn.fetchrow(careful, *args))
+    new_ids, found = inserted
+    _require_lists(args[3], found)
     unique = len(cols[1]) if first is None else len(first)
     if guess is not None:
         guess.record(tried, len(new_ids) == unique)
@@ -214,15 +217,15 @@ async def run_batch(
 
 async def _insert_plain(
     conn: asyncpg.Connection, statement: str, args: tuple[Any, ...]
-) -> list[int] | None:
-    """The staged rows inserted without ON CONFLICT, in a savepoint; None (rolled back) if
-    one of them was already there."""
+) -> tuple[list[int], list[int]] | None:
+    """The staged rows inserted without ON CONFLICT, in a savepoint: (their ids, the lists
+    found); None (rolled back) if one of them was already there."""
     try:
         async with conn.transaction():
-            ids: list[int] = await conn.fetchval(statement, *args)
+            row = await conn.fetchrow(statement, *args)
     except asyncpg.UniqueViolationError:
         return None
-    return ids
+    return row[0], row[1]
 
 
 def _first_positions(keys: list[str], dups: list[int]) -> dict[str, int] | None:
@@ -255,9 +258,9 @@ async def _copy(
     await conn.copy_records_to_table(STAGE, records=records, columns=_STAGE_COLUMNS)
 
 
-async def _require_lists(conn: asyncpg.Connection, list_ids: list[int]) -> None:
-    found = {r[0] for r in await conn.fetch(_REQUIRE_LISTS, list_ids)}
-    missing = sorted(set(list_ids) - found)
+def _require_lists(list_ids: list[int], found: list[int]) -> None:
+    """NotFound (the caller's transaction rolls back) unless every list was there."""
+    missing = sorted(set(list_ids) - set(found))
     if missing:
         raise NotFound(f"no list with id {', '.join(map(str, missing))}")
 
