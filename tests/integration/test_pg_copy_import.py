@@ -234,6 +234,49 @@ async def test_batches_answer_in_order_and_a_refused_batch_writes_nothing(pg_url
     assert [e[0] for e in emails] == ["a@x.example", "b@x.example", "d@x.example", "e@x.example"]
 
 
+async def test_a_batch_guessed_all_new_that_is_not_is_inserted_again(pg_url: str) -> None:
+    """Batch 2 is tried as a plain INSERT (batch 1 was all new) and fails on its last row,
+    added meanwhile by someone else: it is rolled back and inserted with ON CONFLICT."""
+    await _pg_db(pg_url)
+    options = ImportOptions(ImportMode.SUBSCRIBE, (1,), SubscriptionStatus.CONFIRMED)
+
+    def rows(*emails: str) -> list[str]:
+        return [f for e in emails for f in (e, e.lower(), e.split("@")[0], "{}")]
+
+    session = await asyncio.to_thread(CopySession, postgres_dsn(pg_url) or "")
+    try:
+        session.submit(rows("a@x.example", "b@x.example"), options)
+        first = await asyncio.to_thread(session.collect)
+        await _pg(
+            pg_url,
+            "INSERT INTO subscribers (uuid, email, email_key, name, attributes, status, "
+            "created_at, updated_at) VALUES (gen_random_uuid(), 'Z@x.example', 'z@x.example', "
+            "'Zed', '{}', 'enabled', now(), now())",
+        )
+        session.submit(rows("c@x.example", "d@x.example", "Z@X.example"), options)
+        second = await asyncio.to_thread(session.collect)
+        session.submit(rows("e@x.example", "A@x.example"), options)
+        third = await asyncio.to_thread(session.collect)
+    finally:
+        await asyncio.to_thread(session.close)
+    assert (first[0].inserted, first[1]) == (2, [])
+    assert (second[0].inserted, second[0].updated, second[0].skipped, second[1]) == (2, 1, 0, [])
+    assert (third[0].inserted, third[1]) == (1, [1])  # A@x.example: met in batch 1
+    subscribed = await _pg(
+        pg_url,
+        "SELECT s.email, s.name FROM subscribers s JOIN subscriptions x ON x.subscriber_id = s.id "
+        "WHERE x.list_id = 1 AND x.status = 'confirmed' ORDER BY s.email_key",
+    )
+    assert subscribed == [
+        ("a@x.example", "a"),
+        ("b@x.example", "b"),
+        ("c@x.example", "c"),
+        ("d@x.example", "d"),
+        ("e@x.example", "e"),
+        ("Z@x.example", "Zed"),
+    ]
+
+
 async def test_import_batch_counts_as_the_sqlite_store(sqlite_url: str, pg_url: str) -> None:
     path = await _sqlite_db(sqlite_url)
     await _pg_db(pg_url)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from campaignd.db.postgres.copysql import SETUP, Columns, run_batch
+from campaignd.db.postgres.copysql import SETUP, Columns, FreshGuess, run_batch
 from campaignd.domain import ImportCounts, ImportOptions
 from campaignd.errors import CampaigndError, StoreError
 
@@ -112,13 +112,14 @@ async def import_columns(
     options: ImportOptions,
     now: dt.datetime,
     session: bool,
+    guess: FreshGuess | None = None,
 ) -> _Answer:
     """One batch in one transaction (copysql.run_batch); NotFound, or StoreError if refused."""
     if not cols[0]:
         return ImportCounts(), []
     try:
         async with conn.transaction():
-            return await run_batch(conn, cols, options, now, session)
+            return await run_batch(conn, cols, options, now, session, guess)
     except CampaigndError:
         raise
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
@@ -142,6 +143,7 @@ class CopySession:
         self._lock = threading.Lock()
         self._conn: asyncpg.Connection | None = None
         self._last: concurrent.futures.Future[_Answer] | None = None
+        self._guess = FreshGuess()  # used by one batch at a time, on the session's loop
         try:
             self._conn = self._call(connect(dsn))
             self._call(prepare(self._conn, dsn, per_row_checks=per_row_checks))
@@ -170,7 +172,9 @@ class CopySession:
             list(fields[2::4]),
             list(fields[3::4]),
         )
-        return await import_columns(conn, self._dsn, cols, options, now, session=True)
+        return await import_columns(
+            conn, self._dsn, cols, options, now, session=True, guess=self._guess
+        )
 
     def submit(self, fields: Sequence[str], options: ImportOptions) -> None:
         """Hand one batch (flat: email, email_key, name, attributes, then the next row) over."""

@@ -1,10 +1,16 @@
 """The SQL of one PostgreSQL import batch on an asyncpg connection, in the caller's transaction.
 
 The batch is copied (COPY, binary) into a temporary staging table that empties at each commit;
-one statement then inserts the new subscribers from it (UUIDs version 7 made by the server),
+one statement then inserts the new subscribers from it (UUIDs version 7 made by the client),
 subscribes them to the lists and, in a session, records their ids in a second temporary table,
 ``MET``. Rows the insert left alone existed before the batch: they are looked up (only then)
-and handled with the same rules as ``campaignd.db.sqlite.upsert``. In a session a row whose
+and handled with the same rules as ``campaignd.db.sqlite.upsert``.
+
+That insert first goes without ``ON CONFLICT`` when the batch is guessed all new
+(``FreshGuess``): a plain INSERT costs the server ~1.9 us a row less than a speculative one (the
+arbiter index probed, then inserted). It runs in a savepoint; a unique violation rolls it back
+and the batch is inserted again with ``ON CONFLICT (email_key) DO NOTHING``, so the result is
+the same either way, only slower for the batch that guessed wrong. In a session a row whose
 subscriber id is already in ``MET`` was met by an earlier batch of the import: a duplicate.
 Both tables live on the server, so the client keeps nothing per address between batches; a
 refused batch rolls its rows out of ``MET`` with the rest of its transaction.
@@ -49,26 +55,38 @@ SETUP = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {MET} (id integer PRIMARY KEY)",
 )
 
+# The lists are locked as the foreign keys' checks would (they may be off on the import's
+# connection) in the statement itself, and the ids found returned: one round trip less a batch.
 _INSERT_NEW = f"""
-WITH ins AS (
+WITH lst AS (
+    SELECT id FROM lists WHERE id = ANY($4::integer[]) FOR KEY SHARE
+), ins AS (
     INSERT INTO subscribers
         (uuid, email, email_key, name, attributes, status, created_at, updated_at)
     SELECT r.uuid, r.email, r.email_key, r.name, r.attributes::json, $1::text,
         $2::timestamptz, $2::timestamptz
     FROM {STAGE} AS r ORDER BY r.pos
-    ON CONFLICT (email_key) DO NOTHING
+    {{conflict}}
     RETURNING id
 ), sub AS (
     INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
     SELECT ins.id, l.id, $3::text, $2::timestamptz, $2::timestamptz
-    FROM ins CROSS JOIN unnest($4::integer[]) AS l(id)
+    FROM ins CROSS JOIN lst AS l
 ){{met}}
-SELECT coalesce(array_agg(id), '{{{{}}}}') FROM ins
+SELECT coalesce(array_agg(id), '{{{{}}}}'), (SELECT coalesce(array_agg(id), '{{{{}}}}') FROM lst)
+FROM ins
 """
-_INSERT_NEW_SESSION = _INSERT_NEW.format(
-    met=f", met AS (INSERT INTO {MET} (id) SELECT id FROM ins)"
+_MET_NEW = f", met AS (INSERT INTO {MET} (id) SELECT id FROM ins)"
+_ON_CONFLICT = "ON CONFLICT (email_key) DO NOTHING"
+#: (plain, with ON CONFLICT), in a session and alone.
+_INSERT_SESSION = (
+    _INSERT_NEW.format(conflict="", met=_MET_NEW),
+    _INSERT_NEW.format(conflict=_ON_CONFLICT, met=_MET_NEW),
 )
-_INSERT_NEW_ALONE = _INSERT_NEW.format(met="")
+_INSERT_ALONE = (
+    _INSERT_NEW.format(conflict="", met=""),
+    _INSERT_NEW.format(conflict=_ON_CONFLICT, met=""),
+)
 # Joined from the keys (not `= ANY`): index nested loops whatever the table's statistics say.
 _SELECT_EXISTING = """
 SELECT s.id, s.email_key, s.status, s.name, s.attributes::text, {met}
@@ -80,8 +98,6 @@ _SELECT_EXISTING_SESSION = _SELECT_EXISTING.format(
 )
 _SELECT_EXISTING_ALONE = _SELECT_EXISTING.format(met="false")
 _REMEMBER = f"INSERT INTO {MET} (id) SELECT unnest($1::integer[])"
-# Locked as the foreign keys' checks would (they may be off on the import's connection).
-_REQUIRE_LISTS = "SELECT id FROM lists WHERE id = ANY($1::integer[]) FOR KEY SHARE"
 _UPDATE_INFO = """
 UPDATE subscribers AS s SET name = v.name, attributes = v.attributes::json, status = v.status,
     updated_at = $1::timestamptz
@@ -121,35 +137,69 @@ WHERE s.subscriber_id = v.sid AND s.list_id = v.lid
 _Existing = tuple[int, str, str, str, str, bool]
 
 
+class FreshGuess:
+    """Whether to insert the next batch of an import as all new (a plain INSERT).
+
+    Pure bookkeeping, one per import. It starts hopeful: a new list's file is all new. A wrong
+    guess costs its batch's plain insert, rolled back, and one ``duplicate key`` ERROR line in
+    the server's log; after the k-th wrong guess the next 2**k batches that turn out all new
+    are inserted with ``ON CONFLICT`` before the next guess, and a batch that meets existing
+    subscribers does not count, so a re-import of existing subscribers guesses wrong once.
+    """
+
+    def __init__(self) -> None:
+        self.wrong = 0
+        self._wait = 0
+
+    def plain(self) -> bool:
+        """Try the next batch as all new?"""
+        return self._wait == 0
+
+    def record(self, tried: bool, all_new: bool) -> None:
+        """The batch's outcome: tried as all new (``tried``), and whether it was."""
+        if tried and not all_new:
+            self.wrong += 1
+            self._wait = 2**self.wrong
+        elif all_new and self._wait:
+            self._wait -= 1
+
+
 async def run_batch(
     conn: asyncpg.Connection,
     cols: Columns,
     options: ImportOptions,
     now: dt.datetime,
     session: bool,
+    guess: FreshGuess | None = None,
 ) -> tuple[ImportCounts, list[int]]:
     """Upsert one batch inside the caller's transaction, as ``Store.import_batch``.
 
     Return the counts and the positions of the rows that repeat an address met before (earlier
     in the batch, or in a session earlier in the import); without a session they are counted
     as skipped, in one they are left out of the counts. Raise NotFound for an unknown list id.
+    With a ``guess``, the batch is first inserted without ON CONFLICT when it says so.
     """
     blocklist = options.mode is ImportMode.BLOCKLIST
     list_ids = list(dict.fromkeys(options.list_ids))
-    if list_ids and not blocklist:
-        await _require_lists(conn, list_ids)
     dups: list[int] = []
     first = _first_positions(cols[1], dups)
     await _copy(conn, cols, first, now)
-    new_status = _BLOCKLISTED if blocklist else _ENABLED
-    new_ids: list[int] = await conn.fetchval(
-        _INSERT_NEW_SESSION if session else _INSERT_NEW_ALONE,
-        new_status,
+    args = (
+        _BLOCKLISTED if blocklist else _ENABLED,
         now,
         options.status.value,
         [] if blocklist else list_ids,
     )
+    plain, careful = _INSERT_SESSION if session else _INSERT_ALONE
+    tried = guess is not None and guess.plain()
+    inserted = await _insert_plain(conn, plain, args) if tried else None
+    if inserted is None:
+        inserted = tuple(await conn.fetchrow(careful, *args))
+    new_ids, found = inserted
+    _require_lists(args[3], found)
     unique = len(cols[1]) if first is None else len(first)
+    if guess is not None:
+        guess.record(tried, len(new_ids) == unique)
     existing: list[_Existing] = []
     if len(new_ids) < unique:
         existing = await _existing(conn, cols[1], first, set(new_ids), session)
@@ -163,6 +213,19 @@ async def run_batch(
     updated = len(changed)
     skipped = len(existing) - updated + (0 if session else len(dups))
     return ImportCounts(inserted=len(new_ids), updated=updated, skipped=skipped), sorted(dups)
+
+
+async def _insert_plain(
+    conn: asyncpg.Connection, statement: str, args: tuple[Any, ...]
+) -> tuple[list[int], list[int]] | None:
+    """The staged rows inserted without ON CONFLICT, in a savepoint: (their ids, the lists
+    found); None (rolled back) if one of them was already there."""
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(statement, *args)
+    except asyncpg.UniqueViolationError:
+        return None
+    return row[0], row[1]
 
 
 def _first_positions(keys: list[str], dups: list[int]) -> dict[str, int] | None:
@@ -195,9 +258,9 @@ async def _copy(
     await conn.copy_records_to_table(STAGE, records=records, columns=_STAGE_COLUMNS)
 
 
-async def _require_lists(conn: asyncpg.Connection, list_ids: list[int]) -> None:
-    found = {r[0] for r in await conn.fetch(_REQUIRE_LISTS, list_ids)}
-    missing = sorted(set(list_ids) - found)
+def _require_lists(list_ids: list[int], found: list[int]) -> None:
+    """NotFound (the caller's transaction rolls back) unless every list was there."""
+    missing = sorted(set(list_ids) - set(found))
     if missing:
         raise NotFound(f"no list with id {', '.join(map(str, missing))}")
 
