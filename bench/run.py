@@ -9,7 +9,9 @@ BENCH_TRACK_HITS hits, default 20,000, recorded in that mode and with tracking o
 BENCH_DKIM=rsa,ed25519 (also one-process SQLite sends with the campaign DKIM-signed by an
 RSA-2048 / Ed25519 key, beside the unsigned one), CAMPAIGND_BENCH_PG_URL or
 CAMPAIGND_TEST_PG_URL (also import and send on PostgreSQL, in a database of the benchmark's
-own, with one and two daemons), BENCH_KEEP=1 (keep the work folder). Writes
+own, with one and two daemons), BENCH_PACING=0 (skip the per-domain pacing figure,
+bench.pacing_smtp: a limited domain's achieved rate and the other domains' msg/s with and
+without the limit, ~10 s), BENCH_KEEP=1 (keep the work folder). Writes
 bench/results/latest.json.
 """
 
@@ -27,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import ledger, proc, track_http, workload
+from bench import ledger, pacing_smtp, proc, track_http, workload
 from bench.cpu import Meter
 from bench.sink import ensure_sink, free_port, running_sink
 
@@ -301,6 +303,7 @@ def _table(results: dict[str, Any]) -> str:
                 f"{hits['server_cpu_us_per_hit']} us/hit, {hits['written']:,} written",
             )
         )
+    rows.extend(pacing_smtp.rows(results.get("pacing")))
     for key in ("raw_before", "raw_after"):
         raw = results[key]
         rows.append(
@@ -358,6 +361,9 @@ def main() -> None:
             results["tracking_http"] = {
                 m: track_http.measure(workdir, m, hits) for m in (mode, "off")
             }
+        if os.environ.get("BENCH_PACING", "1") != "0":
+            print("bench: per-domain pacing against a sink that delays one domain ...", flush=True)
+            results["pacing"] = pacing_smtp.measure()
     finally:
         if os.environ.get("BENCH_KEEP") or os.environ.get("BENCH_PROFILE"):
             print(f"bench: kept {workdir}")
@@ -401,6 +407,7 @@ def main() -> None:
     if len(http) == 2:
         recorded, off = http.values()
         ratios["tracking HTTP recorded / off (hits/s)"] = recorded["hits_per_s"] / off["hits_per_s"]
+    ratios.update(pacing_smtp.ratios(results.get("pacing")))
     results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
     results["load"] = {"before": load_before, "after": os.getloadavg()}
     results["seconds"] = round(time.monotonic() - began, 1)

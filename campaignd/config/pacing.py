@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
@@ -22,9 +23,15 @@ class DomainLimitSettings(Frozen):
     answer is deferred to the end of the pause; it is not failed and does not count towards
     app.max_send_errors. Domains are matched exactly (no subdomains), after the lower-casing
     and IDNA decoding that imports apply to addresses.
+
+    `mx` groups by mail exchanger: a recipient domain not listed in any entry whose most
+    preferred MX hosts match one of these patterns (an exact host name, or ``*.`` and a suffix:
+    ``*.google.com`` matches ``aspmx.l.google.com``) belongs to this entry too. Entries are
+    tried in file order. An entry needs `domains`, `mx` or both.
     """
 
-    domains: Annotated[tuple[str, ...], Field(min_length=1)]
+    domains: tuple[str, ...] = ()
+    mx: tuple[str, ...] = ()
     max_rate: float | None = Field(default=None, gt=0)
     max_in_flight: int | None = Field(default=None, ge=1)
     backoff: Annotated[Duration, Field(gt=0, le=86400)] = 30.0
@@ -50,8 +57,28 @@ class DomainLimitSettings(Frozen):
             out.append(domain)
         return tuple(out)
 
+    @field_validator("mx", mode="before")
+    @classmethod
+    def _mx(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError('a list of MX host patterns, e.g. mx = ["*.google.com"]')
+        if not isinstance(value, list | tuple):
+            return value
+        out: list[str] = []
+        for item in value:
+            pattern = mx_pattern(item)
+            if pattern in out:
+                raise ValueError(f"{pattern} is listed twice")
+            out.append(pattern)
+        return tuple(out)
+
     @model_validator(mode="after")
     def _a_limit(self) -> DomainLimitSettings:
+        if not self.domains and not self.mx:
+            raise ValueError(
+                "a [[domain_limits]] entry lists no domains: give domains = [...] or "
+                'mx = [...] (MX host patterns such as "*.google.com"), or both'
+            )
         if self.max_rate is None and self.max_in_flight is None:
             raise ValueError(
                 f"[[domain_limits]] for {self.label} sets no limit: give max_rate "
@@ -66,9 +93,33 @@ class DomainLimitSettings(Frozen):
 
     @property
     def label(self) -> str:
-        """The group's name in logs and metrics: its first domain (and how many more)."""
+        """The group's name in logs and metrics: its first domain (and how many more), or
+        its first MX pattern."""
+        if not self.domains:
+            return f"MX {self.mx[0]}"
         more = len(self.domains) - 1
         return self.domains[0] + (f" (+{more})" if more else "")
+
+
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def mx_pattern(item: Any) -> str:
+    """An `mx` pattern, lower-cased and without a trailing dot: a host name in ASCII (MX
+    records hold the ``xn--`` form), or ``*.`` and one; ValueError saying why not."""
+    if not isinstance(item, str):
+        raise ValueError(f"{item!r} is not an MX host pattern")
+    pattern = item.strip().lower().rstrip(".")
+    host = pattern.removeprefix("*.")
+    labels = host.split(".")
+    if not host.isascii():
+        raise ValueError(f"MX pattern {item!r}: write the host name in ASCII (its xn-- form)")
+    if len(host) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(x) for x in labels):
+        raise ValueError(
+            f"MX pattern {item!r} is not a host name or *. and one "
+            '(e.g. "aspmx.l.google.com" or "*.google.com")'
+        )
+    return pattern
 
 
 def check_distinct(limits: tuple[DomainLimitSettings, ...]) -> None:
@@ -82,3 +133,12 @@ def check_distinct(limits: tuple[DomainLimitSettings, ...]) -> None:
                     "a domain belongs to one [[domain_limits]] entry"
                 )
             seen[domain] = index
+    patterns: dict[str, int] = {}
+    for index, entry in enumerate(limits):
+        for pattern in entry.mx:
+            if pattern in patterns:
+                raise ValueError(
+                    f"MX pattern {pattern} is in entries {patterns[pattern]} and {index}: "
+                    "a pattern belongs to one [[domain_limits]] entry"
+                )
+            patterns[pattern] = index

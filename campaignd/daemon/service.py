@@ -20,6 +20,7 @@ from campaignd.daemon.stopping import close_messengers, drain, wait_any
 from campaignd.daemon.wiring import Extras
 from campaignd.domain import utcnow
 from campaignd.errors import CampaigndError, StoreError
+from campaignd.messengers.mx import DnsMxResolver, MxResolver
 from campaignd.messengers.protocol import Messenger
 from campaignd.rendering.dkim import signer_from_settings
 from campaignd.sending.claims import StaleClaimSweep, lease, recover_at_start
@@ -62,11 +63,11 @@ class Daemon:
         store: Store | None = None,
         messengers: MessengerFactory = _build_messengers,
         notifier: Notifier | None = None,
+        mx_resolver: MxResolver | None = None,
     ) -> None:
-        self.settings = settings
-        self.config_path = config_path
-        self.until_idle = until_idle
+        self.settings, self.config_path, self.until_idle = settings, config_path, until_idle
         self.clock = clock
+        self._mx_resolver = mx_resolver  # None: DNS, if a [[domain_limits]] entry has `mx`
         self._given_store = store
         self._messenger_factory = messengers
         self.notifier = notifier or Notifier()
@@ -126,6 +127,7 @@ class Daemon:
             tracking=settings.tracking.mode,
             dkim=dkim,
             domain_limits=settings.domain_limits,
+            mx_resolver=self._mx_resolver or _dns_if_needed(settings),
         )
         await recover_at_start(
             store, owner, self.clock(), settings.app.concurrency, lease(settings.app)
@@ -294,3 +296,8 @@ class Daemon:
     async def _close_current_messengers(self) -> None:
         if self.engine is not None:
             await close_messengers(self.engine.messengers)
+
+
+def _dns_if_needed(settings: Settings) -> MxResolver | None:
+    """The real MX resolver when a [[domain_limits]] entry groups by MX, else none."""
+    return DnsMxResolver() if any(d.mx for d in settings.domain_limits) else None

@@ -4,7 +4,8 @@ Lives here: what runners share (engine.py), one campaign's claim loop and per-me
 path (runner.py), the chunked ledger filling (ledgerfill.py), the stop, pause decisions and
 finishing (ending.py), claim leases, their renewal and recovery (claims.py), the
 group-commit recorder (recorder.py), and per-domain pacing ([[domain_limits]]): the pure groups
-(pacing.py), a runner's recipients set aside for them (waiting.py) and its paced path (paced.py).
+(pacing.py), their `mx` grouping (mxgroups.py), a runner's recipients set aside for them
+(waiting.py) and its paced path (paced.py).
 May import: the core, rendering/, messengers/ and store/ (their protocols). Never db/, http/,
 daemon/ or cli/.
 """

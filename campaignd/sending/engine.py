@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from campaignd.config import AppSettings, DomainLimitSettings
 from campaignd.domain import SendObserver, Tally, TrackingMode
+from campaignd.messengers.mx import MxResolver
 from campaignd.messengers.protocol import Messenger
 from campaignd.policy import RetryPolicy
 from campaignd.ratelimit import RateLimiter, SlidingWindow
@@ -48,6 +49,7 @@ class Engine:
     tracking: TrackingMode = TrackingMode.OFF  # [tracking] mode: bounds what campaigns track
     dkim: DkimSigner | None = None  # the [[dkim]] keys: messages From their domains are signed
     domain_limits: tuple[DomainLimitSettings, ...] = ()  # [[domain_limits]]: read at start
+    mx_resolver: MxResolver | None = None  # for [[domain_limits]] entries with `mx` patterns
     pacer: DomainPacer | None = field(init=False, default=None)  # None: no [[domain_limits]]
     paced: Wakeup = field(init=False, default_factory=Wakeup)  # a paced message ended
     slots: asyncio.Semaphore = field(init=False)
@@ -72,7 +74,7 @@ class Engine:
         )
         self.apply_rates(self.app)
         if self.domain_limits:
-            self.pacer = DomainPacer(self.domain_limits)
+            self.pacer = DomainPacer(self.domain_limits, self.mx_resolver)
 
     def apply_rates(self, app: AppSettings) -> None:
         """(Re)build the daemon-wide limits, e.g. after a settings reload."""

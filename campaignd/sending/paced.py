@@ -61,7 +61,10 @@ class PacedSends:
             size = min(size, self.waiting.room(pending))
             if size <= 0:
                 return []
-        return await engine.store.claim_batch(self.campaign_id, engine.owner, size, engine.clock())
+        batch = await engine.store.claim_batch(self.campaign_id, engine.owner, size, engine.clock())
+        if engine.pacer is not None and engine.pacer.mx is not None:
+            await engine.pacer.prepare(batch, self._now())  # MX look-ups, before it is sent
+        return batch
 
     @staticmethod
     def _now() -> float:

@@ -7,6 +7,8 @@ than ``max_in_flight`` messages out, and no back-off pause. A "too fast" reply f
 domains pauses it for its back-off, twice as long at each further one up to ``max_backoff``;
 a message accepted after the pause resets it. Time is an argument (``now``, monotonic
 seconds), so all of it is tested with a fake clock; the runner passes the event loop's time.
+Entries with `mx` patterns also take the domains whose MX hosts match (campaignd.sending.mxgroups,
+looked up when a batch is claimed: ``prepare``); without them the lookup is one dict access.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from campaignd.config import DomainLimitSettings
+from campaignd.domain import Recipient
+from campaignd.messengers.mx import MxResolver
 from campaignd.ratelimit import BURST_S
+from campaignd.sending.mxgroups import MxGroups
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +113,40 @@ class PaceGroup:
 
 
 class DomainPacer:
-    """Every [[domain_limits]] group of a daemon process, found by recipient domain."""
+    """Every [[domain_limits]] group of a daemon process, found by recipient domain (and, for
+    entries with `mx` patterns, by the domain's MX hosts through `resolver`)."""
 
-    def __init__(self, limits: Iterable[DomainLimitSettings]) -> None:
+    def __init__(
+        self, limits: Iterable[DomainLimitSettings], resolver: MxResolver | None = None
+    ) -> None:
         self.groups: tuple[PaceGroup, ...] = ()
         self._by_domain: dict[str, PaceGroup] = {}
+        by_mx: list[tuple[PaceGroup, tuple[str, ...]]] = []
         for entry in limits:
             group = PaceGroup.of(entry)
             self.groups += (group,)
             for domain in entry.domains:
                 self._by_domain[domain] = group
+            if entry.mx:
+                by_mx.append((group, entry.mx))
+        if by_mx and resolver is None:
+            raise ValueError("[[domain_limits]] with mx patterns need an MX resolver")
+        self.mx = MxGroups(by_mx, resolver) if by_mx and resolver is not None else None
 
     def group_of(self, email: str) -> PaceGroup | None:
         """The group of an address's domain (stored addresses carry `normalize_email`'s
         lower-case Unicode domain, the form [[domain_limits]] domains are kept in)."""
-        return self._by_domain.get(email.rpartition("@")[2].lower())
+        domain = email.rpartition("@")[2].lower()
+        group = self._by_domain.get(domain)
+        if group is None and self.mx is not None:
+            return self.mx.group_of(domain)
+        return group
+
+    async def prepare(self, batch: Iterable[Recipient], now: float) -> None:
+        """Look up the MX hosts of the batch's domains not listed and not known yet (only
+        with `mx` patterns; the runner calls it in the claim step)."""
+        if self.mx is None:
+            return
+        listed = self._by_domain
+        domains = (r.email.rpartition("@")[2].lower() for r in batch)
+        await self.mx.resolve((d for d in domains if d not in listed), now)
