@@ -327,9 +327,9 @@ async def test_every_status_lands_in_counts(store: Any) -> None:
     assert (counts.to_send, counts.pending, counts.remaining) == (1, 1, 1)
 
 
+# Concurrent claimers need two connections to one server: PostgreSQL (FOR UPDATE SKIP LOCKED).
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 async def test_two_claimers_never_get_the_same_row(store_url: str) -> None:
-    if not store_url.startswith("postgres"):
-        pytest.skip("concurrent claimers: PostgreSQL (FOR UPDATE SKIP LOCKED)")
     from campaignd.domain import ImportOptions, NewSubscriber
     from campaignd.store.sql import SqlStore
 
