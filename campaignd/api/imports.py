@@ -153,7 +153,7 @@ async def create_import(call: Call) -> ImportJob:
     names = await call.store.list_names()
     missing = [i for i in ids if i not in names]
     if missing:
-        raise NotFound(f"no list with id {', '.join(map(str, missing))}")
+        raise NotFound(f"no list with id {', '.join(map(str, missing))}", field="lists")
     path, size = await _spool(call)
     if size == 0:
         _remove(path)
