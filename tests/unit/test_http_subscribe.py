@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
 import json
 import re
@@ -96,6 +97,34 @@ async def test_a_new_address_on_single_and_double_lists(world: World) -> None:
     assert list(sent.recipients) == ["New.Person@example.com"]
     msg = email.message_from_bytes(sent.message, policy=email.policy.default)
     assert "https://news.example/optin/" in msg.as_string()
+
+
+@pytest.mark.parametrize(
+    ("name", "marker"),
+    [
+        ("WIN $1000 NOW at https://evil.example/claim", "evil.example"),
+        ("Your account is locked: call +1 555 0100", "locked"),
+        ("=?utf-8?b?c3BhbQ==?= <spam@evil.example>", "spam"),
+    ],
+)
+async def test_the_name_given_is_not_mailed_to_the_address(
+    world: World, name: str, marker: str
+) -> None:
+    """Anyone may sign up any address: the name typed in must not reach that address in our
+    mail (To, subject, body), or the form sends their text from our domain to a stranger."""
+    r = await world.post(email="victim@example.com", name=name, l=[str(world.vip.uuid)])
+    assert r.status_code == 200
+    assert (await world.store.get_subscriber("victim@example.com")).name == name  # kept
+    [sent] = world.messenger.sent
+    msg = email.message_from_bytes(sent.message, policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
+    for part in msg.walk():
+        if part.get_content_maintype() == "text":
+            text = part.get_content()
+            assert marker not in text and name not in text, text
+    headers = "\n".join(f"{k}: {v}" for k, v in msg.items())
+    assert marker not in headers and "c3BhbQ" not in headers, headers
+    assert msg["To"] == "Victim <victim@example.com>"
 
 
 async def test_private_and_unknown_lists_are_ignored_and_alone_refused(world: World) -> None:
