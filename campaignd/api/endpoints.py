@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -201,6 +202,12 @@ def handle(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable
             return problem(404, f"no such resource: {request.url.path}")
         query = None
         if endpoint.query is not None:
+            counts = Counter(k for k, _ in request.query_params.multi_items())
+            twice = sorted(k for k, n in counts.items() if n > 1)
+            if twice:  # which one counts may differ between a proxy and us: neither does
+                msg = f"query parameter {twice[0]!r} is given more than once"
+                errors = [{"field": f"query.{k}", "message": msg} for k in twice]
+                return problem(422, msg, errors=errors)
             try:
                 query = endpoint.query.model_validate(dict(request.query_params))
             except ValidationError as exc:

@@ -123,3 +123,16 @@ async def test_use_case_errors_name_their_field(api: Api) -> None:
     refused(await api.client.post("/campaigns", json=body), 404, "body.lists")
     past = {**body, "lists": [news["id"]], "send_at": "2001-01-01T00:00:00Z"}
     refused(await api.client.post("/campaigns", json=past), 422, "body.send_at")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["after=0&after=5", "limit=1&limit=1000", "after=1&limit=2&after=1"],
+)
+async def test_a_query_parameter_given_twice_is_422(api: Api, query: str) -> None:
+    for i in range(3):
+        await _list(api, f"l{i}")
+    got = await api.client.get(f"/lists?{query}")
+    problem = refused(got, 422)
+    assert "more than once" in problem["detail"]
+    assert problem["errors"][0]["field"] in ("query.after", "query.limit")
