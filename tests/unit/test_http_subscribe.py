@@ -206,7 +206,18 @@ async def test_json_requests(world: World) -> None:
         content=b"{",
         headers={"Content-Type": "application/json", "X-Forwarded-For": "192.0.2.99"},
     )
-    assert bad.status_code == 400 and json.loads(bad.content)["error"] == "the body is not JSON"
+    assert bad.status_code == 400
+    assert json.loads(bad.content)["error"].startswith("the body is not valid JSON")
+    twice = b'{"email": "x@example.com", "email": "y@example.com", "lists": ["%s"]}'
+    bad = await world.client.post(
+        "/subscribe",
+        content=twice % str(world.news.uuid).encode(),
+        headers={"Content-Type": "application/json", "X-Forwarded-For": "192.0.2.98"},
+    )
+    assert bad.status_code == 400 and "given twice" in json.loads(bad.content)["error"]
+    for who in ("x@example.com", "y@example.com"):
+        with pytest.raises(NotFound):
+            await world.store.get_subscriber(who)
 
 
 async def test_each_client_is_limited(world: World) -> None:
