@@ -41,7 +41,7 @@ class ImportQuery(Query):
     delimiter: Literal[",", ";", "\t", "|"] = ","
     #: The file's text encoding (latin-1, cp1252, ...), as the CLI's --encoding; or the
     #: charset of the Content-Type. Default: UTF-8 (UTF-16 by its BOM).
-    encoding: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    encoding: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,40}$")] | None = None
 
 
 class RowProblem(BaseModel):

@@ -154,6 +154,7 @@ async def test_a_wrong_encoding_is_refused_before_anything_is_read(api: Api) -> 
     for params, ctype, field in (
         ({"encoding": "klingon"}, "text/csv", "query.encoding"),
         ({"encoding": "base64"}, "text/csv", "query.encoding"),
+        ({"encoding": "utf-8\x00"}, "text/csv", "query.encoding"),
         ({}, "text/csv; charset=klingon", "Content-Type"),
         ({"encoding": "latin-1"}, "text/csv; charset=utf-8", "query.encoding"),
     ):

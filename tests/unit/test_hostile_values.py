@@ -20,6 +20,7 @@ from campaignd.domain import (
 from campaignd.errors import InvalidInput
 from campaignd.filters.parse import parse
 from campaignd.importing.csvrows import parse_attributes
+from campaignd.importing.csvsource import parse_encoding
 from campaignd.store.memory import MemoryStore
 from campaignd.subscribers import manage, membership
 
@@ -150,3 +151,9 @@ async def test_use_cases_store_nothing_hostile(attributes: dict[str, Any]) -> No
         with pytest.raises(InvalidInput):
             await manage.update(store, "b@example.com", dt.datetime.now(UTC), **change)
     assert (await store.get_subscriber("b@example.com")).attributes == {}
+
+
+@pytest.mark.parametrize("name", ["utf-8\x00", "\x00", "\udcff", "klingon"])
+def test_an_encoding_name_that_is_no_encoding_is_invalid_input(name: str) -> None:
+    with pytest.raises(InvalidInput, match="unknown encoding"):
+        parse_encoding(name)
