@@ -215,7 +215,7 @@ def handle(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if endpoint.upload and ctype != endpoint.upload:
             return problem(415, f"send the body with Content-Type: {endpoint.upload}")
-        body, canonical = None, await request.body()
+        body, canonical = None, None
         if endpoint.body is not None:
             parsed = await _body(endpoint, request)
             if isinstance(parsed, Response):
@@ -227,6 +227,8 @@ def handle(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable
             if not _KEY.fullmatch(key):
                 msg = f"Idempotency-Key must be 1-{MAX_KEY} visible ASCII characters"
                 return problem(422, msg, errors=[{"field": "Idempotency-Key", "message": msg}])
+            if canonical is None:  # no JSON body (an upload streams its own: read only here)
+                canonical = await request.body()
             fingerprint = hashlib.sha256(  # the parsed body: spaces and key order do not count
                 b"%s %s\n%s" % (request.method.encode(), request.url.path.encode(), canonical)
             ).hexdigest()
