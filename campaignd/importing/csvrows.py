@@ -14,11 +14,11 @@ from campaignd.addresses import (
     name_from_email,
     normalize_email,
 )
-from campaignd.domain import NewSubscriber, check_attributes
+from campaignd.domain import MAX_ATTRIBUTES, NewSubscriber, check_attributes
 from campaignd.errors import InvalidInput
 from campaignd.importing.csvsafe import restore
 
-MAX_ATTRIBUTES_BYTES = 64 * 1024
+MAX_ATTRIBUTES_BYTES = MAX_ATTRIBUTES  # the one bound: the CLI and the API have it too
 MAX_RAW_REPORT = 1000  # characters of a bad row kept for the report
 
 # Lone surrogates in decoded text stand for bytes that were not UTF-8 (surrogateescape).
