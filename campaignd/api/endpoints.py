@@ -188,6 +188,17 @@ def _field(endpoint: Endpoint, name: str | None) -> str | None:
     return name
 
 
+def _repeated(request: Request) -> Response | None:
+    """422 for a query parameter given more than once: which one counts may differ between a
+    proxy in front and us, so neither does."""
+    counts = Counter(k for k, _ in request.query_params.multi_items())
+    twice = sorted(k for k, n in counts.items() if n > 1)
+    if not twice:
+        return None
+    msg = f"query parameter {twice[0]!r} is given more than once"
+    return problem(422, msg, errors=[{"field": f"query.{k}", "message": msg} for k in twice])
+
+
 def handle(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint for `endpoint`."""
 
@@ -202,12 +213,8 @@ def handle(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable
             return problem(404, f"no such resource: {request.url.path}")
         query = None
         if endpoint.query is not None:
-            counts = Counter(k for k, _ in request.query_params.multi_items())
-            twice = sorted(k for k, n in counts.items() if n > 1)
-            if twice:  # which one counts may differ between a proxy and us: neither does
-                msg = f"query parameter {twice[0]!r} is given more than once"
-                errors = [{"field": f"query.{k}", "message": msg} for k in twice]
-                return problem(422, msg, errors=errors)
+            if (repeated := _repeated(request)) is not None:
+                return repeated
             try:
                 query = endpoint.query.model_validate(dict(request.query_params))
             except ValidationError as exc:
