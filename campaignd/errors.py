@@ -27,7 +27,9 @@
             ├── ReplyTimeout       no reply in time
             └── BadReply           bytes that are not an SMTP reply
 
-Foreign exceptions are wrapped where they enter (``raise X(...) from exc``).
+Foreign exceptions are wrapped where they enter (``raise X(...) from exc``). An error about one
+input field may name it (``field``: "email", "lists", "send_at"); the admin API reports it in
+problem+json's ``errors`` member.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from __future__ import annotations
 class CampaigndError(Exception):
     """campaignd failed."""
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
+        self.field = field  # the input field at fault, when there is one
 
 
 class ConfigError(CampaigndError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from pydantic import AwareDatetime, Field
@@ -13,7 +12,7 @@ from campaignd.api.schemas import Body, Id, Name, Text
 from campaignd.campaigns import manage
 from campaignd.campaigns.lifecycle import CampaignSummary, campaign_summary
 from campaignd.campaigns.stats import CampaignStats, campaign_stats
-from campaignd.domain import ContentType
+from campaignd.domain import ContentType, as_utc
 from campaignd.errors import NotFound
 
 Removable = Annotated[Text, Field(max_length=200)]  # "" removes the template
@@ -53,7 +52,7 @@ async def _changes(call: Call, b: CampaignChange) -> manage.CampaignChanges:
         names = await call.store.list_names()
         missing = [i for i in dict.fromkeys(b.lists) if i not in names]
         if missing:
-            raise NotFound(f"no list with id {', '.join(map(str, missing))}")
+            raise NotFound(f"no list with id {', '.join(map(str, missing))}", field="lists")
         lists = tuple(names[i] for i in dict.fromkeys(b.lists))
     return manage.CampaignChanges(
         name=b.name,
@@ -67,7 +66,7 @@ async def _changes(call: Call, b: CampaignChange) -> manage.CampaignChanges:
         messenger=b.messenger,
         headers=None if b.headers is None else tuple((h.name, h.value) for h in b.headers),
         tags=None if b.tags is None else tuple(dict.fromkeys(b.tags)),
-        send_at=b.send_at.astimezone(dt.UTC) if b.send_at else None,
+        send_at=as_utc(b.send_at, "send_at") if b.send_at else None,
         segment=b.segment,
     )
 

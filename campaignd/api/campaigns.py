@@ -3,7 +3,6 @@ retry-failed, test sends and the preview."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -13,7 +12,7 @@ from campaignd.api.schemas import MAX_SOURCE, Body, Id, Name, Page, PageQuery, Q
 from campaignd.campaigns import lifecycle, trial
 from campaignd.campaigns.lifecycle import CampaignSummary, campaign_summary
 from campaignd.config import DEFAULT_POOL
-from campaignd.domain import ContentType, Failure, NewCampaign
+from campaignd.domain import ContentType, Failure, NewCampaign, as_utc
 from campaignd.errors import NotFound
 
 Short = Annotated[Text, Field(max_length=2000)]
@@ -86,7 +85,7 @@ async def create_campaign(call: Call) -> CampaignSummary:
     names = await call.store.list_names()
     missing = [i for i in dict.fromkeys(b.lists) if i not in names]
     if missing:
-        raise NotFound(f"no list with id {', '.join(map(str, missing))}")
+        raise NotFound(f"no list with id {', '.join(map(str, missing))}", field="lists")
     new = NewCampaign(
         name=b.name,
         subject=b.subject,
@@ -99,7 +98,7 @@ async def create_campaign(call: Call) -> CampaignSummary:
         messenger=b.messenger,
         headers=tuple((h.name, h.value) for h in b.headers),
         tags=tuple(dict.fromkeys(b.tags)),
-        send_at=b.send_at.astimezone(dt.UTC) if b.send_at else None,
+        send_at=as_utc(b.send_at, "send_at") if b.send_at else None,
     )
     created = await lifecycle.create_campaign(
         call.store, new, call.settings.app, messenger_names(call.settings)
@@ -110,7 +109,7 @@ async def create_campaign(call: Call) -> CampaignSummary:
 def _action(action: str) -> Endpoint:
     async def handler(call: Call) -> CampaignSummary:
         body: Action = call.body
-        when = body.send_at.astimezone(dt.UTC) if body.send_at else None
+        when = as_utc(body.send_at, "send_at") if body.send_at else None
         await lifecycle.apply_action(
             call.store,
             call.ids["campaign_id"],

@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,7 @@ from campaignd.api.problems import from_error, from_validation, problem
 from campaignd.api.tokens import check_token
 from campaignd.campaigns.trial import MessengerFactory
 from campaignd.config import Settings
-from campaignd.domain import ApiToken
+from campaignd.domain import ApiToken, strict_loads
 from campaignd.errors import CampaigndError
 from campaignd.store.protocol import Store
 
@@ -149,7 +151,13 @@ def _ids(endpoint: Endpoint, request: Request) -> dict[str, int] | None:
     return ids
 
 
-async def _body(endpoint: Endpoint, request: Request) -> tuple[Any, Response | None]:
+@dataclass(frozen=True)
+class _Parsed:
+    model: Any  # the body model
+    canonical: bytes  # the JSON as parsed, keys sorted, no spaces: what a retry must match
+
+
+async def _body(endpoint: Endpoint, request: Request) -> _Parsed | Response:
     assert endpoint.body is not None
     raw = await request.body()
     if not raw.strip():
@@ -157,13 +165,38 @@ async def _body(endpoint: Endpoint, request: Request) -> tuple[Any, Response | N
     else:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
-            return None, problem(
-                415, "the request body must be JSON (Content-Type: application/json)"
-            )
+            return problem(415, "the request body must be JSON (Content-Type: application/json)")
+    try:  # a key given twice (a proxy may have read the other one), NaN, Infinity: refused
+        value = strict_loads(raw, "body")
+    except CampaigndError as exc:
+        return from_error(exc, "body")
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
     try:  # JSON mode: strict types, yet ISO times and enum values from their text
-        return endpoint.body.model_validate_json(raw), None
+        return _Parsed(endpoint.body.model_validate_json(raw), canonical)
     except ValidationError as exc:
-        return None, from_validation(exc, "body")
+        return from_validation(exc, "body")
+
+
+def _field(endpoint: Endpoint, name: str | None) -> str | None:
+    """A use case's field as the API names it: body.NAME or query.NAME when it is one of theirs."""
+    if name is None:
+        return None
+    top = name.split(".")[0]
+    for where, model in (("body", endpoint.body), ("query", endpoint.query)):
+        if model is not None and top in model.model_fields:
+            return f"{where}.{name}"
+    return name
+
+
+def _repeated(request: Request) -> Response | None:
+    """422 for a query parameter given more than once: which one counts may differ between a
+    proxy in front and us, so neither does."""
+    counts = Counter(k for k, _ in request.query_params.multi_items())
+    twice = sorted(k for k, n in counts.items() if n > 1)
+    if not twice:
+        return None
+    msg = f"query parameter {twice[0]!r} is given more than once"
+    return problem(422, msg, errors=[{"field": f"query.{k}", "message": msg} for k in twice])
 
 
 def handle(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
@@ -180,6 +213,8 @@ def handle(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable
             return problem(404, f"no such resource: {request.url.path}")
         query = None
         if endpoint.query is not None:
+            if (repeated := _repeated(request)) is not None:
+                return repeated
             try:
                 query = endpoint.query.model_validate(dict(request.query_params))
             except ValidationError as exc:
@@ -187,20 +222,22 @@ def handle(endpoint: Endpoint, ctx: ApiContext) -> Callable[[Request], Awaitable
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if endpoint.upload and ctype != endpoint.upload:
             return problem(415, f"send the body with Content-Type: {endpoint.upload}")
-        body = None
+        body, canonical = None, None
         if endpoint.body is not None:
-            body, refused = await _body(endpoint, request)
-            if refused is not None:
-                return refused
+            parsed = await _body(endpoint, request)
+            if isinstance(parsed, Response):
+                return parsed
+            body, canonical = parsed.model, parsed.canonical
         call = Call(ctx, token, ids, query, body, request=request if endpoint.upload else None)
         key = request.headers.get("idempotency-key")
         if endpoint.idempotent and key is not None:
             if not _KEY.fullmatch(key):
                 msg = f"Idempotency-Key must be 1-{MAX_KEY} visible ASCII characters"
                 return problem(422, msg, errors=[{"field": "Idempotency-Key", "message": msg}])
-            raw = await request.body()
-            fingerprint = hashlib.sha256(
-                b"%s %s\n%s" % (request.method.encode(), request.url.path.encode(), raw)
+            if canonical is None:  # no JSON body (an upload streams its own: read only here)
+                canonical = await request.body()
+            fingerprint = hashlib.sha256(  # the parsed body: spaces and key order do not count
+                b"%s %s\n%s" % (request.method.encode(), request.url.path.encode(), canonical)
             ).hexdigest()
             response = await ctx.idempotency.run(
                 token.name, key, fingerprint, lambda: _run(endpoint, call)
@@ -226,7 +263,7 @@ async def _run(endpoint: Endpoint, call: Call) -> Response:
     try:
         result = await endpoint.handler(call)
     except CampaigndError as exc:
-        return from_error(exc)
+        return from_error(exc, _field(endpoint, exc.field))
     status = call.status or endpoint.status
     if status == 204:
         return Response(status_code=204)

@@ -39,6 +39,17 @@ class ImportQuery(Query):
     overwrite_info: bool = False
     overwrite_status: bool = False
     delimiter: Literal[",", ";", "\t", "|"] = ","
+    #: The file's text encoding (latin-1, cp1252, ...), as the CLI's --encoding; or the
+    #: charset of the Content-Type. Default: UTF-8 (UTF-16 by its BOM).
+    encoding: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,40}$")] | None = None
+
+
+class RowProblem(BaseModel):
+    """A row that was not imported: its first line in the file, why, and its text."""
+
+    line: int
+    error: str
+    raw: str
 
 
 class ImportJob(BaseModel):
@@ -57,6 +68,8 @@ class ImportJob(BaseModel):
     failed: int = 0
     aborted: str | None = None
     error: str | None = None
+    #: The first rows that were not imported (at most 10), as the CLI's --json error_samples.
+    error_samples: list[RowProblem] = Field(default_factory=list)
 
 
 @dataclass
@@ -111,6 +124,9 @@ class ImportJobs:
         job.bytes_read = job.bytes_total
         for name in ("rows", "inserted", "updated", "skipped", "errors", "duplicates", "failed"):
             setattr(job, name, getattr(report, name))
+        job.error_samples = [
+            RowProblem(line=e.line, error=e.error, raw=e.raw) for e in report.error_samples
+        ]
         job.aborted, job.status = report.aborted, "finished"
 
     async def close(self) -> None:
@@ -145,15 +161,42 @@ async def _spool(call: Call) -> tuple[Path, int]:
     return path, size
 
 
+def _encoding(query: str | None, content_type: str) -> str | None:
+    """The encoding from ?encoding= or the Content-Type's charset (InvalidInput naming the one
+    that is unknown, or both when they disagree); None: the default."""
+    from campaignd.importing.csvsource import parse_encoding
+
+    charset = None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"') or None
+    found: dict[str, str] = {}
+    for where, given in (("encoding", query), ("Content-Type", charset)):
+        if given is not None:
+            try:
+                found[where] = parse_encoding(given)
+            except InvalidInput as exc:
+                msg = str(exc).removeprefix("--encoding: ")
+                raise InvalidInput(f"{where}: {msg}", field=where) from None
+    if len(set(found.values())) > 1:
+        raise InvalidInput(
+            f"encoding={query} and the Content-Type's charset={charset} disagree", field="encoding"
+        )
+    return query if query is not None else charset
+
+
 async def create_import(call: Call) -> ImportJob:
     from campaignd.importing.report import ImportRequest
 
     q: ImportQuery = call.query
+    assert call.request is not None
+    encoding = _encoding(q.encoding, call.request.headers.get("content-type", ""))
     ids = [int(i) for i in dict.fromkeys(q.lists.split(","))] if q.lists else []
     names = await call.store.list_names()
     missing = [i for i in ids if i not in names]
     if missing:
-        raise NotFound(f"no list with id {', '.join(map(str, missing))}")
+        raise NotFound(f"no list with id {', '.join(map(str, missing))}", field="lists")
     path, size = await _spool(call)
     if size == 0:
         _remove(path)
@@ -166,6 +209,7 @@ async def create_import(call: Call) -> ImportJob:
         overwrite_info=q.overwrite_info,
         overwrite_status=q.overwrite_status,
         delimiter=q.delimiter,
+        encoding=encoding,
     )
     return call.ctx.imports.start(call.store, request, path, size)
 

@@ -74,7 +74,7 @@ async def create_list(call: Call) -> MailingList:
     new: NewList = call.body
     name = new.name.strip()
     if not name:
-        raise InvalidInput("the list name is empty")
+        raise InvalidInput("the list name is empty", field="name")
     return await call.store.create_list(name, new.optin, new.description.strip())
 
 

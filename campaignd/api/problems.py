@@ -90,6 +90,8 @@ def status_of(exc: CampaigndError) -> int:
 
 
 def from_error(exc: CampaigndError, field: str | None = None) -> Response:
+    """The problem for `exc`; `errors` names `field` (else the error's own field) if any."""
+    field = field or exc.field
     status = status_of(exc)
     if status == 503:  # the database or a setting: the details stay in the log
         log.error("API request failed: %s", exc, extra={"action": "api.error"})

@@ -51,7 +51,7 @@ async def create_template(call: Call) -> Template:
     new: NewTemplate = call.body
     name = new.name.strip()
     if not name:
-        raise InvalidInput("the template name is empty")
+        raise InvalidInput("the template name is empty", field="name")
     app = call.settings.app
     await asyncio.to_thread(  # up to template_timeout: not on the daemon's event loop
         check_layout, new.body, max_output=app.template_max_output, timeout=app.template_timeout

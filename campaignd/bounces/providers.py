@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from campaignd.bounces.rules import BounceEvent, BounceType, parse_campaignd_id
-from campaignd.errors import BadPayload
+from campaignd.domain import as_utc
+from campaignd.errors import BadPayload, InvalidInput
 
 _SES_BOUNCE = {"Permanent": BounceType.HARD, "Transient": BounceType.SOFT}
 _POSTMARK = {
@@ -38,13 +39,25 @@ def _email(value: Any) -> str | None:
 
 
 def _iso(value: Any) -> dt.datetime | None:
+    """The provider's time in UTC; None (our clock's time is used) when it is not one we can
+    store, such as 9999-12-31T23:59:59-14:00."""
     if not isinstance(value, str):
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return as_utc(dt.datetime.fromisoformat(value.replace("Z", "+00:00")), "timestamp")
+    except (ValueError, InvalidInput):
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def _unix(stamp: Any) -> dt.datetime | None:
+    """A provider's Unix time in UTC; None (our clock's time is used) for one we cannot store
+    (1e300, Infinity, NaN, negative)."""
+    if not isinstance(stamp, int | float) or isinstance(stamp, bool) or not stamp > 0:
+        return None
+    try:
+        return as_utc(dt.datetime.fromtimestamp(stamp, dt.UTC), "timestamp")
+    except (OverflowError, ValueError, OSError, InvalidInput):
+        return None
 
 
 def _campaign_of_headers(headers: Any) -> Any:
@@ -141,10 +154,7 @@ def parse_sendgrid(events: Any) -> list[BounceEvent]:
             kind, detail = BounceType.COMPLAINT, "spam report"
         else:
             continue
-        at = None
-        stamp = ev.get("timestamp")
-        if isinstance(stamp, int | float) and not isinstance(stamp, bool) and stamp > 0:
-            at = dt.datetime.fromtimestamp(stamp, dt.UTC)
+        at = _unix(ev.get("timestamp"))
         ids = parse_campaignd_id(ev.get("campaignd_id"))  # a unique arg, when the operator sets it
         out.append(
             BounceEvent(

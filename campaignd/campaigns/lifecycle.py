@@ -135,9 +135,9 @@ async def check_new_campaign(
     from campaignd.rendering.compose import check_campaign
 
     if not new.name.strip():
-        raise InvalidInput("name: must not be empty")
+        raise InvalidInput("name: must not be empty", field="name")
     if not new.lists:
-        raise InvalidInput("a campaign needs at least one list (--list)")
+        raise InvalidInput("a campaign needs at least one list (--list)", field="lists")
     if new.messenger not in messengers:
         known = ", ".join(sorted(messengers)) or "none configured"
         raise UnknownMessenger(f"unknown messenger {new.messenger!r} (configured: {known})")
@@ -158,12 +158,15 @@ def check_send_at(send_at: dt.datetime | None, now: dt.datetime) -> None:
     if send_at is None:
         return
     if send_at.tzinfo is None:
-        raise InvalidInput("--send-at needs a time zone, e.g. 2026-12-01T09:00:00+01:00")
+        raise InvalidInput(
+            "--send-at needs a time zone, e.g. 2026-12-01T09:00:00+01:00", field="send_at"
+        )
     if send_at <= now:
         raise InvalidInput(
             f"send time {send_at.isoformat()} is in the past (now is "
             f"{now.isoformat(timespec='seconds')}); to send now use `campaigns start ID` or "
-            "`campaigns schedule ID --now`"
+            "`campaigns schedule ID --now`",
+            field="send_at",
         )
 
 
@@ -218,7 +221,9 @@ async def apply_action(
         action, send_at = "start", None
     campaign = await store.get_campaign(campaign_id)
     if send_at is not None and send_at.tzinfo is None:
-        raise InvalidInput("--send-at needs a time zone, e.g. 2026-12-01T09:00:00+01:00")
+        raise InvalidInput(
+            "--send-at needs a time zone, e.g. 2026-12-01T09:00:00+01:00", field="send_at"
+        )
     expected, target = check_action(action, campaign.status, send_at or campaign.send_at)
     if action == "schedule":
         check_send_at(send_at or campaign.send_at, now)

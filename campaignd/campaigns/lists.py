@@ -15,9 +15,9 @@ def list_name(name: str) -> str:
     """The name as stored (trimmed); InvalidInput if empty or too long."""
     name = name.strip()
     if not name:
-        raise InvalidInput("the list name is empty")
+        raise InvalidInput("the list name is empty", field="name")
     if len(name) > MAX_LIST_NAME:
-        raise InvalidInput(f"the list name is longer than {MAX_LIST_NAME} characters")
+        raise InvalidInput(f"the list name is longer than {MAX_LIST_NAME} characters", field="name")
     return name
 
 

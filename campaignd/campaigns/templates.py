@@ -27,9 +27,11 @@ def template_name(name: str) -> str:
     """The name as stored (trimmed); InvalidInput if empty or too long."""
     name = name.strip()
     if not name:
-        raise InvalidInput("the template name is empty")
+        raise InvalidInput("the template name is empty", field="name")
     if len(name) > MAX_TEMPLATE_NAME:
-        raise InvalidInput(f"the template name is longer than {MAX_TEMPLATE_NAME} characters")
+        raise InvalidInput(
+            f"the template name is longer than {MAX_TEMPLATE_NAME} characters", field="name"
+        )
     return name
 
 

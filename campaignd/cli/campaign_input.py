@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from campaignd.domain import as_utc
 from campaignd.errors import InvalidInput
 
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -32,7 +33,7 @@ def parse_when(value: str | None) -> dt.datetime | None:
         raise InvalidInput(
             f"--send-at {value!r} has no time zone; add one, e.g. 2026-12-01T09:00:00+01:00 or Z"
         )
-    return when.astimezone(dt.UTC)
+    return as_utc(when, "--send-at")
 
 
 def parse_header(value: str) -> tuple[str, str]:

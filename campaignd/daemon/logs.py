@@ -10,11 +10,24 @@ from typing import Any
 from campaignd.config import LogFormat, LogSettings
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+#: Loggers of libraries that would otherwise show their own names: uvicorn logs everything but
+#: access lines (off: `http/server.py`) as "uvicorn.error", which read "error: Started server
+#: process" at INFO. They come out under our names, as `action` and as the JSON `logger`.
+RENAMED = {
+    "uvicorn": "http.server",
+    "uvicorn.error": "http.server",
+    "uvicorn.access": "http.access",
+    "uvicorn.asgi": "http.server",
+}
 
 
 class _ActionDefault(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "action"):
+        renamed = RENAMED.get(record.name)
+        if renamed is not None:
+            record.name = renamed
+            record.action = renamed
+        elif not hasattr(record, "action"):
             record.action = record.name.rsplit(".", 1)[-1]
         return True
 
@@ -53,7 +66,8 @@ def setup_logging(settings: LogSettings, stream: Any = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.level)
-    for noisy in ("aiosqlite", "alembic", "asyncio", "mail.log", "sqlalchemy"):
+    # uvicorn's INFO lines (started, shutting down, finished) repeat our http.start line.
+    for noisy in ("aiosqlite", "alembic", "asyncio", "mail.log", "sqlalchemy", "uvicorn"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # APScheduler warns each time a tick is skipped because the previous one still runs;
     # that is by design (max_instances=1), not a problem to report.

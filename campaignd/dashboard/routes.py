@@ -38,6 +38,15 @@ def _csp(nonce: str) -> str:
     )
 
 
+def _problem(status: int, title: str, message: str) -> HTMLResponse:
+    """An error page; `message` may echo input (a path's id, a name): the template escapes it."""
+    nonce = new_nonce()
+    page = render_dashboard(
+        "problem", title=title, csrf=None, live=None, nonce=nonce, error=message
+    )
+    return _html(page, nonce, status)
+
+
 def _html(body: str, nonce: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         body,
@@ -85,9 +94,9 @@ class Dashboard:
             try:
                 return await page(request, self.signer.csrf(nonce))
             except NotFound as exc:
-                return _html(str(exc), new_nonce(), 404)
+                return _problem(404, "Not found", str(exc))
             except InvalidInput as exc:
-                return _html(str(exc), new_nonce(), 400)
+                return _problem(400, "Invalid input", str(exc))
 
         return respond
 
@@ -130,7 +139,7 @@ class Dashboard:
         nonce = await self.session_nonce(request)
         form = await request.form()
         if nonce is None or not self.signer.check_csrf(nonce, str(form.get("csrf", ""))):
-            return _html("The form is not valid (CSRF check failed).", new_nonce(), 403)
+            return _problem(403, "Forbidden", "The form is not valid (CSRF check failed).")
         response = RedirectResponse(PREFIX + "/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=PREFIX)
         return response
@@ -242,7 +251,7 @@ def dashboard_routes(
 
         async def unset(request: Request) -> Response:
             text = "The dashboard needs security.secret (it signs the session cookie)."
-            return _html(text, new_nonce(), 503)
+            return _problem(503, "Unavailable", text)
 
         methods = ["GET", "POST"]
         return [

@@ -5,7 +5,8 @@ Lives here, by what the values serve: subscribers, their lists and subscriptions
 recipients, outcomes, records, send events, tallies (ledger.py); what comes back from
 recipients: bounces, tracking modes and hits (feedback.py); CSV import options and counts
 (imports.py); a subscriber's personal data for GDPR access (personal.py); admin API tokens
-(access.py); the clock, utcnow (clock.py).
+(access.py); strict JSON from outside and the attributes check (jsontext.py); the clock,
+utcnow and as_utc (clock.py).
 Import the names from ``campaignd.domain``; they are all re-exported here.
 May import: the standard library only (the modules here import each other); nothing else of
 ours: this is the bottom layer but for campaignd.errors.
@@ -22,7 +23,7 @@ from campaignd.domain.campaigns import (
     NewCampaign,
     Template,
 )
-from campaignd.domain.clock import utcnow
+from campaignd.domain.clock import as_utc, utcnow
 from campaignd.domain.feedback import (
     TRACK_OPTIONS,
     Bounce,
@@ -38,6 +39,7 @@ from campaignd.domain.imports import (
     ImportMode,
     ImportOptions,
 )
+from campaignd.domain.jsontext import MAX_ATTRIBUTES, check_attributes, strict_loads
 from campaignd.domain.ledger import (
     OPEN_DELIVERY,
     DeliveryRecord,
@@ -71,6 +73,7 @@ from campaignd.domain.subscribers import (
 
 __all__ = [
     "INFO_FIELDS",
+    "MAX_ATTRIBUTES",
     "OPEN_DELIVERY",
     "TRACK_OPTIONS",
     "ApiToken",
@@ -112,5 +115,8 @@ __all__ = [
     "Tally",
     "Template",
     "TrackingMode",
+    "as_utc",
+    "check_attributes",
+    "strict_loads",
     "utcnow",
 ]

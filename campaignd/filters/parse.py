@@ -16,7 +16,7 @@ import math
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
-from campaignd.domain import SubscriberStatus, SubscriptionStatus
+from campaignd.domain import SubscriberStatus, SubscriptionStatus, as_utc
 from campaignd.errors import InvalidInput, NotFound
 from campaignd.filters.nodes import (
     FIELDS,
@@ -365,10 +365,14 @@ def _time(field: str, op: str, value: str, col: int) -> Node:
             day = dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), dt.UTC)
         else:
             when = dt.datetime.fromisoformat(value)
-            when = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
-            return _negated(Compare(field, op, when.astimezone(dt.UTC)))
     except ValueError:
         raise _error(col, f"{value!r} is not a date (2026-01-31) or an ISO-8601 time") from None
+    try:  # out of range in UTC (9999-12-31T23:59:59-14:00): named, not an OverflowError
+        if len(value) != 10:
+            return _negated(Compare(field, op, as_utc(when, field)))
+        day = as_utc(day, field)
+    except InvalidInput as exc:
+        raise _error(col, str(exc)) from None
     nxt = day + dt.timedelta(days=1)
     whole = And((Compare(field, ">=", day), Compare(field, "<", nxt)))
     by_op: dict[str, Node] = {

@@ -14,11 +14,11 @@ from campaignd.addresses import (
     name_from_email,
     normalize_email,
 )
-from campaignd.domain import NewSubscriber
+from campaignd.domain import MAX_ATTRIBUTES, NewSubscriber, check_attributes
 from campaignd.errors import InvalidInput
 from campaignd.importing.csvsafe import restore
 
-MAX_ATTRIBUTES_BYTES = 64 * 1024
+MAX_ATTRIBUTES_BYTES = MAX_ATTRIBUTES  # the one bound: the CLI and the API have it too
 MAX_RAW_REPORT = 1000  # characters of a bad row kept for the report
 
 # Lone surrogates in decoded text stand for bytes that were not UTF-8 (surrogateescape).
@@ -132,14 +132,8 @@ def parse_attributes(cell: str) -> dict[str, Any]:
         raise InvalidInput(f"attributes are not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise InvalidInput(f"attributes must be a JSON object, not {type(value).__name__}")
-    if "\\u" in cell:
-        # An escape may produce a lone surrogate or NUL that no database accepts as text.
-        try:
-            dumped = json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInput("attributes contain an invalid \\u escape") from None
-        if b"\\u0000" in dumped or b"\x00" in dumped:
-            raise InvalidInput("attributes contain a NUL character")
+    if "\\u" in cell:  # an escape may make a NUL or a lone surrogate: the one check
+        check_attributes(value)
     return value
 
 

@@ -47,7 +47,7 @@ def parse_encoding(name: str) -> str:
     """A text encoding's canonical name (``latin-1`` -> ``iso8859-1``). Raise InvalidInput."""
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the name
         raise InvalidInput(
             f"--encoding: unknown encoding {name!r} (e.g. utf-8, latin-1, cp1252)"
         ) from None

@@ -1,4 +1,4 @@
-"""The dashboard's HTML (login, campaigns, one campaign, lists, one list's growth): Jinja2,
+"""The dashboard's HTML (login, campaigns, one campaign, lists, one list's growth, errors): Jinja2,
 autoescaped, no assets.
 
 The only script is inline (allowed by a per-response CSP nonce): it polls the page's JSON
@@ -58,6 +58,12 @@ nav a, nav form { margin-right: 1rem; } nav form { display: inline; }
 </script>{% endif %}
 </body></html>
 """
+
+#: An error page: whatever it echoes (a path's id, a name, a message) is escaped like the rest.
+_PROBLEM = """{% extends "base" %}{% block body %}
+<p class="error">{{ error }}</p>
+<p><a href="/dashboard">Back to the campaigns</a></p>
+{% endblock %}"""
 
 _LOGIN = """{% extends "base" %}{% block body %}
 {% if error %}<p class="error">{{ error }}</p>{% endif %}
@@ -174,6 +180,7 @@ _ENV = jinja2.Environment(
         {
             "base": _BASE,
             "login": _LOGIN,
+            "problem": _PROBLEM,
             "index": _INDEX,
             "campaign": _CAMPAIGN,
             "lists": _LISTS,
@@ -186,6 +193,7 @@ _ENV = jinja2.Environment(
 
 
 def render_dashboard(template: str, **context: Any) -> str:
-    """One of "login", "index", "campaign", "lists", "list"; every page takes title, csrf (None when
-    logged out), live (its JSON URL or None) and nonce (the CSP script nonce)."""
+    """One of "login", "index", "campaign", "lists", "list", "problem" (takes error); every
+    page takes title, csrf (None when logged out), live (its JSON URL or None) and nonce (the
+    CSP script nonce)."""
     return _ENV.get_template(template).render(**context)

@@ -3,37 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from campaignd.addresses import MAX_NAME_LENGTH, name_from_email, normalize_email
 from campaignd.domain import (
+    MAX_ATTRIBUTES,
     ImportMode,
     ImportOptions,
     NewSubscriber,
     Subscriber,
     SubscriberStatus,
     SubscriberUpdate,
+    check_attributes,
+    strict_loads,
 )
-from campaignd.errors import InvalidInput, NotFound
+from campaignd.errors import InvalidAddress, InvalidInput, NotFound
 from campaignd.store.protocol import SubscriberStore
-
-#: The largest attributes object, as JSON (the same bound as an import's attributes cell).
-MAX_ATTRIBUTES = 64 * 1024
 
 
 def json_object(value: str, option: str) -> dict[str, Any]:
     """`value` (an option's text) as a JSON object; InvalidInput naming `option` otherwise."""
     if len(value.encode("utf-8")) > MAX_ATTRIBUTES:
         raise InvalidInput(f"{option} is larger than {MAX_ATTRIBUTES} bytes")
-    try:
-        parsed = json.loads(value) if value.strip() else {}
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"{option} is not valid JSON: {exc}") from None
+    parsed = strict_loads(value, option) if value.strip() else {}
     if not isinstance(parsed, dict):
         raise InvalidInput(f'{option} must be a JSON object, such as {{"city": "Oslo"}}')
+    check_attributes(parsed)
     return parsed
 
 
@@ -41,14 +38,8 @@ def display_name(name: str | None, address: str, option: str = "--name") -> str:
     """The name to store: `name` stripped, or derived from the address when empty."""
     shown = (name or "").strip() or name_from_email(address)
     if len(shown) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"{option} is longer than {MAX_NAME_LENGTH} characters")
+        raise InvalidInput(f"{option} is longer than {MAX_NAME_LENGTH} characters", field="name")
     return shown
-
-
-def _check_size(attributes: Mapping[str, Any]) -> None:
-    size = len(json.dumps(attributes, ensure_ascii=False).encode("utf-8"))
-    if size > MAX_ATTRIBUTES:
-        raise InvalidInput(f"the attributes would be larger than {MAX_ATTRIBUTES} bytes")
 
 
 async def update(
@@ -70,12 +61,17 @@ async def update(
     if attributes is not None and merge_attributes is not None:
         raise InvalidInput("give attributes to replace or attributes to merge, not both")
     found = await store.get_subscriber(email)
-    address = normalize_email(new_email) if new_email is not None else None
+    try:
+        address = normalize_email(new_email) if new_email is not None else None
+    except InvalidAddress as exc:
+        exc.field = "email"
+        raise
     new_name = None if name is None else display_name(name, address or found.email)
     if merge_attributes is not None:
+        check_attributes(merge_attributes, "merge_attributes")
         attributes = {**found.attributes, **merge_attributes}
     if attributes is not None:
-        _check_size(attributes)
+        check_attributes(attributes)
     change = SubscriberUpdate(address, new_name, attributes, status)
     return await store.update_subscriber(found.id, change, now)
 

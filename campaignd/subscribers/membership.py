@@ -3,7 +3,6 @@ blocklist. Checked before anything is written, so a refused request changes noth
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,11 +13,10 @@ from campaignd.domain import (
     Subscriber,
     SubscriberStatus,
     SubscriptionStatus,
+    check_attributes,
 )
-from campaignd.errors import InvalidInput, NotFound
+from campaignd.errors import InvalidAddress, InvalidInput, NotFound
 from campaignd.store.protocol import SubscriberStore
-
-MAX_ATTRIBUTES = 64 * 1024  # bytes of JSON, as `subscribers add --attributes`
 
 
 async def require_lists(store: SubscriberStore, list_ids: Sequence[int]) -> list[int]:
@@ -27,18 +25,21 @@ async def require_lists(store: SubscriberStore, list_ids: Sequence[int]) -> list
     wanted = list(dict.fromkeys(list_ids))
     missing = [i for i in wanted if i not in known]
     if missing:
-        raise NotFound(f"no list with id {', '.join(map(str, missing))}")
+        raise NotFound(f"no list with id {', '.join(map(str, missing))}", field="lists")
     return wanted
 
 
 def _checked(email: str, name: str | None, attributes: Mapping[str, Any] | None) -> NewSubscriber:
-    address = normalize_email(email)  # InvalidAddress names the problem
+    try:
+        address = normalize_email(email)  # InvalidAddress names the problem
+    except InvalidAddress as exc:
+        exc.field = "email"
+        raise
     display = (name or "").strip() or name_from_email(address)
     if len(display) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"name is longer than {MAX_NAME_LENGTH} characters")
+        raise InvalidInput(f"name is longer than {MAX_NAME_LENGTH} characters", field="name")
     attrs = dict(attributes or {})
-    if len(json.dumps(attrs, ensure_ascii=False).encode("utf-8")) > MAX_ATTRIBUTES:
-        raise InvalidInput(f"attributes are larger than {MAX_ATTRIBUTES} bytes of JSON")
+    check_attributes(attrs)
     return NewSubscriber(address, display, attrs)
 
 
@@ -55,7 +56,7 @@ async def add_subscriber(
     """Add a subscriber (Conflict if the address exists), or with `upsert` update the name
     and attributes given and add the lists; return the subscriber and whether it is new."""
     if status is SubscriptionStatus.UNSUBSCRIBED:
-        raise InvalidInput("status must be unconfirmed or confirmed")
+        raise InvalidInput("status must be unconfirmed or confirmed", field="status")
     row = _checked(email, name, attributes)
     ids = await require_lists(store, list_ids)
     if not upsert:
@@ -82,11 +83,13 @@ async def subscribe(
     from, and unconfirmed ones when `status` is confirmed; a confirmed subscription is never
     turned back into an unconfirmed one."""
     if status is SubscriptionStatus.UNSUBSCRIBED:
-        raise InvalidInput("status must be unconfirmed or confirmed; to unsubscribe, DELETE")
+        raise InvalidInput(
+            "status must be unconfirmed or confirmed; to unsubscribe, DELETE", field="status"
+        )
     found = await store.get_subscriber_by_id(subscriber_id)
     ids = await require_lists(store, list_ids)
     if not ids:
-        raise InvalidInput("name at least one list")
+        raise InvalidInput("name at least one list", field="lists")
     if found.status is SubscriberStatus.BLOCKLISTED:
         raise InvalidInput(f"{found.email} is blocklisted and cannot be subscribed")
     current = {sub.list_id: sub.status for sub in found.subscriptions}

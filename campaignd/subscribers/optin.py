@@ -6,6 +6,7 @@ yet, get one message rendered from a template (the built-in one, or the operator
 within `list_ids` when given) and shows a page whose button confirms them (campaignd.http.optin).
 A message is recorded as sent once the server accepted it, or when it may have been delivered
 (no reply after the final "."), so nobody gets it twice; failures are tried again next time.
+The message never carries the subscriber's stored name (see _recipient).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from campaignd.addresses import name_from_email
 from campaignd.config import AppSettings
 from campaignd.domain import (
     Campaign,
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SUBJECT = "Please confirm your subscription"
 
 DEFAULT_TEMPLATE = """\
-<p>Hello {{ subscriber.name }},</p>
+<p>Hello,</p>
 <p>Please confirm that you want to receive our emails at {{ subscriber.email }}:</p>
 <p><a href="{{ optin_url() }}">Confirm my subscription</a></p>
 <p>If you did not ask for this, ignore this message: you will not hear from us again.</p>
@@ -94,7 +96,11 @@ def prepare(
 
 
 def _recipient(sub: Subscriber) -> Recipient:
-    return Recipient(0, 0, sub.id, sub.uuid, sub.email, sub.name, dict(sub.attributes), 0)
+    """The confirmation's recipient. Its name is made from the address, never the one stored:
+    a name typed into the public form by anyone, for any address, would otherwise go out in
+    our mail (To and the greeting) to that address: spam or phishing sent from our domain."""
+    name = name_from_email(sub.email)
+    return Recipient(0, 0, sub.id, sub.uuid, sub.email, name, dict(sub.attributes), 0)
 
 
 def _pending(sub: Subscriber, list_ids: Sequence[int] | None) -> tuple[int, ...]:

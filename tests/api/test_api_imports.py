@@ -114,3 +114,53 @@ async def test_at_most_two_imports_run_at_once() -> None:
     with pytest.raises(Conflict, match="2 imports are running"):
         jobs.start(MemoryStore(), object(), Path("/nonexistent"), 1)
     assert list(jobs.jobs) == [1, 2] and not jobs.tasks
+
+
+LATIN1 = "email,name\nzoe@example.com,Zoë Ærø\nnot-an-address,Bad\n,Empty\n".encode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("params", "content_type"),
+    [
+        ({"encoding": "latin-1"}, "text/csv"),
+        ({}, "text/csv; charset=ISO-8859-1"),
+        ({"encoding": "latin-1"}, 'text/csv; charset="iso-8859-1"'),
+    ],
+)
+async def test_upload_in_another_encoding_with_error_samples(
+    api: Api, params: dict[str, str], content_type: str
+) -> None:
+    got = await api.client.post(
+        "/imports", content=LATIN1, params=params, headers={"content-type": content_type}
+    )
+    assert got.status_code == 202, got.text
+    job = await _finished(api.client, got.json())
+    assert job["status"] == "finished", job
+    assert (job["inserted"], job["errors"]) == (1, 2)
+    assert (await api.store.get_subscriber("zoe@example.com")).name == "Zoë Ærø"
+    samples = job["error_samples"]
+    assert [s["line"] for s in samples] == [3, 4], samples
+    assert "not-an-address" in samples[0]["raw"] and samples[0]["error"]
+
+
+async def test_error_samples_are_the_first_ten_with_their_lines(api: Api) -> None:
+    body = b"email\n" + b"".join(b"bad-%d\n" % i for i in range(15)) + b"ok@example.com\n"
+    job = await _finished(api.client, (await _upload(api.client, body)).json())
+    assert (job["errors"], job["inserted"]) == (15, 1)
+    assert [s["line"] for s in job["error_samples"]] == list(range(2, 12))
+
+
+async def test_a_wrong_encoding_is_refused_before_anything_is_read(api: Api) -> None:
+    for params, ctype, field in (
+        ({"encoding": "klingon"}, "text/csv", "query.encoding"),
+        ({"encoding": "base64"}, "text/csv", "query.encoding"),
+        ({"encoding": "utf-8\x00"}, "text/csv", "query.encoding"),
+        ({}, "text/csv; charset=klingon", "Content-Type"),
+        ({"encoding": "latin-1"}, "text/csv; charset=utf-8", "query.encoding"),
+    ):
+        got = await api.client.post(
+            "/imports", content=LATIN1, params=params, headers={"content-type": ctype}
+        )
+        assert got.status_code == 422, (params, ctype, got.text)
+        assert field in [e["field"] for e in got.json()["errors"]], got.text
+    assert await api.store.count_subscribers(None) == 0

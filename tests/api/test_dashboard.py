@@ -21,6 +21,7 @@ from campaignd.dashboard.views import send_rate
 from campaignd.domain import (
     DeliveryStatus,
     LedgerPoint,
+    NewCampaign,
     NewSubscriber,
     OptIn,
     SubscriberStatus,
@@ -219,3 +220,39 @@ async def test_without_a_secret_the_dashboard_says_so_and_the_api_still_works() 
             assert got.status_code == 503 and "security.secret" in got.text
         lists = await c.get("/api/v1/lists", headers={"Authorization": f"Bearer {token}"})
         assert lists.status_code == 200
+
+
+XSS = '<script>alert("x")</script>'
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dashboard/campaigns/%3Cscript%3Ealert(1)",
+        "/dashboard/lists/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E",
+        "/dashboard/campaigns/%3Cb%3E1/failures.csv",
+        '/dashboard/lists/1?days=<script>alert("x")</script>',
+        "/dashboard/campaigns/999",
+    ],
+)
+async def test_error_pages_escape_what_they_echo(dash: Dash, path: str) -> None:
+    await login(dash)
+    got = await dash.client.get(path)
+    assert got.status_code in (400, 404), got.text
+    assert got.headers["content-type"].startswith("text/html")
+    assert "<script>" not in got.text.replace('<script nonce="', "")  # only the page's own
+    assert "<img" not in got.text and "<b>" not in got.text
+    assert "&lt;" in got.text or "999" in got.text
+    assert "<h1>" in got.text  # a whole page, not a bare message
+
+
+async def test_names_with_markup_are_escaped_on_every_page(dash: Dash) -> None:
+    bad = await dash.store.create_list(XSS, OptIn.SINGLE, XSS)
+    new = NewCampaign(XSS, XSS, "a@example.com", "b", (XSS,))
+    cid = (await dash.store.create_campaign(new, None)).id
+    await login(dash)
+    for path in ("/dashboard", f"/dashboard/campaigns/{cid}", "/dashboard/lists",
+                 f"/dashboard/lists/{bad.id}"):  # fmt: skip
+        got = await dash.client.get(path)
+        assert got.status_code == 200, path
+        assert XSS not in got.text and "&lt;script&gt;" in got.text, path

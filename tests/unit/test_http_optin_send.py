@@ -103,7 +103,7 @@ async def test_the_link_in_the_message_confirms_and_makes_the_subscriber_eligibl
     await optin.send_optins(store, messenger, mailer)
     ann = next(s for s in messenger.sent if s.recipients == ("ann@example.com",))
     msg = _parse(ann.message)
-    assert msg["Subject"] == "Confirm, ann"
+    assert msg["Subject"] == "Confirm, Ann"  # the name made from the address
     html = msg.get_body(("html",))
     assert html is not None
     url = re.findall(r'href="https://news\.example(/optin/[^"]+)"', html.get_content())[0]

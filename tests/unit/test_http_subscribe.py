@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
 import json
 import re
@@ -98,6 +99,34 @@ async def test_a_new_address_on_single_and_double_lists(world: World) -> None:
     assert "https://news.example/optin/" in msg.as_string()
 
 
+@pytest.mark.parametrize(
+    ("name", "marker"),
+    [
+        ("WIN $1000 NOW at https://evil.example/claim", "evil.example"),
+        ("Your account is locked: call +1 555 0100", "locked"),
+        ("=?utf-8?b?c3BhbQ==?= <spam@evil.example>", "spam"),
+    ],
+)
+async def test_the_name_given_is_not_mailed_to_the_address(
+    world: World, name: str, marker: str
+) -> None:
+    """Anyone may sign up any address: the name typed in must not reach that address in our
+    mail (To, subject, body), or the form sends their text from our domain to a stranger."""
+    r = await world.post(email="victim@example.com", name=name, l=[str(world.vip.uuid)])
+    assert r.status_code == 200
+    assert (await world.store.get_subscriber("victim@example.com")).name == name  # kept
+    [sent] = world.messenger.sent
+    msg = email.message_from_bytes(sent.message, policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
+    for part in msg.walk():
+        if part.get_content_maintype() == "text":
+            text = part.get_content()
+            assert marker not in text and name not in text, text
+    headers = "\n".join(f"{k}: {v}" for k, v in msg.items())
+    assert marker not in headers and "c3BhbQ" not in headers, headers
+    assert msg["To"] == "Victim <victim@example.com>"
+
+
 async def test_private_and_unknown_lists_are_ignored_and_alone_refused(world: World) -> None:
     r = await world.post(email="a@example.com", l=[str(world.secret_list.uuid), "x"])
     assert r.status_code == 400 and "choose at least one list" in r.text
@@ -177,7 +206,18 @@ async def test_json_requests(world: World) -> None:
         content=b"{",
         headers={"Content-Type": "application/json", "X-Forwarded-For": "192.0.2.99"},
     )
-    assert bad.status_code == 400 and json.loads(bad.content)["error"] == "the body is not JSON"
+    assert bad.status_code == 400
+    assert json.loads(bad.content)["error"].startswith("the body is not valid JSON")
+    twice = b'{"email": "x@example.com", "email": "y@example.com", "lists": ["%s"]}'
+    bad = await world.client.post(
+        "/subscribe",
+        content=twice % str(world.news.uuid).encode(),
+        headers={"Content-Type": "application/json", "X-Forwarded-For": "192.0.2.98"},
+    )
+    assert bad.status_code == 400 and "given twice" in json.loads(bad.content)["error"]
+    for who in ("x@example.com", "y@example.com"):
+        with pytest.raises(NotFound):
+            await world.store.get_subscriber(who)
 
 
 async def test_each_client_is_limited(world: World) -> None:

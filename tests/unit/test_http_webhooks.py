@@ -466,3 +466,26 @@ async def test_postmark_needs_its_credentials_and_json(world: World) -> None:
     )
     assert r.status_code == 400
     assert await world.status("ann@example.com") is SubscriberStatus.ENABLED
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "not a time"]
+)
+async def test_a_provider_time_out_of_range_falls_back_to_ours(world: World, when: str) -> None:
+    body = {**postmark_bounce("ann@example.com", "HardBounce", 1), "BouncedAt": when}
+    r = await world.client.post("/webhooks/postmark", json=body, headers=basic("pm", "pm-pass"))
+    assert (r.status_code, r.json()) == (200, {"received": 1, "recorded": 1})
+    assert await world.status("ann@example.com") is SubscriberStatus.BLOCKLISTED
+
+
+@pytest.mark.parametrize("stamp", ["1e300", "Infinity", "253402300799", "-1", "NaN"])
+async def test_a_sendgrid_time_out_of_range_falls_back_to_ours(world: World, stamp: str) -> None:
+    event = {**SENDGRID_EVENTS[0], "timestamp": 0}
+    raw = json.dumps([event]).replace('"timestamp": 0', f'"timestamp": {stamp}')
+    r = await world.client.post(
+        "/webhooks/sendgrid",
+        content=raw.encode(),
+        headers={**basic("sg", "sg-pass"), "content-type": "application/json"},
+    )
+    assert (r.status_code, r.json()) == (200, {"received": 1, "recorded": 1})
+    assert await world.status("ann@example.com") is SubscriberStatus.BLOCKLISTED

@@ -25,7 +25,7 @@ class MemoryCampaigns(MemoryState):
     # -- templates ---------------------------------------------------------------------------
     async def add_template(self, name: str, body: str) -> Template:
         if any(t.name == name for t in self._templates.values()):
-            raise Conflict(f"template {name!r} already exists")
+            raise Conflict(f"template {name!r} already exists", field="name")
         now = utcnow()
         new = Template(self._next("template"), name, body, now, now)
         self._templates[new.id] = new

@@ -38,7 +38,7 @@ class MemoryPeople(MemoryState):
             key = change.email.lower()
             other = self._by_key.get(key)
             if other is not None and other != sub.id:
-                raise Conflict(f"subscriber {change.email} already exists")
+                raise Conflict(f"subscriber {change.email} already exists", field="email")
             del self._by_key[sub.email.lower()]
             self._by_key[key] = sub.id
             sub.email = change.email

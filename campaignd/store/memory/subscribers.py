@@ -33,7 +33,9 @@ class MemorySubscribers(MemoryState):
     def _name_taken(self, name: str, but: int | None = None) -> None:
         for m in self._lists.values():
             if m.id != but and name_key(m.name) == name_key(name):
-                raise Conflict(f"list {m.name!r} already exists (list names ignore case)")
+                raise Conflict(
+                    f"list {m.name!r} already exists (list names ignore case)", field="name"
+                )
 
     async def create_list(
         self, name: str, optin: OptIn, description: str, *, public: bool = False
@@ -145,7 +147,7 @@ class MemorySubscribers(MemoryState):
         self, subscriber: NewSubscriber, list_ids: Sequence[int], status: SubscriptionStatus
     ) -> Subscriber:
         if subscriber.email.lower() in self._by_key:
-            raise Conflict(f"subscriber {subscriber.email} already exists")
+            raise Conflict(f"subscriber {subscriber.email} already exists", field="email")
         self._require_lists(list_ids)
         now = utcnow()
         sub = self._insert(subscriber, SubscriberStatus.ENABLED, now)

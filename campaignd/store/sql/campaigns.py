@@ -37,7 +37,7 @@ class SqlCampaigns(SqlBase):
 
         async def fn(conn: AsyncConnection) -> Template:
             if await conn.scalar(select(t.id).where(t.name == name)):
-                raise Conflict(f"template {name!r} already exists")
+                raise Conflict(f"template {name!r} already exists", field="name")
             stmt = insert(T.templates).values(name=name, body=body, created_at=now, updated_at=now)
             tid = (await conn.execute(stmt.returning(t.id))).scalar_one()
             return Template(tid, name, body, now, now)

@@ -159,7 +159,9 @@ async def _name_free(conn: AsyncConnection, name: str, but: int | None = None) -
         await conn.execute(select(func.pg_advisory_xact_lock(_LIST_NAME_LOCK)))
     for list_id, existing in await conn.execute(select(T.lists.c.id, T.lists.c.name)):
         if list_id != but and name_key(existing) == name_key(name):
-            raise Conflict(f"list {existing!r} already exists (list names ignore case)")
+            raise Conflict(
+                f"list {existing!r} already exists (list names ignore case)", field="name"
+            )
 
 
 def _list(row: Any) -> MailingList:

@@ -53,7 +53,7 @@ class SqlPeople(SqlSubscribers):
                     select(s.id).where(s.email_key == change.email.lower(), s.id != subscriber_id)
                 )
                 if other is not None:
-                    raise Conflict(f"subscriber {change.email} already exists")
+                    raise Conflict(f"subscriber {change.email} already exists", field="email")
             await conn.execute(update(T.subscribers).where(s.id == subscriber_id).values(values))
             if change.status is SubscriberStatus.BLOCKLISTED:
                 await conn.execute(

@@ -59,7 +59,7 @@ class SqlSubscribers(SqlBase):
 
         async def fn(conn: AsyncConnection) -> Subscriber:
             if await conn.scalar(select(s.id).where(s.email_key == key)):
-                raise Conflict(f"subscriber {subscriber.email} already exists")
+                raise Conflict(f"subscriber {subscriber.email} already exists", field="email")
             await _require_lists(conn, list_ids)
             stmt = insert(T.subscribers).values(
                 uuid=uuid.uuid4(),
