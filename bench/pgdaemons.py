@@ -73,6 +73,20 @@ class WaitSampler:
         return [(k, round(v / max(self.samples, 1), 3)) for k, v in self.seen.most_common(n)]
 
 
+async def _commits(url: str) -> int:
+    """Transactions committed in the benchmark's database so far (pg_stat_database)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        value = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(value)
+    finally:
+        await conn.close()
+
+
 def main() -> None:
     n = int(os.environ.get("BENCH_N", "50000"))
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -92,6 +106,7 @@ def main() -> None:
             body, _ = bench.prepare("postgresql", url)
             for r in range(rounds):
                 for daemons in (1, 2):
+                    commits = asyncio.run(_commits(url))
                     sampler = WaitSampler(url) if waits else None
                     if sampler is not None:
                         sampler.__enter__()
@@ -100,6 +115,10 @@ def main() -> None:
                     finally:
                         if sampler is not None:
                             sampler.__exit__()
+                    time.sleep(1.0)  # backends report their counts within a second
+                    send["commits_per_1000"] = round(
+                        (asyncio.run(_commits(url)) - commits) / n * 1000, 1
+                    )
                     send["round"] = r + 1
                     send["load"] = os.getloadavg()[0]
                     if sampler is not None:
@@ -111,7 +130,8 @@ def main() -> None:
                         f" us/msg + PostgreSQL {send['server_cpu_us_per_msg']} us/msg,"
                         f" {send['machine_busy_cores']} cores busy"
                         f" ({send['stolen_cores']} stolen), sink {send['sink_cpu_us_per_msg']}"
-                        f" us/msg, load {send['load']:.2f}",
+                        f" us/msg, {send['commits_per_1000']} commits per 1,000 messages,"
+                        f" load {send['load']:.2f}",
                         flush=True,
                     )
                     for key, per_sample in send.get("pg_activity", []):
