@@ -22,7 +22,7 @@ def _cpu_seconds() -> tuple[float, float]:
     return (v[0] + v[1] + v[2] + v[5] + v[6]) / _TICK, v[7] / _TICK
 
 
-def _process_seconds(pid: int) -> float:
+def process_seconds(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
             parts = f.read().rpartition(")")[2].split()
@@ -42,13 +42,13 @@ class Meter:
     def start(self) -> None:
         self._t0 = time.monotonic()
         self._busy0, self._steal0 = _cpu_seconds()
-        self._sink0 = _process_seconds(self.sink_pid)
+        self._sink0 = process_seconds(self.sink_pid)
 
     def stop(self, messages: int) -> dict[str, float]:
         """Busy and stolen cores on average over the phase, and the sink's CPU per message."""
         wall = max(time.monotonic() - self._t0, 1e-9)
         busy, steal = _cpu_seconds()
-        sink = _process_seconds(self.sink_pid) - self._sink0
+        sink = process_seconds(self.sink_pid) - self._sink0
         return {
             "machine_busy_cores": round((busy - self._busy0) / wall, 2),
             "stolen_cores": round((steal - self._steal0) / wall, 2),

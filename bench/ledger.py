@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -39,27 +38,38 @@ def figures(db_url: str, campaign_id: int) -> dict[str, Any]:
     return {"counts": counts, "first_sent": _aware(sent[0][2]), "last_sent": _aware(sent[0][3])}
 
 
-def wait_all_sent(db_url: str, campaign_id: int, n: int, timeout: float) -> None:
-    """Poll the ledger until all `n` rows are sent (several daemons: no one log line says it)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if db_url.startswith("sqlite:///"):
-            with contextlib.closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as db:
-                rows = db.execute(_QUERY.format(p="?"), (campaign_id,)).fetchall()
-        else:
-            rows = asyncio.run(_pg_rows(db_url, campaign_id))
-        if {str(r[0]): int(r[1]) for r in rows}.get("sent") == n:
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"bench: campaign {campaign_id} not sent within {timeout:.0f}s")
-
-
 async def _pg_rows(db_url: str, campaign_id: int) -> list[Any]:
     import asyncpg
 
     conn = await asyncpg.connect(db_url)
     try:
         return list(await conn.fetch(_QUERY.format(p="$1"), campaign_id))
+    finally:
+        await conn.close()
+
+
+def backend_cpu_seconds(db_url: str) -> float | None:
+    """CPU time (user + system) of the PostgreSQL backends now connected to `db_url`'s
+    database, from /proc: the server's share of a send, read just before its daemons stop (their
+    pooled connections live as long as they do). None when the server is not on this host."""
+    from bench.cpu import process_seconds
+
+    pids = asyncio.run(_backend_pids(db_url))
+    if not pids or not os.path.exists(f"/proc/{pids[0]}"):
+        return None
+    return sum(process_seconds(pid) for pid in pids)
+
+
+async def _backend_pids(db_url: str) -> list[int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        return [int(r["pid"]) for r in rows]
     finally:
         await conn.close()
 

@@ -128,6 +128,25 @@ class Child:
         return Finished(code, seconds, peak, self._total / 1024, cpu, stdout, self.log)
 
 
+def wait_for_any_line(children: list[Child], needle: str, timeout: float) -> str:
+    """The first new log line containing `needle` in any of `children`'s logs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for child in children:
+            for line in child.new_log_lines():
+                if needle in line:
+                    return line
+            if child.proc.poll() is not None:
+                tail = child.log.read_text("utf-8", "replace")[-2000:]
+                code = child.proc.returncode
+                raise SystemExit(f"bench: {child.log.name} exited early ({code}):\n{tail}")
+        if time.monotonic() > deadline:
+            for child in children:
+                child.terminate()
+            raise SystemExit(f"bench: no {needle!r} in any daemon's log within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
 def run(workdir: Path, name: str, args: list[str], env: dict[str, str], timeout: float) -> Finished:
     """Run a child to completion; SystemExit with its log's tail if it fails."""
     result = Child(workdir, name, args, env).wait(timeout)

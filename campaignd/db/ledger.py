@@ -34,7 +34,7 @@ _POPULATE = """
 INSERT INTO deliveries
     (campaign_id, subscriber_id, status, attempts, text, message_id, created_at, updated_at)
 SELECT :cid, s.id, 'pending', 0, '', '', {now}, {now}
-FROM subscribers s
+FROM {subscribers} s
 WHERE s.id > :after AND s.id <= :upto AND s.status = 'enabled'
   AND EXISTS (
     SELECT 1 FROM campaign_lists cl
@@ -47,6 +47,26 @@ WHERE s.id > :after AND s.id <= :upto AND s.status = 'enabled'
 ORDER BY s.id
 ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
 """
+
+# PostgreSQL: several daemons fill the same campaign's ledger, each every chunk. Each chunk's
+# transaction first takes this campaign's fill lock (FILL_LOCK, the campaign id), so a second
+# daemon waits for the chunk to commit instead of evaluating it beside the first and then
+# waiting on its rows at ON CONFLICT; and subscribers already in the ledger are left out
+# before the eligibility check (an anti-join on the (campaign_id, subscriber_id) key, fenced
+# with OFFSET 0 so the planner cannot check eligibility first), so the second pass over a
+# filled chunk reads two index ranges and adds nothing. The rows added are those ON CONFLICT
+# DO NOTHING alone would add.
+_NOT_PRESENT = """(
+    SELECT n.id, n.status FROM subscribers n
+    WHERE n.id > :after AND n.id <= :upto AND NOT EXISTS (
+        SELECT 1 FROM deliveries p WHERE p.campaign_id = :cid AND p.subscriber_id = n.id
+          AND p.subscriber_id > :after AND p.subscriber_id <= :upto
+    )
+    OFFSET 0
+)"""
+#: The first key of the transaction-level advisory lock of a campaign's ledger fill
+#: ("ldgr" in ASCII); the second is the campaign id.
+FILL_LOCK = 0x6C646772
 
 # By list: SQLite reads every subscription of the campaign's lists through the
 # (list_id, status) index, ~0.45 us each, whatever the chunk. Cheaper for lists that are small
@@ -119,8 +139,10 @@ class Ledger:
         self._members: dict[int, int] = {}  # campaign -> its lists' subscriptions (SQLite)
         self._segments: dict[int, tuple[str, Node]] = {}  # campaign -> its parsed segment
         now = bind_now(dialect)
-        self._populate = text(_POPULATE.format(now=now))
+        source = _NOT_PRESENT if dialect == "postgresql" else "subscribers"
+        self._populate = text(_POPULATE.format(now=now, subscribers=source))
         self._populate_by_list = text(_POPULATE_BY_LIST.format(now=now))
+        self._fill_lock = text("SELECT pg_advisory_xact_lock(:key, :cid)")
         self._raw = Raw(dialect)
 
     async def populate(
@@ -134,6 +156,7 @@ class Ledger:
         last = _NO_LIMIT if upto is None else upto
         params = {"cid": campaign_id, "now": self._raw.ts(now), "after": after, "upto": last}
         members = 0
+        await self.lock_fill(conn, campaign_id)
         if self.dialect == "sqlite":
             cached = self._members.get(campaign_id)
             # Counted again at the start of each pass (a runner populates from id 0): a list
@@ -145,6 +168,12 @@ class Ledger:
             members = cached
         result = await conn.execute(self.populate_statement(members, after, last), params)
         return max(result.rowcount, 0)
+
+    async def lock_fill(self, conn: AsyncConnection, campaign_id: int) -> None:
+        """PostgreSQL: wait until no other transaction is filling this campaign's ledger, and
+        hold that until this one ends (see _NOT_PRESENT). SQLite's write lock does that."""
+        if self.dialect == "postgresql":
+            await conn.execute(self._fill_lock, {"key": FILL_LOCK, "cid": campaign_id})
 
     def populate_statement(self, members: int, after: int, upto: int) -> TextClause:
         """The statement that fills subscriber ids after..upto of a campaign whose lists hold
@@ -164,6 +193,7 @@ class Ledger:
     ) -> int:
         """`populate` for a campaign with a segment: the same rule, by subscriber, and the
         segment's condition (campaignd.db.filters) on top."""
+        await self.lock_fill(conn, campaign_id)
         cached = self._segments.get(campaign_id)
         if cached is None or cached[0] != segment:
             cached = self._segments[campaign_id] = (segment, parse(segment))
@@ -190,6 +220,7 @@ class Ledger:
             .where(
                 eligible(campaign_id, after, _NO_LIMIT if upto is None else upto),
                 condition(node, self.dialect),
+                *self._not_present(campaign_id),
             )
             .order_by(s.id)
         )
@@ -200,6 +231,16 @@ class Ledger:
             .from_select([*columns, "created_at", "updated_at"], rows)
             .on_conflict_do_nothing(index_elements=[d.campaign_id, d.subscriber_id])
         )
+
+    def _not_present(self, campaign_id: int) -> list[ColumnElement[bool]]:
+        """_NOT_PRESENT as a condition on T.subscribers (PostgreSQL only)."""
+        if self.dialect != "postgresql":
+            return []
+        d = T.deliveries.c
+        present = select(literal(1)).where(
+            d.campaign_id == campaign_id, d.subscriber_id == T.subscribers.c.id
+        )
+        return [~exists(present)]
 
     async def last_subscriber_id(self, conn: AsyncConnection) -> int:
         return int(await conn.scalar(select(func.coalesce(func.max(T.subscribers.c.id), 0))) or 0)
