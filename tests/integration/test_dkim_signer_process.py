@@ -1,0 +1,171 @@
+"""DKIM signing in the signer process (campaignd.rendering.dkim_pool): the same signatures as
+in-process ones, verified by dkimpy, made in another process in batches; and when that process
+dies, the messages of its batch fail as transient (never sent unsigned), the next batch gets a
+new process, and the retried message goes out signed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from campaignd.config import AppSettings, SmtpSettings
+from campaignd.domain import OutcomeKind
+from campaignd.errors import DkimSigningFailed
+from campaignd.messengers.pool import SmtpMessenger
+from campaignd.messengers.protocol import OffloadedSign
+from campaignd.messengers.server import SmtpServer
+from campaignd.rendering.deliverability import campaign_signer
+from campaignd.rendering.dkim import CampaignSigner, DkimKey, DkimSigner
+from tests.support.smtpd import SmtpTestServer
+
+
+def pem(kind: str) -> bytes:
+    key = (
+        rsa.generate_private_key(65537, 2048)
+        if kind == "rsa"
+        else ed25519.Ed25519PrivateKey.generate()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@pytest.fixture(params=["rsa", "ed25519"])
+def keys(request: pytest.FixtureRequest) -> Iterator[DkimSigner]:
+    signer = DkimSigner(
+        [
+            DkimKey.from_pem("example.com", "s1", pem(request.param)),
+            DkimKey.from_pem("example.org", "s2", pem("ed25519")),
+        ]
+    )
+    yield signer
+    signer.close()
+
+
+def message(i: int, domain: str = "example.com") -> bytes:
+    return (
+        f"From: News <news@{domain}>\r\nTo: <u{i}@example.net>\r\nSubject: Issue {i}\r\n"
+        f"Message-ID: <{i}@{domain}>\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\nHello  reader {i}\r\n.dot\r\n\r\n"
+    ).encode()
+
+
+def verifies(signed: bytes, signer: DkimSigner) -> bool:
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        for key in signer.keys.values():
+            if name == f"{key.record_name}.".encode():
+                return key.txt_value().encode("ascii")
+        raise AssertionError(name)
+
+    return bool(dkim.verify(signed, dnsfunc=dnsfunc))
+
+
+def campaign(signer: DkimSigner, domain: str, *names: str) -> CampaignSigner:
+    found = signer.for_campaign(domain, ("From", "From", "To", "Subject", *names))
+    assert found is not None
+    return found
+
+
+async def test_offloaded_signatures_are_the_in_process_ones_made_elsewhere(
+    keys: DkimSigner,
+) -> None:
+    one = campaign(keys, "example.com", "Message-ID")
+    other = campaign(keys, "example.com", "Content-Type")  # another header list, same key
+    third = campaign(keys, "example.org")
+    jobs = [(s, message(i, s.key.domain)) for i in range(60) for s in (one, other, third)]
+
+    signed = await asyncio.gather(*(s.offloaded(m) for s, m in jobs))  # batched together
+
+    # RSA PKCS#1 v1.5 and Ed25519 signatures are deterministic: the same bytes as in-process.
+    assert signed == [s.sign(m) for s, m in jobs]
+    assert all(verifies(m, keys) for m in signed[:6])
+    assert keys.pool.pids and os.getpid() not in keys.pool.pids
+
+
+async def test_bare_line_ends_are_made_crlf_before_signing(keys: DkimSigner) -> None:
+    signer = campaign(keys, "example.com")
+    bare = message(1).replace(b"\r\n", b"\n")
+    signed = await signer.offloaded(bare)
+    assert signed == signer.sign(bare) and b"\n" not in signed.replace(b"\r\n", b"")
+    assert verifies(signed, keys)
+
+
+async def test_a_dead_signer_fails_its_batch_and_the_next_batch_gets_a_new_one(
+    keys: DkimSigner,
+) -> None:
+    signer = campaign(keys, "example.com")
+    assert verifies(await signer.offloaded(message(0)), keys)
+    (pid,) = keys.pool.pids
+    os.kill(pid, signal.SIGSTOP)  # the batch below is handed over and waits in its pipe
+    waiting = [asyncio.ensure_future(signer.offloaded(message(i))) for i in range(1, 5)]
+    await asyncio.sleep(0.2)
+    assert not any(w.done() for w in waiting)
+    os.kill(pid, signal.SIGKILL)
+
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert all(isinstance(r, DkimSigningFailed) for r in results), results
+    again = await signer.offloaded(message(5))
+    assert verifies(again, keys)
+    assert keys.pool.pids and pid not in keys.pool.pids
+
+
+async def test_after_close_offloaded_signing_fails(keys: DkimSigner) -> None:
+    signer = campaign(keys, "example.com")
+    await signer.offloaded(message(0))
+    keys.close()
+    assert keys.pool.pids == ()
+    with pytest.raises(DkimSigningFailed):
+        await signer.offloaded(message(1))
+
+
+def test_a_campaign_gets_the_offloaded_signer(keys: DkimSigner) -> None:
+    app = AppSettings(from_email="News <news@example.com>")
+    sign = campaign_signer(keys, "news@example.com", (), app)
+    assert isinstance(sign, OffloadedSign)
+
+
+async def test_a_message_whose_signer_died_is_not_sent_and_goes_out_signed_on_retry(
+    keys: DkimSigner, smtp_servers: Callable[..., Any]
+) -> None:
+    smtp: SmtpTestServer = await smtp_servers()
+    server = SmtpServer(
+        SmtpSettings(
+            host=smtp.host,
+            port=smtp.port,
+            tls_type="none",  # type: ignore[arg-type]
+            auth_protocol="none",  # type: ignore[arg-type]
+        )
+    )
+    messenger = SmtpMessenger("email", [server])
+    signer = campaign(keys, "example.com")
+    sent = await messenger.send("news@example.com", ["u0@example.net"], message(0), signer)
+    assert sent.kind is OutcomeKind.SENT
+    (pid,) = keys.pool.pids
+    os.kill(pid, signal.SIGSTOP)
+    sending = asyncio.ensure_future(
+        messenger.send("news@example.com", ["u1@example.net"], message(1), signer)
+    )
+    await asyncio.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+
+    failed = await sending
+
+    assert failed.kind is OutcomeKind.TRANSIENT and "DKIM signing failed" in failed.text
+    assert failed.attempts == 0 and not failed.connection_error
+    assert len(smtp.messages) == 1  # the first one only: nothing unsigned went out
+    retried = await messenger.send("news@example.com", ["u1@example.net"], message(1), signer)
+    assert retried.kind is OutcomeKind.SENT
+    assert [verifies(m.data, keys) for m in smtp.messages] == [True, True]
+    assert smtp.messages[1].data.startswith(b"DKIM-Signature: ")
+    await messenger.close()
