@@ -220,7 +220,7 @@ class DkimSigner:
                 raise DkimKeyError(f"DKIM domain {key.domain} has two keys: keep one")
             self._keys[key.domain] = key
         pems = [(k.domain, k.selector, k.pem()) for k in self._keys.values()]
-        self.pool = SignerPool(sign_batch, load_keys, (pems,))
+        self.pool = SignerPool("campaignd.rendering.dkim_signer", pems)
 
     @property
     def keys(self) -> Mapping[str, DkimKey]:
@@ -244,7 +244,7 @@ class DkimSigner:
         return None if key is None else CampaignSigner(key, signed_headers, self.pool)
 
     def close(self) -> None:
-        """Stop the signer process (waits for it); later offloaded signatures fail."""
+        """Stop the signer process (waits for it to exit); later offloaded signatures fail."""
         self.pool.close()
 
 
@@ -371,7 +371,7 @@ def crlf(message: bytes) -> bytes:
     return message
 
 
-# -- in the signer process (campaignd.rendering.dkim_pool) ------------------------------------
+# -- in the signer process (campaignd.rendering.dkim_signer) ----------------------------------
 _process_keys: dict[str, DkimKey] = {}
 _process_signers: dict[tuple[str, tuple[str, ...]], CampaignSigner] = {}
 

@@ -2,26 +2,34 @@
 
 Why a process: in a thread the Python part of a signature (canonicalisation, hashing, folding,
 ~40 µs a message) holds the GIL against the event loop, and the hand-off to the thread costs
-the loop about as much again (docs/performance.md, "DKIM signing"). Here the loop only collects
-the messages asked for during one turn into a batch and hands the batch over (one pickle, one
-pipe write); the signer process canonicalises, hashes and signs, on the other core, and sends
-back only the DKIM-Signature header of each message.
+the loop about as much again (docs/performance.md, "DKIM signing"). Here the loop collects the
+messages asked for during one turn into a batch and writes it, pickled, to the signer's pipe
+(non-blocking: what the pipe does not take is written when it can); the signer process
+canonicalises, hashes and signs on the other core and writes back only the DKIM-Signature
+header of each message, batch by batch in order. No thread of the sending process is involved
+(a concurrent.futures process pool's feeder and manager threads took the GIL from the loop).
 
-The pool is generic: campaignd.rendering.dkim gives it the function that loads the keys in the
-process (once, when it starts: spawned, not forked, as the daemon has threads) and the one that
-signs a batch. If the process dies or the batch fails, every message of the batch fails with
-DkimSigningFailed (the messenger reports a transient failure, so the recipient is retried like
-any other: never sent unsigned, never lost), and the next batch starts a new process.
+The signer is `python -m <module>` (campaignd.rendering.dkim_signer), started at the first
+batch and given its keys on its stdin, never in its arguments or environment. If it dies, every
+message of the batches it had fails with DkimSigningFailed (the messenger reports a transient
+failure, so the recipient is retried like any other: never sent unsigned, never lost), and the
+next batch starts a new one. It exits when its stdin closes: with `close`, when the pool is
+garbage collected, or when the sending process ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import weakref
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,15 +37,14 @@ from campaignd.errors import DkimSigningFailed
 
 log = logging.getLogger(__name__)
 
-#: At most this many messages in one hand-over: a batch is signed before any answer goes back.
+#: At most this many messages in one batch: a batch is signed before any answer goes back.
 MAX_BATCH = 128
 #: Batches handed over and not answered yet: one being signed, one waiting in the pipe, so the
 #: signer never waits for the loop; more only adds latency (the loop batches while it waits).
 MAX_IN_FLIGHT = 2
 
-#: Signs one batch in the signer process: [(signer id, [message, ...]), ...] -> the answers in
-#: the same order. A module-level function (it is pickled by name).
-BatchWork = Callable[[Sequence[tuple[Any, list[bytes]]]], list[list[bytes]]]
+_LENGTH = struct.Struct("!I")
+_READ = 1 << 20
 
 
 @dataclass(slots=True)
@@ -47,24 +54,63 @@ class _Batch:
     order: list[tuple[Hashable, int]] = field(default_factory=list)  # per future: job, index
 
 
-class SignerPool:
-    """One signer process (started at the first signature, again after a failure);
-    `signature` is called on the event loop."""
+def _frame(value: object) -> bytes:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
 
-    def __init__(
-        self, work: BatchWork, initializer: Callable[..., None], initargs: tuple[Any, ...]
-    ) -> None:
-        self._work = work
-        self._initializer = initializer
-        self._initargs = initargs
-        self._executor: ProcessPoolExecutor | None = None
+
+class _Child:
+    """One signer process and its two pipes (non-blocking on our side)."""
+
+    def __init__(self, argv: Sequence[str], setup: bytes) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        os.set_blocking(self.wfd, False)
+        os.set_blocking(self.rfd, False)
+        self.unsent = bytearray(setup)
+        self.received = bytearray()
+        self.loop: asyncio.AbstractEventLoop | None = None  # reading/writing registered on
+        self.reading = self.writing = False
+        # Stops it when this object goes (the pool dropped, the interpreter exiting).
+        self.stop = weakref.finalize(self, _stop, self.proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            pipe.close()
+    try:
+        proc.wait(timeout=2)  # it exits at the end of its stdin
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class SignerPool:
+    """One signer process (started at the first batch, again after it died); `signature` is
+    called on the event loop. `module` is run with ``python -m``; it calls `serve`."""
+
+    def __init__(self, module: str, setup: object) -> None:
+        self._argv = (sys.executable, "-m", module)
+        self._setup = _frame(setup)
+        self._child: _Child | None = None
         self._pending: _Batch | None = None
         self._scheduled = False
-        self._in_flight = 0
+        self._in_flight: deque[_Batch] = deque()
         self._closed = False
+        self.batches = 0  # handed over so far, and their messages (docs/performance.md)
+        self.messages = 0
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """The signer process's id (none before the first batch)."""
+        return () if self._child is None else (self._child.proc.pid,)
 
     async def signature(self, signer: Hashable, message: bytes) -> bytes:
-        """What the process's `work` answers for `message` with the signer `signer`."""
+        """What the signer process answers for `message` with the signer `signer`."""
         if self._closed:
             raise DkimSigningFailed("the DKIM signer is closed")
         loop = asyncio.get_running_loop()
@@ -76,81 +122,171 @@ class SignerPool:
         batch.order.append((signer, len(messages)))
         messages.append(message)
         batch.futures.append(future)
-        if len(batch.futures) >= MAX_BATCH and self._in_flight < MAX_IN_FLIGHT:
-            self._flush()
-        elif not self._scheduled and self._in_flight < MAX_IN_FLIGHT:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        if len(self._in_flight) < MAX_IN_FLIGHT:
+            if len(batch.futures) >= MAX_BATCH:
+                self._flush()
+            elif not self._scheduled:
+                self._scheduled = True
+                loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, None
-        if batch is None or self._closed:
-            if batch is not None:
-                _fail(batch, DkimSigningFailed("the DKIM signer is closed"))
+        if batch is None:
+            return
+        child = self._child
+        if child is not None and child.proc.poll() is not None:  # died while idle
+            self._lost(f"exited with {child.proc.returncode}")
+            child = None
+        if child is None:
+            try:
+                child = self._child = _Child(self._argv, self._setup)
+            except OSError as exc:
+                _fail(batch, DkimSigningFailed(f"the DKIM signer cannot start: {exc}"))
+                return
+        self._in_flight.append(batch)
+        self.batches += 1
+        self.messages += len(batch.futures)
+        child.unsent += _frame(list(batch.jobs.items()))
+        self._register(child)
+        self._write()
+
+    def _register(self, child: _Child) -> None:
+        loop = asyncio.get_running_loop()
+        if child.loop is not loop and (child.reading or child.writing):
+            self._lost("used from another event loop")  # only tests switch loops
+            return
+        child.loop = loop
+        if not child.reading:
+            loop.add_reader(child.rfd, self._read)
+            child.reading = True
+
+    def _write(self) -> None:
+        child = self._child
+        if child is None or child.loop is None:
             return
         try:
-            done = self._start().submit(self._work, list(batch.jobs.items()))
-        except (BrokenProcessPool, RuntimeError) as exc:  # died since the last batch
-            self._lost(exc)
-            _fail(batch, DkimSigningFailed(f"the DKIM signer process failed: {exc}"))
+            written = os.write(child.wfd, child.unsent) if child.unsent else 0
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:  # BrokenPipeError: it died
+            self._lost(str(exc))
             return
-        self._in_flight += 1
-        asyncio.wrap_future(done).add_done_callback(lambda f: self._answered(batch, f))
+        del child.unsent[:written]
+        if child.unsent and not child.writing:
+            child.loop.add_writer(child.wfd, self._write)
+            child.writing = True
+        elif not child.unsent and child.writing:
+            child.loop.remove_writer(child.wfd)
+            child.writing = False
 
-    def _answered(self, batch: _Batch, done: asyncio.Future[list[list[bytes]]]) -> None:
-        self._in_flight -= 1
-        exc = None if done.cancelled() else done.exception()
-        if done.cancelled() or exc is not None:
-            if isinstance(exc, BrokenProcessPool) or done.cancelled():
-                self._lost(exc)
-            _fail(batch, DkimSigningFailed(f"the DKIM signer process failed: {exc!r}"))
-        else:
-            answers = dict(zip(batch.jobs, done.result(), strict=True))
-            for future, (signer, i) in zip(batch.futures, batch.order, strict=True):
-                if not future.done():  # its send may have been cancelled meanwhile
-                    future.set_result(answers[signer][i])
+    def _read(self) -> None:
+        child = self._child
+        if child is None:
+            return
+        try:
+            data = os.read(child.rfd, _READ)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._lost(str(exc))
+            return
+        if not data:
+            self._lost(f"exited with {child.proc.wait()}")
+            return
+        received = child.received
+        received += data
+        while len(received) >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(received)
+            if len(received) < _LENGTH.size + size:
+                break
+            frame = received[_LENGTH.size : _LENGTH.size + size]
+            status, answer = pickle.loads(frame)  # noqa: S301 - our own child's private pipe
+            del received[: _LENGTH.size + size]
+            self._answered(self._in_flight.popleft(), status, answer)
+        if not self._in_flight and child.reading and child.loop is not None:
+            child.loop.remove_reader(child.rfd)  # idle: the loop holds no reference to us
+            child.reading = False
         if self._pending is not None and not self._scheduled:
             self._flush()
 
-    def _start(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=self._initializer,
-                initargs=self._initargs,
-            )
-        return self._executor
+    def _answered(self, batch: _Batch, status: str, answer: Any) -> None:
+        if status != "ok":
+            _fail(batch, DkimSigningFailed(f"the DKIM signer failed: {answer}"))
+            return
+        answers = dict(zip(batch.jobs, answer, strict=True))
+        for future, (signer, i) in zip(batch.futures, batch.order, strict=True):
+            if not future.done():  # its send may have been cancelled meanwhile
+                future.set_result(answers[signer][i])
 
-    def _lost(self, exc: BaseException | None) -> None:
-        """The process died: the next batch starts another (its batches already failed)."""
-        if self._executor is not None:
+    def _lost(self, reason: str) -> None:
+        """The process died (or must go): its batches fail, the next batch starts another."""
+        child, self._child = self._child, None
+        if child is None:
+            return
+        if child.loop is not None and not child.loop.is_closed():
+            if child.reading:
+                child.loop.remove_reader(child.rfd)
+            if child.writing:
+                child.loop.remove_writer(child.wfd)
+        child.stop()
+        lost, self._in_flight = self._in_flight, deque()
+        if lost or not self._closed:
             log.warning(
-                "the DKIM signer process failed (%s); its messages are retried, a new one starts",
-                exc,
+                "the DKIM signer process stopped (%s): the messages of its %d batch(es) are "
+                "retried later; the next batch starts a new one",
+                reason,
+                len(lost),
                 extra={"action": "dkim.signer_lost"},
             )
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
-
-    @property
-    def pids(self) -> tuple[int, ...]:
-        """The signer processes' ids (none before the first signature)."""
-        executor = self._executor
-        processes = getattr(executor, "_processes", None) or {}
-        return tuple(processes)
+        for batch in lost:
+            _fail(batch, DkimSigningFailed(f"the DKIM signer process stopped ({reason})"))
 
     def close(self) -> None:
-        """Stop the signer process; later signatures fail (the messages are retried)."""
+        """Stop the signer process; signatures not answered yet and later ones fail."""
         self._closed = True
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        if self._pending is not None:
+            _fail(self._pending, DkimSigningFailed("the DKIM signer is closed"))
+            self._pending = None
+        self._lost("closed")
 
 
 def _fail(batch: _Batch, exc: DkimSigningFailed) -> None:
     for future in batch.futures:
         if not future.done():
             future.set_exception(exc)
+
+
+# -- in the signer process ---------------------------------------------------------------------
+def serve(
+    load: Callable[[Any], None], work: Callable[[Sequence[tuple[Any, list[bytes]]]], Any]
+) -> None:
+    """The signer process's loop: `load` the first frame of stdin (the keys), then answer each
+    batch frame with ("ok", work(batch)) or ("error", text), until stdin ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides; it closes our stdin
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    out = os.dup(1)
+    os.dup2(2, 1)  # a stray print must not corrupt the answers
+    source = sys.stdin.buffer
+    first = _read_frame(source)
+    if first is None:
+        return
+    load(pickle.loads(first))  # noqa: S301 - from our parent, on a private pipe
+    while (frame := _read_frame(source)) is not None:
+        try:
+            answer: tuple[str, Any] = ("ok", work(pickle.loads(frame)))  # noqa: S301 - as above
+        except Exception as exc:  # a bug: that batch fails, the next ones are signed
+            answer = ("error", f"{type(exc).__name__}: {exc}")
+        data = memoryview(_frame(answer))
+        while data:
+            data = data[os.write(out, data) :]
+
+
+def _read_frame(source: Any) -> bytes | None:
+    head = source.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    data: bytes = source.read(size)
+    return data if len(data) == size else None
