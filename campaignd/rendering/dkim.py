@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -209,18 +210,18 @@ def signer_from_settings(entries: Sequence[DkimSettings]) -> DkimSigner | None:
 
 class DkimSigner:
     """The configured keys by From domain; one `CampaignSigner` per campaign. Owns the signer
-    process of its campaign signers' `offloaded` (started at their first message): `close`
-    stops it, and so does dropping the last reference to it (a reload keeps the old one for the
-    campaigns that started with it)."""
+    processes of its campaign signers' `offloaded` (`processes`, default one per core up to 4,
+    each started at its first batch): `close` stops them, and so does dropping the last
+    reference to them (a reload keeps the old ones for the campaigns that started with them)."""
 
-    def __init__(self, keys: Iterable[DkimKey]) -> None:
+    def __init__(self, keys: Iterable[DkimKey], processes: int | None = None) -> None:
         self._keys: dict[str, DkimKey] = {}
         for key in keys:
             if key.domain in self._keys:
                 raise DkimKeyError(f"DKIM domain {key.domain} has two keys: keep one")
             self._keys[key.domain] = key
         pems = [(k.domain, k.selector, k.pem()) for k in self._keys.values()]
-        self.pool = SignerPool("campaignd.rendering.dkim_signer", pems)
+        self.pool = SignerPool("campaignd.rendering.dkim_signer", pems, processes)
 
     @property
     def keys(self) -> Mapping[str, DkimKey]:
@@ -299,10 +300,13 @@ class CampaignSigner:
     async def offloaded(self, message: bytes) -> bytes:
         """What `sign` returns, signed in the signer process (this one when there is no pool,
         as for a CampaignSigner made directly). DkimSigningFailed if that process fails."""
-        message = crlf(message)
         if self._pool is None:
-            return self.header(message) + message
-        return await self._pool.signature(self._id, message) + message
+            return self.sign(message)
+        answer = await self._pool.signature(self._id, message)
+        if isinstance(answer, bytes):  # the header: the message had CRLF line ends
+            return answer + message
+        header, fixed = cast(tuple[bytes, bytes], answer)
+        return header + fixed
 
     def header(self, message: bytes) -> bytes:
         """The DKIM-Signature header line (folded, CRLF-terminated) of a CRLF `message`."""
@@ -384,15 +388,22 @@ def load_keys(pems: Sequence[tuple[str, str, bytes]]) -> None:
 
 def sign_batch(
     jobs: Sequence[tuple[tuple[str, tuple[str, ...]], list[bytes]]],
-) -> list[list[bytes]]:
-    """The DKIM-Signature headers of a batch: per (domain, signed headers), its messages'."""
-    answers: list[list[bytes]] = []
+) -> list[list[bytes | tuple[bytes, bytes]]]:
+    """Per (domain, signed headers), its messages' DKIM-Signature headers; for a message with
+    other line ends than CRLF, (the header, the message with CRLF line ends). Checking the line
+    ends here keeps three passes over each message off the sending process's event loop."""
+    answers: list[list[bytes | tuple[bytes, bytes]]] = []
     for signer_id, messages in jobs:
         signer = _process_signers.get(signer_id)
         if signer is None:
             domain, names = signer_id
             signer = _process_signers[signer_id] = CampaignSigner(_process_keys[domain], names)
-        answers.append([signer.header(message) for message in messages])
+        answer: list[bytes | tuple[bytes, bytes]] = []
+        for message in messages:
+            fixed = crlf(message)
+            header = signer.header(fixed)
+            answer.append(header if fixed is message else (header, fixed))
+        answers.append(answer)
     return answers
 
 

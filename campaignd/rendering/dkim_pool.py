@@ -9,11 +9,12 @@ canonicalises, hashes and signs on the other core and writes back only the DKIM-
 header of each message, batch by batch in order. No thread of the sending process is involved
 (a concurrent.futures process pool's feeder and manager threads took the GIL from the loop).
 
-The signer is `python -m <module>` (campaignd.rendering.dkim_signer), started at the first
-batch and given its keys on its stdin, never in its arguments or environment. If it dies, every
+A signer is `python -m <module>` (campaignd.rendering.dkim_signer), started at its first batch
+and given the keys on its stdin, never in its arguments or environment; there are up to
+`default_processes()` of them, a batch going to the one with the fewest out. If one dies, every
 message of the batches it had fails with DkimSigningFailed (the messenger reports a transient
 failure, so the recipient is retried like any other: never sent unsigned, never lost), and the
-next batch starts a new one. It exits when its stdin closes: with `close`, when the pool is
+next batch starts a new one. Each exits when its stdin closes: with `close`, when the pool is
 garbage collected, or when the sending process ends.
 """
 
@@ -49,7 +50,7 @@ _READ = 1 << 20
 
 @dataclass(slots=True)
 class _Batch:
-    futures: list[asyncio.Future[bytes]] = field(default_factory=list)
+    futures: list[asyncio.Future[object]] = field(default_factory=list)
     jobs: dict[Hashable, list[bytes]] = field(default_factory=dict)
     order: list[tuple[Hashable, int]] = field(default_factory=list)  # per future: job, index
 
@@ -60,7 +61,7 @@ def _frame(value: object) -> bytes:
 
 
 class _Child:
-    """One signer process and its two pipes (non-blocking on our side)."""
+    """One signer process, its two pipes (non-blocking on our side) and its batches out."""
 
     def __init__(self, argv: Sequence[str], setup: bytes) -> None:
         self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
@@ -72,10 +73,19 @@ class _Child:
         os.set_blocking(self.rfd, False)
         self.unsent = bytearray(setup)
         self.received = bytearray()
+        self.in_flight: deque[_Batch] = deque()  # answered in this order
         self.loop: asyncio.AbstractEventLoop | None = None  # reading/writing registered on
         self.reading = self.writing = False
         # Stops it when this object goes (the pool dropped, the interpreter exiting).
         self.stop = weakref.finalize(self, _stop, self.proc)
+
+    def unregister(self) -> None:
+        if self.loop is not None and not self.loop.is_closed():
+            if self.reading:
+                self.loop.remove_reader(self.rfd)
+            if self.writing:
+                self.loop.remove_writer(self.wfd)
+        self.reading = self.writing = False
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -89,111 +99,119 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-class SignerPool:
-    """One signer process (started at the first batch, again after it died); `signature` is
-    called on the event loop. `module` is run with ``python -m``; it calls `serve`."""
+def default_processes() -> int:
+    """Signer processes per sending process: one per core, at most 4. RSA-2048 costs more
+    than the rest of a message (docs/performance.md): one signer would bound the rate."""
+    return max(1, min(4, os.cpu_count() or 1))
 
-    def __init__(self, module: str, setup: object) -> None:
+
+class SignerPool:
+    """Signer processes (each started at its first batch, again after it died); `signature`
+    is called on the event loop. `module` is run with ``python -m``; it calls `serve`."""
+
+    def __init__(self, module: str, setup: object, processes: int | None = None) -> None:
         self._argv = (sys.executable, "-m", module)
         self._setup = _frame(setup)
-        self._child: _Child | None = None
+        self._slots: list[_Child | None] = [None] * (processes or default_processes())
         self._pending: _Batch | None = None
         self._scheduled = False
-        self._in_flight: deque[_Batch] = deque()
         self._closed = False
         self.batches = 0  # handed over so far, and their messages (docs/performance.md)
         self.messages = 0
 
     @property
     def pids(self) -> tuple[int, ...]:
-        """The signer process's id (none before the first batch)."""
-        return () if self._child is None else (self._child.proc.pid,)
+        """The running signer processes' ids (none before the first batch)."""
+        return tuple(c.proc.pid for c in self._slots if c is not None)
 
-    async def signature(self, signer: Hashable, message: bytes) -> bytes:
-        """What the signer process answers for `message` with the signer `signer`."""
+    def _free_slot(self) -> int | None:
+        """The slot with the fewest batches out, if one may take another."""
+        best, fewest = None, MAX_IN_FLIGHT
+        for i, child in enumerate(self._slots):
+            out = 0 if child is None else len(child.in_flight)
+            if out < fewest:
+                best, fewest = i, out
+        return best
+
+    async def signature(self, signer: Hashable, message: bytes) -> object:
+        """What a signer process answers for `message` with the signer `signer`."""
         if self._closed:
             raise DkimSigningFailed("the DKIM signer is closed")
         loop = asyncio.get_running_loop()
         batch = self._pending
         if batch is None:
             batch = self._pending = _Batch()
-        future: asyncio.Future[bytes] = loop.create_future()
+        future: asyncio.Future[object] = loop.create_future()
         messages = batch.jobs.setdefault(signer, [])
         batch.order.append((signer, len(messages)))
         messages.append(message)
         batch.futures.append(future)
-        if len(self._in_flight) < MAX_IN_FLIGHT:
-            if len(batch.futures) >= MAX_BATCH:
-                self._flush()
-            elif not self._scheduled:
-                self._scheduled = True
-                loop.call_soon(self._flush)
+        if len(batch.futures) >= MAX_BATCH:
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
         self._scheduled = False
+        slot = self._free_slot() if self._pending is not None else None
+        if slot is None:
+            return  # every process has its batches: this one goes when one is answered
         batch, self._pending = self._pending, None
-        if batch is None:
-            return
-        child = self._child
+        assert batch is not None
+        child = self._slots[slot]
         if child is not None and child.proc.poll() is not None:  # died while idle
-            self._lost(f"exited with {child.proc.returncode}")
+            self._lost(child, f"exited with {child.proc.returncode}")
             child = None
         if child is None:
             try:
-                child = self._child = _Child(self._argv, self._setup)
+                child = self._slots[slot] = _Child(self._argv, self._setup)
             except OSError as exc:
                 _fail(batch, DkimSigningFailed(f"the DKIM signer cannot start: {exc}"))
                 return
-        self._in_flight.append(batch)
+        child.in_flight.append(batch)
         self.batches += 1
         self.messages += len(batch.futures)
         child.unsent += _frame(list(batch.jobs.items()))
-        self._register(child)
-        self._write()
-
-    def _register(self, child: _Child) -> None:
         loop = asyncio.get_running_loop()
         if child.loop is not loop and (child.reading or child.writing):
-            self._lost("used from another event loop")  # only tests switch loops
+            self._lost(child, "used from another event loop")  # only tests switch loops
             return
         child.loop = loop
         if not child.reading:
-            loop.add_reader(child.rfd, self._read)
+            loop.add_reader(child.rfd, self._read, child)
             child.reading = True
+        self._write(child)
 
-    def _write(self) -> None:
-        child = self._child
-        if child is None or child.loop is None:
-            return
+    def _write(self, child: _Child) -> None:
         try:
             written = os.write(child.wfd, child.unsent) if child.unsent else 0
         except BlockingIOError:
             written = 0
         except OSError as exc:  # BrokenPipeError: it died
-            self._lost(str(exc))
+            self._lost(child, str(exc))
             return
         del child.unsent[:written]
+        if child.loop is None:
+            return
         if child.unsent and not child.writing:
-            child.loop.add_writer(child.wfd, self._write)
+            child.loop.add_writer(child.wfd, self._write, child)
             child.writing = True
         elif not child.unsent and child.writing:
             child.loop.remove_writer(child.wfd)
             child.writing = False
 
-    def _read(self) -> None:
-        child = self._child
-        if child is None:
-            return
+    def _read(self, child: _Child) -> None:
         try:
             data = os.read(child.rfd, _READ)
         except BlockingIOError:
             return
         except OSError as exc:
-            self._lost(str(exc))
+            self._lost(child, str(exc))
             return
         if not data:
-            self._lost(f"exited with {child.proc.wait()}")
+            self._lost(child, f"exited with {child.proc.wait()}")
             return
         received = child.received
         received += data
@@ -204,37 +222,24 @@ class SignerPool:
             frame = received[_LENGTH.size : _LENGTH.size + size]
             status, answer = pickle.loads(frame)  # noqa: S301 - our own child's private pipe
             del received[: _LENGTH.size + size]
-            self._answered(self._in_flight.popleft(), status, answer)
-        if not self._in_flight and child.reading and child.loop is not None:
+            _answered(child.in_flight.popleft(), status, answer)
+        if not child.in_flight and child.reading and child.loop is not None:
             child.loop.remove_reader(child.rfd)  # idle: the loop holds no reference to us
             child.reading = False
         if self._pending is not None and not self._scheduled:
             self._flush()
 
-    def _answered(self, batch: _Batch, status: str, answer: Any) -> None:
-        if status != "ok":
-            _fail(batch, DkimSigningFailed(f"the DKIM signer failed: {answer}"))
-            return
-        answers = dict(zip(batch.jobs, answer, strict=True))
-        for future, (signer, i) in zip(batch.futures, batch.order, strict=True):
-            if not future.done():  # its send may have been cancelled meanwhile
-                future.set_result(answers[signer][i])
-
-    def _lost(self, reason: str) -> None:
-        """The process died (or must go): its batches fail, the next batch starts another."""
-        child, self._child = self._child, None
-        if child is None:
-            return
-        if child.loop is not None and not child.loop.is_closed():
-            if child.reading:
-                child.loop.remove_reader(child.rfd)
-            if child.writing:
-                child.loop.remove_writer(child.wfd)
+    def _lost(self, child: _Child, reason: str) -> None:
+        """A process died (or must go): its batches fail, the next batch starts another."""
+        for i, c in enumerate(self._slots):
+            if c is child:
+                self._slots[i] = None
+        child.unregister()
         child.stop()
-        lost, self._in_flight = self._in_flight, deque()
-        if lost or not self._closed:
+        lost, child.in_flight = child.in_flight, deque()
+        if not self._closed:
             log.warning(
-                "the DKIM signer process stopped (%s): the messages of its %d batch(es) are "
+                "a DKIM signer process stopped (%s): the messages of its %d batch(es) are "
                 "retried later; the next batch starts a new one",
                 reason,
                 len(lost),
@@ -244,12 +249,24 @@ class SignerPool:
             _fail(batch, DkimSigningFailed(f"the DKIM signer process stopped ({reason})"))
 
     def close(self) -> None:
-        """Stop the signer process; signatures not answered yet and later ones fail."""
+        """Stop the signer processes; signatures not answered yet and later ones fail."""
         self._closed = True
         if self._pending is not None:
             _fail(self._pending, DkimSigningFailed("the DKIM signer is closed"))
             self._pending = None
-        self._lost("closed")
+        for child in list(self._slots):
+            if child is not None:
+                self._lost(child, "closed")
+
+
+def _answered(batch: _Batch, status: str, answer: Any) -> None:
+    if status != "ok":
+        _fail(batch, DkimSigningFailed(f"the DKIM signer failed: {answer}"))
+        return
+    answers = dict(zip(batch.jobs, answer, strict=True))
+    for future, (signer, i) in zip(batch.futures, batch.order, strict=True):
+        if not future.done():  # its send may have been cancelled meanwhile
+            future.set_result(answers[signer][i])
 
 
 def _fail(batch: _Batch, exc: DkimSigningFailed) -> None:

@@ -6,6 +6,7 @@ new process, and the retried message goes out signed."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -118,6 +119,50 @@ async def test_a_dead_signer_fails_its_batch_and_the_next_batch_gets_a_new_one(
     again = await signer.offloaded(message(5))
     assert verifies(again, keys)
     assert keys.pool.pids and pid not in keys.pool.pids
+
+
+async def test_a_signer_that_died_while_idle_is_replaced_without_failing_anything(
+    keys: DkimSigner,
+) -> None:
+    signer = campaign(keys, "example.com")
+    await signer.offloaded(message(0))
+    (pid,) = keys.pool.pids
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0.1)
+    assert verifies(await signer.offloaded(message(1)), keys)
+    assert pid not in keys.pool.pids
+
+
+async def test_a_failing_batch_fails_alone_and_the_process_goes_on(keys: DkimSigner) -> None:
+    signer = campaign(keys, "example.com")
+    await signer.offloaded(message(0))
+    (pid,) = keys.pool.pids
+    with pytest.raises(DkimSigningFailed, match="KeyError"):  # no key for that domain there
+        await keys.pool.signature(("unknown.example", ("From",)), message(1))
+    assert verifies(await signer.offloaded(message(2)), keys)
+    assert keys.pool.pids == (pid,)
+
+
+async def test_batches_spread_over_the_signer_processes() -> None:
+    signer = DkimSigner([DkimKey.from_pem("example.com", "s1", pem("ed25519"))], processes=2)
+    try:
+        one = campaign(signer, "example.com")
+        jobs = [message(i) for i in range(200)]  # more than one batch: both processes get some
+        signed = await asyncio.gather(*(one.offloaded(m) for m in jobs))
+        assert signed == [one.sign(m) for m in jobs]
+        assert len(set(signer.pool.pids)) == 2
+    finally:
+        signer.close()
+
+
+async def test_a_dropped_signer_stops_its_process() -> None:
+    signer = DkimSigner([DkimKey.from_pem("example.com", "s1", pem("ed25519"))])
+    await campaign(signer, "example.com").offloaded(message(0))
+    (pid,) = signer.pool.pids
+    del signer
+    gc.collect()
+    with pytest.raises(ProcessLookupError):  # it ended, and was waited for
+        os.kill(pid, 0)
 
 
 async def test_after_close_offloaded_signing_fails(keys: DkimSigner) -> None:
