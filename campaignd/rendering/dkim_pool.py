@@ -14,8 +14,9 @@ and given the keys on its stdin, never in its arguments or environment; there ar
 `default_processes()` of them, a batch going to the one with the fewest out. If one dies, every
 message of the batches it had fails with DkimSigningFailed (the messenger reports a transient
 failure, so the recipient is retried like any other: never sent unsigned, never lost), and the
-next batch starts a new one. Each exits when its stdin closes: with `close`, when the pool is
-garbage collected, or when the sending process ends.
+next batch starts a new one. Each exits when its stdin closes: with `close`, after
+IDLE_SECONDS with nothing to sign, when the pool is garbage collected, or when the sending
+process ends.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ MAX_BATCH = 128
 #: Batches handed over and not answered yet: one being signed, one waiting in the pipe, so the
 #: signer never waits for the loop; more only adds latency (the loop batches while it waits).
 MAX_IN_FLIGHT = 2
+#: A signer process with nothing to sign for this long exits (a test send from the API, the
+#: keys of before a reload); the next batch starts one again (~0.3 s of CPU).
+IDLE_SECONDS = 60.0
 
 _LENGTH = struct.Struct("!I")
 _READ = 1 << 20
@@ -76,10 +80,14 @@ class _Child:
         self.in_flight: deque[_Batch] = deque()  # answered in this order
         self.loop: asyncio.AbstractEventLoop | None = None  # reading/writing registered on
         self.reading = self.writing = False
+        self.idle: asyncio.TimerHandle | None = None  # stops it after IDLE_SECONDS idle
         # Stops it when this object goes (the pool dropped, the interpreter exiting).
         self.stop = weakref.finalize(self, _stop, self.proc)
 
     def unregister(self) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
         if self.loop is not None and not self.loop.is_closed():
             if self.reading:
                 self.loop.remove_reader(self.rfd)
@@ -179,6 +187,9 @@ class SignerPool:
             self._lost(child, "used from another event loop")  # only tests switch loops
             return
         child.loop = loop
+        if child.idle is not None:
+            child.idle.cancel()
+            child.idle = None
         if not child.reading:
             loop.add_reader(child.rfd, self._read, child)
             child.reading = True
@@ -223,11 +234,20 @@ class SignerPool:
             status, answer = pickle.loads(frame)  # noqa: S301 - our own child's private pipe
             del received[: _LENGTH.size + size]
             _answered(child.in_flight.popleft(), status, answer)
-        if not child.in_flight and child.reading and child.loop is not None:
-            child.loop.remove_reader(child.rfd)  # idle: the loop holds no reference to us
-            child.reading = False
         if self._pending is not None and not self._scheduled:
             self._flush()
+        if not child.in_flight and child.reading and child.loop is not None:
+            child.loop.remove_reader(child.rfd)
+            child.reading = False
+            # Idle: only this timer holds the pool until it fires (then it can be collected).
+            child.idle = child.loop.call_later(IDLE_SECONDS, self._idle, child)
+
+    def _idle(self, child: _Child) -> None:
+        child.idle = None
+        if not child.in_flight and child in self._slots:
+            self._slots[self._slots.index(child)] = None
+            child.unregister()
+            child.stop()
 
     def _lost(self, child: _Child, reason: str) -> None:
         """A process died (or must go): its batches fail, the next batch starts another."""

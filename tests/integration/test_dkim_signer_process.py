@@ -9,6 +9,7 @@ import asyncio
 import gc
 import os
 import signal
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from campaignd.errors import DkimSigningFailed
 from campaignd.messengers.pool import SmtpMessenger
 from campaignd.messengers.protocol import OffloadedSign
 from campaignd.messengers.server import SmtpServer
+from campaignd.rendering import dkim_pool
 from campaignd.rendering.deliverability import campaign_signer
 from campaignd.rendering.dkim import CampaignSigner, DkimKey, DkimSigner
 from tests.support.smtpd import SmtpTestServer
@@ -155,14 +157,25 @@ async def test_batches_spread_over_the_signer_processes() -> None:
         signer.close()
 
 
-async def test_a_dropped_signer_stops_its_process() -> None:
+async def test_an_idle_signer_process_exits_and_a_dropped_pool_is_collected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dkim_pool, "IDLE_SECONDS", 0.2)
     signer = DkimSigner([DkimKey.from_pem("example.com", "s1", pem("ed25519"))])
-    await campaign(signer, "example.com").offloaded(message(0))
+    one = campaign(signer, "example.com")
+    await one.offloaded(message(0))
     (pid,) = signer.pool.pids
-    del signer
-    gc.collect()
+    await asyncio.sleep(0.5)
+    assert signer.pool.pids == ()
     with pytest.raises(ProcessLookupError):  # it ended, and was waited for
         os.kill(pid, 0)
+    assert verifies(await one.offloaded(message(1)), signer)  # a new one for the next batch
+
+    await asyncio.sleep(0.5)  # idle again: nothing holds the pool but us
+    pool = weakref.ref(signer.pool)
+    del signer, one
+    gc.collect()
+    assert pool() is None
 
 
 async def test_after_close_offloaded_signing_fails(keys: DkimSigner) -> None:
