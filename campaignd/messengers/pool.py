@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from campaignd.domain import OutcomeKind, SendOutcome
 from campaignd.errors import CampaigndError, InvalidAddress
 from campaignd.messengers.envelope import Envelope
 from campaignd.messengers.headers import ServerHeaders
-from campaignd.messengers.protocol import OffloadedSign, Sign
+from campaignd.messengers.protocol import Sign
 from campaignd.messengers.server import SmtpServer
 from campaignd.replies import classify
 
 log = logging.getLogger(__name__)
+
+
+def _offloaded(sign: Sign) -> Callable[[bytes], Awaitable[bytes]] | None:
+    """`sign.offloaded` of an OffloadedSign (a look-up: isinstance on the runtime-checkable
+    protocol costs ~4 µs of the event loop per send)."""
+    offloaded: Callable[[bytes], Awaitable[bytes]] | None = getattr(sign, "offloaded", None)
+    return offloaded
 
 
 async def _prepare(
@@ -30,8 +37,8 @@ async def _prepare(
     (docs/performance.md, "DKIM signing")."""
     if sign is None:
         payload = payloads[server] = server.prepare(message)
-    elif isinstance(sign, OffloadedSign):
-        payload = await server.prepare_offloaded(message, sign)
+    elif (offloaded := _offloaded(sign)) is not None:
+        payload = await server.prepare_offloaded(message, offloaded)
         payloads[server.headers] = payload
     else:
         payload = payloads[server.headers] = await asyncio.to_thread(server.prepare, message, sign)

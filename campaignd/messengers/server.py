@@ -9,7 +9,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiosmtplib
 
@@ -27,7 +27,7 @@ from campaignd.messengers.connection import (
 from campaignd.messengers.envelope import Envelope, wire_payload
 from campaignd.messengers.headers import build_headers, merge_headers
 from campaignd.messengers.health import Health
-from campaignd.messengers.protocol import OffloadedSign, Sign
+from campaignd.messengers.protocol import Sign
 from campaignd.messengers.slots import Slots
 from campaignd.ratelimit import RateLimiter
 
@@ -220,9 +220,12 @@ class SmtpServer:
         merged = merge_headers(message, self.headers)
         return wire_payload(merged if sign is None else sign(merged))
 
-    async def prepare_offloaded(self, message: bytes, sign: OffloadedSign) -> bytes:
-        """`prepare` with a sign that runs elsewhere (the loop only merges and dot-stuffs)."""
-        return wire_payload(await sign.offloaded(merge_headers(message, self.headers)))
+    async def prepare_offloaded(
+        self, message: bytes, offloaded: Callable[[bytes], Awaitable[bytes]]
+    ) -> bytes:
+        """`prepare` with the `offloaded` of an OffloadedSign, which signs elsewhere (the loop
+        only merges and dot-stuffs)."""
+        return wire_payload(await offloaded(merge_headers(message, self.headers)))
 
     async def attempt(self, env: Envelope, payload: bytes) -> SendOutcome:
         """One delivery attempt on a pooled connection (a fresh one if a reused one was stale)."""

@@ -222,7 +222,7 @@ class SignerPool:
             self._lost(child, str(exc))
             return
         if not data:
-            self._lost(child, f"exited with {child.proc.wait()}")
+            self._lost(child, f"its output ended (exit status {child.proc.poll()})")
             return
         received = child.received
         received += data
