@@ -5,7 +5,7 @@ read in rendering/), ``DkimSigner(keys).for_campaign(from_domain)`` settles once
 what does not change between messages (the key object, the header names, the tag text), and
 ``CampaignSigner.sign(message)`` prepends the DKIM-Signature header to one message.
 The messenger awaits ``CampaignSigner.offloaded(message)`` instead: the same bytes, signed in
-the DkimSigner's signer process (campaignd.rendering.dkim_pool), off the sending process.
+the DkimSigner's signer processes (campaignd.rendering.dkim_pool), off the sending process.
 
 What is signed: the headers of ``DEFAULT_HEADERS`` (or the campaign's list) that the message
 has, every instance of each, plus From once more than it has ("oversigning": a From added on the
@@ -245,7 +245,7 @@ class DkimSigner:
         return None if key is None else CampaignSigner(key, signed_headers, self.pool)
 
     def close(self) -> None:
-        """Stop the signer process (waits for it to exit); later offloaded signatures fail."""
+        """Stop the signer processes (waits for them to exit); later offloaded signatures fail."""
         self.pool.close()
 
 
@@ -298,7 +298,7 @@ class CampaignSigner:
         return self.header(message) + message
 
     async def offloaded(self, message: bytes) -> bytes:
-        """What `sign` returns, signed in the signer process (this one when there is no pool,
+        """What `sign` returns, signed in a signer process (in this one when there is no pool,
         as for a CampaignSigner made directly). DkimSigningFailed if that process fails."""
         if self._pool is None:
             return self.sign(message)
