@@ -19,6 +19,7 @@
     │   ├── DataError              an expression failed on this subscriber's data
     │   └── SlowRender             a render past its event-loop budget (run again in a thread)
     ├── MailboxError               a [[mailbox]] cannot be read (connect, login, a command)
+    ├── DkimSigningFailed          the DKIM signer process died or failed (the message is retried)
     └── MessengerError             SMTP configuration or connection problems
         ├── UnknownMessenger       a campaign names a messenger that is not configured
         ├── ConnectFailure         opening a connection failed (refused, timeout, TLS, AUTH)
@@ -168,3 +169,7 @@ class BadReply(WireError):
 
 class DkimKeyError(InvalidInput):
     """The DKIM private key cannot be used."""
+
+
+class DkimSigningFailed(CampaigndError):
+    """The DKIM signer process died or failed; the message was not sent (it is retried)."""

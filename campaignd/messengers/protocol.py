@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from campaignd.domain import SendOutcome
 
 #: The last change to a message before it goes out, once the server's `email_headers` are in:
 #: a DKIM signature (campaignd.rendering.dkim.CampaignSigner.sign). Bytes in, bytes out.
 Sign = Callable[[bytes], bytes]
+
+
+@runtime_checkable
+class OffloadedSign(Protocol):
+    """A Sign that can run away from the event loop: ``await sign.offloaded(m)`` gives what
+    ``sign(m)`` would, or raises CampaigndError when it could not sign (the messenger then sends
+    nothing and answers a transient failure). A plain Sign runs in a thread."""
+
+    def __call__(self, message: bytes) -> bytes: ...
+
+    async def offloaded(self, message: bytes) -> bytes: ...
 
 
 class Messenger(Protocol):

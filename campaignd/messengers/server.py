@@ -9,7 +9,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiosmtplib
 
@@ -219,6 +219,13 @@ class SmtpServer:
         """The message with this server's headers (then signed by `sign`), ready for DATA."""
         merged = merge_headers(message, self.headers)
         return wire_payload(merged if sign is None else sign(merged))
+
+    async def prepare_offloaded(
+        self, message: bytes, offloaded: Callable[[bytes], Awaitable[bytes]]
+    ) -> bytes:
+        """`prepare` with the `offloaded` of an OffloadedSign, which signs elsewhere (the loop
+        only merges and dot-stuffs)."""
+        return wire_payload(await offloaded(merge_headers(message, self.headers)))
 
     async def attempt(self, env: Envelope, payload: bytes) -> SendOutcome:
         """One delivery attempt on a pooled connection (a fresh one if a reused one was stale)."""

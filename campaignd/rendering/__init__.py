@@ -10,7 +10,8 @@ address_headers.py), signed link tokens (tokens.py), VERP addresses (verp.py), m
 assembly per recipient (compose.py) over what it settles once per campaign: the signed links
 (links.py), the From line, envelope sender, Message-ID and mailto (envelope.py), the campaign's
 own header lines and the Date (header_lines.py); DKIM signing (dkim.py; its local check and
-sample message in dkim_check.py).
+sample message in dkim_check.py; the signer processes in dkim_pool.py and dkim_signer.py).
 May import: the core (campaignd.errors, domain, config, policy, addresses). No I/O (but
-DkimKey.load reading its key file), no database, no network.
+DkimKey.load reading its key file, and dkim_pool's pipes to its signer processes), no
+database, no network.
 """

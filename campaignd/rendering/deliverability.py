@@ -11,12 +11,12 @@ from campaignd.rendering.dkim import DEFAULT_HEADERS, DkimSigner
 def campaign_signer(
     dkim: DkimSigner | None, from_addr: str, headers: Sequence[tuple[str, str]], app: AppSettings
 ) -> Callable[[bytes], bytes] | None:
-    """The sign function of the From domain's [[dkim]] key for one campaign (its parsed key,
-    header list and tag text settled now), or None when that domain has no key."""
+    """The signer of the From domain's [[dkim]] key for one campaign (its parsed key, header
+    list and tag text settled now; callable, and `offloaded` for the messenger), or None when
+    that domain has no key."""
     if dkim is None:
         return None
-    signer = dkim.for_campaign(from_addr.rpartition("@")[2], signed_headers(headers, app))
-    return None if signer is None else signer.sign
+    return dkim.for_campaign(from_addr.rpartition("@")[2], signed_headers(headers, app))
 
 
 def signed_headers(headers: Sequence[tuple[str, str]], app: AppSettings) -> tuple[str, ...]:

@@ -4,14 +4,16 @@ One key per From domain, with its selector: ``DkimKey.load`` reads and checks it
 read in rendering/), ``DkimSigner(keys).for_campaign(from_domain)`` settles once per campaign
 what does not change between messages (the key object, the header names, the tag text), and
 ``CampaignSigner.sign(message)`` prepends the DKIM-Signature header to one message.
+The messenger awaits ``CampaignSigner.offloaded(message)`` instead: the same bytes, signed in
+the DkimSigner's signer processes (campaignd.rendering.dkim_pool), off the sending process.
 
 What is signed: the headers of ``DEFAULT_HEADERS`` (or the campaign's list) that the message
 has, every instance of each, plus From once more than it has ("oversigning": a From added on the
 way breaks the signature). Headers added later (Received) do not break it, but nor are they
 covered; a change to a signed header or to the body, or a second From, breaks it. So the
 messenger signs the message as it will go on the wire: after the server's ``email_headers`` are
-merged, before dot-stuffing. ``CampaignSigner.sign`` may run in several threads at once (the
-messenger signs off the event loop): its caches only ever hold values derived from their keys.
+merged, before dot-stuffing. ``CampaignSigner.sign`` may run in several threads at once: its
+caches only ever hold values derived from their keys.
 
 Canonicalisation is done here rather than with dkimpy: dkimpy's sign parses the whole message
 in Python per call (measured in docs/providers.md); the signature primitives are the
@@ -28,6 +30,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from campaignd.addresses import smtp_address
 from campaignd.config import DkimSettings
 from campaignd.errors import ConfigError, DkimKeyError, InvalidAddress, InvalidInput
+from campaignd.rendering.dkim_pool import SignerPool
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +127,14 @@ class DkimKey:
                 )
         return cls(ascii_domain, selector.lower(), private_key, source)
 
+    def pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM (to load it in the signer process)."""
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
     @property
     def algorithm(self) -> str:
         """The a= tag: rsa-sha256 or ed25519-sha256."""
@@ -197,14 +209,19 @@ def signer_from_settings(entries: Sequence[DkimSettings]) -> DkimSigner | None:
 
 
 class DkimSigner:
-    """The configured keys by From domain; one `CampaignSigner` per campaign."""
+    """The configured keys by From domain; one `CampaignSigner` per campaign. Owns the signer
+    processes of its campaign signers' `offloaded` (`processes`, default one per core up to 4,
+    each started at its first batch): `close` stops them, and so does dropping the last
+    reference to them (a reload keeps the old ones for the campaigns that started with them)."""
 
-    def __init__(self, keys: Iterable[DkimKey]) -> None:
+    def __init__(self, keys: Iterable[DkimKey], processes: int | None = None) -> None:
         self._keys: dict[str, DkimKey] = {}
         for key in keys:
             if key.domain in self._keys:
                 raise DkimKeyError(f"DKIM domain {key.domain} has two keys: keep one")
             self._keys[key.domain] = key
+        pems = [(k.domain, k.selector, k.pem()) for k in self._keys.values()]
+        self.pool = SignerPool("campaignd.rendering.dkim_signer", pems, processes)
 
     @property
     def keys(self) -> Mapping[str, DkimKey]:
@@ -225,14 +242,25 @@ class DkimSigner:
         except DkimKeyError:
             return None
         key = self._keys.get(domain)
-        return None if key is None else CampaignSigner(key, signed_headers)
+        return None if key is None else CampaignSigner(key, signed_headers, self.pool)
+
+    def close(self) -> None:
+        """Stop the signer processes (waits for them to exit); later offloaded signatures fail."""
+        self.pool.close()
 
 
 class CampaignSigner:
     """Signs one campaign's messages with one key; everything per campaign is computed here."""
 
-    def __init__(self, key: DkimKey, signed_headers: Sequence[str] = DEFAULT_HEADERS) -> None:
+    def __init__(
+        self,
+        key: DkimKey,
+        signed_headers: Sequence[str] = DEFAULT_HEADERS,
+        pool: SignerPool | None = None,
+    ) -> None:
         self.key = key
+        self._pool = pool
+        self._id = (key.domain, tuple(signed_headers))  # the same signer in the signer process
         names: list[str] = []
         counts: dict[str, int] = {}
         for name in signed_headers:
@@ -261,11 +289,27 @@ class CampaignSigner:
         # message to the next; To, Message-ID, List-Unsubscribe miss (and clear it now and then).
         self._canonical: dict[bytes, bytes] = {}
 
+    def __call__(self, message: bytes) -> bytes:
+        return self.sign(message)
+
     def sign(self, message: bytes) -> bytes:
         """The message (line ends made CRLF) with a DKIM-Signature header in front."""
-        crlf = message.count(b"\r\n")
-        if message.count(b"\n") != crlf or message.count(b"\r") != crlf:
-            message = _BARE_EOL.sub(b"\r\n", message)
+        message = crlf(message)
+        return self.header(message) + message
+
+    async def offloaded(self, message: bytes) -> bytes:
+        """What `sign` returns, signed in a signer process (in this one when there is no pool,
+        as for a CampaignSigner made directly). DkimSigningFailed if that process fails."""
+        if self._pool is None:
+            return self.sign(message)
+        answer = await self._pool.signature(self._id, message)
+        if isinstance(answer, bytes):  # the header: the message had CRLF line ends
+            return answer + message
+        header, fixed = cast(tuple[bytes, bytes], answer)
+        return header + fixed
+
+    def header(self, message: bytes) -> bytes:
+        """The DKIM-Signature header line (folded, CRLF-terminated) of a CRLF `message`."""
         end = message.find(b"\r\n\r\n")
         if end < 0:
             head, body = (message[:-2], b"") if message.endswith(b"\r\n") else (message, b"")
@@ -300,8 +344,7 @@ class CampaignSigner:
         folded = "\r\n\t".join(
             signature[i : i + _SIG_WIDTH] for i in range(0, len(signature), _SIG_WIDTH)
         )
-        line = b"".join((head_text, body_hash, b";\r\n\tb=", folded.encode("ascii"), b"\r\n"))
-        return line + message
+        return b"".join((head_text, body_hash, b";\r\n\tb=", folded.encode("ascii"), b"\r\n"))
 
     def _sign_digest(self, digest: bytes) -> bytes:
         if self._rsa is not None:
@@ -322,6 +365,46 @@ class CampaignSigner:
                 self._h_cache.clear()
             self._h_cache[signed] = cached
         return cached
+
+
+def crlf(message: bytes) -> bytes:
+    """`message` with every line end CRLF, as the SMTP layer sends it."""
+    ends = message.count(b"\r\n")
+    if message.count(b"\n") != ends or message.count(b"\r") != ends:
+        return _BARE_EOL.sub(b"\r\n", message)
+    return message
+
+
+# -- in the signer process (campaignd.rendering.dkim_signer) ----------------------------------
+_process_keys: dict[str, DkimKey] = {}
+_process_signers: dict[tuple[str, tuple[str, ...]], CampaignSigner] = {}
+
+
+def load_keys(pems: Sequence[tuple[str, str, bytes]]) -> None:
+    """The signer process's keys, parsed once when it starts."""
+    for domain, selector, pem in pems:
+        _process_keys[domain] = DkimKey.from_pem(domain, selector, pem)
+
+
+def sign_batch(
+    jobs: Sequence[tuple[tuple[str, tuple[str, ...]], list[bytes]]],
+) -> list[list[bytes | tuple[bytes, bytes]]]:
+    """Per (domain, signed headers), its messages' DKIM-Signature headers; for a message with
+    other line ends than CRLF, (the header, the message with CRLF line ends). Checking the line
+    ends here keeps three passes over each message off the sending process's event loop."""
+    answers: list[list[bytes | tuple[bytes, bytes]]] = []
+    for signer_id, messages in jobs:
+        signer = _process_signers.get(signer_id)
+        if signer is None:
+            domain, names = signer_id
+            signer = _process_signers[signer_id] = CampaignSigner(_process_keys[domain], names)
+        answer: list[bytes | tuple[bytes, bytes]] = []
+        for message in messages:
+            fixed = crlf(message)
+            header = signer.header(fixed)
+            answer.append(header if fixed is message else (header, fixed))
+        answers.append(answer)
+    return answers
 
 
 def _fold_list(names: Sequence[str]) -> str:
