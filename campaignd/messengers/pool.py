@@ -166,13 +166,7 @@ class SmtpMessenger:
             attempts += 1
             outcome = await server.attempt(env, payload)
             if self._all_down and not outcome.connection_error:
-                self._all_down = False
-                log.info(
-                    "messenger %s has a working server again (%s)",
-                    self._name,
-                    server.label,
-                    extra={"action": "smtp.all_up"},
-                )
+                self._back_up(server)
             if outcome.kind is not OutcomeKind.TRANSIENT or self._closed:
                 break
             if classify(outcome.code, outcome.text).throttled:
@@ -190,20 +184,32 @@ class SmtpMessenger:
             )
             if settings.msg_retry_delay:
                 await asyncio.sleep(settings.msg_retry_delay)
-        if attempts == 1:
-            return outcome
-        return SendOutcome(
-            outcome.kind,
-            server=outcome.server,
-            code=outcome.code,
-            enhanced=outcome.enhanced,
-            text=outcome.text,
-            attempts=attempts,
-            connection_error=outcome.connection_error,
-            auth_failed=outcome.auth_failed,
+        return outcome if attempts == 1 else _after_attempts(outcome, attempts)
+
+    def _back_up(self, server: SmtpServer) -> None:
+        self._all_down = False
+        log.info(
+            "messenger %s has a working server again (%s)",
+            self._name,
+            server.label,
+            extra={"action": "smtp.all_up"},
         )
 
     async def close(self) -> None:
         """Close this messenger's servers (shared servers close for every messenger using them)."""
         self._closed = True
         await asyncio.gather(*(s.close() for s in self._servers))
+
+
+def _after_attempts(outcome: SendOutcome, attempts: int) -> SendOutcome:
+    """The last attempt's outcome, counting every attempt made for the message."""
+    return SendOutcome(
+        outcome.kind,
+        server=outcome.server,
+        code=outcome.code,
+        enhanced=outcome.enhanced,
+        text=outcome.text,
+        attempts=attempts,
+        connection_error=outcome.connection_error,
+        auth_failed=outcome.auth_failed,
+    )

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from campaignd.addresses import smtp_address
 from campaignd.config import DkimSettings
 from campaignd.errors import ConfigError, DkimKeyError, InvalidAddress, InvalidInput
+from campaignd.rendering.dkim_canon import relaxed_body, relaxed_header
 from campaignd.rendering.dkim_pool import SignerPool
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,6 @@ TXT_CHUNK = 255  # one character-string of a TXT record
 _SELECTOR = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9_-]{1,63})*")
 _FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
 _WSP = re.compile(rb"[ \t]+")
-_SPACES = re.compile(rb"  +")
 _BARE_EOL = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 FIELD_START = re.compile(rb"\r\n(?![ \t])")
 _SIG_WIDTH = 72  # characters of the b= value per folded line
@@ -419,34 +419,3 @@ def _fold_list(names: Sequence[str]) -> str:
             line += piece
     lines.append(line)
     return "\r\n\t ".join(lines)
-
-
-def _collapse(text: bytes) -> bytes:
-    """Every run of spaces and tabs as one space. Tabs are rare, and a pattern that starts
-    with two literal spaces is found by a fast search: a tenth of the cost of [ \\t]+."""
-    if b"\t" in text:
-        text = text.replace(b"\t", b" ")
-    return _SPACES.sub(b" ", text)
-
-
-def relaxed_header(name: bytes, field: bytes) -> bytes:
-    """RFC 6376 3.4.2 (`name` lowercased): value unfolded, runs of WSP one space, ends trimmed.
-    Header values are short: a test before each step costs less than the step."""
-    value = field[field.find(b":") + 1 :]
-    if b"\r\n" in value:
-        value = value.replace(b"\r\n", b"")
-    if b"\t" in value:
-        value = value.replace(b"\t", b" ")
-    if b"  " in value:
-        value = _SPACES.sub(b" ", value)
-    return name + b":" + value.strip(b" ") + b"\r\n"
-
-
-def relaxed_body(body: bytes) -> bytes:
-    """RFC 6376 3.4.4 on a CRLF body: runs of WSP one space, none at line ends, no empty lines
-    at the end, a final CRLF unless empty."""
-    body = _collapse(body)
-    if b" \r\n" in body:
-        body = body.replace(b" \r\n", b"\r\n")
-    body = body.rstrip(b" \r\n")  # only SP and CRLF pairs: trailing spaces and empty lines
-    return body + b"\r\n" if body else b""

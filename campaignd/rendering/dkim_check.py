@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from campaignd.rendering.dkim import FIELD_START, relaxed_body, relaxed_header
+from campaignd.rendering.dkim import FIELD_START
+from campaignd.rendering.dkim_canon import relaxed_body, relaxed_header
 
 _TAG_B = re.compile(rb"(^|;)([ \t\r\n]*b[ \t\r\n]*=)[^;]*")
 _FWS = re.compile(r"[ \t\r\n]+")

@@ -28,9 +28,8 @@ from campaignd.rendering.dkim import (
     CampaignSigner,
     DkimKey,
     DkimSigner,
-    relaxed_body,
-    relaxed_header,
 )
+from campaignd.rendering.dkim_canon import relaxed_body, relaxed_header
 from campaignd.rendering.dkim_check import sample_message, signature_problem
 
 NOW = dt.datetime(2026, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
