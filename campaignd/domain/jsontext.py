@@ -25,18 +25,22 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return value
 
 
-def _constant(name: str) -> Any:
+def reject_constant(name: str) -> Any:
+    """``parse_constant`` for json decoders: NaN and Infinity are not JSON."""
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _finite(text: str) -> float:
+def finite_float(text: str) -> float:
+    """``parse_float`` for json decoders: a number too large for a float is refused."""
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"the number {text[:20]} is out of range")
     return value
 
 
-_STRICT = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_finite)
+_STRICT = json.JSONDecoder(
+    object_pairs_hook=_pairs, parse_constant=reject_constant, parse_float=finite_float
+)
 
 
 def strict_loads(text: str | bytes, what: str) -> Any:

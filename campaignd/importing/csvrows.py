@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from campaignd.addresses import (
     normalize_email,
 )
 from campaignd.domain import MAX_ATTRIBUTES, NewSubscriber, check_attributes
+from campaignd.domain.jsontext import finite_float, reject_constant
 from campaignd.errors import InvalidInput
 from campaignd.importing.csvsafe import restore
 
@@ -90,18 +90,7 @@ def raw_text(cells: Sequence[str], delimiter: str = ",") -> str:
     return text.replace("\x00", "\\0")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:20]} is out of range")
-    return value
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_DECODER = json.JSONDecoder(parse_constant=reject_constant, parse_float=finite_float)
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 # Escapes that may decode to NUL or a lone surrogate (a match only means "check closely").
 _RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")

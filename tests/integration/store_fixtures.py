@@ -92,3 +92,28 @@ async def single(store: SubscriberStore, name: str = "single") -> int:
 
 async def double(store: SubscriberStore, name: str = "double") -> int:
     return (await store.create_list(name, OptIn.DOUBLE, "")).id
+
+
+async def pg_bulk_unconfirmed(url: str, list_id: int, count: int, *, analyze: bool = False) -> None:
+    """COUNT enabled subscribers straight in SQL (u1@x.org ...), each on the list unconfirmed as an
+    import adds them; ``analyze`` refreshes the planner's statistics as the import does."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO subscribers (uuid, email, email_key, name, attributes, status,"
+            " created_at, updated_at) SELECT gen_random_uuid(), 'u' || i || '@x.org',"
+            " 'u' || i || '@x.org', 'n', '{}', 'enabled', now(), now()"
+            " FROM generate_series(1, $1) i",
+            count,
+        )
+        await conn.execute(
+            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)"
+            " SELECT id, $1, 'unconfirmed', now(), now() FROM subscribers",
+            list_id,
+        )
+        if analyze:
+            await conn.execute("ANALYZE subscribers, subscriptions")
+    finally:
+        await conn.close()

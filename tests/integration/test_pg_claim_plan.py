@@ -18,33 +18,10 @@ import pytest
 
 from campaignd.db.claims import Claims
 from campaignd.domain import utcnow
-from tests.integration.store_fixtures import campaign, single
+from tests.integration.store_fixtures import campaign, pg_bulk_unconfirmed, single
 
 SUBSCRIBERS = 20_000
 pytestmark = pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
-
-
-async def _fill(url: str, list_id: int) -> None:
-    """SUBSCRIBERS enabled subscribers, every one on the single opt-in list unconfirmed (as an
-    import adds them), statistics refreshed as the import does: the planner then thinks few
-    subscriptions pass the eligibility filter, and hashing them all looked cheap."""
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(
-            "INSERT INTO subscribers (uuid, email, email_key, name, attributes, status,"
-            " created_at, updated_at) SELECT gen_random_uuid(), 'u' || i || '@x.org',"
-            " 'u' || i || '@x.org', 'n', '{}', 'enabled', now(), now()"
-            " FROM generate_series(1, $1) i",
-            SUBSCRIBERS,
-        )
-        await conn.execute(
-            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)"
-            " SELECT id, $1, 'unconfirmed', now(), now() FROM subscribers",
-            list_id,
-        )
-        await conn.execute("ANALYZE subscribers, subscriptions")  # as the import does
-    finally:
-        await conn.close()
 
 
 def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -56,7 +33,7 @@ def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def test_a_claim_reads_per_claimed_row_not_the_whole_list(store: Any, store_url: str) -> None:
     list_id = await single(store)
-    await _fill(store_url, list_id)
+    await pg_bulk_unconfirmed(store_url, list_id, SUBSCRIBERS, analyze=True)
     campaigns = [await campaign(store, "single", name=f"c{i}") for i in range(3)]
     claiming = campaigns[-1]
     await store.populate_ledger(claiming, utcnow())

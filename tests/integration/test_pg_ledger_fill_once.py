@@ -19,29 +19,10 @@ import pytest
 from campaignd.db.ledger import FILL_LOCK, Ledger
 from campaignd.domain import utcnow
 from campaignd.store.sql import SqlStore
-from tests.integration.store_fixtures import campaign, single
+from tests.integration.store_fixtures import campaign, pg_bulk_unconfirmed, single
 
 SUBSCRIBERS = 5_000
 pytestmark = pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
-
-
-async def _fill(url: str, list_id: int) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(
-            "INSERT INTO subscribers (uuid, email, email_key, name, attributes, status,"
-            " created_at, updated_at) SELECT gen_random_uuid(), 'u' || i || '@x.org',"
-            " 'u' || i || '@x.org', 'n', '{}', 'enabled', now(), now()"
-            " FROM generate_series(1, $1) i",
-            SUBSCRIBERS,
-        )
-        await conn.execute(
-            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)"
-            " SELECT id, $1, 'unconfirmed', now(), now() FROM subscribers",
-            list_id,
-        )
-    finally:
-        await conn.close()
 
 
 async def _ledger(url: str, campaign_id: int) -> list[int]:
@@ -57,7 +38,7 @@ async def _ledger(url: str, campaign_id: int) -> list[int]:
 
 async def _setup(store: Any, url: str) -> int:
     list_id = await single(store)
-    await _fill(url, list_id)
+    await pg_bulk_unconfirmed(url, list_id, SUBSCRIBERS)
     return await campaign(store, "single")
 
 
